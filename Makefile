@@ -1,0 +1,48 @@
+# The two commands a newcomer runs (see README.md): `make run` and `make test`.
+# Everything they need is installed from here: the virtualenv, Python packages, and (as root)
+# the Debian packages listed in deps/debian-packages.txt.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PPS    := $(VENV)/bin/pps
+STAMP  := $(VENV)/.stamp-install
+PYTEST_ARGS ?=
+
+.PHONY: run test lint bench setup system-deps typecheck clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## setup: create .venv and install ppsguard with everything it needs
+setup: $(STAMP)
+
+## system-deps: install the Debian packages the lab tests need (root only; skipped otherwise)
+system-deps:
+	bash scripts/system-deps.sh deps/debian-packages.txt
+
+## run: set up and run the main job (this machine's listening ports, named and classified)
+run: setup
+	$(PPS) sockets
+
+## lint: ruff (check and format) and mypy --strict on src/
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy --strict src/ppsguard
+
+## test: set up, lint, then run the whole suite (pytest's "no tests collected" counts as success)
+test: setup system-deps lint
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+
+## bench: run every benchmark in benchmarks/ (each prints its ratios against the anchor)
+bench: setup system-deps
+	@set -e; for script in benchmarks/*.py; do \
+	  echo "== $$script"; $(PY) $$script; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

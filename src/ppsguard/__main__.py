@@ -1,0 +1,5 @@
+"""`python -m ppsguard` runs the `pps` command."""
+
+from ppsguard.cli.app import run
+
+run()

@@ -1,0 +1,1 @@
+"""The `pps` command line: thin layers that parse arguments, call the library and render."""

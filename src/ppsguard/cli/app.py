@@ -1,0 +1,100 @@
+"""The `pps` program: global options, command registration, and the error-to-exit-code boundary.
+
+Every command module exposes `register(app)`; this file only wires them together. A PpsError
+becomes one line on stderr and its exit code (2 bad input, 3 runtime failure); `--debug` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from ppsguard import __version__
+from ppsguard.cli import output
+from ppsguard.errors import EXIT_BAD_INPUT, PpsError
+
+app = typer.Typer(
+    name="pps",
+    help=(
+        "ppsguard — the guard of this machine's Ports, Protocols & Services.\n\n"
+        "Know what is open (sockets), see it from outside (scan), document it (registry), "
+        "enforce it (policy), verify it (audit). Machine output (--json, --jsonl, --csv) goes to "
+        "stdout; tables, warnings and progress go to stderr. Exit codes: 0 clean, 1 findings or "
+        "differences, 2 bad input or usage, 3 runtime failure (permission, kernel feature)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_debug: dict[str, bool] = {"on": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"ppsguard {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global_options(
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colour on stderr (NO_COLOR is honoured too).")
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an error instead of one line.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    output.set_no_color(no_color)
+    _debug["on"] = debug
+
+
+def _register_commands() -> None:
+    from ppsguard.cli import audit, lab, policy, port, registry, scan, sockets
+
+    for module in (port, sockets, scan, registry, policy, audit, lab):
+        module.register(app)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `pps` and return its exit code (the console script exits with it).
+
+    Typer runs in standalone mode, so usage errors already print and exit 2; what reaches us
+    here is a PpsError (one line, its exit code) or a bug (a traceback, as it should).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    _debug["on"] = "--debug" in args
+    try:
+        app(args=args, prog_name="pps")
+    except SystemExit as done:
+        code = done.code
+        return code if isinstance(code, int) else (0 if code is None else EXIT_BAD_INPUT)
+    except PpsError as error:
+        if _debug["on"]:
+            raise
+        output.human().print(f"pps: error: {error}", markup=False, highlight=False)
+        return error.exit_code
+    except KeyboardInterrupt:
+        output.human().print("pps: interrupted", markup=False)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())
