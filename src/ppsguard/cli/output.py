@@ -1,4 +1,4 @@
-"""Where output goes: machine output on stdout; people's output (tables, colour, progress) on stderr.
+"""Where output goes: machine output on stdout; tables, colour and progress on stderr.
 
 Every command renders through these helpers so that `pps ... --json | jq` always works and
 `--no-color` / NO_COLOR are honoured in one place.
