@@ -1,0 +1,79 @@
+"""The `pps` program's conventions: version, help, exit codes, one-line errors, --debug."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from ppsguard import __version__
+from ppsguard.cli import app as app_module
+from ppsguard.errors import InputError, KernelFeatureMissing, PpsError, UsageError
+
+
+def pps(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ppsguard", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_version_goes_to_stdout():
+    result = pps("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"ppsguard {__version__}"
+
+
+def test_help_lists_the_command_groups():
+    result = pps("--help")
+    assert result.returncode == 0
+    for group in ("port", "sockets", "scan", "registry", "policy", "audit", "lab"):
+        assert group in result.stdout
+
+
+def test_unknown_option_is_a_usage_error():
+    result = pps("--no-such-option")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (InputError("bad port", file="r.yaml", line=3, column=7), 2),
+        (UsageError("unknown service", token="nosuch"), 2),
+        (KernelFeatureMissing("no netlink"), 3),
+        (PpsError("something failed"), 3),
+    ],
+)
+def test_pps_errors_become_one_line_and_an_exit_code(monkeypatch, capsys, error, code):
+    def fail() -> None:
+        raise error
+
+    monkeypatch.setattr(app_module, "app", lambda **_kw: fail())
+    assert app_module.main(["anything"]) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("pps: error: ")
+    assert "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(monkeypatch):
+    def fail(**_kw: object) -> None:
+        raise UsageError("boom")
+
+    monkeypatch.setattr(app_module, "app", fail)
+    with pytest.raises(UsageError):
+        app_module.main(["--debug", "anything"])
+
+
+def test_input_error_names_file_line_column_and_hint():
+    error = InputError(
+        "unknown network", file="site.yaml", line=12, column=5, token="pop-client",
+        hint="did you mean 'pop-clients'?",
+    )  # fmt: skip
+    text = str(error)
+    assert text.startswith("site.yaml:12:5: unknown network")
+    assert "'pop-client'" in text
+    assert "did you mean 'pop-clients'?" in text
+    assert isinstance(error, ValueError)
