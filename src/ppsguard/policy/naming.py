@@ -1,0 +1,214 @@
+"""Names to numbers: port/protocol text, service names, and network names to address sets.
+
+Services resolve in this order: a service declared in the registry, then the knowledge base's
+shipped catalog (`ppsguard.knowledge.services.builtin_catalog`), then this machine's
+/etc/services (`default_catalog`), so `pop3` works without declaring it. Port text is
+`N/proto`, `N-M/proto`, `N` (tcp) or `N/tcp+udp` (several protocols).
+
+Networks resolve recursively (members may name other networks) with cycle detection; `except`
+lists are subtracted exactly with `address_exclude`, and the result is a collapsed, sorted tuple of
+IPv4 then IPv6 networks. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Mapping
+
+from ppsguard.errors import InputError
+from ppsguard.model.net import IPNetwork, PortRange, Protocol
+from ppsguard.model.registry import (
+    ANY_SOURCES,
+    ANYWHERE,
+    NetworkDef,
+    ServiceDef,
+    ServicePort,
+    SourceLocation,
+)
+
+PORT_PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP)
+_PORT_RE = re.compile(r"^\s*(\d{1,5})\s*(?:-\s*(\d{1,5}))?\s*(?:/\s*([a-z+]+))?\s*$")
+
+
+def suggest(name: str, known: Iterable[str]) -> str | None:
+    """A `did you mean` hint for a misspelt name, or None."""
+    matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"did you mean {matches[0]!r}?" if matches else None
+
+
+def _err(message: str, at: SourceLocation, hint: str | None = None) -> InputError:
+    return InputError(message, file=at.file, line=at.line, column=at.column, hint=hint)
+
+
+def looks_like_port(text: str) -> bool:
+    return bool(_PORT_RE.match(text))
+
+
+def parse_port_text(text: str, at: SourceLocation) -> tuple[ServicePort, ...]:
+    """`110/tcp`, `1000-2000/udp`, `53/tcp+udp`, `22` (tcp) -> ServicePorts."""
+    match = _PORT_RE.match(text)
+    if not match:
+        raise _err(f"bad port {text!r}", at, "write N/proto, e.g. 110/tcp or 1000-2000/udp")
+    first = int(match.group(1))
+    last = int(match.group(2)) if match.group(2) else first
+    if first > 65535 or last > 65535:
+        raise _err(f"port out of range in {text!r}", at, "ports go from 0 to 65535")
+    if first > last:
+        raise _err(f"port range {text!r} is reversed", at, f"write {last}-{first}")
+    protocols: list[Protocol] = []
+    for name in (match.group(3) or "tcp").split("+"):
+        try:
+            proto = Protocol(name)
+        except ValueError:
+            proto = None
+        if proto is None or proto not in PORT_PROTOCOLS:
+            raise _err(
+                f"unknown protocol {name!r} in {text!r}",
+                at,
+                suggest(name, [p.value for p in PORT_PROTOCOLS]) or "use tcp, udp or sctp",
+            )
+        if proto not in protocols:
+            protocols.append(proto)
+    return tuple(ServicePort(p, PortRange(first, last)) for p in protocols)
+
+
+def catalog_ports(name: str) -> tuple[ServicePort, ...] | None:
+    """The knowledge base's ports for a service name, or None when it does not know the name."""
+    try:
+        from ppsguard.knowledge.services import builtin_catalog, default_catalog
+    except ImportError:  # the knowledge base is optional for loading declared services
+        return None
+    # The shipped catalog first, so a registry means the same ports on every machine; only names
+    # it does not know fall back to this machine's /etc/services.
+    entries = builtin_catalog().ports_for(name) or default_catalog().ports_for(name)
+    out: list[ServicePort] = []
+    for entry in entries:
+        try:
+            proto = Protocol(str(entry.protocol))
+        except ValueError:
+            continue
+        if proto in PORT_PROTOCOLS:
+            sp = ServicePort(proto, PortRange(int(entry.port), int(entry.port)))
+            if sp not in out:
+                out.append(sp)
+    return tuple(out) or None
+
+
+def catalog_names() -> tuple[str, ...]:
+    """Every service name the knowledge base knows (for suggestions); empty if unavailable."""
+    try:
+        from ppsguard.knowledge.services import default_catalog
+    except ImportError:
+        return ()
+    return default_catalog().known_names()
+
+
+def resolve_service(
+    name: str, declared: Mapping[str, ServiceDef], at: SourceLocation
+) -> tuple[ServicePort, ...]:
+    """A service name (declared, then knowledge base) or port text to its ServicePorts."""
+    if name in declared:
+        return declared[name].ports
+    if looks_like_port(name):
+        return parse_port_text(name, at)
+    found = catalog_ports(name)
+    if found:
+        return found
+    hint = suggest(name, [*declared, *catalog_names()])
+    raise _err(
+        f"unknown service {name!r}",
+        at,
+        hint or "declare it under services:, or write a port such as 110/tcp",
+    )
+
+
+def parse_address(text: str, at: SourceLocation) -> IPNetwork | None:
+    """An address or CIDR literal, or None when the text is not one (then it is a name)."""
+    if not any(ch.isdigit() for ch in text) or not (":" in text or text[0].isdigit()):
+        return None
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        if "has host bits set" in str(exc):
+            net = ipaddress.ip_network(text, strict=False)
+            raise _err(
+                f"bad CIDR {text!r}: host bits set", at, f"did you mean {str(net)!r}?"
+            ) from None
+        raise _err(f"bad address or CIDR {text!r}", at) from None
+
+
+def collapse(networks: Iterable[IPNetwork]) -> tuple[IPNetwork, ...]:
+    """Collapse and sort: IPv4 networks first, then IPv6."""
+    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
+    return (*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6))
+
+
+def subtract(networks: Iterable[IPNetwork], removed: Iterable[IPNetwork]) -> tuple[IPNetwork, ...]:
+    """`networks` minus `removed`, exactly (address_exclude), collapsed."""
+    current = list(collapse(networks))
+    for cut in collapse(removed):
+        nxt: list[IPNetwork] = []
+        for net in current:
+            if net.version != cut.version:
+                nxt.append(net)
+            elif cut.supernet_of(net):  # type: ignore[arg-type]
+                continue
+            elif net.supernet_of(cut):  # type: ignore[arg-type]
+                nxt.extend(net.address_exclude(cut))  # type: ignore[arg-type]
+            else:
+                nxt.append(net)
+        current = nxt
+    return collapse(current)
+
+
+class NetworkResolver:
+    """Resolves names, literals and `anywhere` to address sets, memoised, cycles detected."""
+
+    def __init__(self, networks: Mapping[str, NetworkDef]) -> None:
+        self._defs = networks
+        self._done: dict[str, tuple[IPNetwork, ...]] = {}
+        self._active: list[str] = []
+
+    def resolve_one(self, text: str, at: SourceLocation) -> tuple[IPNetwork, ...]:
+        if text == ANYWHERE:
+            return ANY_SOURCES
+        literal = parse_address(text, at)
+        if literal is not None:
+            return (literal,)
+        if text not in self._defs:
+            hint = suggest(text, [*self._defs, ANYWHERE])
+            raise _err(
+                f"unknown network {text!r}",
+                at,
+                hint or "declare it under networks:, or write an address or CIDR",
+            )
+        if text in self._done:
+            return self._done[text]
+        if text in self._active:
+            cycle = " -> ".join([*self._active[self._active.index(text) :], text])
+            raise _err(f"network cycle {cycle}", self._defs[text].location)
+        self._active.append(text)
+        try:
+            definition = self._defs[text]
+            result = self.resolve(definition.members, definition.excluded, definition.location)
+        finally:
+            self._active.pop()
+        self._done[text] = result
+        return result
+
+    def resolve(
+        self, members: Iterable[str], excluded: Iterable[str], at: SourceLocation
+    ) -> tuple[IPNetwork, ...]:
+        included: list[IPNetwork] = []
+        for name in members:
+            included.extend(self.resolve_one(name, at))
+        removed: list[IPNetwork] = []
+        for name in excluded:
+            removed.extend(self.resolve_one(name, at))
+        return subtract(included, removed)
+
+
+ServiceResolver = Callable[[str, SourceLocation], tuple[ServicePort, ...]]
