@@ -1,0 +1,301 @@
+"""`collect()`: the socket inventory of one, or every, network namespace, with owners.
+
+Sources: netlink sock_diag (kernel-side state filter) and, when netlink is unavailable, the
+/proc/net tables (`source="procfs"` forces it; the records are identical). Owners come from one
+/proc/*/fd walk shared by all namespaces (socket inodes are unique host-wide). Everything that
+could not be seen becomes a sentence in `Inventory.gaps`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from typing import Literal
+
+from ppsguard.errors import KernelFeatureMissing, PermissionDenied, PpsError
+from ppsguard.inventory import netns as netns_mod
+from ppsguard.inventory import sockdiag
+from ppsguard.inventory.owners import ProcessDescriber, walk
+from ppsguard.inventory.procfs import parse_proc_net
+from ppsguard.inventory.raw import RawSocket
+from ppsguard.model.net import Family, Protocol, RangeClass
+from ppsguard.model.sockets import (
+    TCP_CLOSE,
+    TCP_ESTABLISHED,
+    TCP_LISTEN,
+    Exposure,
+    Inventory,
+    NetnsInfo,
+    Owner,
+    SocketRecord,
+    exposure_of,
+    role_of,
+    state_of,
+)
+
+Source = Literal["auto", "netlink", "procfs"]
+OwnerMode = bool | Literal["first"]
+_PROC_FILES = {Protocol.TCP: "tcp", Protocol.UDP: "udp", Protocol.RAW: "raw"}
+
+
+def state_numbers(protocol: Protocol, *, listening: bool, active: bool) -> set[int]:
+    """The kernel state numbers that make up "listening" / "active" for `protocol`."""
+    datagram = protocol in (Protocol.UDP, Protocol.RAW)
+    numbers: set[int] = set()
+    if listening:
+        numbers.add(TCP_CLOSE if datagram else TCP_LISTEN)
+    if active:
+        numbers |= {TCP_ESTABLISHED} if datagram else set(range(1, 13)) - {TCP_LISTEN}
+    return numbers
+
+
+def _dump_netlink(
+    protocols: Sequence[Protocol], masks: dict[Protocol, int], gaps: list[str], label: str
+) -> list[RawSocket]:
+    rows: list[RawSocket] = []
+    sock = sockdiag.open_socket()
+    try:
+        for protocol in protocols:
+            try:
+                rows.extend(sockdiag.dump(sock, protocol, states=masks[protocol]))
+            except sockdiag.ProtocolNotSupported as error:
+                gaps.append(f"{protocol} sockets not listed{label}: {error}")
+    finally:
+        sock.close()
+    return rows
+
+
+def _dump_procfs(
+    protocols: Sequence[Protocol], numbers: dict[Protocol, set[int]], gaps: list[str], label: str
+) -> list[RawSocket]:
+    rows: list[RawSocket] = []
+    for protocol in protocols:
+        base = _PROC_FILES.get(protocol)
+        if base is None:
+            gaps.append(f"{protocol} sockets not listed{label}: /proc/net has no table for it")
+            continue
+        for name in (base, base + "6"):
+            path = f"/proc/thread-self/net/{name}"
+            try:
+                with open(path, encoding="ascii", errors="replace") as handle:  # noqa: PTH123
+                    text = handle.read()
+            except FileNotFoundError:
+                continue  # e.g. IPv6 disabled
+            except OSError as error:
+                gaps.append(f"{path} unreadable{label}: {error.strerror}")
+                continue
+            wanted = numbers[protocol]
+            rows.extend(r for r in parse_proc_net(text, protocol, source=path) if r.state in wanted)
+    return rows
+
+
+def _dump_here(
+    protocols: Sequence[Protocol],
+    numbers: dict[Protocol, set[int]],
+    source: Source,
+    gaps: list[str],
+    label: str,
+) -> tuple[list[RawSocket], str]:
+    if source != "procfs":
+        masks = {p: sockdiag.state_mask(numbers[p]) for p in protocols}
+        try:
+            return _dump_netlink(protocols, masks, gaps, label), "netlink"
+        except (KernelFeatureMissing, PermissionDenied) as error:
+            if source == "netlink":
+                raise
+            gaps.append(f"netlink unavailable{label} ({error}); read /proc/net instead")
+    return _dump_procfs(protocols, numbers, gaps, label), "procfs"
+
+
+Knowledge = tuple[Callable[[int], RangeClass], Callable[[int, Protocol], str | None]]
+
+
+def _knowledge() -> Knowledge | None:
+    try:
+        ranges = importlib.import_module("ppsguard.knowledge.ranges")
+        services = importlib.import_module("ppsguard.knowledge.services")
+        return ranges.range_class, services.service_name
+    except (ImportError, AttributeError):
+        return None
+
+
+def collect(
+    *,
+    listening: bool = True,
+    active: bool = False,
+    protocols: Iterable[Protocol] = (Protocol.TCP, Protocol.UDP),
+    port: int | None = None,
+    process: str | None = None,
+    netns: str | None = None,
+    all_netns: bool = False,
+    owners: OwnerMode = True,
+    source: Source = "auto",
+    namespaces: Sequence[NetnsInfo] | None = None,
+) -> Inventory:
+    """List sockets. `listening`: TCP LISTEN and bound unconnected UDP/raw; `active`: the rest.
+
+    `owners=True` finds every holder, `"first"` stops the walk once each socket has one, False
+    skips it (unless `process` needs it). `port` matches the local port, or the remote port of
+    active sockets. `netns` names one namespace; `all_netns` covers every namespace on the host.
+    """
+    protocol_list = list(dict.fromkeys(Protocol(p) for p in protocols))
+    numbers = {p: state_numbers(p, listening=listening, active=active) for p in protocol_list}
+    gaps: list[str] = []
+    if namespaces is not None:
+        targets = list(namespaces)
+    elif all_netns:
+        targets, unreadable = netns_mod.discover()
+        if unreadable:
+            gaps.append(
+                f"namespaces of {unreadable} processes could not be read (run as root to see all)"
+            )
+    elif netns is not None:
+        targets = [netns_mod.resolve(netns)]
+    else:
+        targets = [netns_mod.current()]
+
+    per_namespace: list[tuple[NetnsInfo, list[RawSocket]]] = []
+    used_sources: set[str] = set()
+    for ns in targets:
+        label = "" if len(targets) == 1 and netns is None and not all_netns else f" in {ns}"
+        try:
+            rows, used = netns_mod.run_in_netns(
+                ns,
+                lambda label=label: _dump_here(protocol_list, numbers, source, gaps, label),  # type: ignore[misc]
+            )
+        except PermissionDenied as error:
+            if netns is not None:
+                raise
+            gaps.append(f"namespace {ns} not inspected: {error}")
+            continue
+        except KernelFeatureMissing as error:
+            if netns is not None or not all_netns:
+                raise
+            gaps.append(f"namespace {ns} not inspected: {error}")
+            continue
+        used_sources.add(used)
+        if port is not None:
+            rows = [
+                r
+                for r in rows
+                if r.local_port == port or (r.remote_port == port and r.state not in (TCP_LISTEN,))
+            ]
+        per_namespace.append((ns, rows))
+
+    want_owners: OwnerMode = owners if owners or process is None else True
+    describer = ProcessDescriber()
+    holders: dict[int, list[int]] = {}
+    if want_owners:
+        inodes = {r.inode for _, rows in per_namespace for r in rows if r.inode}
+        result = walk(inodes, all_holders=want_owners is True)
+        holders = result.holders
+        missing = sum(1 for i in inodes if i not in holders)
+        if result.unreadable and missing:
+            gaps.append(
+                f"owners unknown for {missing} sockets: {result.unreadable} processes could not "
+                "be read (run as root)"
+            )
+        elif result.unreadable:
+            gaps.append(
+                f"owners may be incomplete: {result.unreadable} processes could not be read "
+                "(run as root)"
+            )
+        elif missing:
+            gaps.append(
+                f"no visible holder for {missing} sockets (kernel sockets, or processes outside "
+                "this pid namespace)"
+            )
+
+    knowledge = _knowledge()
+    records = _build(per_namespace, holders, describer, knowledge)
+    if process is not None:
+        records = [r for r in records if any(_matches(o, process) for o in r.owners)]
+    return Inventory(
+        records=tuple(records),
+        gaps=tuple(gaps),
+        namespaces=tuple(ns for ns, _ in per_namespace),
+        source="+".join(sorted(used_sources)) or "none",
+        owners_resolved=bool(want_owners),
+    )
+
+
+def _matches(owner: Owner, name: str) -> bool:
+    if owner.comm == name:
+        return True
+    if owner.exe and os.path.basename(owner.exe) == name:  # noqa: PTH119
+        return True
+    return bool(owner.cmdline) and os.path.basename(owner.cmdline[0]) == name  # noqa: PTH119
+
+
+def _build(
+    per_namespace: list[tuple[NetnsInfo, list[RawSocket]]],
+    holders: dict[int, list[int]],
+    describer: ProcessDescriber,
+    knowledge: Knowledge | None,
+) -> list[SocketRecord]:
+    facts: dict[tuple[Protocol, int, bool], tuple[RangeClass | None, str | None]] = {}
+    exposures: dict[object, Exposure] = {}
+    records: list[SocketRecord] = []
+    for ns, rows in per_namespace:
+        for row in rows:
+            state = state_of(row.protocol, row.state)
+            role = role_of(state)
+            pids = holders.get(row.inode, ())
+            owner_list = tuple(describer.owner(pid) for pid in pids)
+            kernel_owned = row.inode == 0
+            exposure = exposures.get(row.local_address)
+            if exposure is None:
+                exposure = exposures[row.local_address] = exposure_of(row.local_address)
+            # The well-known port of a conversation is the local one for passive sockets and
+            # for accepted connections; for outgoing ones it is the remote one.
+            service_port = row.local_port
+            key = (row.protocol, service_port, True)
+            if key not in facts:
+                facts[key] = _facts(knowledge, service_port, row.protocol)
+            port_range, service = facts[key]
+            first = pids[0] if pids else None
+            cgroup = describer.cgroup(first) if first is not None else None
+            records.append(
+                SocketRecord(
+                    protocol=row.protocol,
+                    family=Family.IPV4 if row.local_address.version == 4 else Family.IPV6,
+                    state=state,
+                    role=role,
+                    local_address=row.local_address,
+                    local_port=row.local_port,
+                    remote_address=row.remote_address,
+                    remote_port=row.remote_port,
+                    exposure=exposure,
+                    inode=row.inode,
+                    uid=row.uid,
+                    user=describer.user(row.uid),
+                    netns=ns,
+                    owners=owner_list,
+                    kernel_owned=kernel_owned,
+                    cgroup=cgroup,
+                    unit=describer.unit(first) if first is not None else None,
+                    port_range=port_range,
+                    service=service,
+                    v6only=row.v6only,
+                )
+            )
+    return records
+
+
+def _facts(
+    knowledge: Knowledge | None,
+    port: int,
+    protocol: Protocol,
+) -> tuple[RangeClass | None, str | None]:
+    if knowledge is None:
+        return None, None
+    range_class, service_name = knowledge
+    try:
+        return range_class(port), service_name(port, protocol)
+    except (PpsError, ValueError, LookupError, OSError):  # enrichment must never break listing
+        return None, None
+
+
+__all__ = ["collect", "socket", "state_numbers"]
