@@ -29,6 +29,7 @@ from ppsguard.model.sockets import (
     Inventory,
     NetnsInfo,
     Owner,
+    Role,
     SocketRecord,
     exposure_of,
     role_of,
@@ -149,7 +150,8 @@ def collect(
         targets, unreadable = netns_mod.discover()
         if unreadable:
             gaps.append(
-                f"namespaces of {unreadable} processes could not be read (run as root to see all)"
+                f"namespaces of {plural(unreadable, 'process')} could not be read "
+                "(run as root to see all)"
             )
     elif netns is not None:
         targets = [netns_mod.resolve(netns)]
@@ -194,18 +196,18 @@ def collect(
         missing = sum(1 for i in inodes if i not in holders)
         if result.unreadable and missing:
             gaps.append(
-                f"owners unknown for {missing} sockets: {result.unreadable} processes could not "
-                "be read (run as root)"
+                f"owners unknown for {plural(missing, 'socket')}: "
+                f"{plural(result.unreadable, 'process')} could not be read (run as root)"
             )
         elif result.unreadable:
             gaps.append(
-                f"owners may be incomplete: {result.unreadable} processes could not be read "
-                "(run as root)"
+                f"owners may be incomplete: {plural(result.unreadable, 'process')} could not "
+                "be read (run as root)"
             )
         elif missing:
             gaps.append(
-                f"no visible holder for {missing} sockets (kernel sockets, or processes outside "
-                "this pid namespace)"
+                f"no visible holder for {plural(missing, 'socket')} (kernel sockets, or processes "
+                "outside this pid namespace)"
             )
 
     knowledge = _knowledge()
@@ -238,6 +240,7 @@ def _build(
     facts: dict[tuple[Protocol, int, bool], tuple[RangeClass | None, str | None]] = {}
     exposures: dict[object, Exposure] = {}
     records: list[SocketRecord] = []
+    ephemeral = _ephemeral_range()
     for ns, rows in per_namespace:
         for row in rows:
             state = state_of(row.protocol, row.state)
@@ -248,9 +251,15 @@ def _build(
             exposure = exposures.get(row.local_address)
             if exposure is None:
                 exposure = exposures[row.local_address] = exposure_of(row.local_address)
-            # The well-known port of a conversation is the local one for passive sockets and
-            # for accepted connections; for outgoing ones it is the remote one.
+            # The service of a conversation is on its non-ephemeral side: the local port for
+            # passive sockets and accepted connections, the remote one for outgoing connections.
             service_port = row.local_port
+            if (
+                role is Role.ACTIVE
+                and ephemeral[0] <= row.local_port <= ephemeral[1]
+                and not ephemeral[0] <= row.remote_port <= ephemeral[1]
+            ):
+                service_port = row.remote_port
             key = (row.protocol, service_port, True)
             if key not in facts:
                 facts[key] = _facts(knowledge, service_port, row.protocol)
@@ -282,6 +291,22 @@ def _build(
                 )
             )
     return records
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The host's ephemeral range (net.ipv4.ip_local_port_range); Linux's default if unknown."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as handle:  # noqa: PTH123
+            first, last = (int(x) for x in handle.read().split()[:2])
+    except (OSError, ValueError):
+        return 32768, 60999
+    return first, last
+
+
+def plural(count: int, noun: str) -> str:
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {noun}es" if noun.endswith("s") else f"{count} {noun}s"
 
 
 def _facts(

@@ -98,6 +98,13 @@ def exposure_of(address: IPAddress) -> Exposure:
     return Exposure.SPECIFIC
 
 
+def format_address(address: IPAddress) -> str:
+    """Text of an address as `ss` prints it: IPv4-mapped IPv6 as `::ffff:a.b.c.d`."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"
+    return str(address)
+
+
 @dataclass(frozen=True, slots=True)
 class NetnsInfo:
     """A network namespace: its inode (the identity), its /run/netns name, a pid living in it."""
@@ -159,9 +166,9 @@ class SocketRecord:
         """(protocol, local address, local port, remote address, remote port, state)."""
         return (
             self.protocol.value,
-            str(self.local_address),
+            format_address(self.local_address),
             self.local_port,
-            str(self.remote_address),
+            format_address(self.remote_address),
             self.remote_port,
             self.state.value,
         )
@@ -176,7 +183,7 @@ class SocketRecord:
         return (
             self.protocol.value,
             self.family.value,
-            str(self.local_address),
+            format_address(self.local_address),
             self.local_port,
             service_id,
         )
