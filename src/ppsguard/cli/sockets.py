@@ -90,8 +90,11 @@ def _csv_row(record: SocketRecord) -> dict[str, Any]:
     return row
 
 
-def summary(inventory: Inventory, active_count: int | None) -> str:
+def summary(inventory: Inventory, active_count: int | None, *, doors: bool = True) -> str:
     """ "14 doors open: 9 on all interfaces, 5 loopback-only; 37 active connections"."""
+    if not doors:
+        count = active_count or 0
+        return f"{count} active connection" + ("" if count == 1 else "s")
     passive = inventory.passive
     counts = Counter(r.exposure for r in passive)
     parts = [f"{counts[e]} {title}" for e, title in _EXPOSURE_TITLES.items() if counts[e]]
@@ -123,6 +126,8 @@ def render_table(inventory: Inventory, *, show_netns: bool) -> None:
     from rich.table import Table
 
     console = output.human()
+    if not console.is_terminal:
+        console.width = 160  # a log file or pipe: don't fold addresses at 80 columns
     groups: list[tuple[str, list[SocketRecord]]] = []
     for exposure, title in _EXPOSURE_TITLES.items():
         rows = [r for r in inventory.passive if r.exposure is exposure]
@@ -156,7 +161,7 @@ def render_table(inventory: Inventory, *, show_netns: bool) -> None:
             if show_netns:
                 cells.append(str(r.netns))
             table.add_row(*cells)
-        console.print(table, width=None if console.is_terminal else 160)
+        console.print(table)
         console.print()
 
 
@@ -266,4 +271,4 @@ def register(app: typer.Typer) -> None:
                     ).records
                 )
             render_table(inventory, show_netns=all_netns)
-            output.human().print(summary(inventory, active_count))
+            output.human().print(summary(inventory, active_count, doors=want_listening))

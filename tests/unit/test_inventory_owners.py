@@ -1,0 +1,72 @@
+"""The /proc/*/fd owner walk: finds holders, tolerates processes that exit mid-walk."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+from ppsguard.inventory import collect
+from ppsguard.inventory.owners import ProcessDescriber, walk
+
+
+def _inode(sock: socket.socket) -> int:
+    return os.fstat(sock.fileno()).st_ino
+
+
+def test_walk_finds_own_socket_and_stops_early() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        found = walk({_inode(sock)}, all_holders=False, pids=[1, os.getpid(), 999_999_999])
+        assert found.holders == {_inode(sock): [os.getpid()]}
+        assert found.stopped_early
+
+
+def test_walk_tolerates_processes_that_exit_mid_walk() -> None:
+    children = [
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) for _ in range(3)
+    ]
+    killed: list[int] = []
+
+    def kill_before_reading(pid: int) -> None:
+        for child in children:
+            if child.pid == pid:
+                child.kill()
+                child.wait(timeout=10)
+                killed.append(pid)
+
+    try:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+            pids = [c.pid for c in children] + [os.getpid()]
+            found = walk({_inode(sock)}, pids=pids, before_pid=kill_before_reading)
+            assert found.holders == {_inode(sock): [os.getpid()]}
+            assert found.vanished == 3
+            assert sorted(killed) == sorted(c.pid for c in children)
+            gone = ProcessDescriber().owner(children[0].pid)
+            assert gone.comm == ""
+            assert gone.exe is None
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait(timeout=10)
+
+
+def test_collect_reports_our_process_as_owner() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        inventory = collect(port=port, protocols=["tcp"])  # type: ignore[list-item]
+        (record,) = inventory.records
+        assert [o.pid for o in record.owners] == [os.getpid()]
+        owner = record.owners[0]
+        assert owner.exe and owner.cmdline and owner.comm
+        assert not record.kernel_owned
+        only_python = collect(port=port, process=owner.comm)
+        assert [r.inode for r in only_python.records] == [record.inode]
+        assert collect(port=port, process="no-such-process-name").records == ()
