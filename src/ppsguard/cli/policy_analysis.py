@@ -1,9 +1,137 @@
-"""Commands of a `pps` group, added by `register` (see the group's module)."""
+"""`pps policy explain` and `pps policy lint`: verdicts and rule-set analysis from a registry.
+
+Thin: parse options, load the registry (ppsguard.policy.registry), call the pure core
+(policy.evaluate, policy.analyze), render. Today's date for waiver checks is read here, at the edge.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from ppsguard.errors import UsageError
+
+RegistryArg = Annotated[
+    Path, typer.Argument(help="The registry YAML file (includes are resolved next to it).")
+]
+HostOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--host", "-H", help="Host name or address; may be omitted when the registry has one host."
+    ),
+]
+
+
+def _address(text: str, option: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise UsageError(f"{option} needs an IPv4 or IPv6 address", token=text) from None
 
 
 def register(group: typer.Typer) -> None:
-    """Add this module's commands to `group`."""
+    """Add `explain` and `lint` to the `policy` group."""
+
+    @group.command("explain")
+    def explain_command(  # noqa: PLR0917 - Typer maps parameters to options
+        registry: RegistryArg,
+        source: Annotated[
+            str, typer.Option("--from", help="Source address of the connection attempt.")
+        ],
+        to_port: Annotated[
+            str, typer.Option("--to-port", help="Destination port and protocol, e.g. 110/tcp.")
+        ],
+        host: HostOpt = None,
+        to: Annotated[
+            str | None,
+            typer.Option("--to", help="Destination address (checks bind-specific entries)."),
+        ] = None,
+        json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+    ) -> None:
+        """Would this connection attempt be allowed, is it logged, and which entry decides?
+
+        Example: pps policy explain examples/seed-building.yaml --from 198.18.0.11 --to-port 110/tcp
+        """
+        from ppsguard.cli.output import emit_json, human
+        from ppsguard.policy.compile import compile_host_policy
+        from ppsguard.policy.evaluate import explain
+        from ppsguard.policy.naming import parse_port_text
+        from ppsguard.policy.registry import load_registry
+
+        src = _address(source, "--from")
+        dst = _address(to, "--to") if to is not None else None
+        if dst is not None and dst.version != src.version:
+            raise UsageError("--from and --to must be of the same address family", token=to)
+        from ppsguard.model.registry import SourceLocation
+
+        try:
+            ports = parse_port_text(to_port, SourceLocation("--to-port", 1, 1))
+        except ValueError as exc:
+            raise UsageError(f"--to-port: {getattr(exc, 'message', exc)}", token=to_port) from None
+        if len(ports) != 1 or len(ports[0].ports) != 1:
+            raise UsageError(
+                "--to-port needs one port and one protocol, e.g. 110/tcp", token=to_port
+            )
+        reg = load_registry(registry)
+        policy = compile_host_policy(reg, host)
+        result = explain(
+            reg,
+            policy,
+            source=src,
+            port=ports[0].ports.first,
+            protocol=ports[0].protocol,
+            destination=dst,
+        )
+        if json_out:
+            emit_json(result)
+            return
+        colour = "green" if result.verdict == "allow" else "red"
+        console = human()
+        console.print(
+            f"[bold {colour}]{result.verdict.upper()}[/]"
+            f"{' [yellow](logged)[/]' if result.log else ' (not logged)'}"
+            f"  entry {result.entry.id} at {result.entry.file}:{result.entry.line}",
+            markup=True,
+        )
+        console.print(result.reason, markup=False)
+
+    @group.command("lint")
+    def lint_command(
+        registry: RegistryArg,
+        json_out: Annotated[
+            bool, typer.Option("--json", help="Findings as JSON on stdout.")
+        ] = False,
+        soon_days: Annotated[
+            int, typer.Option("--soon-days", help="Warn about waivers expiring within N days.")
+        ] = 30,
+    ) -> None:
+        """Check a registry: unknown names, contradictions, shadowed/redundant/correlated entries,
+        risky exposures, waivers, missing purpose or owner. Exit 1 on any error-level finding."""
+        from ppsguard.cli.output import emit_json, human
+        from ppsguard.policy.analyze import FindingLevel, lint_registry
+        from ppsguard.policy.registry import load_registry
+
+        reg = load_registry(registry)
+        findings = lint_registry(reg, today=dt.date.today(), soon_days=soon_days)
+        if json_out:
+            emit_json({"findings": findings})
+        else:
+            console = human()
+            colours = {"error": "red", "warning": "yellow", "info": "cyan"}
+            for f in findings:
+                console.print(
+                    f"[{colours[f.level.value]}]{f.level.value:7}[/] {f.location}: "
+                    f"[bold]{f.code}[/] {f.message}",
+                    markup=True,
+                    highlight=False,
+                )
+                if f.example is not None:
+                    console.print(f"        e.g. {f.example}", markup=False)
+            errors = sum(f.level is FindingLevel.ERROR for f in findings)
+            console.print(f"{len(findings)} findings, {errors} at error level", markup=False)
+        if any(f.level is FindingLevel.ERROR for f in findings):
+            raise typer.Exit(1)

@@ -1,0 +1,136 @@
+"""One connection attempt against a host's policy: which entry decides, and why, in registry terms.
+
+`evaluate(policy, source, port, protocol, destination=None)` walks `HostPolicy.rules` in order
+(first match wins, see `policy.compile`) and returns a `Decision`. A rule matches when the
+protocol is equal, the port is in one of its ranges, the source is in one of its networks and, when
+a destination is given, the destination is in one of its destination networks (destination None
+means "any address of the host": destination constraints are not checked).
+
+`explain(...)` adds the registry's words: the `Explanation` has exactly the four keys of
+`pps policy explain --json`: verdict ("allow" or "deny"; a `reject` entry gives "deny" and the
+reason says rejected), log, entry {id, file, line} and reason. When the default decides, the entry
+is `<host>/default` at the line where the default was written (or the host's line when implicit).
+Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ppsguard.model.net import IPAddress, Protocol
+from ppsguard.model.registry import (
+    ANYWHERE,
+    Action,
+    Entry,
+    HostPolicy,
+    Registry,
+    Rule,
+    SourceLocation,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The raw outcome: the action, whether logged, and the deciding rule (None = default)."""
+
+    action: Action
+    log: bool
+    rule: Rule | None
+    index: int  # position in policy.rules, -1 for the default
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRef:
+    id: str
+    file: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    verdict: str
+    log: bool
+    entry: EntryRef
+    reason: str
+
+
+def rule_matches(
+    rule: Rule,
+    source: IPAddress,
+    port: int,
+    protocol: Protocol,
+    destination: IPAddress | None = None,
+) -> bool:
+    if rule.protocol != protocol or not any(port in r for r in rule.ports):
+        return False
+    if not any(source in net for net in rule.sources):
+        return False
+    return destination is None or any(destination in net for net in rule.destinations)
+
+
+def evaluate(
+    policy: HostPolicy,
+    source: IPAddress,
+    port: int,
+    protocol: Protocol,
+    destination: IPAddress | None = None,
+) -> Decision:
+    """First-match evaluation of one attempt; see the module docstring."""
+    for index, rule in enumerate(policy.rules):
+        if rule_matches(rule, source, port, protocol, destination):
+            return Decision(rule.action, rule.log, rule, index)
+    return Decision(policy.default_action, policy.default_log, None, -1)
+
+
+def _who(entry: Entry) -> str:
+    who = ", ".join(entry.sources)
+    if entry.sources == (ANYWHERE,):
+        who = "anywhere"
+    if entry.excluded:
+        who += " except " + ", ".join(entry.excluded)
+    return who
+
+
+def explain(
+    registry: Registry,
+    policy: HostPolicy,
+    *,
+    source: IPAddress,
+    port: int,
+    protocol: Protocol,
+    destination: IPAddress | None = None,
+) -> Explanation:
+    """`evaluate` plus the registry's words (see the module docstring)."""
+    decision = evaluate(policy, source, port, protocol, destination)
+    verdict = "allow" if decision.action is Action.ALLOW else "deny"
+    logged = "logged" if decision.log else "not logged"
+    attempt = f"{source} -> {port}/{protocol}"
+    if decision.rule is None:
+        loc = policy.default_location
+        if loc is None:
+            host = registry.host(policy.host)
+            loc = host.location if host else SourceLocation(registry.files[0], 1, 1)
+        reason = (
+            f"{attempt}: no entry of host {policy.host!r} matches, so the default decides: "
+            f"{policy.default_action} ({logged})"
+        )
+        return Explanation(
+            verdict, decision.log, EntryRef(f"{policy.host}/default", loc.file, loc.line), reason
+        )
+    rule = decision.rule
+    entry = next((e for e in registry.entries() if e.id == rule.entry_id), None)
+    what = entry.label if entry else f"{rule.protocol}"
+    who = _who(entry) if entry else "its sources"
+    verb = {Action.ALLOW: "allowed", Action.DENY: "denied", Action.REJECT: "rejected"}[rule.action]
+    kind = {"provides": "provides", "denies": "denies", "uses": "uses"}[rule.kind.value]
+    reason = f"{attempt}: {verb} ({logged}) by {kind} entry {rule.entry_id!r}: {what} from {who}"
+    if rule.action is Action.REJECT:
+        reason += " (rejected: the sender is told the port is closed)"
+    if entry is not None and entry.purpose:
+        reason += f" — {entry.purpose}"
+    return Explanation(
+        verdict,
+        decision.log,
+        EntryRef(rule.entry_id, rule.location.file, rule.location.line),
+        reason,
+    )
