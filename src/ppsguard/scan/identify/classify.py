@@ -1,0 +1,99 @@
+"""Turn one probe's response into a ServiceInfo, and decide protocol mismatches. Pure.
+
+A parsed handshake makes the identification `confirmed`; a signature alone makes it `matched`;
+the signature, when it matches too, supplies the product, version, CPE and a more specific name
+(an HTTP API such as Docker or Elasticsearch).
+"""
+
+from __future__ import annotations
+
+from ppsguard.model.scan import Confidence, Mismatch, ServiceInfo
+from ppsguard.scan.identify import handshakes, signatures
+
+# Names that describe the same door: finding one where another is expected is no mismatch.
+_FAMILIES: tuple[frozenset[str], ...] = (
+    frozenset(
+        {
+            "http",
+            "https",
+            "http-alt",
+            "http-proxy",
+            "https-alt",
+            "www",
+            "www-http",
+            "webcache",
+            "http-mgmt",
+            "docker",
+            "docker-s",
+            "kubernetes",
+            "kubelet",
+            "etcd",
+            "etcd-client",
+            "etcd-server",
+            "elasticsearch",
+            "prometheus",
+            "wap-wsp",
+            "sun-sr-https",
+            "pcsync-https",
+            "tls",
+        }
+    ),
+    frozenset({"domain", "dns", "mdns"}),
+    frozenset({"ms-wbt-server", "rdp"}),
+    frozenset({"microsoft-ds", "smb", "netbios-ssn"}),
+    frozenset({"postgresql", "postgres"}),
+    frozenset({"imap", "imaps", "imap2", "imap3", "tls"}),
+    frozenset({"pop3", "pop3s", "tls"}),
+    frozenset({"smtp", "submission", "smtps", "submissions", "urd", "tls"}),
+    frozenset({"ldap", "ldaps", "tls"}),
+    frozenset({"ftp", "ftps", "tls"}),
+    frozenset({"vnc", "rfb"}),
+    frozenset({"ssh"}),
+    frozenset({"memcached", "memcache"}),
+    frozenset({"mongodb", "mongod"}),
+    frozenset({"snmp"}),
+    frozenset({"ntp"}),
+    frozenset({"mysql", "mariadb"}),
+)
+
+
+def same_service(expected: str, found: str) -> bool:
+    if expected == found:
+        return True
+    return any(expected in family and found in family for family in _FAMILIES)
+
+
+def mismatch(expected: str | None, found: str | None) -> Mismatch | None:
+    """`Mismatch(expected, found)` when the port suggests a different service than was found.
+    `found=None` means the service answered something we could not name ("unknown")."""
+    if expected is None:
+        return None
+    shown = found if found is not None else "unknown"
+    return None if same_service(expected, shown) else Mismatch(expected, shown)
+
+
+def interpret(probe: str, data: bytes, *, tls: bool = False) -> ServiceInfo | None:
+    """What `data`, received in answer to `probe` (inside TLS if `tls`), says the service is."""
+    if not data:
+        return None
+    shake = handshakes.parse(probe, data)
+    sig = signatures.match(probe, data)
+    if shake is None and sig is None:
+        return None
+    name = sig.service if sig is not None else shake.service if shake is not None else None
+    if shake is not None and sig is not None and not same_service(shake.service, sig.service):
+        name = shake.service  # the handshake is proof; a signature cannot contradict it
+        sig = None
+    product = (sig.product if sig else None) or (shake.product if shake else None)
+    version = (sig.version if sig else None) or (shake.version if shake else None)
+    extras = [e for e in ((shake.extra if shake else None), (sig.extra if sig else None)) if e]
+    if tls and name == "http":
+        name = "https"
+    return ServiceInfo(
+        name=name,
+        product=product,
+        version=version,
+        extra="; ".join(extras) or None,
+        cpe=sig.cpe if sig else (),
+        confidence=Confidence.CONFIRMED if shake is not None else Confidence.MATCHED,
+    )

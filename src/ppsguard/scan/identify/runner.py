@@ -1,0 +1,277 @@
+"""The identification engine: asks each open port what it is, within a hard time budget.
+
+Per TCP port: a passive read (for services that speak first) races the probe the port number
+suggests, on parallel connections; if neither names the service, the remaining probes run in
+small parallel batches, fewest-surprises first. TLS found anywhere is unwrapped and probed again
+inside; plaintext protocols with STARTTLS are upgraded to read their certificate. Per UDP port
+the suggested probe (or every UDP probe) is sent once. Every wait ends at the port's deadline
+(default 2 s after the port's turn starts), at most 64 KiB is read per probe, and a port only
+gets its turn (and its clock) when a concurrency slot is free, so a tarpit stalls nothing else.
+Failures are data: a probe that errors is an attempt with no answer, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from ppsguard.model.net import IPAddress, Protocol
+from ppsguard.model.scan import Confidence, Evidence, ServiceInfo, TlsInfo
+from ppsguard.scan.identify import classify, probes
+from ppsguard.scan.identify.escape import escape_bytes
+from ppsguard.scan.identify.tls import read_idle, tls_exchange
+
+READ_CAP = 64 * 1024
+IDLE_GAP = 0.15  # after the first bytes, stop reading when nothing more comes for this long
+PASSIVE_SHARE = 0.45  # share of the budget the passive read waits for a banner
+BATCH = 4  # fallback probes run on at most this many parallel connections per port
+STARTTLS = {"smtp", "imap", "pop3", "ftp", "ldap", "postgresql"}
+
+Target = tuple[IPAddress, int, Protocol]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    probe: str
+    sent: bytes
+    data: bytes
+    elapsed_s: float
+    service: ServiceInfo | None = None
+    tls: TlsInfo | None = None
+
+
+def expected_service(port: int, protocol: Protocol) -> str | None:
+    """What the port number suggests: the knowledge base, else the system's services file."""
+    try:
+        from ppsguard.knowledge.services import service_name
+
+        return service_name(port, protocol)
+    except Exception:
+        try:
+            return socket.getservbyport(port, str(protocol))
+        except (OSError, OverflowError):
+            return None
+
+
+async def _read(reader: asyncio.StreamReader, deadline: float, first_wait: float) -> bytes:
+    return await read_idle(reader, deadline, first_wait, READ_CAP, IDLE_GAP)
+
+
+async def _exchange(
+    host: str, port: int, probe: probes.Probe, deadline: float, wait: float
+) -> Attempt:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    payload = probes.render(probe, host)
+    writer: asyncio.StreamWriter | None = None
+    data = b""
+    try:
+        reader, stream = await asyncio.wait_for(
+            asyncio.open_connection(host, port), max(0.0, deadline - started)
+        )
+        writer = stream
+        if payload:
+            stream.write(payload)
+            await asyncio.wait_for(stream.drain(), max(0.0, deadline - loop.time()))
+        data = await _read(reader, deadline, wait)
+    except (OSError, TimeoutError, EOFError):
+        pass
+    finally:
+        if writer is not None:
+            writer.transport.abort()
+    service = classify.interpret(probe.name, data)
+    return Attempt(probe.name, payload, data, loop.time() - started, service)
+
+
+async def _tls_attempt(
+    host: str, port: int, deadline: float, starttls: str | None = None
+) -> Attempt:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    payload = probes.render(probes.BY_NAME["http-get"], host)
+    outcome = await tls_exchange(
+        host,
+        port,
+        deadline,
+        payload=payload,
+        starttls=starttls,
+        cap=READ_CAP,
+        now=dt.datetime.now(dt.UTC),
+    )
+    service = None
+    if outcome.info is not None:
+        inner = classify.interpret(outcome.inner_probe, outcome.response, tls=True)
+        service = inner or ServiceInfo(name="tls", confidence=Confidence.CONFIRMED)
+    return Attempt(
+        "tls",
+        payload if outcome.info else b"",
+        outcome.response,
+        loop.time() - started,
+        service,
+        outcome.info,
+    )
+
+
+async def _first_identified(
+    tasks: list[asyncio.Task[Attempt]], attempts: list[Attempt]
+) -> Attempt | None:
+    """Wait for tasks in completion order; the first that names a service wins, the rest stop."""
+    winner = None
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            attempt = await next_done
+            attempts.append(attempt)
+            if attempt.service is not None:
+                winner = attempt
+                break
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return winner
+
+
+async def _identify_tcp(
+    host: str, port: int, budget: float, intrusive: bool
+) -> tuple[Attempt | None, list[Attempt]]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
+    attempts: list[Attempt] = []
+    first = probes.suggested(port, Protocol.TCP, intrusive=intrusive)
+    passive = probes.BY_NAME["null"]
+    phase1 = [asyncio.create_task(_exchange(host, port, passive, deadline, budget * PASSIVE_SHARE))]
+    if first is not None:
+        phase1.append(
+            asyncio.create_task(
+                _tls_attempt(host, port, deadline)
+                if first.tls
+                else _exchange(host, port, first, deadline, budget)
+            )
+        )
+    winner = await _first_identified(phase1, attempts)
+    tried = {a.probe for a in attempts} | ({first.name} if first else set())
+    if winner is None:
+        rest = [
+            p for p in probes.fallbacks(Protocol.TCP, intrusive=intrusive) if p.name not in tried
+        ]
+        # TLS first on its own (it also probes HTTP inside), then the payload probes in batches
+        ordered = [p for p in rest if p.tls] + [p for p in rest if not p.tls]
+        for start in range(0, len(ordered), BATCH):
+            if loop.time() >= deadline:
+                break
+            batch = [
+                asyncio.create_task(
+                    _tls_attempt(host, port, deadline)
+                    if p.tls
+                    else _exchange(host, port, p, deadline, budget)
+                )
+                for p in ordered[start : start + BATCH]
+            ]
+            winner = await _first_identified(batch, attempts)
+            if winner is not None:
+                break
+    if winner is not None and winner.service is not None and winner.tls is None:
+        name = winner.service.name
+        if name in STARTTLS and loop.time() < deadline:
+            upgraded = await _tls_attempt(host, port, deadline, starttls=name)
+            if upgraded.tls is not None:
+                winner = replace(winner, tls=upgraded.tls)
+    return winner, attempts
+
+
+async def _udp_exchange(host: str, port: int, probe: probes.Probe, deadline: float) -> Attempt:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    payload = probes.render(probe, host)
+    received: asyncio.Future[bytes] = loop.create_future()
+
+    class _Receiver(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+            if not received.done():
+                received.set_result(data[:READ_CAP])
+
+        def error_received(self, exc: Exception) -> None:
+            if not received.done():
+                received.set_result(b"")
+
+    transport = None
+    data = b""
+    try:
+        transport, _ = await loop.create_datagram_endpoint(_Receiver, remote_addr=(host, port))
+        transport.sendto(payload)
+        data = await asyncio.wait_for(received, max(0.0, deadline - loop.time()))
+    except (OSError, TimeoutError):
+        pass
+    finally:
+        if transport is not None:
+            transport.close()
+    return Attempt(
+        probe.name, payload, data, loop.time() - started, classify.interpret(probe.name, data)
+    )
+
+
+async def _identify_udp(
+    host: str, port: int, budget: float, intrusive: bool
+) -> tuple[Attempt | None, list[Attempt]]:
+    deadline = asyncio.get_running_loop().time() + budget
+    first = probes.suggested(port, Protocol.UDP, intrusive=intrusive)
+    chosen = [first] if first else probes.fallbacks(Protocol.UDP, intrusive=intrusive)
+    attempts: list[Attempt] = []
+    tasks = [asyncio.create_task(_udp_exchange(host, port, p, deadline)) for p in chosen]
+    winner = await _first_identified(tasks, attempts)
+    return winner, attempts
+
+
+def _evidence(attempt: Attempt) -> Evidence:
+    probe = (
+        attempt.probe if not attempt.sent else f"{attempt.probe}: {escape_bytes(attempt.sent, 64)}"
+    )
+    return Evidence(
+        probe, escape_bytes(attempt.data) if attempt.data else None, round(attempt.elapsed_s, 4)
+    )
+
+
+def summarize(target: Target, winner: Attempt | None, attempts: list[Attempt]) -> ServiceInfo:
+    """The ServiceInfo for one port from its attempts (pure; exposed for tests)."""
+    _, port, protocol = target
+    expected = expected_service(port, protocol)
+    if winner is not None and winner.service is not None:
+        service = replace(winner.service, tls=winner.tls, evidence=_evidence(winner))
+        return replace(service, mismatch=classify.mismatch(expected, service.name))
+    answered = [a for a in attempts if a.data]
+    if answered:  # it spoke, but nothing we know: keep its first bytes for signature writers
+        return ServiceInfo(
+            name=None,
+            confidence=Confidence.GUESSED,
+            evidence=_evidence(answered[0]),
+            mismatch=classify.mismatch(expected, None),
+        )
+    waited = max((a.elapsed_s for a in attempts), default=0.0)
+    return ServiceInfo(
+        name=expected,
+        confidence=Confidence.GUESSED,
+        evidence=Evidence("null", None, round(waited, 4)),
+    )
+
+
+async def identify_all(
+    targets: Sequence[Target], *, budget: float, intrusive: bool, concurrency: int
+) -> dict[Target, ServiceInfo]:
+    """Identify every target; each port gets `budget` seconds from when its turn starts."""
+    slots = asyncio.Semaphore(max(1, concurrency // (BATCH + 1)))
+
+    async def one(target: Target) -> tuple[Target, ServiceInfo]:
+        address, port, protocol = target
+        async with slots:
+            host = str(address)
+            if protocol is Protocol.UDP:
+                winner, attempts = await _identify_udp(host, port, budget, intrusive)
+            else:
+                winner, attempts = await _identify_tcp(host, port, budget, intrusive)
+        return target, summarize(target, winner, attempts)
+
+    results = await asyncio.gather(*(one(t) for t in dict.fromkeys(targets)))
+    return dict(results)
