@@ -18,20 +18,26 @@ def escape_bytes(data: bytes, limit: int = DEFAULT_LIMIT) -> str:
     >>> escape_bytes(b"SSH-2.0-x\\r\\n\\x1b]0;pwned\\x07")
     'SSH-2.0-x\\\\r\\\\n\\\\x1b]0;pwned\\\\x07'
 
-    At most `limit` input bytes are rendered; a longer input ends with `...(+N bytes)`.
+    At most `limit` characters of escaped text; the rest is summarised as `...(+N bytes)`.
     """
-    head = data[:limit]
     parts: list[str] = []
-    for byte in head:
+    size = 0
+    used = 0
+    for byte in data:
         named = _NAMED.get(byte)
         if named is not None:
-            parts.append(named)
+            piece = named
         elif 0x20 <= byte < 0x7F:
-            parts.append(chr(byte))
+            piece = chr(byte)
         else:
-            parts.append(f"\\x{byte:02x}")
-    if len(data) > limit:
-        parts.append(f"...(+{len(data) - limit} bytes)")
+            piece = f"\\x{byte:02x}"
+        if size + len(piece) > limit:
+            break
+        parts.append(piece)
+        size += len(piece)
+        used += 1
+    if used < len(data):
+        parts.append(f"...(+{len(data) - used} bytes)")
     return "".join(parts)
 
 

@@ -1,0 +1,308 @@
+"""Scan orchestration: targets → discovery → permuted probes → engine → confirmation → results.
+
+Accuracy guards live here: every open port is re-probed (confirmation pass), a host that answers
+"open" on an implausible share of ports is flagged instead of listed port by port, dead hosts are
+skipped after discovery, and global/per-host deadlines bound the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from ppsguard.errors import PermissionDenied, UsageError
+from ppsguard.model.net import IPAddress, IPNetwork, Protocol
+from ppsguard.model.scan import (
+    Confidence,
+    HostResult,
+    HostState,
+    PortResult,
+    PortState,
+    Reason,
+    ScanResult,
+    ScanStats,
+    ServiceInfo,
+)
+from ppsguard.scan import discovery
+from ppsguard.scan.engines.base import EngineConfig, EngineStats
+from ppsguard.scan.observer import NullObserver, ScanObserver
+from ppsguard.scan.permutation import KeyedPermutation, new_seed
+from ppsguard.scan.ports import PortSpec, parse_ports, top_ports
+from ppsguard.scan.targets import TargetSpec, expand, in_networks, parse_networks, parse_targets
+from ppsguard.scan.timing import DEFAULT_REMOTE_RATE, PRESETS
+
+IMPLAUSIBLE_MIN_PORTS = 1000
+IMPLAUSIBLE_SHARE = 0.5
+ENGINES = ("connect", "syn", "udp")
+
+
+@dataclass(slots=True)
+class ScanOptions:
+    engine: str | None = None  # None: syn when root, else connect
+    udp: bool = False  # also scan UDP ports (U: items, or --udp with the TCP engine)
+    timing: int = 3
+    max_retries: int | None = None
+    min_rate: float | None = None
+    max_rate: float | None = None
+    window: int | None = None
+    seed: int | None = None
+    exclude: Sequence[str] = ()
+    scope: Sequence[IPNetwork] | None = None
+    skip_discovery: bool = False
+    confirm: bool = True
+    all_states: bool = False
+    host_timeout: float | None = None
+    deadline: float | None = None  # seconds for the whole scan
+    guess_services: bool = True
+    arguments: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def pick_engine(requested: str | None) -> str:
+    if requested is None:
+        return "syn" if is_root() else "connect"
+    if requested not in ENGINES:
+        raise UsageError("unknown scan engine", token=requested)
+    if requested == "syn" and not is_root():
+        raise PermissionDenied("--syn needs root (raw sockets); use --connect for an unprivileged scan")
+    return requested
+
+
+def resolve_ports(ports: str | PortSpec | None, top: int | None, engine: str, udp: bool) -> PortSpec:
+    default = Protocol.UDP if engine == "udp" else Protocol.TCP
+    if isinstance(ports, PortSpec):
+        return ports
+    if ports is not None:
+        if top is not None:
+            raise UsageError("give either -p or --top-ports, not both")
+        return parse_ports(ports, default=default, both=udp and engine != "udp")
+    n = 1000 if top is None else top
+    tcp = top_ports(n, Protocol.TCP) if engine != "udp" else ()
+    udp_ports = top_ports(n if top is not None else 100, Protocol.UDP) if (engine == "udp" or udp) else ()
+    return PortSpec(tcp, udp_ports)
+
+
+@dataclass(slots=True)
+class _Host:
+    address: IPAddress
+    hostname: str | None
+    results: dict[tuple[int, Protocol], tuple[PortState, Reason, int | None]] = field(default_factory=dict)
+    error: str | None = None
+    up: bool = True
+    expired: bool = False
+
+
+async def _resolve(specs: Sequence[TargetSpec]) -> tuple[list[_Host], list[_Host]]:
+    loop = asyncio.get_running_loop()
+    hosts: list[_Host] = []
+    failed: list[_Host] = []
+    seen: set[IPAddress] = set()
+    for spec in specs:
+        if spec.hostname is None:
+            for addr in expand(spec):
+                if addr not in seen:
+                    seen.add(addr)
+                    hosts.append(_Host(addr, None))
+            continue
+        try:
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(spec.hostname, None, type=socket.SOCK_STREAM), timeout=10
+            )
+        except (OSError, asyncio.TimeoutError) as exc:
+            failed.append(_Host(ipaddress.IPv4Address(0), spec.hostname, error=f"cannot resolve: {exc}", up=False))
+            continue
+        addr = ipaddress.ip_address(str(infos[0][4][0]).split("%")[0])
+        if addr not in seen:
+            seen.add(addr)
+            hosts.append(_Host(addr, spec.hostname))
+    return hosts, failed
+
+
+def _run_engine(name: str, probes: Sequence[tuple[IPAddress, int]], cfg: EngineConfig, emit: Callable[..., None], stats: EngineStats) -> None:
+    if name == "syn":
+        from ppsguard.scan.engines import syn
+
+        syn.run(probes, cfg, emit, stats)
+    elif name == "udp":
+        from ppsguard.scan.engines import udp
+
+        udp.run(probes, cfg, emit, stats)
+    else:
+        from ppsguard.scan.engines import connect
+
+        connect.run(probes, cfg, emit, stats)
+
+
+class _Probes(Sequence[tuple[IPAddress, int]]):
+    """hosts × ports in keyed-permutation order, computed lazily."""
+
+    def __init__(self, hosts: Sequence[IPAddress], ports: Sequence[int], seed: int) -> None:
+        self.hosts, self.ports = list(hosts), list(ports)
+        self.perm = KeyedPermutation(len(self.hosts) * len(self.ports), seed)
+
+    def __len__(self) -> int:
+        return len(self.perm)
+
+    def __getitem__(self, i: int) -> tuple[IPAddress, int]:  # type: ignore[override]
+        j = self.perm[i]
+        return self.hosts[j % len(self.hosts)], self.ports[j // len(self.hosts)]
+
+
+async def scan(
+    targets: Sequence[str],
+    ports: str | PortSpec | None = None,
+    *,
+    top: int | None = None,
+    options: ScanOptions | None = None,
+    observer: ScanObserver | None = None,
+) -> ScanResult:
+    """Scan `targets` (tokens as on the command line) on `ports`; see ScanOptions for knobs."""
+    opts = options or ScanOptions()
+    obs: ScanObserver = observer or NullObserver()
+    if opts.timing not in PRESETS:
+        raise UsageError("timing template must be 0-5", token=f"-T{opts.timing}")
+    preset = PRESETS[opts.timing]
+    engine = pick_engine(opts.engine)
+    spec = resolve_ports(ports, top, engine, opts.udp)
+    specs = parse_targets(targets)
+    excluded = parse_networks(list(opts.exclude), source="exclude") if opts.exclude else []
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.monotonic()
+    hosts, failed = await _resolve(specs)
+    hosts = [h for h in hosts if not in_networks(h.address, excluded)]
+    if opts.scope is not None:
+        outside = [h for h in hosts if not in_networks(h.address, opts.scope)]
+        if outside:
+            raise UsageError(
+                "target outside the --scope allow-list, refusing to scan", token=str(outside[0].address)
+            )
+    seed = new_seed() if opts.seed is None else opts.seed
+    stats = EngineStats()
+    stop = threading.Event()
+    deadline = None if opts.deadline is None else t0 + opts.deadline
+    by_addr = {h.address: h for h in hosts}
+    if not opts.skip_discovery and hosts:
+        alive = await asyncio.to_thread(discovery.discover, [h.address for h in hosts], preset, stats)
+        for h in hosts:
+            h.up = h.address in alive
+    live = [h.address for h in hosts if h.up]
+    max_rate = opts.max_rate
+    if max_rate is None and any(not (a.is_private or a.is_loopback) for a in live):
+        max_rate = DEFAULT_REMOTE_RATE
+    host_deadline: dict[IPAddress, float] = {}
+    host_timeout = opts.host_timeout if opts.host_timeout is not None else preset.host_timeout
+
+    def host_expired(address: IPAddress, now: float) -> bool:
+        if host_timeout is None:
+            return False
+        first = host_deadline.setdefault(address, now + host_timeout)
+        if now >= first:
+            by_addr[address].expired = True
+            return True
+        return False
+
+    phases: list[tuple[str, Protocol, tuple[int, ...]]] = []
+    if spec.tcp and engine != "udp":
+        phases.append((engine, Protocol.TCP, spec.tcp))
+    if spec.udp:
+        phases.append(("udp", Protocol.UDP, spec.udp))
+    total = sum(len(live) * len(p) for _, _, p in phases)
+    obs.on_start(total, seed)
+    done = 0
+
+    for name, proto, plist in phases:
+        if not live:
+            break
+        probes = _Probes(live, plist, seed)
+
+        def emit(address: IPAddress, port: int, state: PortState, reason: Reason, ttl: int | None, proto: Protocol = proto) -> None:
+            nonlocal done
+            by_addr[address].results[(port, proto)] = (state, reason, ttl)
+            done += 1
+            obs.on_port(address, PortResult(port, proto, state, reason, reason_ttl=ttl))
+            if done % 256 == 0 or done == total:
+                obs.on_progress(done, total)
+
+        cfg = EngineConfig(preset, opts.max_retries, opts.min_rate, max_rate, opts.window, deadline, stop, host_expired)
+        await asyncio.to_thread(_run_engine, name, probes, cfg, emit, stats)
+        if opts.confirm:
+            await _confirm(name, proto, hosts, cfg, stats)
+    obs.on_progress(total, total)
+    results = tuple(_host_result(h, opts) for h in [*hosts, *failed])
+    for host in results:
+        obs.on_host(host)
+    elapsed = time.monotonic() - t0
+    return ScanResult(
+        hosts=results,
+        stats=ScanStats(started, round(elapsed, 3), stats.probes_sent, stats.retransmissions, seed),
+        engine=engine,
+        arguments=opts.arguments,
+    )
+
+
+async def _confirm(name: str, proto: Protocol, hosts: Sequence[_Host], cfg: EngineConfig, stats: EngineStats) -> None:
+    """Re-probe every open port; a port that does not answer open again takes the new state."""
+    opened = [
+        (h.address, port)
+        for h in hosts
+        for (port, p), (state, _r, _t) in h.results.items()
+        if p is proto and state is PortState.OPEN
+    ]
+    if not opened or len(opened) > 4096:
+        return
+    second: dict[tuple[IPAddress, int], tuple[PortState, Reason, int | None]] = {}
+
+    def emit(address: IPAddress, port: int, state: PortState, reason: Reason, ttl: int | None) -> None:
+        second[(address, port)] = (state, reason, ttl)
+
+    cfg2 = replace(cfg, host_expired=None)
+    await asyncio.to_thread(_run_engine, name, opened, cfg2, emit, stats)
+    by_addr = {h.address: h for h in hosts}
+    for (address, port), outcome in second.items():
+        by_addr[address].results[(port, proto)] = outcome
+
+
+def _guess(port: int, proto: Protocol) -> ServiceInfo | None:
+    try:
+        from ppsguard.knowledge.services import service_name  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    try:
+        name = service_name(port, proto)
+    except Exception:  # noqa: BLE001 - a knowledge-base problem must not break a scan
+        return None
+    return ServiceInfo(name=str(name), confidence=Confidence.GUESSED) if name else None
+
+
+def _host_result(h: _Host, opts: ScanOptions) -> HostResult:
+    if h.error is not None:
+        return HostResult(h.address, h.hostname, HostState.UNKNOWN, error=h.error)
+    if not h.up:
+        return HostResult(h.address, h.hostname, HostState.DOWN)
+    summary: dict[str, int] = {}
+    ports: list[PortResult] = []
+    for (port, proto), (state, reason, ttl) in sorted(h.results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        summary[str(state)] = summary.get(str(state), 0) + 1
+        if opts.all_states or state is PortState.OPEN:
+            service = _guess(port, proto) if opts.guess_services and state is PortState.OPEN else None
+            ports.append(PortResult(port, proto, state, reason, service, ttl))
+    flags: list[str] = []
+    probed = len(h.results)
+    if probed >= IMPLAUSIBLE_MIN_PORTS and summary.get("open", 0) > IMPLAUSIBLE_SHARE * probed:
+        flags.append("implausible-open-share")
+        if not opts.all_states:
+            ports = [p for p in ports if p.state is not PortState.OPEN]
+    if h.expired:
+        flags.append("host-timeout")
+    return HostResult(h.address, h.hostname, HostState.UP, tuple(ports), summary, tuple(flags))

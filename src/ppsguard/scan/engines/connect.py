@@ -1,0 +1,224 @@
+"""TCP connect engine: a sliding window of non-blocking sockets driven by one epoll loop.
+
+Never one task per port: at most `window` sockets exist at once, each probe's timeout starts when
+its connect() is issued, and the loop only waits in epoll. RLIMIT_NOFILE is raised to its hard
+limit and sizes the window; EMFILE/ENFILE/EADDRNOTAVAIL shrink the window instead of failing.
+Self-connects (loopback: local port == remote port on the same address) are detected and re-probed.
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+import resource
+import select
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from ppsguard.model.net import IPAddress
+from ppsguard.model.scan import PortState, Reason
+from ppsguard.scan.engines.base import Emit, EngineConfig, EngineStats, Pacer, family, sockaddr
+from ppsguard.scan.timing import CongestionWindow
+
+_RESERVED_FDS = 64
+_BATCH = 256
+_LINGER0 = struct.pack("ii", 1, 0)
+_BACKOFF = {errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL, errno.ENOBUFS, errno.EAGAIN}
+_ERRORS: dict[int, tuple[PortState, Reason]] = {
+    errno.ECONNREFUSED: (PortState.CLOSED, Reason.CONN_REFUSED),
+    errno.ECONNRESET: (PortState.CLOSED, Reason.RESET),
+    errno.EHOSTUNREACH: (PortState.FILTERED, Reason.HOST_UNREACH),
+    errno.ENETUNREACH: (PortState.FILTERED, Reason.NET_UNREACH),
+    errno.EACCES: (PortState.FILTERED, Reason.ADMIN_PROHIBITED),
+    errno.EPERM: (PortState.FILTERED, Reason.ADMIN_PROHIBITED),
+    errno.ETIMEDOUT: (PortState.FILTERED, Reason.NO_RESPONSE),
+    errno.EPROTO: (PortState.FILTERED, Reason.PROTO_UNREACH),
+}
+
+
+def raise_nofile() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit; return the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return int(soft)
+
+
+def window_size(requested: int | None, preset_max: int) -> int:
+    limit = max(1, raise_nofile() - _RESERVED_FDS)
+    return max(1, min(limit, preset_max if requested is None else requested))
+
+
+@dataclass(slots=True)
+class _Flight:
+    sock: socket.socket
+    address: IPAddress
+    port: int
+    attempt: int
+    issued: float
+    seq: int
+
+
+def classify(err: int) -> tuple[PortState, Reason]:
+    return _ERRORS.get(err, (PortState.FILTERED, Reason.UNKNOWN))
+
+
+def _self_connect(sock: socket.socket) -> bool:
+    try:
+        return bool(sock.getsockname()[:2] == sock.getpeername()[:2])
+    except OSError:
+        return False
+
+
+def _late_answer(sock: socket.socket) -> int | None:
+    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        return int(err)
+    try:
+        sock.getpeername()
+    except OSError:
+        return None
+    return 0
+
+
+def run(
+    probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emit, stats: EngineStats
+) -> None:
+    """Probe every (address, port) and emit one outcome each (unless stopped or past deadline)."""
+    preset = config.preset
+    cwnd = CongestionWindow(window_size(config.window, preset.max_window), minimum=8)
+    pacer = Pacer(config.max_rate)
+    source: Iterator[tuple[IPAddress, int]] = iter(probes)
+    retry: deque[tuple[IPAddress, int, int]] = deque()
+    inflight: dict[int, _Flight] = {}
+    timers: list[tuple[float, int, int]] = []
+    seq = 0
+    exhausted = False
+    ep = select.epoll()
+    try:
+        while True:
+            now = time.monotonic()
+            stopping = config.stop.is_set() or (config.deadline is not None and now >= config.deadline)
+            if stopping:
+                break
+            budget = min(cwnd.allowed - len(inflight), pacer.allowance(now), _BATCH)
+            while budget > 0:
+                if retry:
+                    address, port, attempt = retry.popleft()
+                elif not exhausted:
+                    nxt = next(source, None)
+                    if nxt is None:
+                        exhausted = True
+                        continue
+                    address, port = nxt
+                    attempt = 0
+                else:
+                    break
+                if config.host_expired is not None and config.host_expired(address, now):
+                    continue
+                try:
+                    sock = socket.socket(family(address), socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+                except OSError as exc:
+                    if exc.errno in _BACKOFF:
+                        retry.appendleft((address, port, attempt))
+                        cwnd.shrink_to(max(8, len(inflight) - 16))
+                        break
+                    raise
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)
+                err = sock.connect_ex(sockaddr(address, port))
+                stats.probes_sent += 1
+                stats.retransmissions += attempt > 0
+                pacer.spend()
+                budget -= 1
+                if err in _BACKOFF:
+                    sock.close()
+                    retry.appendleft((address, port, attempt))
+                    cwnd.shrink_to(max(8, len(inflight) - 16))
+                    break
+                seq += 1
+                flight = _Flight(sock, address, port, attempt, now, seq)
+                if err == errno.EINPROGRESS:
+                    fd = sock.fileno()
+                    inflight[fd] = flight
+                    ep.register(fd, select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP)
+                    est = stats.estimator(address, preset)
+                    heapq.heappush(timers, (now + est.timeout, seq, fd))
+                else:
+                    _finish(flight, err, now, config, emit, stats, cwnd, retry)
+            if exhausted and not retry and not inflight:
+                break
+            wait = 0.05
+            if timers:
+                wait = min(wait, max(0.0, timers[0][0] - now))
+            for fd, _ev in ep.poll(wait, 4096):
+                flight_or_none = inflight.pop(fd, None)
+                if flight_or_none is None:
+                    continue
+                ep.unregister(fd)
+                err = flight_or_none.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                _finish(flight_or_none, err, time.monotonic(), config, emit, stats, cwnd, retry)
+            now = time.monotonic()
+            while timers and timers[0][0] <= now:
+                _, tseq, fd = heapq.heappop(timers)
+                flight_or_none = inflight.get(fd)
+                if flight_or_none is None or flight_or_none.seq != tseq:
+                    continue
+                del inflight[fd]
+                ep.unregister(fd)
+                late = _late_answer(flight_or_none.sock)
+                if late is not None:  # answered, but the loop had not seen it yet
+                    _finish(flight_or_none, late, now, config, emit, stats, cwnd, retry)
+                    continue
+                flight_or_none.sock.close()
+                if flight_or_none.attempt < config.retries:
+                    retry.append((flight_or_none.address, flight_or_none.port, flight_or_none.attempt + 1))
+                else:
+                    emit(flight_or_none.address, flight_or_none.port, PortState.FILTERED, Reason.NO_RESPONSE, None)
+    finally:
+        for flight in inflight.values():
+            flight.sock.close()
+        ep.close()
+
+
+def _finish(
+    flight: _Flight,
+    err: int,
+    now: float,
+    config: EngineConfig,
+    emit: Emit,
+    stats: EngineStats,
+    cwnd: CongestionWindow,
+    retry: deque[tuple[IPAddress, int, int]],
+) -> None:
+    sock = flight.sock
+    try:
+        if err == 0 and _self_connect(sock):
+            # connected to ourselves through the ephemeral range: say nothing, probe again
+            retry.append((flight.address, flight.port, flight.attempt))
+            return
+        if err in _BACKOFF:
+            retry.appendleft((flight.address, flight.port, flight.attempt))
+            return
+        if err in (errno.ETIMEDOUT,) and flight.attempt < config.retries:
+            retry.append((flight.address, flight.port, flight.attempt + 1))
+            return
+        state, reason = (PortState.OPEN, Reason.SYN_ACK) if err == 0 else classify(err)
+        if reason is not Reason.UNKNOWN:
+            if flight.attempt == 0:
+                stats.estimator(flight.address, config.preset).sample(now - flight.issued)
+                cwnd.on_answer()
+            else:
+                cwnd.on_loss()
+        emit(flight.address, flight.port, state, reason, None)
+    finally:
+        sock.close()
