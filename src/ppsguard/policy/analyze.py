@@ -112,14 +112,14 @@ def _anomalies(policy: HostPolicy) -> list[Finding]:
     out: list[Finding] = []
     host = policy.host
 
-    def finding(
+    def finding(  # noqa: PLR0917 - called positionally a dozen times below
         level: FindingLevel,
         code: str,
         msg: str,
         ids: tuple[str, ...],
         at: SourceLocation,
         example: Space | None = None,
-    ) -> None:  # noqa: PLR0917 - called positionally a dozen times below
+    ) -> None:
         out.append(Finding(level, code, msg, host, ids, at, _example(example) if example else None))
 
     seen = Space()
