@@ -31,6 +31,7 @@ from ppsguard.model.sockets import (
     Owner,
     Role,
     SocketRecord,
+    SocketState,
     exposure_of,
     role_of,
     state_of,
@@ -237,57 +238,76 @@ def _build(
     describer: ProcessDescriber,
     knowledge: Knowledge | None,
 ) -> list[SocketRecord]:
-    facts: dict[tuple[Protocol, int, bool], tuple[RangeClass | None, str | None]] = {}
-    exposures: dict[object, Exposure] = {}
+    """Turn rows into records. Hot loop (one pass per socket): every derived value is cached."""
+    facts: dict[tuple[Protocol, int], tuple[RangeClass | None, str | None]] = {}
+    exposures: dict[int, tuple[Exposure, Family]] = {}  # by id(): rows share address objects
+    states: dict[tuple[Protocol, int], tuple[SocketState, Role]] = {}
+    by_pid: dict[int, tuple[Owner, str | None, str | None]] = {}
+    users: dict[int, str | None] = {}
     records: list[SocketRecord] = []
-    ephemeral = _ephemeral_range()
+    append = records.append
+    low, high = _ephemeral_range()
+    active = Role.ACTIVE
     for ns, rows in per_namespace:
         for row in rows:
-            state = state_of(row.protocol, row.state)
-            role = role_of(state)
-            pids = holders.get(row.inode, ())
-            owner_list = tuple(describer.owner(pid) for pid in pids)
-            kernel_owned = row.inode == 0
-            exposure = exposures.get(row.local_address)
-            if exposure is None:
-                exposure = exposures[row.local_address] = exposure_of(row.local_address)
+            protocol, local, local_port, remote, remote_port, number, uid, inode, v6only = row
+            found = states.get((protocol, number))
+            if found is None:
+                state = state_of(protocol, number)
+                found = states[protocol, number] = (state, role_of(state))
+            state, role = found
+            where = exposures.get(id(local))
+            if where is None:
+                where = exposures[id(local)] = (exposure_of(local), Family.of(local))
             # The service of a conversation is on its non-ephemeral side: the local port for
             # passive sockets and accepted connections, the remote one for outgoing connections.
-            service_port = row.local_port
-            if (
-                role is Role.ACTIVE
-                and ephemeral[0] <= row.local_port <= ephemeral[1]
-                and not ephemeral[0] <= row.remote_port <= ephemeral[1]
-            ):
-                service_port = row.remote_port
-            key = (row.protocol, service_port, True)
-            if key not in facts:
-                facts[key] = _facts(knowledge, service_port, row.protocol)
-            port_range, service = facts[key]
-            first = pids[0] if pids else None
-            cgroup = describer.cgroup(first) if first is not None else None
-            records.append(
+            service_port = local_port
+            if role is active and low <= local_port <= high and not low <= remote_port <= high:
+                service_port = remote_port
+            fact = facts.get((protocol, service_port))
+            if fact is None:
+                fact = facts[protocol, service_port] = _facts(knowledge, service_port, protocol)
+            user = users.get(uid, "")
+            if user == "":
+                user = users[uid] = describer.user(uid)
+            pids = holders.get(inode) if inode else None
+            owners: tuple[Owner, ...] = ()
+            cgroup = unit = None
+            if pids:
+                described = []
+                for pid in pids:
+                    entry = by_pid.get(pid)
+                    if entry is None:
+                        entry = by_pid[pid] = (
+                            describer.owner(pid),
+                            describer.cgroup(pid),
+                            describer.unit(pid),
+                        )
+                    described.append(entry[0])
+                owners = tuple(described)
+                _, cgroup, unit = by_pid[pids[0]]
+            append(
                 SocketRecord(
-                    protocol=row.protocol,
-                    family=Family.IPV4 if row.local_address.version == 4 else Family.IPV6,
-                    state=state,
-                    role=role,
-                    local_address=row.local_address,
-                    local_port=row.local_port,
-                    remote_address=row.remote_address,
-                    remote_port=row.remote_port,
-                    exposure=exposure,
-                    inode=row.inode,
-                    uid=row.uid,
-                    user=describer.user(row.uid),
-                    netns=ns,
-                    owners=owner_list,
-                    kernel_owned=kernel_owned,
-                    cgroup=cgroup,
-                    unit=describer.unit(first) if first is not None else None,
-                    port_range=port_range,
-                    service=service,
-                    v6only=row.v6only,
+                    protocol,
+                    where[1],
+                    state,
+                    role,
+                    local,
+                    local_port,
+                    remote,
+                    remote_port,
+                    where[0],
+                    inode,
+                    uid,
+                    user,
+                    ns,
+                    owners,
+                    inode == 0,
+                    cgroup,
+                    unit,
+                    fact[0],
+                    fact[1],
+                    v6only,
                 )
             )
     return records

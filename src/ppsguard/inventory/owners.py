@@ -58,9 +58,8 @@ def walk(
     for pid in list_pids() if pids is None else pids:
         if before_pid is not None:
             before_pid(pid)
-        directory = f"/proc/{pid}/fd/"
         try:
-            names = listdir(directory)
+            directory = os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except (FileNotFoundError, ProcessLookupError):
             result.vanished += 1
             continue
@@ -70,24 +69,35 @@ def walk(
         except OSError:
             result.vanished += 1
             continue
-        for name in names:
+        try:
             try:
-                link = readlink(directory + name)
+                names = listdir(directory)
+            except PermissionError:
+                result.unreadable += 1
+                continue
             except OSError:
-                continue  # the fd was closed, or the process exited
-            if link[:8] != "socket:[":
+                result.vanished += 1
                 continue
-            try:
-                inode = int(link[8:-1])
-            except ValueError:
-                continue
-            if inode in wanted_set:
-                found = holders.get(inode)
-                if found is None:
-                    holders[inode] = [pid]
-                    remaining.discard(inode)
-                elif found[-1] != pid:
-                    found.append(pid)
+            for name in names:
+                try:
+                    link = readlink(name, dir_fd=directory)  # relative: no /proc path walk
+                except OSError:
+                    continue  # the fd was closed, or the process exited
+                if link[:8] != "socket:[":
+                    continue
+                try:
+                    inode = int(link[8:-1])
+                except ValueError:
+                    continue
+                if inode in wanted_set:
+                    found = holders.get(inode)
+                    if found is None:
+                        holders[inode] = [pid]
+                        remaining.discard(inode)
+                    elif found[-1] != pid:
+                        found.append(pid)
+        finally:
+            os.close(directory)
         if not all_holders and not remaining:
             result.stopped_early = True
             break
