@@ -1,0 +1,267 @@
+"""Collect a host's observations: local sockets, the outside view, the live firewall. I/O edge.
+
+- local: `ppsguard.inventory.collect` (in `--netns` NAME when given);
+- outside: a TCP connect scan of the host's own non-loopback addresses (loopback is local by
+  definition) on every listening and documented port, run in a thread inside the namespace to
+  scan from (the audited one, or `scan_from` to look from another host), or an imported nmap
+  XML file;
+- firewall: `nft -j list ruleset` (via `ip netns exec NAME` for a namespace), read by
+  `policy.live`; ppsguard's table is "enforced" when it is present and either matches the
+  fingerprint recorded at apply time or, with no record, carries every entry the registry's
+  policy renders. Other tables' base chains that can drop traffic are noted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import json
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from ppsguard.audit.baseline import Baseline
+from ppsguard.audit.views import (
+    FirewallState,
+    FirewallView,
+    Listener,
+    Observations,
+    OutsideView,
+    Vantage,
+    listeners_from_inventory,
+    normalise,
+    outside_from_scan,
+)
+from ppsguard.errors import InputError, PpsError, UsageError
+from ppsguard.model.net import IPAddress, Protocol
+from ppsguard.model.registry import HostPolicy
+from ppsguard.model.sockets import Exposure
+
+MAX_SCAN_PORTS = 4096
+SCAN_DEADLINE_S = 120.0
+MAX_NMAP_BYTES = 64 * 1024 * 1024
+
+
+def local_listeners(netns: str | None) -> tuple[tuple[Listener, ...], tuple[str, ...]]:
+    """Every passive TCP/UDP socket of the host (or namespace), grouped per bind."""
+    from ppsguard.inventory import collect
+
+    inventory = collect(listening=True, active=False, netns=netns, owners=True)
+    return listeners_from_inventory(inventory), inventory.gaps
+
+
+def host_addresses(netns: str | None) -> tuple[IPAddress, ...]:
+    """The non-loopback, non-link-local addresses of the host or namespace (`ip -j addr`)."""
+    argv = ["ip", "-j", "addr", "show"]
+    if netns:
+        argv = ["ip", "-n", netns, "-j", "addr", "show"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    if done.returncode != 0:
+        return ()
+    return parse_ip_addr_json(done.stdout)
+
+
+def parse_ip_addr_json(text: str) -> tuple[IPAddress, ...]:
+    """Addresses from `ip -j addr show` output, minus loopback and link-local."""
+    try:
+        interfaces = json.loads(text)
+    except json.JSONDecodeError:
+        return ()
+    found: list[IPAddress] = []
+    for interface in interfaces if isinstance(interfaces, list) else ():
+        if not isinstance(interface, dict):
+            continue
+        for info in interface.get("addr_info", []) or []:
+            if not isinstance(info, dict):
+                continue
+            try:
+                address = normalise(ipaddress.ip_address(str(info.get("local"))))
+            except ValueError:
+                continue
+            if address.is_loopback or address.is_link_local or address.is_unspecified:
+                continue
+            if address not in found:
+                found.append(address)
+    return tuple(found)
+
+
+def ports_to_scan(
+    listeners: Iterable[Listener], baseline: Baseline, extra: Iterable[int] = ()
+) -> tuple[int, ...]:
+    """TCP ports worth probing: every non-loopback listener, every documented or denied port."""
+    ports = {
+        item.port
+        for item in listeners
+        if item.protocol is Protocol.TCP and item.exposure is not Exposure.LOOPBACK
+    }
+    for entry in baseline.entries:
+        for sp in entry.ports:
+            if sp.protocol is Protocol.TCP and len(sp.ports) <= 64:
+                ports.update(range(sp.ports.first, sp.ports.last + 1))
+    ports.update(extra)
+    return tuple(sorted(ports))[:MAX_SCAN_PORTS]
+
+
+def scan_outside(
+    addresses: tuple[IPAddress, ...],
+    ports: tuple[int, ...],
+    *,
+    from_netns: str | None,
+    vantage: Vantage,
+) -> OutsideView:
+    """Connect-scan `addresses` on TCP `ports` from inside `from_netns` (None: here)."""
+    from ppsguard.inventory import netns as netns_mod
+    from ppsguard.scan.engine import ScanOptions, scan
+    from ppsguard.scan.ports import PortSpec
+
+    if not addresses or not ports:
+        return OutsideView(vantage, addresses, frozenset(), ())
+    options = ScanOptions(
+        engine="connect",
+        skip_discovery=True,
+        all_states=True,
+        timing=4,
+        deadline=SCAN_DEADLINE_S,
+        arguments="pps audit",
+    )
+    targets = [str(a) for a in addresses]
+
+    def run() -> object:
+        return asyncio.run(scan(targets, PortSpec(ports, ()), options=options))
+
+    if from_netns:
+        namespace = netns_mod.resolve(from_netns)
+        result = netns_mod.run_in_netns(namespace, run, timeout=SCAN_DEADLINE_S + 60)
+    else:
+        result = run()
+    from ppsguard.model.scan import ScanResult
+
+    assert isinstance(result, ScanResult)
+    return outside_from_scan(result, vantage, [(Protocol.TCP, p) for p in ports])
+
+
+def outside_from_nmap(path: Path) -> OutsideView:
+    """An imported nmap XML file as the outside view (taken from wherever nmap ran)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_NMAP_BYTES:
+            raise InputError(f"nmap XML is {size:,} bytes, over {MAX_NMAP_BYTES:,}", file=str(path))
+        text = path.read_text("utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
+    try:
+        from ppsguard.scan.nmap_import import (  # type: ignore[import-not-found,unused-ignore]
+            load_nmap_xml,
+        )
+    except ImportError as exc:  # pragma: no cover - the importer ships with the scanner
+        raise UsageError("nmap XML import is not available in this build") from exc
+    result = load_nmap_xml(text, str(path))
+    return outside_from_scan(result, Vantage.NMAP)
+
+
+def firewall_view(netns: str | None, policy: HostPolicy | None) -> FirewallView:
+    """Read the live rule set and judge it against the registry's policy (if any)."""
+    from ppsguard.policy.live import legacy_rule_lines, parse_ruleset
+    from ppsguard.policy.nft import Runner
+    from ppsguard.policy.watchdog import StateDir
+
+    runner = Runner(netns=netns, timeout=30)
+    try:
+        live = parse_ruleset(runner.nft_list_json())
+    except PpsError as exc:
+        return FirewallView(FirewallState.UNKNOWN, notes=(f"could not read nftables: {exc}",))
+    notes: list[str] = []
+    legacy_text = None
+    try:
+        legacy_text = runner.legacy_rules()
+    except PpsError:
+        legacy_text = None
+    legacy = legacy_rule_lines(legacy_text) if legacy_text else ()
+    if legacy:
+        notes.append(f"{len(legacy)} iptables-legacy rules are active (invisible to nft)")
+    overriding = tuple(
+        f"{c.family} {c.table} chain {c.name} (hook {c.hook}, policy {c.policy}, "
+        f"{c.drop_rules} drop/reject rules) can drop what ppsguard accepts"
+        for c in live.overriding_chains
+    )
+    if live.empty and not legacy:
+        return FirewallView(FirewallState.NONE, notes=("no nftables tables at all",))
+    if not live.owned_present:
+        tables = ", ".join(f"{f} {n}" for f, n in live.tables) or "iptables-legacy"
+        return FirewallView(
+            FirewallState.FOREIGN, overriding=overriding, notes=(f"tables: {tables}", *notes)
+        )
+    applied = StateDir.for_netns(netns).read_json(StateDir.for_netns(netns).applied) or {}
+    recorded = applied.get("fingerprint")
+    missing: frozenset[str] = frozenset()
+    if policy is not None:
+        missing = expected_entry_ids(policy) - {c.entry_id for c in live.counters}
+    if recorded:
+        unchanged = recorded == live.owned_fingerprint
+        if not unchanged:
+            notes.append("inet ppsguard differs from what ppsguard last applied")
+    else:
+        unchanged = not missing
+        notes.append("no apply record here; judged by the entries present in the table")
+    if missing:
+        notes.append("rules missing for entries: " + ", ".join(sorted(missing)))
+    state = FirewallState.ENFORCED if unchanged and not missing else FirewallState.CHANGED
+    return FirewallView(state, missing, overriding, tuple(notes))
+
+
+def expected_entry_ids(policy: HostPolicy) -> frozenset[str]:
+    """Entry ids the nftables rendering of `policy` names in its rule comments."""
+    from ppsguard.policy.apply import entry_ids
+    from ppsguard.policy.render.nftables import NftablesRenderer
+
+    try:
+        text = NftablesRenderer().render_table(policy)
+    except InputError:
+        return frozenset()
+    return frozenset(i for i in entry_ids(text) if not i.startswith("default"))
+
+
+def observe(
+    *,
+    host: str,
+    baseline: Baseline,
+    policy: HostPolicy | None,
+    netns: str | None = None,
+    local: bool = True,
+    scan: bool = True,
+    scan_from: str | None = None,
+    nmap_file: Path | None = None,
+    firewall: bool = True,
+    now: dt.datetime | None = None,
+) -> Observations:
+    """Take every view asked for and return them as Observations."""
+    listeners: tuple[Listener, ...] | None = None
+    gaps: list[str] = []
+    if local:
+        listeners, inventory_gaps = local_listeners(netns)
+        gaps.extend(inventory_gaps)
+    addresses = host_addresses(netns) if local else ()
+    outside: OutsideView | None = None
+    if nmap_file is not None:
+        outside = outside_from_nmap(nmap_file)
+    elif scan and local:
+        vantage = Vantage.REMOTE if scan_from else Vantage.SELF
+        ports = ports_to_scan(listeners or (), baseline)
+        try:
+            outside = scan_outside(addresses, ports, from_netns=scan_from or netns, vantage=vantage)
+        except PpsError as exc:
+            gaps.append(f"outside view not taken: {exc}")
+    fw = firewall_view(netns, policy) if firewall else None
+    return Observations(
+        host=host,
+        observed_at=now or dt.datetime.now(dt.UTC),
+        listeners=listeners,
+        outside=outside,
+        firewall=fw,
+        addresses=addresses,
+        gaps=tuple(gaps),
+    )
