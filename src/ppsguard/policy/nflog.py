@@ -33,6 +33,8 @@ NFULA_PAYLOAD = 9
 NFULA_PREFIX = 10
 NFULA_CFG_CMD = 1
 NFULA_CFG_MODE = 2
+NFULA_CFG_TIMEOUT = 4
+NFULA_CFG_QTHRESH = 5
 NFULNL_CFG_CMD_BIND = 1
 NFULNL_COPY_PACKET = 2
 NLM_F_REQUEST = 1
@@ -143,6 +145,9 @@ class NflogReader:
         self._request(_config_message(group, NFULA_CFG_CMD, bytes([NFULNL_CFG_CMD_BIND]), 1))
         mode = struct.pack("!IBB", copy_bytes, NFULNL_COPY_PACKET, 0)
         self._request(_config_message(group, NFULA_CFG_MODE, mode, 2))
+        # deliver each record at once, not after the kernel's default 1 s batching timeout
+        self._request(_config_message(group, NFULA_CFG_QTHRESH, struct.pack("!I", 1), 3))
+        self._request(_config_message(group, NFULA_CFG_TIMEOUT, struct.pack("!I", 1), 4))
 
     def _request(self, message: bytes) -> None:
         self.sock.send(message)
