@@ -35,7 +35,6 @@ from ppsguard.model.registry import (
     HostPolicy,
     Registry,
     Rule,
-    Sensitivity,
     SourceLocation,
 )
 from ppsguard.policy.compile import compile_host_policy
@@ -105,6 +104,18 @@ def _items(policy: HostPolicy) -> list[_Item]:
         else:
             item.space = item.space.union(Space.of_rule(rule))
     return list(items.values())
+
+
+def never_deciding(policy: HostPolicy) -> tuple[str, ...]:
+    """Ids of entries that decide no packet at all (shadowed by the union of earlier entries,
+    or matching nothing). Lint reports each of these as shadowed, redundant or matches-nothing."""
+    seen = Space()
+    out: list[str] = []
+    for item in _items(policy):
+        if item.space.subtract(seen).is_empty():
+            out.append(item.entry_id)
+        seen = seen.union(item.space)
+    return tuple(out)
 
 
 def _anomalies(policy: HostPolicy) -> list[Finding]:
@@ -343,4 +354,4 @@ def lint_registry(registry: Registry, *, today: dt.date, soon_days: int = 30) ->
     return sorted(unique.values(), key=lambda f: (order[f.level], f.location, f.code))
 
 
-__all__ = ["Finding", "FindingLevel", "PacketExample", "Sensitivity", "lint_registry"]
+__all__ = ["Finding", "FindingLevel", "PacketExample", "lint_registry", "never_deciding"]

@@ -81,7 +81,7 @@ def load_registry(path: str | Path) -> Registry:
                 column=at.column,
                 hint="keep included files next to the registry or below it",
             )
-        shown = str(Path(including).parent / name)
+        shown = str(main.parent / target.relative_to(root))
         if not target.is_file():
             raise InputError(
                 f"included file {name!r} not found", file=at.file, line=at.line, column=at.column

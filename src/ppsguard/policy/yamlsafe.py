@@ -141,14 +141,14 @@ def _convert(node: yaml.Node, file: str, budget: list[int], loader: yaml.SafeLoa
             )
         out: dict[str, tuple[Node, Node]] = {}
         for key_node, value_node in node.value:
-            key = _convert(key_node, file, budget, loader)
-            if key_node.tag == "tag:yaml.org,2002:merge" or key.value == "<<":
+            if key_node.tag == "tag:yaml.org,2002:merge":
                 raise InputError(
                     "YAML merge keys (<<) are not allowed",
                     file=file,
-                    line=key.location.line,
-                    column=key.location.column,
+                    line=key_node.start_mark.line + 1,
+                    column=key_node.start_mark.column + 1,
                 )
+            key = _convert(key_node, file, budget, loader)
             if not isinstance(key.value, str | int) or isinstance(key.value, bool):
                 raise InputError(
                     "mapping keys must be plain names",
