@@ -21,17 +21,16 @@ _SEVERITY_STYLE = {
     "critical": "bold white on red",
 }
 
-_HELP = """Look up a port number, a service name or PORT/PROTO.
-
-Shows the IANA range class (system 0-1023, registered 1024-49151, dynamic 49152-65535), whether
-the port lies in this host's ephemeral range (net.ipv4.ip_local_port_range), the service names
-assigned to it, and known risks with their severity, reason and usual remedy.
-
-Examples: pps port 3306 · pps port mysql · pps port 23/tcp · pps port 53/udp · pps port 50000 --json
-
-Exit codes: 0 answered (an unassigned port is an answer, not an error); 2 unknown name, bad
-protocol or port outside 0-65535.
-"""
+_HELP = (
+    "Look up a port number, a service name or PORT/PROTO.\n\n"
+    "Shows the IANA range class (system 0-1023, registered 1024-49151, dynamic 49152-65535), "
+    "whether the port lies in this host's ephemeral range (net.ipv4.ip_local_port_range), "
+    "the service names assigned to it, and known risks with severity, reason and usual remedy.\n\n"
+    "Examples: pps port 3306 · pps port mysql · pps port 23/tcp · pps port 53/udp · "
+    "pps port 50000 --json\n\n"
+    "Exit codes: 0 answered (an unassigned port is an answer, not an error); 2 unknown name, "
+    "bad protocol or port outside 0-65535."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -44,6 +43,7 @@ def register(app: typer.Typer) -> None:
             typer.Argument(
                 help="A port (3306), a service name or alias (mysql), or PORT/PROTO (23/tcp).",
                 show_default=False,
+                metavar="QUERY",
             ),
         ],
         as_json: Annotated[

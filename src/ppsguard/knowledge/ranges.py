@@ -80,7 +80,11 @@ def host_ephemeral_range(path: Path = LOCAL_PORT_RANGE_PATH) -> PortRange:
 
 
 def is_ephemeral(port: int, ephemeral: PortRange | None = None) -> bool:
-    """Whether `port` lies in the ephemeral range (this host's when `ephemeral` is None)."""
+    """Whether `port` lies in the ephemeral range (this host's when `ephemeral` is None).
+
+    The host's range is re-read on every call with `ephemeral=None` (it is per network namespace
+    and may change); in loops, read it once with host_ephemeral_range() and pass it in.
+    """
     check_port(port)
     window = host_ephemeral_range() if ephemeral is None else ephemeral
     return port in window

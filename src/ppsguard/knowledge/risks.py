@@ -7,6 +7,7 @@ of its service names (a telnetd moved to port 2323 is still telnet).
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 import tomllib
@@ -16,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from ppsguard.errors import InputError
+from ppsguard.knowledge.services import builtin_catalog
 from ppsguard.model.net import MAX_PORT, MIN_PORT, Protocol
 
 
@@ -172,8 +174,6 @@ def risks_for(port: int, protocol: Protocol | str, service: str | None = None) -
     names: frozenset[str] = frozenset()
     if service:
         # An alias ("microsoft-ds") also matches risks listed under the primary name ("smb").
-        from ppsguard.knowledge.services import builtin_catalog
-
         wanted = service.strip().lower()
         names = frozenset({wanted, *(e.name.lower() for e in builtin_catalog().ports_for(wanted))})
     found = [risk for risk in risk_catalog() if risk.matches(port, proto, names)]
@@ -185,8 +185,6 @@ def risk_by_id(risk_id: str) -> Risk:
     try:
         return _by_id()[risk_id]
     except KeyError:
-        import difflib
-
         close = difflib.get_close_matches(risk_id, list(_by_id()), n=1)
         hint = f"did you mean {close[0]!r}?" if close else None
         raise InputError("unknown risk id", token=risk_id, hint=hint) from None
