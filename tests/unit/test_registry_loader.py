@@ -139,7 +139,8 @@ def test_size_refused_before_parsing(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message", "line", "column"),
     [
-        ("hosts: {h: {provides: [{service: ssh, from: [ofice]}]}}\nnetworks: {office: [198.18.0.0/24]}",
+        ("hosts: {h: {provides: [{service: ssh, from: [ofice]}]}}\n"
+         "networks: {office: [198.18.0.0/24]}",
          "did you mean 'office'", 1, 46),
         ("hosts:\n  h:\n    provides:\n      - {port: 22/tcp, from: anywhere, log: yes please}",
          "expected true or false", 4, 45),
