@@ -1,0 +1,167 @@
+"""Pure parts of service identification: escaping, handshake parsers, signatures, mismatch, TLS."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ppsguard.errors import InputError
+from ppsguard.model.net import Protocol
+from ppsguard.model.scan import Mismatch
+from ppsguard.scan.identify import classify, handshakes, probes, signatures
+from ppsguard.scan.identify.escape import escape_bytes
+from ppsguard.scan.identify.tls import describe_certificate
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (b"SSH-2.0-x\r\n", "SSH-2.0-x\\r\\n"),
+        (b"\x1b]0;pwned\x07", "\\x1b]0;pwned\\x07"),
+        (b"\x1b[2J", "\\x1b[2J"),
+        (b"a\\b", "a\\\\b"),
+        (b"\xc3\xa9\x9b", "\\xc3\\xa9\\x9b"),
+    ],
+)
+def test_escape_bytes(raw: bytes, shown: str) -> None:
+    assert escape_bytes(raw) == shown
+
+
+@given(st.binary(max_size=5000), st.integers(min_value=8, max_value=400))
+def test_escaped_text_is_printable_and_capped(raw: bytes, limit: int) -> None:
+    text = escape_bytes(raw, limit)
+    assert all(0x20 <= ord(c) < 0x7F for c in text)
+    assert len(text) <= limit + 40
+
+
+@given(st.sampled_from(sorted(probes.BY_NAME)), st.binary(max_size=2000))
+def test_parsers_and_signatures_never_raise(probe: str, raw: bytes) -> None:
+    found = classify.interpret(probe, raw)
+    if found is not None:
+        for value in (found.product, found.version, found.extra):
+            assert value is None or all(0x20 <= ord(c) < 0x7F for c in value)
+
+
+@given(st.binary(max_size=300))
+def test_prefixed_garbage_never_raises(tail: bytes) -> None:
+    for prefix in (
+        b"SSH-2.0-",
+        b"HTTP/1.1 200 ",
+        b"\x4a\x00\x00\x00\x0a",
+        b"E\x00\x00\x00\x10S",
+        b"PS\x84\x80",
+    ):
+        classify.interpret("null", prefix + tail)
+        classify.interpret("http-get", prefix + tail)
+        handshakes.dns(prefix + tail)
+        handshakes.mongodb(prefix + tail)
+
+
+@pytest.mark.parametrize(
+    ("expected", "found", "result"),
+    [
+        ("https", "ssh", Mismatch("https", "ssh")),
+        ("https", "http", None),
+        ("http-alt", "http", None),
+        ("http", "https", None),
+        ("https", "tls", None),
+        ("smtp", "http", Mismatch("smtp", "http")),
+        ("domain", None, Mismatch("domain", "unknown")),
+        ("domain", "dns", None),
+        ("docker", "docker", None),
+        ("http-alt", "elasticsearch", None),
+        (None, "ssh", None),
+        ("ms-wbt-server", "rdp", None),
+    ],
+)
+def test_mismatch(expected: str | None, found: str | None, result: Mismatch | None) -> None:
+    assert classify.mismatch(expected, found) == result
+
+
+def test_suggested_probe_follows_port_and_respects_intrusive() -> None:
+    assert probes.suggested(443, Protocol.TCP, intrusive=False).name == "tls"  # type: ignore[union-attr]
+    assert probes.suggested(6379, Protocol.TCP, intrusive=False).name == "redis-info"  # type: ignore[union-attr]
+    assert probes.suggested(161, Protocol.UDP, intrusive=False) is None
+    assert probes.suggested(161, Protocol.UDP, intrusive=True).name == "snmp-sysdescr"  # type: ignore[union-attr]
+    assert all(not p.intrusive for p in probes.fallbacks(Protocol.UDP, intrusive=False))
+
+
+@pytest.mark.parametrize(
+    ("text", "token"),
+    [
+        ("[[signature]]\nservice = 'x'\npattern = 'a'\n", "'id'"),
+        ("[[signature]]\nid = 'x'\nservice = 'x'\npattern = '('\n", None),
+        ("[[signature\n", None),
+    ],
+)
+def test_bad_signature_files_name_the_file(text: str, token: str | None) -> None:
+    with pytest.raises(InputError) as caught:
+        signatures.parse_signatures(text, "bad.toml")
+    assert "bad.toml" in str(caught.value)
+    if token:
+        assert token in str(caught.value)
+
+
+def test_signature_templates_fill_groups_and_escape() -> None:
+    [sig] = signatures.parse_signatures(
+        "[[signature]]\nid='t'\nservice='x'\npattern='^X (\\S+) (\\S+)'\nproduct='P $1'\n"
+        "version='$2'\ncpe=['cpe:/a:x:x:$2']\n",
+        "t.toml",
+    )
+    found = signatures.match("null", b"X a\x1bb 1.0", [sig])
+    assert found is not None
+    assert (found.product, found.version, found.cpe) == ("P a\\x1bb", "1.0", ("cpe:/a:x:x:1.0",))
+
+
+def _certificate(*, days_ago_start: int, days_ago_end: int, issuer_cn: str = "self.test") -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "self.test")]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_cn)]))
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now - dt.timedelta(days=days_ago_start))
+        .not_valid_after(now - dt.timedelta(days=days_ago_end))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("self.test"), x509.DNSName("\x1b[2J.test")]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_describe_certificate_expired_self_signed() -> None:
+    now = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
+    info = describe_certificate(
+        _certificate(days_ago_start=30, days_ago_end=1), "TLSv1.3", "X", now
+    )
+    assert (info.subject, info.issuer, info.self_signed, info.expired) == (
+        "CN=self.test",
+        "CN=self.test",
+        True,
+        True,
+    )
+    assert info.sans == ("self.test", "\\x1b[2J.test")
+
+
+def test_describe_certificate_valid_and_issued_by_other() -> None:
+    now = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
+    der = _certificate(days_ago_start=1, days_ago_end=-30, issuer_cn="Lab CA")
+    info = describe_certificate(der, "TLSv1.2", "ECDHE", now, starttls="smtp")
+    assert (info.self_signed, info.expired, info.starttls) == (False, False, "smtp")
+
+
+@given(st.binary(max_size=600))
+def test_describe_certificate_garbage(der: bytes) -> None:
+    info = describe_certificate(der, "TLSv1.3", "X", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert info.version == "TLSv1.3"

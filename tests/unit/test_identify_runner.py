@@ -1,0 +1,193 @@
+"""The identification engine against real loopback servers (in-process asyncio servers)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ppsguard.model.net import Protocol
+from ppsguard.model.scan import Confidence
+from ppsguard.scan.identify import identify_services
+
+LOOPBACK = ipaddress.ip_address("127.0.0.1")
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def make_certificate(directory: Path, *, expired: bool) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile.test")])
+    now = dt.datetime.now(dt.UTC)
+    start, end = (
+        (now - dt.timedelta(days=30), now - dt.timedelta(days=1))
+        if expired
+        else (
+            now - dt.timedelta(days=1),
+            now + dt.timedelta(days=30),
+        )
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("hostile.test")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def guard(handler: Handler) -> Handler:
+    """Server side: errors from our probes are expected; always close the connection."""
+
+    async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await handler(reader, writer)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
+        finally:
+            writer.transport.abort()
+
+    return guarded
+
+
+async def _serve_and_identify(
+    handler: Handler, *, context: ssl.SSLContext | None = None, budget: float = 1.5
+) -> tuple[object, float]:
+    server = await asyncio.start_server(guard(handler), "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    loop = asyncio.get_running_loop()
+    async with server:
+        started = loop.time()
+        result = await identify_services([(LOOPBACK, port, Protocol.TCP)], timeout=budget)
+        took = loop.time() - started
+    server.close()
+    return result[(LOOPBACK, port, Protocol.TCP)], took
+
+
+def run(handler: Handler, **kwargs: object) -> tuple[object, float]:
+    return asyncio.run(_serve_and_identify(handler, **kwargs))  # type: ignore[arg-type]
+
+
+async def _ssh_banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n")
+    await writer.drain()
+    await asyncio.sleep(3)
+
+
+async def _http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+    writer.write(b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\n\r\n<title>hi</title>")
+    await writer.drain()
+
+
+async def _redis(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    request = await asyncio.wait_for(reader.read(100), 3)
+    if request.startswith(b"*2\r\n$4\r\nINFO"):
+        writer.write(b"$40\r\n# Server\r\nredis_version:7.0.15\r\nos:Linux\r\n\r\n")
+    else:
+        writer.write(b"-ERR unknown command\r\n")
+    await writer.drain()
+
+
+async def _tarpit(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await asyncio.sleep(10)
+
+
+async def _endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    for _ in range(2000):
+        writer.write(b"\x1b[2J" * 1024)
+        await writer.drain()
+
+
+async def _drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    for _ in range(40):
+        writer.write(b"\x1b")
+        await writer.drain()
+        await asyncio.sleep(0.1)
+
+
+async def _escapes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"\x1b]0;pwned\x07\x1b[2J\r\n")
+    await writer.drain()
+    await asyncio.sleep(3)
+
+
+def test_ssh_banner_on_unusual_port_is_confirmed_with_evidence() -> None:
+    service, _ = run(_ssh_banner)
+    assert service.name == "ssh"  # type: ignore[attr-defined]
+    assert service.product == "OpenSSH" and service.version == "9.2p1"  # type: ignore[attr-defined]
+    assert service.confidence is Confidence.CONFIRMED  # type: ignore[attr-defined]
+    assert service.evidence.response.startswith("SSH-2.0-OpenSSH_9.2p1")  # type: ignore[attr-defined]
+
+
+def test_http_found_by_fallback_probe() -> None:
+    service, _ = run(_http)
+    assert (service.name, service.product, service.version) == ("http", "nginx", "1.22.1")  # type: ignore[attr-defined]
+    assert "title: hi" in (service.extra or "")  # type: ignore[attr-defined]
+
+
+def test_redis_on_unusual_port() -> None:
+    service, _ = run(_redis)
+    assert (service.name, service.version) == ("redis", "7.0.15")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("handler", [_tarpit, _endless, _drip, _escapes], ids=lambda h: h.__name__)
+def test_hostile_services_finish_within_budget_and_stay_escaped(handler: Handler) -> None:
+    service, took = run(handler, budget=1.0)
+    assert took < 5.0  # generous bound: the budget is 1 s; this only catches a hang
+    evidence = service.evidence  # type: ignore[attr-defined]
+    text = f"{evidence.probe} {evidence.response}"
+    assert "\x1b" not in text and "\x07" not in text
+    assert evidence.response is None or len(evidence.response) < 400
+
+
+def test_tls_expired_self_signed_certificate_is_described(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path, expired=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    service, _ = run(_http, context=context)
+    tls = service.tls  # type: ignore[attr-defined]
+    assert service.name == "https" and service.product == "nginx"  # type: ignore[attr-defined]
+    assert tls is not None and tls.expired is True and tls.self_signed is True
+    assert tls.subject == "CN=hostile.test" and tls.sans == ("hostile.test",)
+    assert tls.version.startswith("TLS")
+
+
+def test_many_ports_with_tarpits_run_in_parallel() -> None:
+    async def scenario() -> dict[int, str | None]:
+        servers = [await asyncio.start_server(guard(_tarpit), "127.0.0.1", 0) for _ in range(6)]
+        servers.append(await asyncio.start_server(guard(_ssh_banner), "127.0.0.1", 0))
+        ports = [s.sockets[0].getsockname()[1] for s in servers]
+        try:
+            found = await identify_services(
+                [(LOOPBACK, p, Protocol.TCP) for p in ports], timeout=1.0
+            )
+        finally:
+            for server in servers:
+                server.close()
+        return {key[1]: value.name for key, value in found.items()}
+
+    names = asyncio.run(scenario())
+    assert sorted(n for n in names.values() if n) == ["ssh"]
