@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from ppsguard.knowledge.ranges import host_ephemeral_range
+from ppsguard.testing.pytest_plugin import LabFactory
 
 
 def pps(*args: str) -> subprocess.CompletedProcess[str]:
@@ -112,3 +113,20 @@ def test_help() -> None:
     done = pps("--help")
     assert done.returncode == 0
     assert "PORT/PROTO" in done.stdout and "--json" in done.stdout
+
+
+@pytest.mark.lab
+def test_ephemeral_follows_the_network_namespace(lab_factory: LabFactory) -> None:
+    """A real namespace with its own ip_local_port_range: `pps port` run inside it reads that."""
+    host = lab_factory(["a"])["a"]
+    host.run(["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=40000 45000"])
+    assert host.run(["cat", "/proc/sys/net/ipv4/ip_local_port_range"]).stdout.split() == [
+        "40000",
+        "45000",
+    ]
+    for port, expected in (("50000", False), ("42000", True), ("40000", True), ("45001", False)):
+        done = host.run([sys.executable, "-m", "ppsguard", "port", f"{port}/tcp", "--json"])
+        (match,) = json.loads(done.stdout)
+        assert match["ephemeral"] is expected, (port, match)
+    done = host.run([sys.executable, "-m", "ppsguard", "port", "42000/udp"])
+    assert "in this host's 40000-45000" in done.stderr
