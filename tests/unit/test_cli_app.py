@@ -77,3 +77,8 @@ def test_input_error_names_file_line_column_and_hint():
     assert "'pop-client'" in text
     assert "did you mean 'pop-clients'?" in text
     assert isinstance(error, ValueError)
+
+
+def test_error_lines_are_folded_and_escaped():
+    text = app_module.one_line("nft failed:\nline 3: bad\x1b[2J token\n")
+    assert text == "nft failed: | line 3: bad\\x1b[2J token"

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     except PpsError as error:
         if _debug["on"]:
             raise
-        output.human().print(f"pps: error: {error}", markup=False, highlight=False)
+        sys.stderr.write(f"pps: error: {one_line(str(error))}\n")
         return error.exit_code
     except KeyboardInterrupt:
         output.human().print("pps: interrupted", markup=False)
@@ -94,6 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     return 0
+
+
+def one_line(text: str, limit: int = 2000) -> str:
+    """An error message as one printable line: newlines folded, control characters escaped."""
+    folded = " | ".join(part.strip() for part in text.splitlines() if part.strip())
+    printable = "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in folded
+    )
+    return printable if len(printable) <= limit else printable[: limit - 1] + "…"
 
 
 def run() -> None:
