@@ -28,6 +28,8 @@ READ_CAP = 64 * 1024
 IDLE_GAP = 0.15  # after the first bytes, stop reading when nothing more comes for this long
 PASSIVE_SHARE = 0.45  # share of the budget the passive read waits for a banner
 BATCH = 4  # fallback probes run on at most this many parallel connections per port
+PROBE_WAIT_SHARE = 0.25  # a payload probe gives up when no first byte comes within this share
+PROBE_WAIT_MIN_S = 0.3  # ... but never waits less than this
 STARTTLS = {"smtp", "imap", "pop3", "ftp", "ldap", "postgresql"}
 
 Target = tuple[IPAddress, int, Protocol]
@@ -87,7 +89,7 @@ async def _exchange(
 
 
 async def _tls_attempt(
-    host: str, port: int, deadline: float, starttls: str | None = None
+    host: str, port: int, deadline: float, starttls: str | None = None, wait: float = 1.0
 ) -> Attempt:
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -99,6 +101,7 @@ async def _tls_attempt(
         payload=payload,
         starttls=starttls,
         cap=READ_CAP,
+        handshake_wait=wait,
         now=dt.datetime.now(dt.UTC),
     )
     service = None
@@ -141,38 +144,26 @@ async def _identify_tcp(
     deadline = loop.time() + budget
     attempts: list[Attempt] = []
     first = probes.suggested(port, Protocol.TCP, intrusive=intrusive)
+    others = [p for p in probes.fallbacks(Protocol.TCP, intrusive=intrusive) if p is not first]
+    # phase 1: the passive read races the suggested probe (or, with no suggestion, the two most
+    # common protocols: TLS and HTTP); phase 2: the rest in parallel batches
+    opening = [first] if first is not None else others[:2]
+    rest = [p for p in others if p not in opening]
+    probe_wait = min(budget, max(PROBE_WAIT_MIN_S, budget * PROBE_WAIT_SHARE))
+
+    def launch(probe: probes.Probe) -> asyncio.Task[Attempt]:
+        if probe.tls:
+            return asyncio.create_task(_tls_attempt(host, port, deadline, wait=probe_wait))
+        return asyncio.create_task(_exchange(host, port, probe, deadline, probe_wait))
+
     passive = probes.BY_NAME["null"]
     phase1 = [asyncio.create_task(_exchange(host, port, passive, deadline, budget * PASSIVE_SHARE))]
-    if first is not None:
-        phase1.append(
-            asyncio.create_task(
-                _tls_attempt(host, port, deadline)
-                if first.tls
-                else _exchange(host, port, first, deadline, budget)
-            )
-        )
+    phase1.extend(launch(p) for p in opening)
     winner = await _first_identified(phase1, attempts)
-    tried = {a.probe for a in attempts} | ({first.name} if first else set())
-    if winner is None:
-        rest = [
-            p for p in probes.fallbacks(Protocol.TCP, intrusive=intrusive) if p.name not in tried
-        ]
-        # TLS first on its own (it also probes HTTP inside), then the payload probes in batches
-        ordered = [p for p in rest if p.tls] + [p for p in rest if not p.tls]
-        for start in range(0, len(ordered), BATCH):
-            if loop.time() >= deadline:
-                break
-            batch = [
-                asyncio.create_task(
-                    _tls_attempt(host, port, deadline)
-                    if p.tls
-                    else _exchange(host, port, p, deadline, budget)
-                )
-                for p in ordered[start : start + BATCH]
-            ]
-            winner = await _first_identified(batch, attempts)
-            if winner is not None:
-                break
+    for start in range(0, len(rest), BATCH):
+        if winner is not None or loop.time() >= deadline:
+            break
+        winner = await _first_identified([launch(p) for p in rest[start : start + BATCH]], attempts)
     if winner is not None and winner.service is not None and winner.tls is None:
         name = winner.service.name
         if name in STARTTLS and loop.time() < deadline:

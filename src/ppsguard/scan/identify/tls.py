@@ -181,10 +181,12 @@ async def tls_exchange(
     starttls: str | None = None,
     cap: int = 65536,
     passive_wait: float = 0.25,
+    handshake_wait: float = 1.0,
     now: dt.datetime | None = None,
 ) -> TlsOutcome:
     """Shake hands (after a STARTTLS upgrade when `starttls` names a protocol), send `payload`
-    inside the tunnel and read the answer. Failures come back as data (`error`), never raised."""
+    inside the tunnel and read the answer. A peer that does not answer the ClientHello within
+    `handshake_wait` is not TLS. Failures come back as data (`error`), never raised."""
     writer: asyncio.StreamWriter | None = None
     try:
         reader, stream = await asyncio.wait_for(
@@ -196,7 +198,8 @@ async def tls_exchange(
         ):
             return TlsOutcome(None, b"", f"{starttls} STARTTLS refused")
         await asyncio.wait_for(
-            stream.start_tls(client_context(), server_hostname=None), _remaining(deadline)
+            stream.start_tls(client_context(), server_hostname=None),
+            min(_remaining(deadline), handshake_wait),
         )
         ssl_object = stream.get_extra_info("ssl_object")
         if not isinstance(ssl_object, ssl.SSLObject):

@@ -1,0 +1,167 @@
+"""Start real Debian daemons inside a lab host for the service identification tests and benchmark.
+
+Each daemon runs in the foreground in the host's namespace with its own temporary configuration,
+bound to the host's lab address on the port asked for. The versions we expect are read from the
+installed packages (dpkg), never written down here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ppsguard.testing.lab import Host
+
+# daemon -> (Debian package, service name, product as our signatures name it, protocols)
+DAEMONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "nginx": ("nginx", "http", "nginx", ("tcp",)),
+    "sshd": ("openssh-server", "ssh", "OpenSSH", ("tcp",)),
+    "redis": ("redis-server", "redis", "Redis key-value store", ("tcp",)),
+    "memcached": ("memcached", "memcached", "Memcached", ("tcp",)),
+    "vsftpd": ("vsftpd", "ftp", "vsftpd", ("tcp",)),
+    "dnsmasq": ("dnsmasq-base", "domain", "dnsmasq", ("udp", "tcp")),
+}
+STANDARD_PORTS = {
+    "nginx": 80,
+    "sshd": 22,
+    "redis": 6379,
+    "memcached": 11211,
+    "vsftpd": 21,
+    "dnsmasq": 53,
+}
+EXECUTABLES = {
+    "nginx": "/usr/sbin/nginx",
+    "sshd": "/usr/sbin/sshd",
+    "redis": "redis-server",
+    "memcached": "memcached",
+    "vsftpd": "/usr/sbin/vsftpd",
+    "dnsmasq": "/usr/sbin/dnsmasq",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    daemon: str
+    port: int
+    protocol: str
+    service: str
+    product: str
+    version: str
+
+
+def missing_daemons() -> list[str]:
+    return [d for d, exe in EXECUTABLES.items() if shutil.which(exe) is None]
+
+
+def package_version(package: str) -> str:
+    """Upstream version of an installed package: '1:9.2p1-2+deb12u3' -> '9.2p1'."""
+    full = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", package],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
+    upstream = full.split(":", 1)[-1]
+    return upstream.rsplit("-", 1)[0] if "-" in upstream else upstream
+
+
+def _nginx(host: Host, port: int, work: Path) -> list[str]:
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (work / sub).mkdir(exist_ok=True)
+    config = work / "nginx.conf"
+    config.write_text(
+        f"""worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {work}/body; proxy_temp_path {work}/proxy;
+  fastcgi_temp_path {work}/fastcgi; uwsgi_temp_path {work}/uwsgi; scgi_temp_path {work}/scgi;
+  server {{ listen {host.ipv4}:{port}; location / {{ return 200 "lab\\n"; }} }}
+}}
+"""
+    )
+    return ["/usr/sbin/nginx", "-c", str(config), "-g", "daemon off;"]
+
+
+def _sshd(host: Host, port: int, work: Path) -> list[str]:
+    key = work / "ssh_host_ed25519_key"
+    if not key.exists():
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30
+        )
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    config = work / "sshd_config"
+    config.write_text(f"HostKey {key}\nPidFile none\nUsePAM no\nListenAddress {host.ipv4}:{port}\n")
+    return ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)]
+
+
+def _redis(host: Host, port: int, work: Path) -> list[str]:
+    return [
+        "redis-server", "--port", str(port), "--bind", str(host.ipv4),
+        "--save", "", "--appendonly", "no",
+        "--dir", str(work), "--protected-mode", "no", "--daemonize", "no",
+    ]  # fmt: skip
+
+
+def _memcached(host: Host, port: int, work: Path) -> list[str]:
+    return ["memcached", "-u", "nobody", "-l", str(host.ipv4), "-p", str(port), "-U", "0"]
+
+
+def _vsftpd(host: Host, port: int, work: Path) -> list[str]:
+    empty = work / "empty"
+    empty.mkdir(exist_ok=True)
+    config = work / "vsftpd.conf"
+    config.write_text(
+        f"listen=YES\nlisten_ipv6=NO\nlisten_address={host.ipv4}\nlisten_port={port}\nbackground=NO\n"
+        f"anonymous_enable=YES\nno_anon_password=YES\nanon_root={empty}\nftp_username=nobody\n"
+        f"local_enable=NO\nsecure_chroot_dir={empty}\nseccomp_sandbox=NO\n"
+    )
+    return ["/usr/sbin/vsftpd", str(config)]
+
+
+def _dnsmasq(host: Host, port: int, work: Path) -> list[str]:
+    return [
+        "/usr/sbin/dnsmasq", "-k", "--conf-file=/dev/null", "-p", str(port),
+        f"--listen-address={host.ipv4}",
+        "--bind-interfaces", "--no-resolv", "--no-hosts", "--pid-file=",
+        "--user=root", "--group=root",
+    ]  # fmt: skip
+
+
+LAUNCHERS = {
+    "nginx": _nginx,
+    "sshd": _sshd,
+    "redis": _redis,
+    "memcached": _memcached,
+    "vsftpd": _vsftpd,
+    "dnsmasq": _dnsmasq,
+}
+
+
+def wait_listening(host: Host, port: int, protocol: str = "tcp", timeout_s: float = 10.0) -> None:
+    flag = "-Hltn" if protocol == "tcp" else "-Hlun"
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        out = host.run(["ss", flag, f"sport = :{port}"], check=False, timeout=10).stdout
+        if out.strip():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{host.name}: nothing listening on {protocol}/{port} after {timeout_s} s")
+
+
+def start(host: Host, daemon: str, port: int, work: Path) -> list[Expected]:
+    """Start `daemon` on `host` at `port`; return what identification should find there."""
+    folder = work / f"{daemon}-{port}"
+    folder.mkdir(parents=True, exist_ok=True)
+    host.popen(LAUNCHERS[daemon](host, port, folder))
+    package, service, product, protocols = DAEMONS[daemon]
+    version = package_version(package)
+    for protocol in protocols:
+        wait_listening(host, port, protocol)
+    return [Expected(daemon, port, protocol, service, product, version) for protocol in protocols]
