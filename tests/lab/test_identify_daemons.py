@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from identify_daemons import STANDARD_PORTS, Expected, missing_daemons, start
 
-from ppsguard.model.net import Protocol
+from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import Confidence, ServiceInfo
 from ppsguard.scan.identify import identify_services
 
@@ -40,8 +40,8 @@ def test_debian_daemons_are_identified_with_package_versions(
     address = ipaddress.ip_address(srv.ipv4)
     targets = [(address, e.port, Protocol(e.protocol)) for e in expected]
 
-    def scan() -> dict[tuple[object, int, Protocol], ServiceInfo]:
-        return asyncio.run(identify_services(targets, timeout=2.0))  # type: ignore[return-value]
+    def scan() -> dict[tuple[IPAddress, int, Protocol], ServiceInfo]:
+        return asyncio.run(identify_services(targets, timeout=2.0))
 
     found = scanner.call(scan, timeout=60)
     for item in expected:
