@@ -337,7 +337,7 @@ class _Engine:
                     protocol=sp.protocol,
                     address=str(entry.bind.address) if entry.bind and entry.bind.address else "*",
                     port=sp.ports.first,
-                    identity=entry.unit or entry.process or entry.id,
+                    identity=entry.unit or entry.process or f"entry:{entry.id}",
                     entry=entry,
                     evidence=(f"entry {entry.id!r} at {entry.location}: {sp}", how),
                     remedy=advise.for_missing(entry),
@@ -454,7 +454,7 @@ class _Engine:
             T.FIREWALL_NOT_ENFORCING,
             severity,
             title,
-            identity=self.obs.host,
+            identity=f"host:{self.obs.host}",
             evidence=(f"firewall: {fw.state}", *fw.notes, *fw.overriding),
             remedy=advise.for_firewall(self.apply, "apply the registry's policy."),
         )
