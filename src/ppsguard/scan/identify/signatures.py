@@ -88,13 +88,13 @@ def parse_signatures(text: str, source: str) -> list[Signature]:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise InputError(f"{source}: {error}", file=source) from error
+        raise InputError(str(error), file=source) from error
     entries = document.get("signature", [])
     if not isinstance(entries, list):
-        raise InputError(f"{source}: 'signature' must be an array of tables", file=source)
+        raise InputError("'signature' must be an array of tables", file=source)
     result: list[Signature] = []
     for number, entry in enumerate(entries, start=1):
-        where = f"{source}: signature #{number}"
+        where = f"signature #{number}"
         try:
             sig_id = str(entry["id"])
             pattern = re.compile(str(entry["pattern"]).encode("latin-1"))
