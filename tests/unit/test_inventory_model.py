@@ -67,3 +67,24 @@ def test_format_address_like_ss(address: str, text: str) -> None:
 
 def test_state_values_are_upper_case_kernel_names() -> None:
     assert all(s.value == s.name for s in SocketState)
+
+
+def test_fast_record_constructor_equals_the_dataclass() -> None:
+    import dataclasses
+
+    from ppsguard.inventory.collect import _make_record
+    from ppsguard.model.net import Family, RangeClass
+    from ppsguard.model.sockets import NetnsInfo, Owner, SocketRecord
+
+    values = (
+        Protocol.TCP, Family.IPV6, SocketState.LISTEN, Role.PASSIVE,
+        ipaddress.ip_address("::"), 22, ipaddress.ip_address("::"), 0, Exposure.ANY, 1234, 0,
+        "root", NetnsInfo(1, "x", 2), (Owner(5, "sshd", "/usr/sbin/sshd", ("sshd",), "root"),),
+        False, "/system.slice/ssh.service", "ssh.service", RangeClass.SYSTEM, "ssh", False,
+    )  # fmt: skip
+    assert len(values) == len(dataclasses.fields(SocketRecord))
+    fast = _make_record(*values)
+    assert fast == SocketRecord(*values)
+    assert dataclasses.astuple(fast) == dataclasses.astuple(SocketRecord(*values))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.local_port = 23  # type: ignore[misc]

@@ -8,19 +8,22 @@ could not be seen becomes a sentence in `Inventory.gaps`.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib
 import os
 import socket
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Literal
 
 from ppsguard.errors import KernelFeatureMissing, PermissionDenied, PpsError
 from ppsguard.inventory import netns as netns_mod
 from ppsguard.inventory import sockdiag
-from ppsguard.inventory.owners import ProcessDescriber, walk
+from ppsguard.inventory.owners import OwnerWalk, ProcessDescriber, walk
 from ppsguard.inventory.procfs import parse_proc_net
 from ppsguard.inventory.raw import RawSocket
-from ppsguard.model.net import Family, Protocol, RangeClass
+from ppsguard.model.net import Family, IPAddress, Protocol, RangeClass
 from ppsguard.model.sockets import (
     TCP_CLOSE,
     TCP_ESTABLISHED,
@@ -159,6 +162,84 @@ def collect(
     else:
         targets = [netns_mod.current()]
 
+    want_owners: OwnerMode = owners if owners or process is None else True
+    walker: _BackgroundWalk | None = _BackgroundWalk() if want_owners is True else None
+    with _gc_paused():
+        if walker is not None:
+            walker.start()
+        try:
+            per_namespace, used_sources = _dump_all(
+                targets=targets,
+                protocol_list=protocol_list,
+                numbers=numbers,
+                source=source,
+                gaps=gaps,
+                port=port,
+                netns=netns,
+                all_netns=all_netns,
+            )
+        finally:
+            found = walker.result() if walker is not None else None
+        return _finish(
+            per_namespace=per_namespace,
+            used_sources=used_sources,
+            found=found,
+            want_owners=want_owners,
+            process=process,
+            gaps=gaps,
+        )
+
+
+class _BackgroundWalk:
+    """The all-holders owner walk, run in a thread while the kernel dumps (both mostly syscalls)."""
+
+    def __init__(self) -> None:
+        self._box: list[OwnerWalk] = []
+        self._errors: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, name="ppsguard-owners", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self._box.append(walk(None))
+        except BaseException as error:  # re-raised in the caller
+            self._errors.append(error)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def result(self) -> OwnerWalk:
+        self._thread.join(600)
+        if self._errors:
+            raise self._errors[0]
+        if not self._box:
+            raise KernelFeatureMissing("the /proc owner walk did not finish in 600 s")
+        return self._box[0]
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic GC while building ~100k acyclic objects (a full collection per 700 allocations
+    otherwise dominates at 50k sockets); restored afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _dump_all(
+    *,
+    targets: list[NetnsInfo],
+    protocol_list: list[Protocol],
+    numbers: dict[Protocol, set[int]],
+    source: Source,
+    gaps: list[str],
+    port: int | None,
+    netns: str | None,
+    all_netns: bool,
+) -> tuple[list[tuple[NetnsInfo, list[RawSocket]]], set[str]]:
     per_namespace: list[tuple[NetnsInfo, list[RawSocket]]] = []
     used_sources: set[str] = set()
     for ns in targets:
@@ -186,13 +267,23 @@ def collect(
                 if r.local_port == port or (r.remote_port == port and r.state not in (TCP_LISTEN,))
             ]
         per_namespace.append((ns, rows))
+    return per_namespace, used_sources
 
-    want_owners: OwnerMode = owners if owners or process is None else True
+
+def _finish(
+    *,
+    per_namespace: list[tuple[NetnsInfo, list[RawSocket]]],
+    used_sources: set[str],
+    found: OwnerWalk | None,
+    want_owners: OwnerMode,
+    process: str | None,
+    gaps: list[str],
+) -> Inventory:
     describer = ProcessDescriber()
     holders: dict[int, list[int]] = {}
     if want_owners:
         inodes = {r.inode for _, rows in per_namespace for r in rows if r.inode}
-        result = walk(inodes, all_holders=want_owners is True)
+        result = found if found is not None else walk(inodes, all_holders=False)
         holders = result.holders
         missing = sum(1 for i in inodes if i not in holders)
         if result.unreadable and missing:
@@ -287,7 +378,7 @@ def _build(
                 owners = tuple(described)
                 _, cgroup, unit = by_pid[pids[0]]
             append(
-                SocketRecord(
+                _make_record(
                     protocol,
                     where[1],
                     state,
@@ -311,6 +402,88 @@ def _build(
                 )
             )
     return records
+
+
+_S = SocketRecord
+Setter = Callable[[SocketRecord, object], None]
+
+
+def _setter(name: str) -> Setter:
+    """The slot descriptor's __set__: setting it directly skips frozen __setattr__'s lookups."""
+    setter: Setter = _S.__dict__[name].__set__
+    return setter
+
+
+_set_protocol = _setter("protocol")
+_set_family = _setter("family")
+_set_state = _setter("state")
+_set_role = _setter("role")
+_set_local_address = _setter("local_address")
+_set_local_port = _setter("local_port")
+_set_remote_address = _setter("remote_address")
+_set_remote_port = _setter("remote_port")
+_set_exposure = _setter("exposure")
+_set_inode = _setter("inode")
+_set_uid = _setter("uid")
+_set_user = _setter("user")
+_set_netns = _setter("netns")
+_set_owners = _setter("owners")
+_set_kernel_owned = _setter("kernel_owned")
+_set_cgroup = _setter("cgroup")
+_set_unit = _setter("unit")
+_set_port_range = _setter("port_range")
+_set_service = _setter("service")
+_set_v6only = _setter("v6only")
+_new = object.__new__
+
+
+def _make_record(  # noqa: PLR0917 -- positional on purpose: the hot loop calls it 50k times
+    protocol: Protocol,
+    family: Family,
+    state: SocketState,
+    role: Role,
+    local_address: IPAddress,
+    local_port: int,
+    remote_address: IPAddress,
+    remote_port: int,
+    exposure: Exposure,
+    inode: int,
+    uid: int,
+    user: str | None,
+    netns: NetnsInfo,
+    owners: tuple[Owner, ...],
+    kernel_owned: bool,
+    cgroup: str | None,
+    unit: str | None,
+    port_range: RangeClass | None,
+    service: str | None,
+    v6only: bool | None,
+) -> SocketRecord:
+    """`SocketRecord(...)` (same fields, same order, equal result) at about half the cost: the
+    frozen dataclass __init__ pays an object.__setattr__ lookup per field, 20 per record. A unit
+    test checks equality with the real constructor, so a new field cannot be forgotten here."""
+    record: SocketRecord = _new(_S)
+    _set_protocol(record, protocol)
+    _set_family(record, family)
+    _set_state(record, state)
+    _set_role(record, role)
+    _set_local_address(record, local_address)
+    _set_local_port(record, local_port)
+    _set_remote_address(record, remote_address)
+    _set_remote_port(record, remote_port)
+    _set_exposure(record, exposure)
+    _set_inode(record, inode)
+    _set_uid(record, uid)
+    _set_user(record, user)
+    _set_netns(record, netns)
+    _set_owners(record, owners)
+    _set_kernel_owned(record, kernel_owned)
+    _set_cgroup(record, cgroup)
+    _set_unit(record, unit)
+    _set_port_range(record, port_range)
+    _set_service(record, service)
+    _set_v6only(record, v6only)
+    return record
 
 
 def _ephemeral_range() -> tuple[int, int]:

@@ -36,26 +36,36 @@ def list_pids() -> list[int]:
 
 
 def walk(
-    wanted: Collection[int],
+    wanted: Collection[int] | None,
     *,
     all_holders: bool = True,
     pids: Iterable[int] | None = None,
     before_pid: Callable[[int], None] | None = None,
 ) -> OwnerWalk:
-    """Map each wanted socket inode to the pids holding it.
+    """Map each wanted socket inode (every socket inode when `wanted` is None) to its holders.
 
     `before_pid` is a hook called before each process is read (tests use it to kill processes
     mid-walk). With `all_holders=False` the walk stops once every wanted inode has one holder.
     """
+    pid_list = list_pids() if pids is None else pids
+    return _walk(wanted, all_holders, pid_list, before_pid)
+
+
+def _walk(
+    wanted: Collection[int] | None,
+    all_holders: bool,
+    pids: Iterable[int],
+    before_pid: Callable[[int], None] | None,
+) -> OwnerWalk:
     result = OwnerWalk()
-    remaining = set(wanted)
-    if not remaining:
+    remaining = set(wanted or ())
+    if wanted is not None and not remaining:
         return result
-    wanted_set = frozenset(remaining)
+    wanted_set = frozenset(remaining) if wanted is not None else None
     holders = result.holders
     readlink = os.readlink
     listdir = os.listdir
-    for pid in list_pids() if pids is None else pids:
+    for pid in pids:
         if before_pid is not None:
             before_pid(pid)
         try:
@@ -89,7 +99,7 @@ def walk(
                     inode = int(link[8:-1])
                 except ValueError:
                     continue
-                if inode in wanted_set:
+                if wanted_set is None or inode in wanted_set:
                     found = holders.get(inode)
                     if found is None:
                         holders[inode] = [pid]
@@ -98,7 +108,7 @@ def walk(
                         found.append(pid)
         finally:
             os.close(directory)
-        if not all_holders and not remaining:
+        if not all_holders and wanted_set is not None and not remaining:
             result.stopped_early = True
             break
     return result

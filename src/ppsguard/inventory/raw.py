@@ -27,16 +27,16 @@ class RawSocket(NamedTuple):
 class AddressCache:
     """Turns packed network-order addresses into `ipaddress` objects, once per distinct address."""
 
-    __slots__ = ("_cache",)
+    __slots__ = ("addresses",)
 
     def __init__(self) -> None:
-        self._cache: dict[bytes, IPAddress] = {}
+        self.addresses: dict[bytes, IPAddress] = {}  # hot loops read this dict directly
 
     def get(self, packed: bytes) -> IPAddress:
-        found = self._cache.get(packed)
+        found = self.addresses.get(packed)
         if found is None:
             found = (
                 ipaddress.IPv4Address(packed) if len(packed) == 4 else ipaddress.IPv6Address(packed)
             )
-            self._cache[packed] = found
+            self.addresses[packed] = found
         return found

@@ -54,6 +54,10 @@ ALL_STATES = 0x1FFE  # TCP states 1..12; not 13 (TCP_BOUND_INACTIVE), which /pro
 _HEADER = struct.Struct("=IHHII")
 _REQUEST = struct.Struct("=BBBBI HH16s16sI8s")
 _MESSAGE = struct.Struct("=BBBBHH16s16sI8sIIIII")
+# nlmsghdr (length, type; flags/seq/pid skipped) + inet_diag_msg (family, state, ports,
+# addresses, uid, inode; timer/retrans/if/cookie/expires/queues skipped), in one unpack.
+_HEADER_AND_MESSAGE = struct.Struct("=IH10xBB2xHH16s16s24xII")
+_SHORT_HEADER = struct.Struct("=IH")
 _ATTRIBUTE = struct.Struct("=HH")
 _ERRNO = struct.Struct("=i")
 _HEADER_SIZE = _HEADER.size
@@ -88,68 +92,60 @@ def parse_messages(
     """
     size = len(data)
     offset = 0
-    header_unpack = _HEADER.unpack_from
-    message_unpack = _MESSAGE.unpack_from
-    get = cache.get
+    full = _HEADER_SIZE + _MESSAGE_SIZE
+    full_unpack = _HEADER_AND_MESSAGE.unpack_from
+    short_unpack = _SHORT_HEADER.unpack_from
+    addresses = cache.addresses
+    make_address = cache.get
     append = out.append
+    new = tuple.__new__
+    ipv4 = socket.AF_INET
     while offset + _HEADER_SIZE <= size:
-        length, kind, _flags, _seq, _pid = header_unpack(data, offset)
+        if offset + full <= size:
+            length, kind, family, state, sport, dport, src, dst, uid, inode = full_unpack(
+                data, offset
+            )
+        else:
+            length, kind = short_unpack(data, offset)
         if length < _HEADER_SIZE or offset + length > size:
             raise KernelFeatureMissing(f"truncated netlink message (length {length})")
-        if kind == NLMSG_DONE:
+        if kind == SOCK_DIAG_BY_FAMILY and length >= full:
+            v6only: bool | None = None
+            if family == ipv4:
+                src = src[:4]
+                dst = dst[:4]
+            elif length > full:
+                v6only = _find_v6only(data, offset + full, offset + length)
+            local = addresses.get(src) or make_address(src)
+            remote = addresses.get(dst) or make_address(dst)
+            append(
+                new(
+                    RawSocket,
+                    (
+                        protocol,
+                        local,
+                        ((sport & 0xFF) << 8) | (sport >> 8),
+                        remote,
+                        ((dport & 0xFF) << 8) | (dport >> 8),
+                        state,
+                        uid,
+                        inode,
+                        v6only,
+                    ),
+                )
+            )
+        elif kind == NLMSG_DONE:
             # A dump that failed reports -errno in NLMSG_DONE's payload (e.g. -ENOENT: no module).
             if length >= _HEADER_SIZE + 4:
                 code = -_ERRNO.unpack_from(data, offset + _HEADER_SIZE)[0]
                 if code > 0:
                     _raise_for(code, protocol)
             return True
-        if kind == NLMSG_ERROR:
+        elif kind == NLMSG_ERROR:
             code = -_ERRNO.unpack_from(data, offset + _HEADER_SIZE)[0]
             if code == 0:
                 return True
             _raise_for(code, protocol)
-        if kind == SOCK_DIAG_BY_FAMILY and length >= _HEADER_SIZE + _MESSAGE_SIZE:
-            (
-                family,
-                state,
-                _t,
-                _r,
-                sport,
-                dport,
-                src,
-                dst,
-                _if,
-                _cookie,
-                _e,
-                _rq,
-                _wq,
-                uid,
-                inode,
-            ) = message_unpack(data, offset + _HEADER_SIZE)
-            v6only: bool | None = None
-            if family == socket.AF_INET:
-                local = get(src[:4])
-                remote = get(dst[:4])
-            else:
-                local = get(src)
-                remote = get(dst)
-                if length > _HEADER_SIZE + _MESSAGE_SIZE:
-                    v6only = _find_v6only(
-                        data, offset + _HEADER_SIZE + _MESSAGE_SIZE, offset + length
-                    )
-            append(
-                RawSocket(
-                    protocol,
-                    local,
-                    ((sport & 0xFF) << 8) | (sport >> 8),
-                    remote,
-                    ((dport & 0xFF) << 8) | (dport >> 8),
-                    state,
-                    uid,
-                    inode,
-                    v6only,
-                )
-            )
         offset += (length + 3) & ~3
     return False
 
