@@ -55,8 +55,15 @@ def parse_ss(text: str) -> set[Key]:
     return rows
 
 
-def ours(host: Host) -> set[Key]:
-    inventory = collect(netns=host.netns, listening=True, active=True, owners=False)
+def ours(host: Host, source: str = "netlink") -> set[Key]:
+    inventory = collect(
+        netns=host.netns,
+        listening=True,
+        active=True,
+        owners=False,
+        source=source,  # type: ignore[arg-type]
+    )
+    assert inventory.source == source
     return {r.key for r in inventory.records}
 
 
@@ -104,6 +111,8 @@ def test_each_namespace_matches_ss(lab_factory: LabFactory) -> None:
                     break
             assert mine == theirs, (host.name, mine ^ theirs)
             assert len(mine) >= 3
+            # The /proc/net fallback, read from a thread inside the namespace, agrees too.
+            assert ours(host, "procfs") == mine
     finally:
         for sock in held:
             sock.close()
