@@ -11,10 +11,11 @@ import asyncio
 import datetime as dt
 import ipaddress
 import os
+import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from ppsguard.errors import PermissionDenied, UsageError
@@ -41,6 +42,7 @@ from ppsguard.scan.timing import DEFAULT_REMOTE_RATE, PRESETS
 IMPLAUSIBLE_MIN_PORTS = 1000
 IMPLAUSIBLE_SHARE = 0.5
 ENGINES = ("connect", "syn", "udp")
+_SHUFFLE_MAX = 1 << 22
 
 
 @dataclass(slots=True)
@@ -150,13 +152,22 @@ class _Probes(Sequence[tuple[IPAddress, int]]):
     def __init__(self, hosts: Sequence[IPAddress], ports: Sequence[int], seed: int) -> None:
         self.hosts, self.ports = list(hosts), list(ports)
         self.perm = KeyedPermutation(len(self.hosts) * len(self.ports), seed)
+        self.order: list[int] | None = None
+        if len(self.perm) <= _SHUFFLE_MAX:  # small: a seeded shuffle is ~100x faster than Feistel
+            self.order = list(range(len(self.perm)))
+            random.Random(seed).shuffle(self.order)
 
     def __len__(self) -> int:
         return len(self.perm)
 
     def __getitem__(self, i: int) -> tuple[IPAddress, int]:  # type: ignore[override]
-        j = self.perm[i]
+        j = self.order[i] if self.order is not None else self.perm[i]
         return self.hosts[j % len(self.hosts)], self.ports[j // len(self.hosts)]
+
+    def __iter__(self) -> Iterator[tuple[IPAddress, int]]:
+        hosts, ports, n = self.hosts, self.ports, len(self.hosts)
+        for j in self.order if self.order is not None else self.perm:
+            yield hosts[j % n], ports[j // n]
 
 
 async def scan(

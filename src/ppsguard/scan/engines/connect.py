@@ -104,6 +104,7 @@ def run(
     timers: list[tuple[float, int, int]] = []
     seq = 0
     exhausted = False
+    best_try = [0]  # highest attempt ever answered over TCP: retry only one past it (as nmap)
     ep = select.epoll()
     try:
         while True:
@@ -154,7 +155,7 @@ def run(
                     est = stats.estimator(address, preset)
                     heapq.heappush(timers, (now + est.timeout, seq, fd))
                 else:
-                    _finish(flight, err, now, config, emit, stats, cwnd, retry)
+                    _finish(flight, err, now, config, emit, stats, cwnd, retry, best_try)
             if exhausted and not retry and not inflight:
                 break
             wait = 0.05
@@ -166,7 +167,7 @@ def run(
                     continue
                 ep.unregister(fd)
                 err = flight_or_none.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                _finish(flight_or_none, err, time.monotonic(), config, emit, stats, cwnd, retry)
+                _finish(flight_or_none, err, time.monotonic(), config, emit, stats, cwnd, retry, best_try)
             now = time.monotonic()
             while timers and timers[0][0] <= now:
                 _, tseq, fd = heapq.heappop(timers)
@@ -177,10 +178,10 @@ def run(
                 ep.unregister(fd)
                 late = _late_answer(flight_or_none.sock)
                 if late is not None:  # answered, but the loop had not seen it yet
-                    _finish(flight_or_none, late, now, config, emit, stats, cwnd, retry)
+                    _finish(flight_or_none, late, now, config, emit, stats, cwnd, retry, best_try)
                     continue
                 flight_or_none.sock.close()
-                if flight_or_none.attempt < config.retries:
+                if flight_or_none.attempt < min(config.retries, best_try[0] + 1):
                     retry.append((flight_or_none.address, flight_or_none.port, flight_or_none.attempt + 1))
                 else:
                     emit(flight_or_none.address, flight_or_none.port, PortState.FILTERED, Reason.NO_RESPONSE, None)
@@ -199,6 +200,7 @@ def _finish(
     stats: EngineStats,
     cwnd: CongestionWindow,
     retry: deque[tuple[IPAddress, int, int]],
+    best_try: list[int],
 ) -> None:
     sock = flight.sock
     try:
@@ -213,7 +215,8 @@ def _finish(
             retry.append((flight.address, flight.port, flight.attempt + 1))
             return
         state, reason = (PortState.OPEN, Reason.SYN_ACK) if err == 0 else classify(err)
-        if reason is not Reason.UNKNOWN:
+        if state is not PortState.FILTERED:  # ICMP-derived errors are rate-limited, not loss
+            best_try[0] = max(best_try[0], flight.attempt)
             if flight.attempt == 0:
                 stats.estimator(flight.address, config.preset).sample(now - flight.issued)
                 cwnd.on_answer()

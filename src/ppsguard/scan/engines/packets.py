@@ -14,7 +14,8 @@ from ppsguard.model.scan import PortState, Reason
 _SYN = 0x02
 _RST = 0x04
 _ACK = 0x10
-_MSS_OPTION = struct.pack("!BBH", 2, 4, 1460)
+MSS_OPTION = struct.pack("!BBH", 2, 4, 1460)
+SEGMENT = struct.Struct("!HHIIBBHHH")  # TCP header without options
 
 
 def checksum_fold(total: int) -> int:
@@ -80,8 +81,11 @@ class SynBuilder:
             else:
                 pseudo = self.src.packed + dst.packed + struct.pack("!IxxxB", length, 6)
             fixed = struct.pack("!HHIIBBHHH", self.sport, 0, 0, 0, 6 << 4, _SYN, 1024, 0, 0)
-            base = self._bases[dst.packed] = words(pseudo) + words(fixed + _MSS_OPTION)
+            base = self._bases[dst.packed] = words(pseudo) + words(fixed + MSS_OPTION)
         return base
+
+    def base(self, packed: bytes) -> int:
+        return self._bases[packed]
 
     def segment(self, dst: IPAddress, dport: int) -> bytes:
         self._base(dst)
@@ -90,7 +94,7 @@ class SynBuilder:
     def segment_packed(self, packed: bytes, dport: int) -> bytes:
         seq = self.jar.cookie(packed, dport)
         csum = checksum_fold(self._bases[packed] + dport + (seq >> 16) + (seq & 0xFFFF))
-        return struct.pack("!HHIIBBHHH", self.sport, dport, seq, 0, 6 << 4, _SYN, 1024, csum, 0) + _MSS_OPTION
+        return struct.pack("!HHIIBBHHH", self.sport, dport, seq, 0, 6 << 4, _SYN, 1024, csum, 0) + MSS_OPTION
 
 
 @dataclass(frozen=True, slots=True)

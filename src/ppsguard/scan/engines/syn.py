@@ -25,7 +25,7 @@ from ppsguard.errors import PermissionDenied
 from ppsguard.model.net import IPAddress
 from ppsguard.model.scan import PortState, Reason
 from ppsguard.scan.engines.base import Emit, EngineConfig, EngineStats, Pacer, sockaddr, source_address
-from ppsguard.scan.engines.packets import CookieJar, Reply, SynBuilder, parse_icmp4, parse_icmp6
+from ppsguard.scan.engines.packets import MSS_OPTION, SEGMENT, CookieJar, Reply, SynBuilder, parse_icmp4, parse_icmp6
 from ppsguard.scan.timing import CongestionWindow, RttEstimator
 
 _RCVBUF = 32 * 1024 * 1024
@@ -78,7 +78,8 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
     builders: dict[bytes, SynBuilder] = {}
     parser = SynBuilder(jar, ipaddress.IPv4Address(0), 4, sport)
     socks = _Sockets()
-    cwnd = CongestionWindow(config.window or preset.max_window, minimum=16)
+    # no file descriptor per probe: the window only bounds the retransmission queue
+    cwnd = CongestionWindow(config.window or preset.max_window * 4, minimum=16)
     pacer = Pacer(config.max_rate, burst=_BATCH)
     source: Iterator[tuple[IPAddress, int]] = iter(probes)
     retry: deque[tuple[IPAddress, int, int]] = deque()
@@ -86,7 +87,8 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
     outstanding: dict[tuple[bytes, int], tuple[int, float, IPAddress]] = {}
     timers: deque[tuple[float, bytes, int, int]] = deque()
     # per address object: (packed, builder, sockaddr, rtt estimator, the object itself)
-    info: dict[int, tuple[bytes, SynBuilder, tuple[str, int] | tuple[str, int, int, int], RttEstimator, IPAddress]] = {}
+    info: dict[int, tuple[bytes, int, int, tuple[str, int] | tuple[str, int, int, int], RttEstimator, IPAddress]] = {}
+    pack = SEGMENT.pack
     best_try = 0  # highest attempt number that was ever answered
     exhausted = False
     buffer = bytearray(65536)
@@ -99,12 +101,15 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
         if entry is None:
             return
         attempt, sent, address = entry
-        best_try = max(best_try, attempt)
-        if attempt == 0:
-            stats.estimator(address, preset).sample(now - sent)
-            cwnd.on_answer()
-        else:
-            cwnd.on_loss()
+        # ICMP errors are rate-limited by design (and mean "filtered" either way): a late one is
+        # not evidence of loss, so only TCP answers tune the window and the retry limit
+        if state is not PortState.FILTERED:
+            best_try = max(best_try, attempt)
+            if attempt == 0:
+                stats.estimator(address, preset).sample(now - sent)
+                cwnd.on_answer()
+            else:
+                cwnd.on_loss()
         emit(address, key[1], state, reason, ttl)
 
     def handle(reply: Reply | None, now: float) -> None:
@@ -158,6 +163,7 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
             if config.stop.is_set() or (config.deadline is not None and now >= config.deadline):
                 break
             budget = min(cwnd.allowed - len(outstanding), pacer.allowance(now), _BATCH)
+            batch_timeouts: dict[int, float] = {}
             while budget > 0:
                 if retry:
                     address, port, attempt = retry.popleft()
@@ -178,13 +184,22 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
                     builder = builders.get(packed) or SynBuilder(jar, source_address(address), address.version, sport)
                     builders[packed] = builder
                     builder.segment(address, 0)  # primes the checksum base
-                    meta = (packed, builder, sockaddr(address, 0), stats.estimator(address, preset), address)
+                    meta = (packed, jar.host(packed), builder.base(packed), sockaddr(address, 0),
+                            stats.estimator(address, preset), address)  # fmt: skip
                     info[id(address)] = meta
                     socks.ensure(address.version)
-                packed, builder, dest, estimator, _ = meta
-                sock = socks.tcp[address.version]
+                packed, hostval, csum_base, dest, estimator, _ = meta
+                timeout = batch_timeouts.get(id(address))
+                if timeout is None:
+                    timeout = batch_timeouts[id(address)] = estimator.timeout
+                # the segment of SynBuilder.segment_packed, inlined for speed (unit-tested equal)
+                seq = hostval ^ ports[port]
+                total = csum_base + port + (seq >> 16) + (seq & 0xFFFF)
+                total = (total & 0xFFFF) + (total >> 16)
+                total = (total & 0xFFFF) + (total >> 16)
+                segment = pack(sport, port, seq, 0, 0x60, 0x02, 1024, ~total & 0xFFFF, 0) + MSS_OPTION
                 try:
-                    sock.sendto(builder.segment_packed(packed, port), dest)
+                    socks.tcp[address.version].sendto(segment, dest)
                 except OSError as exc:
                     if exc.errno in (errno.ENOBUFS, errno.EAGAIN):
                         retry.appendleft((address, port, attempt))
@@ -197,7 +212,7 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
                 pacer.spend()
                 budget -= 1
                 outstanding[(packed, port)] = (attempt, now, address)
-                timers.append((now + estimator.timeout, packed, port, attempt))
+                timers.append((now + timeout, packed, port, attempt))
             if exhausted and not retry and not outstanding:
                 break
             wait = 0.0 if budget > 0 and (retry or not exhausted) else 0.02
