@@ -164,7 +164,10 @@ def for_blocked(listener: Listener, entry: Entry | None, stale: bool, apply: str
 
 
 def for_firewall(apply: str, detail: str) -> Remedy:
-    return Remedy(f"Enforce the registry: {detail}", (apply, "pps policy status"))
+    status = "pps policy status"
+    if " --netns " in apply:
+        status += " --netns " + apply.rsplit(" --netns ", 1)[1]
+    return Remedy(f"Enforce the registry: {detail}", (apply, status))
 
 
 def for_risk(listener: Listener | None, risk_remedy: str, entry: Entry | None) -> Remedy:

@@ -333,7 +333,7 @@ class _Engine:
                 self.out.add(
                     T.MISSING_SERVICE,
                     Severity.LOW,
-                    f"{entry.label} ({sp}) is documented but {how}",
+                    f"{entry.service or entry.id} ({sp}) is documented but {how}",
                     protocol=sp.protocol,
                     address=str(entry.bind.address) if entry.bind and entry.bind.address else "*",
                     port=sp.ports.first,

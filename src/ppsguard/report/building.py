@@ -18,6 +18,7 @@ from ppsguard.model.findings import AuditReport, Door, DoorStatus, Finding
 PORTS_PER_FLOOR = 1024
 FLOORS = 64
 DYNAMIC_FIRST = 49152
+SPACING = 13.0  # ports; a lit window is ~11 px wide on a ~950 px floor
 
 LETTERS = {
     DoorStatus.DOCUMENTED: "D",
@@ -48,14 +49,18 @@ CSS = """
   background-image:repeating-linear-gradient(90deg,#6e5642 0 2px,transparent 2px 3.125%)}
 .lit{position:absolute;top:0;bottom:0;min-width:11px;transform:translateX(-50%);
   font:700 8px/8px ui-monospace,monospace;text-align:center;color:#111;text-decoration:none;
-  border:1px solid #111;box-sizing:border-box;overflow:hidden;z-index:1}
+  border:1px solid #111;box-sizing:border-box;overflow:hidden;z-index:1;
+  text-shadow:0 0 2px #fff,0 0 2px #fff}
 .floor.ground .lit{font-size:10px;line-height:28px;border-radius:6px 6px 0 0;min-width:13px}
 .lit:hover,.lit:focus{outline:3px solid #fff;z-index:3}
-.lit.documented{background:#7fd67f}
-.lit.undocumented{background:#ffcc4d repeating-linear-gradient(45deg,#ffcc4d 0 3px,#e0a800 3px 5px)}
-.lit.risky{background:#ff6b6b repeating-linear-gradient(45deg,#ff6b6b 0 2px,#c92a2a 2px 4px),
-  repeating-linear-gradient(-45deg,#ff6b6b 0 2px,#c92a2a 2px 4px)}
-.lit.blocked{background:#adb5bd radial-gradient(#495057 1px,transparent 1.5px) 0 0/4px 4px}
+.lit.documented{background-color:#7fd67f}
+.lit.undocumented{background-color:#ffcc4d;
+  background-image:repeating-linear-gradient(45deg,transparent 0 3px,#d99a00 3px 5px)}
+.lit.risky{background-color:#ff6b6b;
+  background-image:repeating-linear-gradient(45deg,transparent 0 2px,#b02020 2px 3px),
+  repeating-linear-gradient(-45deg,transparent 0 2px,#b02020 2px 3px)}
+.lit.blocked{background-color:#c3c9cf;
+  background-image:radial-gradient(#495057 1px,transparent 1.5px);background-size:4px 4px}
 .street{max-width:1124px;margin:0 auto;height:10px;background:#555;border-radius:0 0 4px 4px}
 .legend{display:flex;flex-wrap:wrap;gap:14px;justify-content:center;margin:10px 0 22px;
   font:13px system-ui,sans-serif}
@@ -88,9 +93,22 @@ def _window_text(door: Door, findings: dict[str, Finding]) -> str:
     return " — ".join(parts)
 
 
-def _lit(door: Door, findings: dict[str, Finding]) -> str:
-    floor_port = door.port % PORTS_PER_FLOOR
-    left = (floor_port + 0.5) / PORTS_PER_FLOOR * 100
+def spread(ports: list[int], gap: float = SPACING) -> list[float]:
+    """Positions (in ports along the floor) for sorted `ports`, at least `gap` apart so every
+    lit window stays visible: neighbours are pushed right, then back left from the wall."""
+    positions: list[float] = []
+    for port in ports:
+        ideal = port % PORTS_PER_FLOOR + 0.5
+        positions.append(max(ideal, positions[-1] + gap) if positions else ideal)
+    limit = PORTS_PER_FLOOR - gap / 2
+    for index in range(len(positions) - 1, -1, -1):
+        nxt = positions[index + 1] - gap if index + 1 < len(positions) else limit
+        positions[index] = max(min(positions[index], nxt), 0.5)
+    return positions
+
+
+def _lit(door: Door, findings: dict[str, Finding], position: float) -> str:
+    left = position / PORTS_PER_FLOOR * 100
     text = html.escape(_window_text(door, findings), quote=True)
     return (
         f'<a class="lit {door.status.value}" href="#door-{door.protocol.value}-{door.port}" '
@@ -116,7 +134,9 @@ def building_html(report: AuditReport) -> str:
         elif first >= DYNAMIC_FIRST:
             classes.append("dynamic")
         name = "ground floor, doors" if floor == 0 else f"floor {floor}"
-        lit = "".join(_lit(d, findings) for d in by_floor.get(floor, []))
+        doors = sorted(by_floor.get(floor, []), key=lambda d: (d.port, d.protocol.value))
+        places = spread([d.port for d in doors])
+        lit = "".join(_lit(d, findings, x) for d, x in zip(doors, places, strict=True))
         rows.append(
             f'<div class="{" ".join(classes)}" role="group" '
             f'aria-label="{name}: ports {first} to {last}">'
