@@ -44,6 +44,16 @@ _EXPOSURE_TITLES = {
 }
 
 
+_HELP = (
+    "List open sockets (doors) and connections (windows), and every process holding them.\n\n"
+    "Reads the kernel's socket tables over netlink sock_diag (falling back to /proc/net), then "
+    "walks /proc/*/fd for the holders. Default: listening sockets, as a table grouped by "
+    "exposure (all interfaces, specific addresses, loopback-only) on stderr, with a summary. "
+    "Without root it lists every socket, the owners of your own processes, and warns about "
+    "what it could not see. See docs/sockets.md for the columns and JSON fields."
+)
+
+
 def record_row(record: SocketRecord) -> dict[str, Any]:
     """One record as a JSON-ready mapping; `owners` is a list of {pid, comm, exe, cmdline, user}."""
     return {
@@ -168,7 +178,7 @@ def render_table(inventory: Inventory, *, show_netns: bool) -> None:
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
 
-    @app.command("sockets")
+    @app.command("sockets", help=_HELP)
     def sockets(  # noqa: PLR0917 -- a Typer command mirrors its options
         listening: Annotated[
             bool, typer.Option("--listening", help="Passive sockets only (the default).")
@@ -207,12 +217,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         csv_out: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
     ) -> None:
-        """List open sockets (doors) and connections (windows), and the processes holding them.
-
-        Reads the kernel's socket tables over netlink sock_diag (falling back to /proc/net), then
-        walks /proc/*/fd for every process holding each socket. Without root it lists what it
-        can, shows owners of your own processes and warns about what it could not see.
-        """
+        """List open sockets and the processes holding them (help text: _HELP)."""
         from ppsguard.inventory import collect
 
         if sum((listening, active, all_states)) > 1:
