@@ -159,3 +159,26 @@ def test_errors_name_position(text: str, message: str, line: int, column: int) -
     with pytest.raises(InputError, match=message) as info:
         parse_registry(text, "t.yaml")
     assert (info.value.file, info.value.line, info.value.column) == ("t.yaml", line, column)
+
+
+def test_a_few_aliases_are_fine_and_merge_keys_are_not() -> None:
+    text = """
+networks:
+  office: &office [198.18.10.0/24]
+  also: *office
+hosts: {h: {provides: [{port: 22/tcp, from: [office, also]}]}}
+"""
+    reg = parse_registry(text, "t.yaml")
+    assert reg.network("also") is not None
+    assert reg.network("also").members == ("198.18.10.0/24",)  # type: ignore[union-attr]
+    with pytest.raises(InputError, match="merge keys"):
+        parse_registry("a: &a {x: 1}\nb: {<<: *a}", "t.yaml")
+
+
+def test_alias_bomb_refused_quickly() -> None:
+    levels = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, 10):
+        refs = ", ".join([f"*a{i - 1}"] * 9)
+        levels.append(f"a{i}: &a{i} [{refs}]")
+    with pytest.raises(InputError, match="alias"):
+        parse_registry("\n".join(levels), "bomb.yaml")
