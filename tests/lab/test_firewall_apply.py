@@ -89,6 +89,15 @@ def test_apply_twice_is_idempotent_and_only_our_table_changes(lab_factory, tmp_p
     assert any("other" in p for p in report["problems"])
     actions = [row["action"] for row in _log(tmp_path, fw.netns)]
     assert actions == ["apply", "apply", "apply"]
+    # a change by hand is noticed by status and by the next apply
+    fw.run(["nft", "add", "rule", "inet", "ppsguard", "input", "tcp", "dport", "4444", "accept"])
+    drifted = json.loads(
+        pps(["policy", "status", "--netns", fw.netns, "--json"], str(tmp_path)).stdout
+    )
+    assert drifted["unchanged_since_apply"] is False
+    again = pps(args, str(tmp_path))
+    assert again.returncode == 0 and "changed by hand" in again.stderr
+    assert "4444" not in ruleset(fw)
 
 
 @pytest.mark.lab

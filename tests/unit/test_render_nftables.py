@@ -170,3 +170,23 @@ def test_log_prefix_round_trip(entry_id: str) -> None:
 
 def test_foreign_prefix_is_not_ours() -> None:
     assert entry_from_prefix("IN=eth0 ") is None
+
+
+def test_renderers_and_live_parser_are_pure() -> None:
+    """The renderers and the live parser take values and return text/values: no I/O imports."""
+    import ast
+    from pathlib import Path
+
+    policy_dir = Path(__file__).resolve().parents[2] / "src" / "ppsguard" / "policy"
+    files = [*sorted((policy_dir / "render").glob("*.py")), policy_dir / "live.py"]
+    for path in files:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in {"socket", "subprocess", "asyncio"}, path
+                assert name not in {"ppsguard.policy.nft", "ppsguard.policy.apply"}, path

@@ -11,7 +11,7 @@ import os
 import select
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +19,10 @@ from ppsguard.cli.output import emit_json, human, warn
 from ppsguard.errors import UsageError
 from ppsguard.model.net import Protocol
 from ppsguard.model.registry import Action, HostPolicy
+
+if TYPE_CHECKING:
+    from ppsguard.policy.nft import Runner
+    from ppsguard.policy.watchdog import StateDir
 
 RegistryArg = Annotated[
     Path, typer.Argument(help="The registry YAML file (includes are resolved next to it).")
@@ -67,6 +71,33 @@ def lockout_problem(policy: HostPolicy) -> str | None:
         f"to port {session.server_port}/tcp (decided by {by}); add an entry allowing it, or "
         "use --force"
     )
+
+
+def _live_table_text(runner: Runner) -> str | None:
+    from ppsguard.policy.nft import RulesetRejected
+
+    try:
+        return runner.run(["nft", "list", "table", "inet", "ppsguard"])
+    except RulesetRejected:  # no such table
+        return None
+
+
+def _live_drift(runner: Runner, state: StateDir) -> str | None:
+    """Why the live table is not what ppsguard last applied (None when it is)."""
+    from ppsguard.policy.live import parse_ruleset
+
+    live = parse_ruleset(runner.nft_list_json())
+    applied = state.read_json(state.applied)
+    recorded = applied.get("fingerprint") if applied else None
+    if recorded is None:
+        return (
+            "inet ppsguard exists but was not applied by ppsguard" if live.owned_present else None
+        )
+    if not live.owned_present:
+        return "inet ppsguard was removed since the last apply"
+    if live.owned_fingerprint != recorded:
+        return "inet ppsguard was changed by hand since the last apply"
+    return None
 
 
 def _ask_confirm(seconds: float) -> bool:
@@ -174,7 +205,12 @@ def register(group: typer.Typer) -> None:
             problem = lockout_problem(policy)
             if problem:
                 raise UsageError(f"refusing to apply: {problem}")
-        change = describe_change(previous_applied_text(state), table)
+        previous = previous_applied_text(state)
+        drift = _live_drift(runner, state)
+        if drift is not None:
+            warn(drift + "; the diff below is against the live listing")
+            previous = _live_table_text(runner)
+        change = describe_change(previous, table)
         if change.unchanged:
             console.print("No change against the last applied rule set.")
         else:
