@@ -41,6 +41,7 @@ from ppsguard.policy.compile import compile_host_policy
 from ppsguard.policy.space import Space, SpaceTooLarge
 
 MAX_PAIRWISE = 2000
+_VERBS = {Action.ALLOW: "allows", Action.DENY: "denies", Action.REJECT: "rejects"}
 Emit = Callable[..., None]
 
 
@@ -134,8 +135,10 @@ def _anomalies(policy: HostPolicy) -> list[Finding]:
         out.append(Finding(level, code, msg, host, ids, at, _example(example) if example else None))
 
     seen = Space()
+    silent: set[str] = set()  # entries that never decide: reported once, not again as pairs
     for index, item in enumerate(items):
         if item.space.is_empty():
+            silent.add(item.entry_id)
             finding(
                 FindingLevel.WARNING,
                 "matches-nothing",
@@ -146,6 +149,7 @@ def _anomalies(policy: HostPolicy) -> list[Finding]:
             continue
         effective = item.space.subtract(seen)
         if effective.is_empty():
+            silent.add(item.entry_id)
             rest = item.space
             deciders: list[tuple[_Item, Space]] = []
             for earlier in items[:index]:
@@ -163,7 +167,7 @@ def _anomalies(policy: HostPolicy) -> list[Finding]:
                     "shadowed",
                     f"entry {item.entry_id!r} ({item.action}) never decides: earlier entries "
                     f"{names} cover every packet it matches, and {differ[0][0].entry_id!r} "
-                    f"{differ[0][0].action}s some of them",
+                    f"{_VERBS[differ[0][0].action]} some of them",
                     ids,
                     item.location,
                     differ[0][1],
@@ -192,7 +196,7 @@ def _anomalies(policy: HostPolicy) -> list[Finding]:
             _redundancy(items, index, effective, policy, finding)
         seen = seen.union(item.space)
     if len(items) <= MAX_PAIRWISE:
-        _pairs(items, finding)
+        _pairs([i for i in items if i.entry_id not in silent], finding)
     return out
 
 
