@@ -4,6 +4,7 @@ compared with the /proc/net fallback on this machine (loopback sockets only)."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import struct
 from collections.abc import Iterator
@@ -142,3 +143,13 @@ def test_listening_filter_is_applied_in_the_kernel(loopback_sockets: list[socket
     assert rows
     assert all(r.state == 10 for r in rows)
     assert loopback_sockets[0].getsockname()[1] in {r.local_port for r in rows}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raw sockets need root (CAP_NET_RAW)")
+def test_raw_sockets_listed_with_protocol_as_port() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as raw:
+        inode = os.fstat(raw.fileno()).st_ino
+        inventory = collect(protocols=[Protocol.RAW])
+        (record,) = [r for r in inventory.records if r.inode == inode]
+        assert (record.local_port, record.state.value, record.service) == (1, "BOUND", None)
+        assert [o.pid for o in record.owners] == [os.getpid()]

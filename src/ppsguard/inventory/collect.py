@@ -57,16 +57,26 @@ def state_numbers(protocol: Protocol, *, listening: bool, active: bool) -> set[i
 
 
 def _dump_netlink(
-    protocols: Sequence[Protocol], masks: dict[Protocol, int], gaps: list[str], label: str
+    protocols: Sequence[Protocol],
+    numbers: dict[Protocol, set[int]],
+    gaps: list[str],
+    label: str,
+    *,
+    fallback: bool,
 ) -> list[RawSocket]:
     rows: list[RawSocket] = []
     sock = sockdiag.open_socket()
     try:
         for protocol in protocols:
+            mask = sockdiag.state_mask(numbers[protocol])
             try:
-                rows.extend(sockdiag.dump(sock, protocol, states=masks[protocol]))
+                rows.extend(sockdiag.dump(sock, protocol, states=mask))
             except sockdiag.ProtocolNotSupported as error:
-                gaps.append(f"{protocol} sockets not listed{label}: {error}")
+                if fallback and protocol in _PROC_FILES:
+                    # e.g. raw_diag not loaded: /proc/net/raw still lists raw sockets.
+                    rows.extend(_dump_procfs([protocol], numbers, gaps, label))
+                else:
+                    gaps.append(f"{protocol} sockets not listed{label}: {error}")
     finally:
         sock.close()
     return rows
@@ -104,9 +114,9 @@ def _dump_here(
     label: str,
 ) -> tuple[list[RawSocket], str]:
     if source != "procfs":
-        masks = {p: sockdiag.state_mask(numbers[p]) for p in protocols}
         try:
-            return _dump_netlink(protocols, masks, gaps, label), "netlink"
+            rows = _dump_netlink(protocols, numbers, gaps, label, fallback=source == "auto")
+            return rows, "netlink"
         except (KernelFeatureMissing, PermissionDenied) as error:
             if source == "netlink":
                 raise
@@ -507,7 +517,7 @@ def _facts(
     port: int,
     protocol: Protocol,
 ) -> tuple[RangeClass | None, str | None]:
-    if knowledge is None:
+    if knowledge is None or protocol is Protocol.RAW:  # a raw socket's "port" is an IP protocol
         return None, None
     range_class, service_name = knowledge
     try:
