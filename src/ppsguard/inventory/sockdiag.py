@@ -63,6 +63,7 @@ _ERRNO = struct.Struct("=i")
 _HEADER_SIZE = _HEADER.size
 _MESSAGE_SIZE = _MESSAGE.size
 _BUFFER_SIZE = 1 << 16
+RECEIVE_TIMEOUT = 10.0
 
 
 class ProtocolNotSupported(KernelFeatureMissing):
@@ -175,9 +176,11 @@ def _raise_for(code: int, protocol: Protocol) -> None:
 def open_socket() -> socket.socket:
     """A NETLINK_SOCK_DIAG socket in the calling thread's network namespace."""
     try:
-        return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
     except OSError as error:
         raise KernelFeatureMissing(f"netlink sock_diag unavailable: {error.strerror}") from error
+    sock.settimeout(RECEIVE_TIMEOUT)  # a dump always ends with NLMSG_DONE; never wait forever
+    return sock
 
 
 def dump(
@@ -200,7 +203,8 @@ def dump(
             try:
                 count = sock.recv_into(buffer)
             except OSError as error:
-                raise KernelFeatureMissing(f"netlink receive failed: {error.strerror}") from error
+                reason = error.strerror or type(error).__name__
+                raise KernelFeatureMissing(f"netlink receive failed: {reason}") from error
             if count == 0:
                 break
             done = parse_messages(view[:count], protocol, cache, out)
