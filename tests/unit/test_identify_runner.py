@@ -191,3 +191,91 @@ def test_many_ports_with_tarpits_run_in_parallel() -> None:
 
     names = asyncio.run(scenario())
     assert sorted(n for n in names.values() if n) == ["ssh"]
+
+
+# protocol: (greeting, {command prefix: reply}, upgrade command, upgrade reply, expected name)
+STARTTLS_DIALOGUES: dict[str, tuple[bytes, dict[bytes, bytes], bytes, bytes, str]] = {
+    "smtp": (
+        b"220 mail.lab.test ESMTP Postfix (Debian/GNU)\r\n",
+        {b"EHLO": b"250-mail.lab.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n"},
+        b"STARTTLS",
+        b"220 2.0.0 Ready to start TLS\r\n",
+        "smtp",
+    ),
+    "imap": (
+        b"* OK [CAPABILITY IMAP4rev1 STARTTLS] Dovecot (Debian) ready.\r\n",
+        {},
+        b"a1 STARTTLS",
+        b"a1 OK Begin TLS negotiation now.\r\n",
+        "imap",
+    ),
+    "pop3": (
+        b"+OK Dovecot (Debian) ready.\r\n",
+        {},
+        b"STLS",
+        b"+OK Begin TLS negotiation now.\r\n",
+        "pop3",
+    ),
+    "ftp": (
+        b"220 (vsFTPd 3.0.3)\r\n",
+        {},
+        b"AUTH TLS",
+        b"234 Proceed with negotiation.\r\n",
+        "ftp",
+    ),
+}
+
+
+@pytest.mark.parametrize("protocol", sorted(STARTTLS_DIALOGUES))
+def test_starttls_certificate_is_read(protocol: str, tmp_path: Path) -> None:
+    greeting, replies, upgrade, upgrade_reply, name = STARTTLS_DIALOGUES[protocol]
+    cert, key = make_certificate(tmp_path, expired=False)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    async def dialogue(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(greeting)
+        await writer.drain()
+        for _ in range(10):
+            line = await asyncio.wait_for(reader.readline(), 3)
+            if not line:
+                return
+            if line.startswith(upgrade):
+                writer.write(upgrade_reply)
+                await writer.drain()
+                await writer.start_tls(context)
+                await asyncio.sleep(1)
+                return
+            reply = next((r for p, r in replies.items() if line.startswith(p)), b"500 what?\r\n")
+            writer.write(reply)
+            await writer.drain()
+
+    service, _ = run(dialogue, budget=2.0)
+    assert service.name == name  # type: ignore[attr-defined]
+    tls = service.tls  # type: ignore[attr-defined]
+    assert tls is not None and tls.starttls == protocol and tls.subject == "CN=hostile.test"
+    assert tls.expired is False and tls.self_signed is True
+
+
+def test_postgresql_sslrequest_starttls(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path, expired=False)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    async def postgres(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = await asyncio.wait_for(reader.readexactly(8), 3)
+        if first == bytes.fromhex("0000000804d2162f"):
+            writer.write(b"S")
+            await writer.drain()
+            await writer.start_tls(context)
+            await asyncio.sleep(1)
+            return
+        rest = await asyncio.wait_for(reader.read(200), 1)
+        del rest
+        message = b"SFATAL\x00C28000\x00Mno pg_hba.conf entry\x00\x00"
+        writer.write(b"E" + (len(message) + 4).to_bytes(4, "big") + message)
+        await writer.drain()
+
+    service, _ = run(postgres, budget=2.0)
+    assert service.name == "postgresql"  # type: ignore[attr-defined]
+    assert service.tls is not None and service.tls.starttls == "postgresql"  # type: ignore[attr-defined]

@@ -93,7 +93,8 @@ async def _tls_attempt(
 ) -> Attempt:
     loop = asyncio.get_running_loop()
     started = loop.time()
-    payload = probes.render(probes.BY_NAME["http-get"], host)
+    # after STARTTLS the protocol is already known: only the certificate is wanted
+    payload = b"" if starttls else probes.render(probes.BY_NAME["http-get"], host)
     outcome = await tls_exchange(
         host,
         port,
@@ -101,6 +102,7 @@ async def _tls_attempt(
         payload=payload,
         starttls=starttls,
         cap=READ_CAP,
+        passive_wait=0.0 if starttls else 0.25,
         handshake_wait=wait,
         now=dt.datetime.now(dt.UTC),
     )
