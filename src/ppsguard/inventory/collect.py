@@ -12,7 +12,6 @@ import contextlib
 import gc
 import importlib
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Literal
@@ -526,4 +525,4 @@ def _facts(
         return None, None
 
 
-__all__ = ["collect", "socket", "state_numbers"]
+__all__ = ["collect", "plural", "state_numbers"]
