@@ -134,3 +134,20 @@ def test_ns_link(text: str, inode: int | None) -> None:
 )
 def test_socket_link(text: str, inode: int | None) -> None:
     assert parse_socket_link(text) == inode
+
+
+@pytest.mark.parametrize("module", ["procfs", "raw"])
+def test_parsers_are_pure(module: str) -> None:
+    import ast
+    from pathlib import Path
+
+    import ppsguard.inventory
+
+    path = Path(ppsguard.inventory.__file__).parent / f"{module}.py"
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert not imported & {"socket", "subprocess", "asyncio", "os"}
