@@ -8,6 +8,7 @@ import ipaddress
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 from cryptography import x509
@@ -279,3 +280,40 @@ def test_postgresql_sslrequest_starttls(tmp_path: Path) -> None:
     service, _ = run(postgres, budget=2.0)
     assert service.name == "postgresql"  # type: ignore[attr-defined]
     assert service.tls is not None and service.tls.starttls == "postgresql"  # type: ignore[attr-defined]
+
+
+class _NtpServer(asyncio.DatagramProtocol):
+    transport: asyncio.DatagramTransport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        if len(data) == 48 and data[0] & 7 == 3:  # a client request: answer as a stratum 2 server
+            self.transport.sendto(b"\x24\x02\x03\xe8" + b"\x00" * 8 + b"LOCL" + b"\x00" * 32, addr)
+
+
+def test_udp_ntp_is_confirmed_and_silent_udp_is_guessed() -> None:
+    async def scenario() -> tuple[object, object]:
+        loop = asyncio.get_running_loop()
+        ntp, _ = await loop.create_datagram_endpoint(_NtpServer, local_addr=("127.0.0.1", 0))
+        silent, _ = await loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+        )
+        ntp_port = ntp.get_extra_info("sockname")[1]
+        silent_port = silent.get_extra_info("sockname")[1]
+        try:
+            found = await identify_services(
+                [(LOOPBACK, ntp_port, Protocol.UDP), (LOOPBACK, silent_port, Protocol.UDP)],
+                timeout=1.0,
+            )
+        finally:
+            ntp.close()
+            silent.close()
+        return found[(LOOPBACK, ntp_port, Protocol.UDP)], found[
+            (LOOPBACK, silent_port, Protocol.UDP)
+        ]
+
+    ntp_service, silent_service = asyncio.run(scenario())
+    assert ntp_service.name == "ntp" and ntp_service.extra == "NTPv4, stratum 2"  # type: ignore[attr-defined]
+    assert silent_service.confidence is Confidence.GUESSED  # type: ignore[attr-defined]
