@@ -209,6 +209,8 @@ class EntryBuilder:
         for sp in ports:
             if sp not in unique:
                 unique.append(sp)
+        if not unique:
+            raise err("an entry needs at least one service or port", node)
         return service, tuple(unique)
 
     def _names(self, node: Node) -> tuple[str, ...]:

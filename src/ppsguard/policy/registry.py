@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ppsguard.errors import InputError
 from ppsguard.model.registry import (
+    ANYWHERE,
     Action,
     HostDef,
     NetworkDef,
@@ -104,7 +105,7 @@ def parse_registry(
     host_nodes: dict[str, tuple[Node, Node]] = {}
     for _name, doc in docs:
         for key, value in _section(doc, "networks"):
-            _unique(networks, key)
+            _unique(networks, key, network=True)
             networks[str(key.value)] = _network(key, value)
         for key, value in _section(doc, "services"):
             _unique(services, key)
@@ -187,10 +188,12 @@ def _section(doc: dict[str, tuple[Node, Node]], name: str) -> list[tuple[Node, N
     return list(mapping(value, f"the {name} section").values())
 
 
-def _unique(existing: Mapping[str, object], key: Node) -> None:
+def _unique(existing: Mapping[str, object], key: Node, *, network: bool = False) -> None:
     name = key.value
     if not isinstance(name, str) or not name.strip():
-        raise err("names must be non-empty text", key)
+        raise err(f"names must be non-empty text, not {name!r}", key, "quote a numeric name")
+    if network and (name == ANYWHERE or name[0].isdigit() or ":" in name):
+        raise err(f"{name!r} cannot be a name", key, "it reads as anywhere or as an address")
     if name in existing:
         raise err(f"{name!r} is defined twice", key)
 
