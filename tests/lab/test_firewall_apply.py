@@ -199,3 +199,36 @@ def test_rejected_rule_set_leaves_the_old_one(lab_factory, tmp_path) -> None:
             )
         )
     assert _normal(ruleset(fw)) == before
+
+
+@pytest.mark.lab
+def test_rollback_with_iptables_nft_tables_that_do_not_reload(lab_factory, tmp_path) -> None:
+    """`-m recent` lists as `xt match recent`, which nft cannot reload: only our table goes back."""
+    fw = _one_host(lab_factory)
+    fw.run(
+        [
+            "iptables",
+            "-A",
+            "INPUT",
+            "-p",
+            "tcp",
+            "--dport",
+            "22",
+            "-m",
+            "recent",
+            "--name",
+            "ssh",
+            "--set",
+        ]
+    )
+    before = _normal(ruleset(fw))
+    assert "xt match recent" in before
+    done = pps(
+        ["policy", "apply", str(SEED), "--netns", fw.netns, "--confirm-within", "2"], str(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr
+    assert _wait_for(lambda: "inet ppsguard" not in ruleset(fw))
+    assert _normal(ruleset(fw)) == before
+    assert fw.run(["iptables-save"]).stdout.count("--name ssh") == 1
+    last = _log(tmp_path, fw.netns)[-1]
+    assert last["action"] == "watchdog-rollback" and last["restored"] == "owned-table"

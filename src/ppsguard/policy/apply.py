@@ -141,6 +141,7 @@ def apply_table(
         pending = state.read_json(state.pending)
         if pending is None:
             state.write_atomic(state.snapshot, runner.nft_list_text())
+            state.write_atomic(state.owned_snapshot, _owned_listing(runner))
         before = fingerprint_owned(runner.nft_list_json())
         try:
             runner.nft_apply(batch)
@@ -205,10 +206,19 @@ def rollback(state: StateDir, runner: Runner) -> None:
         if not state.snapshot.exists():
             raise RuntimeFailure(f"no snapshot in {state.path}: nothing to roll back to")
         pending = state.read_json(state.pending)
-        restore_snapshot(state, runner)
+        how = restore_snapshot(state, runner)
         state.pending.unlink(missing_ok=True)
         state.applied.unlink(missing_ok=True)
-        state.record("rollback", apply_id=(pending or {}).get("apply_id"), reason="by hand")
+        state.record(
+            "rollback", apply_id=(pending or {}).get("apply_id"), reason="by hand", restored=how
+        )
+
+
+def _owned_listing(runner: Runner) -> str:
+    """`nft list table inet ppsguard`, or empty text when the table does not exist."""
+    if fingerprint_owned(runner.nft_list_json()) is None:
+        return ""
+    return runner.run(["nft", "list", "table", TABLE_FAMILY, TABLE_NAME])
 
 
 def pending_window(state: StateDir) -> dict[str, object] | None:

@@ -8,6 +8,7 @@ process group. It holds all it needs in the state directory (per network namespa
 
     $PPSGUARD_STATE_DIR (default /var/lib/ppsguard)/<root | netns-NAME>/
         snapshot.nft     the whole rule set before the apply (may be empty: restore = flush)
+        snapshot-owned.nft   ppsguard's table alone before the apply (fallback restore)
         pending.json     apply id, deadline, watchdog pid, while a window is open
         confirmed        marker: contains the apply id that was confirmed
         applied.json     fingerprint and text of the last applied table
@@ -55,6 +56,10 @@ class StateDir:
     @property
     def snapshot(self) -> Path:
         return self.path / "snapshot.nft"
+
+    @property
+    def owned_snapshot(self) -> Path:
+        return self.path / "snapshot-owned.nft"
 
     @property
     def pending(self) -> Path:
@@ -115,9 +120,29 @@ def restore_text(snapshot: str) -> str:
     return "flush ruleset\n" + snapshot
 
 
-def restore_snapshot(state: StateDir, runner: Runner) -> None:
+def owned_restore_text(owned: str) -> str:
+    """The nft input that puts back only ppsguard's own table as it was (absent = deleted)."""
+    return "table inet ppsguard {}\ndelete table inet ppsguard\n" + owned
+
+
+def restore_snapshot(state: StateDir, runner: Runner) -> str:
+    """Put the snapshot back; returns how: `full` or `owned-table`.
+
+    First the whole rule set (`flush ruleset` + snapshot). Tables written by iptables-nft with
+    matches nft cannot express (shown as `# xt_...`) do not reload from their listing; then only
+    ppsguard's table — the one thing an apply changes — is put back as it was, and the other
+    tables, untouched by the apply, stay as they are.
+    """
+    from ppsguard.policy.nft import RulesetRejected
+
     snapshot = state.snapshot.read_text() if state.snapshot.exists() else ""
-    runner.nft_apply(restore_text(snapshot))
+    try:
+        runner.nft_apply(restore_text(snapshot))
+        return "full"
+    except RulesetRejected:
+        owned = state.owned_snapshot.read_text() if state.owned_snapshot.exists() else ""
+        runner.nft_apply(owned_restore_text(owned))
+        return "owned-table"
 
 
 def spawn(state: StateDir, apply_id: str, deadline: float) -> int:
@@ -163,13 +188,15 @@ def watch(state: StateDir, apply_id: str, deadline: float) -> str:
         if pending is None or pending.get("apply_id") != apply_id:
             return "superseded"
         try:
-            restore_snapshot(state, Runner(netns=state.netns))
+            how = restore_snapshot(state, Runner(netns=state.netns))
         except Exception as exc:  # a watchdog has nobody to raise to: log it
             state.record("watchdog-rollback-failed", apply_id=apply_id, error=str(exc)[:500])
             return "failed"
         state.pending.unlink(missing_ok=True)
         state.applied.unlink(missing_ok=True)
-        state.record("watchdog-rollback", apply_id=apply_id, reason="not confirmed in time")
+        state.record(
+            "watchdog-rollback", apply_id=apply_id, reason="not confirmed in time", restored=how
+        )
         return "rolled-back"
 
 
