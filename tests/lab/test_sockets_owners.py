@@ -89,3 +89,28 @@ def test_not_root_lists_sockets_and_own_owners(lab_factory: LabFactory) -> None:
     warnings = " ".join(result.stderr.split())
     assert "not inspected" in warnings or "could not be read" in warnings
     assert 7312 in {r["local_port"] for r in json.loads(result.stdout)}
+
+
+def test_processes_exiting_mid_walk_do_not_crash(lab_factory: LabFactory) -> None:
+    from ppsguard.inventory.owners import list_pids, walk
+
+    lab = lab_factory(["a"])
+    listeners = [lab["a"].listen(7320 + i, "tcp", "0.0.0.0") for i in range(5)]
+    doomed = {listener.pid: listener for listener in listeners[:3]}
+    survivors = listeners[3:]
+    inodes = {r.inode for r in collect(netns=lab["a"].netns, owners=False).records}
+
+    def stop_some(pid: int) -> None:
+        listener = doomed.pop(pid, None)
+        if listener is not None:
+            listener.stop()  # the process (and its fds) vanish just before we read them
+
+    pids = sorted({*list_pids(), *(listener.pid for listener in listeners)})
+    found = walk(inodes, pids=pids, before_pid=stop_some)
+    assert not doomed
+    assert found.vanished >= 3
+    holders = {pid for pids_ in found.holders.values() for pid in pids_}
+    assert {s.pid for s in survivors} <= holders
+    assert not holders & {listener.pid for listener in listeners[:3]}
+    after = collect(netns=lab["a"].netns)
+    assert {r.local_port for r in after.records} >= {7323, 7324}
