@@ -124,7 +124,11 @@ def test_audit_reports_exactly_the_disturbances(lab_factory, tmp_path, monkeypat
     assert applied.returncode == 0, applied.stderr
 
     def audit():  # type: ignore[no-untyped-def]
-        return run_audit(registry, netns=target.netns, scan=True, scan_from=probe.netns)
+        # The lab's listeners echo what they read, and an echoed probe fools identification
+        # (see test_protocol_mismatch_from_identification), so this test scans without it.
+        return run_audit(
+            registry, netns=target.netns, scan=True, scan_from=probe.netns, identify=False
+        )
 
     baseline = audit()
     assert baseline.views["firewall"] == "enforced"
@@ -176,7 +180,14 @@ def test_registry_init_then_audit_has_nothing_undocumented(lab_factory, tmp_path
     state = tmp_path / "state"
     draft = tmp_path / "draft.yaml"
     before = pps(
-        "audit", "--netns", target.netns, "--scan-from", probe.netns, "--json", env_state=state
+        "audit",
+        "--netns",
+        target.netns,
+        "--scan-from",
+        probe.netns,
+        "--no-identify",
+        "--json",
+        env_state=state,
     )
     assert before.returncode == 1, before.stderr
     undocumented = [
@@ -204,6 +215,7 @@ def test_registry_init_then_audit_has_nothing_undocumented(lab_factory, tmp_path
         target.netns,
         "--scan-from",
         probe.netns,
+        "--no-identify",
         "--json",
         env_state=state,
     )
@@ -219,3 +231,24 @@ def test_registry_init_then_audit_has_nothing_undocumented(lab_factory, tmp_path
     }, document["findings"]
     # the draft restricts by default, and nothing enforces it yet: that is the one thing left
     assert types <= {"firewall-not-enforcing"}
+
+
+def test_protocol_mismatch_from_identification(lab_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory(["target", "probe"])
+    target, probe = lab["target"], lab["probe"]
+    ssh_banner = "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"
+    target.listen(22, banner=ssh_banner)
+    target.listen(80, banner=ssh_banner)  # an ssh daemon behind the http port
+    registry = tmp_path / "lab.yaml"
+    registry.write_text(
+        "version: 1\ndefault: allow\nhosts:\n  target:\n    provides:\n"
+        "      - {id: ssh, port: 22/tcp, from: anywhere}\n"
+        "      - {id: http, port: 80/tcp, from: anywhere}\n"
+    )
+    report = run_audit(registry, netns=target.netns, scan=True, scan_from=probe.netns)
+    assert kinds(report) == {("protocol-mismatch", 80)}, report.findings
+    finding = report.findings[0]
+    assert finding.entry == "http" and "ssh" in finding.title
+    assert any("SSH-2.0" in e for e in finding.evidence)
+    door = next(d for d in report.doors if d.port == 80)
+    assert door.status.value == "risky" and door.banner and "SSH-2.0" in door.banner

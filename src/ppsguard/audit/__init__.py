@@ -91,6 +91,7 @@ def run_audit(
     scan_from: str | None = None,
     nmap_file: Path | None = None,
     local: bool = True,
+    identify: bool = True,
 ) -> AuditReport:
     """Observe this machine (or `netns`) and audit it against the registry (if given)."""
     import socket
@@ -113,6 +114,7 @@ def run_audit(
         scan=scan,
         scan_from=scan_from,
         nmap_file=nmap_file,
+        identify=identify,
     )
     return evaluate(
         obs,

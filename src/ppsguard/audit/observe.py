@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import ipaddress
 import json
@@ -33,14 +34,16 @@ from ppsguard.audit.views import (
     normalise,
     outside_from_scan,
 )
-from ppsguard.errors import InputError, PpsError, UsageError
+from ppsguard.errors import InputError, PpsError
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.registry import HostPolicy
+from ppsguard.model.scan import PortState, ScanResult
 from ppsguard.model.sockets import Exposure
 
 MAX_SCAN_PORTS = 4096
 SCAN_DEADLINE_S = 120.0
 MAX_NMAP_BYTES = 64 * 1024 * 1024
+IDENTIFY_TIMEOUT_S = 3.0
 
 
 def local_listeners(netns: str | None) -> tuple[tuple[Listener, ...], tuple[str, ...]]:
@@ -112,8 +115,10 @@ def scan_outside(
     *,
     from_netns: str | None,
     vantage: Vantage,
+    identify: bool = True,
 ) -> OutsideView:
-    """Connect-scan `addresses` on TCP `ports` from inside `from_netns` (None: here)."""
+    """Connect-scan `addresses` on TCP `ports` from inside `from_netns` (None: here), then
+    identify the service behind each open port (non-intrusive probes: banners, handshakes)."""
     from ppsguard.inventory import netns as netns_mod
     from ppsguard.scan.engine import ScanOptions, scan
     from ppsguard.scan.ports import PortSpec
@@ -130,18 +135,50 @@ def scan_outside(
     )
     targets = [str(a) for a in addresses]
 
+    async def scan_and_identify() -> ScanResult:
+        result = await scan(targets, PortSpec(ports, ()), options=options)
+        if identify:
+            result = await identify_open(result)
+        return result
+
     def run() -> object:
-        return asyncio.run(scan(targets, PortSpec(ports, ()), options=options))
+        return asyncio.run(scan_and_identify())
 
     if from_netns:
         namespace = netns_mod.resolve(from_netns)
         result = netns_mod.run_in_netns(namespace, run, timeout=SCAN_DEADLINE_S + 60)
     else:
         result = run()
-    from ppsguard.model.scan import ScanResult
-
     assert isinstance(result, ScanResult)
     return outside_from_scan(result, vantage, [(Protocol.TCP, p) for p in ports])
+
+
+async def identify_open(result: ScanResult) -> ScanResult:
+    """Fill `service` of every open port with what service identification finds there."""
+    from ppsguard.scan.identify import identify_services
+
+    wanted = [
+        (h.address, p.port, p.protocol)
+        for h in result.hosts
+        for p in h.ports
+        if p.state is PortState.OPEN
+    ][:MAX_SCAN_PORTS]
+    if not wanted:
+        return result
+    found = await identify_services(wanted, timeout=IDENTIFY_TIMEOUT_S)
+    hosts = tuple(
+        dataclasses.replace(
+            h,
+            ports=tuple(
+                dataclasses.replace(
+                    p, service=found.get((h.address, p.port, p.protocol), p.service)
+                )
+                for p in h.ports
+            ),
+        )
+        for h in result.hosts
+    )
+    return dataclasses.replace(result, hosts=hosts)
 
 
 def outside_from_nmap(path: Path) -> OutsideView:
@@ -153,12 +190,8 @@ def outside_from_nmap(path: Path) -> OutsideView:
         text = path.read_text("utf-8", errors="replace")
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
-    try:
-        from ppsguard.scan.nmap_import import (  # type: ignore[import-not-found,unused-ignore]
-            load_nmap_xml,
-        )
-    except ImportError as exc:  # pragma: no cover - the importer ships with the scanner
-        raise UsageError("nmap XML import is not available in this build") from exc
+    from ppsguard.scan.nmap_import import load_nmap_xml
+
     result = load_nmap_xml(text, str(path))
     return outside_from_scan(result, Vantage.NMAP)
 
@@ -236,6 +269,7 @@ def observe(
     scan_from: str | None = None,
     nmap_file: Path | None = None,
     firewall: bool = True,
+    identify: bool = True,
     now: dt.datetime | None = None,
 ) -> Observations:
     """Take every view asked for and return them as Observations."""
@@ -252,7 +286,9 @@ def observe(
         vantage = Vantage.REMOTE if scan_from else Vantage.SELF
         ports = ports_to_scan(listeners or (), baseline)
         try:
-            outside = scan_outside(addresses, ports, from_netns=scan_from or netns, vantage=vantage)
+            outside = scan_outside(
+                addresses, ports, from_netns=scan_from or netns, vantage=vantage, identify=identify
+            )
         except PpsError as exc:
             gaps.append(f"outside view not taken: {exc}")
     fw = firewall_view(netns, policy) if firewall else None

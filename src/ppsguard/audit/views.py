@@ -238,6 +238,8 @@ def outside_from_scan(
             service = port.service
             evidence = service.evidence if service else None
             mismatch = service.mismatch if service else None
+            if mismatch is not None and mismatch.found in ("", "unknown"):
+                mismatch = None  # nothing recognised is not a different protocol
             results.append(
                 Reach(
                     protocol=port.protocol,

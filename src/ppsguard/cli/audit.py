@@ -126,6 +126,14 @@ def register(app: typer.Typer) -> None:
                 help="Scan from inside this other network namespace (a real outside view).",
             ),
         ] = None,
+        identify: Annotated[
+            bool,
+            typer.Option(
+                "--identify/--no-identify",
+                help="Identify the service behind each port the scan finds open (banners, "
+                "handshakes; non-intrusive) to catch protocol mismatches.",
+            ),
+        ] = True,
         from_nmap: Annotated[
             Path | None,
             typer.Option("--from-nmap", help="Use this nmap XML file (-oX) as the outside view."),
@@ -181,6 +189,7 @@ def register(app: typer.Typer) -> None:
             scan=do_scan,
             scan_from=scan_from,
             nmap_file=from_nmap,
+            identify=identify,
         )
         report = evaluate(
             obs,
