@@ -31,6 +31,15 @@ HostOpt = Annotated[
     str | None,
     typer.Option("--host", help="Host name or address in the registry (omit if it has one host)."),
 ]
+LogGroupOpt = Annotated[
+    int,
+    typer.Option(
+        "--log-group",
+        help="NFLOG group for logged entries (the monitor listens on it).",
+        min=0,
+        max=65535,
+    ),
+]
 NetnsOpt = Annotated[
     str | None,
     typer.Option("--netns", help="Act inside this network namespace (ip netns exec NAME nft ...)."),
@@ -112,6 +121,18 @@ def _ask_confirm(seconds: float) -> bool:
     return sys.stdin.readline().strip().lower() in {"y", "yes"}
 
 
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _left(pending: dict[str, object]) -> str:
     import time
 
@@ -139,15 +160,17 @@ def register(group: typer.Typer) -> None:
                 help="Write here (iptables: FILE.v4 and FILE.v6) instead of stdout.",
             ),
         ] = None,
+        log_group: LogGroupOpt = 5,
     ) -> None:
         """Compile the registry into a firewall rule set for one host.
 
         nftables: one `inet ppsguard` table (load with `pps policy apply`, or `nft -f`).
         iptables: iptables-restore and ip6tables-restore files.
         """
-        from ppsguard.policy.render import renderer
+        from ppsguard.policy.render import RenderOptions, renderer
 
-        rendered = renderer(target).render(_policy(registry, host))
+        options = RenderOptions(log_group=log_group)
+        rendered = renderer(target).render(_policy(registry, host), options)
         if output is None:
             for item in rendered.files:
                 if len(rendered.files) > 1:
@@ -179,6 +202,7 @@ def register(group: typer.Typer) -> None:
         force: Annotated[
             bool, typer.Option("--force", help="Apply even if it would cut this SSH session.")
         ] = False,
+        log_group: LogGroupOpt = 5,
     ) -> None:
         """Apply the registry's nftables table atomically, with an automatic rollback window.
 
@@ -197,7 +221,9 @@ def register(group: typer.Typer) -> None:
         from ppsguard.policy.watchdog import StateDir
 
         policy = _policy(registry, host)
-        table = NftablesRenderer().render_table(policy)
+        from ppsguard.policy.render import RenderOptions
+
+        table = NftablesRenderer().render_table(policy, RenderOptions(log_group=log_group))
         runner = Runner(netns=netns)
         state = StateDir.for_netns(netns)
         console = human()
@@ -288,6 +314,8 @@ def register(group: typer.Typer) -> None:
         unchanged = bool(recorded) and recorded == live.owned_fingerprint
         pending = state.read_json(state.pending)
         problems = []
+        if pending and not _alive(pending.get("watchdog_pid")):
+            problems.append("an apply waits for confirmation but its watchdog is not running")
         if not live.owned_present:
             problems.append("ppsguard's table inet ppsguard is not loaded")
         elif not unchanged:
