@@ -30,7 +30,7 @@ from ppsguard.scan.nmap_import import run_nmap
 from ppsguard.testing.lab import Lab, lab_unavailable_reason
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "lab"))
-from identify_daemons import (  # type: ignore[import-not-found]
+from identify_daemons import (  # type: ignore[import-not-found,unused-ignore]
     STANDARD_PORTS,
     Expected,
     missing_daemons,

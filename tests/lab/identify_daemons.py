@@ -22,7 +22,7 @@ DAEMONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "redis": ("redis-server", "redis", "Redis key-value store", ("tcp",)),
     "memcached": ("memcached", "memcached", "Memcached", ("tcp",)),
     "vsftpd": ("vsftpd", "ftp", "vsftpd", ("tcp",)),
-    "dnsmasq": ("dnsmasq-base", "domain", "dnsmasq", ("udp", "tcp")),
+    "dnsmasq": ("dnsmasq-base", "dns", "dnsmasq", ("udp", "tcp")),
 }
 STANDARD_PORTS = {
     "nginx": 80,

@@ -97,7 +97,7 @@ def test_round_trip_through_our_writer() -> None:
                                     ("cpe:/a:openbsd:openssh:9.2p1",), Confidence.CONFIRMED),
                     ),
                     PortResult(53, Protocol.UDP, PortState.OPEN, Reason.UDP_RESPONSE,
-                               ServiceInfo("domain", "dnsmasq", "2.90",
+                               ServiceInfo("dns", "dnsmasq", "2.90",
                                            confidence=Confidence.MATCHED)),
                 ),
                 summary={"open": 2},

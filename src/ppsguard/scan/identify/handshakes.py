@@ -192,7 +192,7 @@ def dns(data: bytes) -> Handshake | None:
     if answer:
         start = 29 + answer.end()
         text = clean_field(message[start : start + answer.group(1)[0]])
-    return Handshake("domain", extra=f"version.bind: {text}" if text else None)
+    return Handshake("dns", extra=f"version.bind: {text}" if text else None)
 
 
 def ntp(data: bytes) -> Handshake | None:
@@ -217,14 +217,14 @@ def snmp(data: bytes) -> Handshake | None:
 
 def rdp(data: bytes) -> Handshake | None:
     if len(data) >= 11 and data[0] == 0x03 and data[1] == 0x00 and data[5] == 0xD0:
-        return Handshake("ms-wbt-server")
+        return Handshake("rdp")
     return None
 
 
 def smb(data: bytes) -> Handshake | None:
     if len(data) >= 8 and data[0] == 0x00 and data[4:8] in (b"\xffSMB", b"\xfeSMB"):
         dialect = "SMB2+" if data[4:8] == b"\xfeSMB" else "SMB1"
-        return Handshake("microsoft-ds", extra=dialect)
+        return Handshake("smb", extra=dialect)
     return None
 
 
