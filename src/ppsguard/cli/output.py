@@ -18,6 +18,7 @@ from rich.console import Console
 from ppsguard.report.jsonout import dumps_json, dumps_jsonl, to_jsonable
 
 _state: dict[str, bool] = {"no_color": False}
+PIPE_WIDTH = 160  # columns when stderr is not a terminal: logs and tests see whole lines
 
 
 def set_no_color(value: bool) -> None:
@@ -30,7 +31,10 @@ def color_disabled() -> bool:
 
 def human() -> Console:
     """The console for people: stderr, colour unless disabled, never parsed by machines."""
-    return Console(stderr=True, no_color=color_disabled(), highlight=False, soft_wrap=False)
+    width = None if sys.stderr.isatty() else PIPE_WIDTH
+    return Console(
+        stderr=True, no_color=color_disabled(), highlight=False, soft_wrap=False, width=width
+    )
 
 
 def emit_json(value: Any) -> None:

@@ -122,7 +122,8 @@ def _open(ns: NetnsInfo) -> int:
     raise KernelFeatureMissing(f"namespace {ns} is gone or has no handle")
 
 
-def _setns(fd: int) -> None:
+def setns_current_thread(fd: int) -> None:
+    """Move the calling thread into the network namespace open at `fd` (ctypes setns)."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.setns(fd, CLONE_NEWNET) != 0:
         code = ctypes.get_errno()
@@ -144,7 +145,7 @@ def run_in_netns(ns: NetnsInfo, function: Callable[[], T], *, timeout: float = 3
 
     def body() -> None:
         try:
-            _setns(fd)
+            setns_current_thread(fd)
             results.append(function())
         except BaseException as error:  # re-raised in the caller's thread
             errors.append(error)

@@ -22,7 +22,6 @@ run (after a crash); persistent labs made by `pps lab up` use owner 0 and go wit
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import ipaddress
 import os
 import secrets
@@ -38,12 +37,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ppsguard.errors import KernelFeatureMissing, PermissionDenied, RuntimeFailure, UsageError
+from ppsguard.inventory.netns import resolve, run_in_netns, setns_current_thread
 
 PREFIX = "ppsl"
 SUBNET4 = ipaddress.IPv4Network("198.18.0.0/24")
 SUBNET6 = ipaddress.IPv6Network("2001:db8::/64")
 PERSISTENT_OWNER = 0
-CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
 
 T = TypeVar("T")
@@ -178,18 +177,6 @@ def lab_unavailable_reason() -> str | None:
     return reason
 
 
-_libc: ctypes.CDLL | None = None
-
-
-def _setns(fd: int) -> None:
-    global _libc  # noqa: PLW0603 - one lazily loaded libc handle for the process
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        errno = ctypes.get_errno()
-        raise PermissionDenied(f"setns failed: {os.strerror(errno)}")
-
-
 @contextlib.contextmanager
 def inside_namespace(path: Path) -> Iterator[None]:
     """Run the current THREAD inside the network namespace at `path`, and return it afterwards.
@@ -203,14 +190,14 @@ def inside_namespace(path: Path) -> Iterator[None]:
     try:
         target = os.open(path, os.O_RDONLY)
         try:
-            _setns(target)
+            setns_current_thread(target)
         finally:
             os.close(target)
         try:
             yield
         finally:
             try:
-                _setns(own)
+                setns_current_thread(own)
             except PermissionDenied:  # pragma: no cover - cannot happen as root
                 os.abort()
     finally:
@@ -362,23 +349,7 @@ class Host:
 
     def call(self, function: Callable[..., T], *args: Any, timeout: float = 600) -> T:
         """Run `function(*args)` in a fresh thread inside this host and return its result."""
-        box: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                with self.enter():
-                    box["value"] = function(*args)
-            except BaseException as error:
-                box["error"] = error
-
-        thread = threading.Thread(target=target, name=f"lab-{self.name}", daemon=True)
-        thread.start()
-        thread.join(timeout)
-        if thread.is_alive():
-            raise RuntimeFailure(f"{self.name}: call did not finish within {timeout} s")
-        if "error" in box:
-            raise box["error"]
-        return box["value"]  # type: ignore[no-any-return]
+        return run_in_netns(resolve(self.netns), lambda: function(*args), timeout=timeout)
 
 
 def _read_line_with_timeout(stream: Any, timeout: float) -> str:
