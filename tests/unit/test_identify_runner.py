@@ -317,3 +317,27 @@ def test_udp_ntp_is_confirmed_and_silent_udp_is_guessed() -> None:
     ntp_service, silent_service = asyncio.run(scenario())
     assert ntp_service.name == "ntp" and ntp_service.extra == "NTPv4, stratum 2"  # type: ignore[attr-defined]
     assert silent_service.confidence is Confidence.GUESSED  # type: ignore[attr-defined]
+
+
+def test_ldap_starttls_extended_operation(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path, expired=False)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    starttls_request = bytes.fromhex(
+        "301d02010177188016312e332e362e312e342e312e313436362e3230303337"
+    )
+
+    async def ldap(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await asyncio.wait_for(reader.read(512), 3)
+        if request == starttls_request:
+            writer.write(bytes.fromhex("300c02010178070a010004000400"))  # extendedResp success
+            await writer.drain()
+            await writer.start_tls(context)
+            await asyncio.sleep(1)
+        elif request.startswith(b"\x30") and b"\x63" in request[:8]:
+            writer.write(bytes.fromhex("300c02010165070a010004000400"))  # searchResDone success
+            await writer.drain()
+
+    service, _ = run(ldap, budget=2.0)
+    assert service.name == "ldap"  # type: ignore[attr-defined]
+    assert service.tls is not None and service.tls.starttls == "ldap"  # type: ignore[attr-defined]
