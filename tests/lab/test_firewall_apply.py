@@ -232,3 +232,19 @@ def test_rollback_with_iptables_nft_tables_that_do_not_reload(lab_factory, tmp_p
     assert fw.run(["iptables-save"]).stdout.count("--name ssh") == 1
     last = _log(tmp_path, fw.netns)[-1]
     assert last["action"] == "watchdog-rollback" and last["restored"] == "owned-table"
+
+
+@pytest.mark.lab
+def test_status_sees_iptables_legacy_rules_nft_cannot(lab_factory, tmp_path) -> None:
+    fw = _one_host(lab_factory)
+    args = ["policy", "apply", str(SEED), "--netns", fw.netns, "--confirm-within", "0"]
+    assert pps(args, str(tmp_path)).returncode == 0
+    clean = pps(["policy", "status", "--netns", fw.netns, "--json"], str(tmp_path))
+    assert clean.returncode == 0, clean.stdout
+    fw.run(["iptables-legacy", "-A", "INPUT", "-p", "tcp", "--dport", "21", "-j", "DROP"])
+    assert "table ip filter" not in ruleset(fw)  # legacy rules are invisible to nft
+    status = pps(["policy", "status", "--netns", fw.netns, "--json"], str(tmp_path))
+    report = json.loads(status.stdout)
+    assert status.returncode == 1
+    assert report["legacy_rules"] == ["-A INPUT -p tcp -m tcp --dport 21 -j DROP"]
+    assert any("iptables-legacy" in p for p in report["problems"])
