@@ -1,4 +1,4 @@
-"""`pps scan` against real lab hosts: state truth per engine and family, accuracy guards, outputs."""
+"""`pps scan` against real lab hosts: state truth per engine and family, guards, outputs."""
 
 from __future__ import annotations
 
@@ -65,7 +65,9 @@ def _target(lab_factory, udp: bool = False):  # type: ignore[no-untyped-def]
     if udp:
         # the state mapping is under test, not the target's ICMP rate limiter
         target.run(["sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"])
-        target.popen([sys.executable, "-m", "ppsguard.scan.lab_responders", "--dns", "53", "--snmp", "161"])
+        target.popen(
+            [sys.executable, "-m", "ppsguard.scan.lab_responders", "--dns", "53", "--snmp", "161"]
+        )
     return lab
 
 
@@ -86,7 +88,11 @@ def test_tcp_state_truth(lab_factory, engine: str, family: str) -> None:  # type
     assert {reasons[p] for p in range(1000, 1011)} <= {"reset", "conn-refused"}
     assert {reasons[p] for p in range(5000, 5051)} == {"no-response"}
     # ICMP errors are rate-limited by the target: a rejected port may also end as no-response
-    assert {reasons[p] for p in range(3000, 3011)} <= {"admin-prohibited", "host-unreach", "no-response"}
+    assert {reasons[p] for p in range(3000, 3011)} <= {
+        "admin-prohibited",
+        "host-unreach",
+        "no-response",
+    }
     assert result.stats.probes_sent >= len(got)
 
 
@@ -107,11 +113,14 @@ def test_host_accepting_every_port_is_flagged(lab_factory, engine: str) -> None:
     target = lab["target"]
     target.listen(9999)
     target.nft(
-        "table inet acceptall {\n chain pre {\n type nat hook prerouting priority -100; policy accept;\n"
+        "table inet acceptall {\n chain pre {\n"
+        " type nat hook prerouting priority -100; policy accept;\n"
         " tcp dport 1-65535 redirect to :9999\n }\n}\n"
     )
     opts = ScanOptions(engine=engine, timing=4)
-    result = lab["scanner"].call(lambda: asyncio.run(scan([str(target.ipv4)], "1-2000", options=opts)))
+    result = lab["scanner"].call(
+        lambda: asyncio.run(scan([str(target.ipv4)], "1-2000", options=opts))
+    )
     (host,) = result.hosts
     assert "implausible-open-share" in host.flags
     assert host.summary["open"] > 1000
@@ -122,7 +131,9 @@ def test_host_accepting_every_port_is_flagged(lab_factory, engine: str) -> None:
 def test_dead_host_is_down_without_scanning_every_port(lab_factory, engine: str) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory(["scanner", "target"])
     dead = lab.unused_ipv4()
-    result = run_scan(lab["scanner"], [str(dead), str(lab["target"].ipv4)], "1-65535", engine=engine)
+    result = run_scan(
+        lab["scanner"], [str(dead), str(lab["target"].ipv4)], "1-65535", engine=engine
+    )
     by_addr = {h.address: h for h in result.hosts}
     assert by_addr[dead].state is HostState.DOWN
     assert by_addr[dead].summary == {}
@@ -145,8 +156,21 @@ def test_ndiff_accepts_xml_and_sees_a_change(lab_factory, tmp_path: Path) -> Non
     same = subprocess.run(["ndiff", str(a), str(b)], capture_output=True, text=True, timeout=60)
     assert same.returncode == 0, same.stdout + same.stderr
     target.listen(1005)
-    target.nft("delete table inet scantest\n" + TCP_RULES.replace("{ 80, 8080 }", "{ 80, 1005, 8080 }"))
-    done = _cli(scanner, "--connect", "-T4", "-p", TCP_PORTS, "-oX", str(c), "-oG", str(tmp_path / "c.gnmap"), str(target.ipv4))
+    target.nft(
+        "delete table inet scantest\n" + TCP_RULES.replace("{ 80, 8080 }", "{ 80, 1005, 8080 }")
+    )
+    done = _cli(
+        scanner,
+        "--connect",
+        "-T4",
+        "-p",
+        TCP_PORTS,
+        "-oX",
+        str(c),
+        "-oG",
+        str(tmp_path / "c.gnmap"),
+        str(target.ipv4),
+    )
     assert done.returncode == 0, done.stderr
     diff = subprocess.run(["ndiff", str(a), str(c)], capture_output=True, text=True, timeout=60)
     assert diff.returncode == 1, diff.stdout + diff.stderr
@@ -160,7 +184,16 @@ def test_cli_json_and_unresolvable_target(lab_factory) -> None:  # type: ignore[
     import json
 
     lab = _target(lab_factory)
-    done = _cli(lab["scanner"], "--connect", "-T4", "--json", "-p", "80,1000,5000", str(lab["target"].ipv4), "no-such-host.invalid")
+    done = _cli(
+        lab["scanner"],
+        "--connect",
+        "-T4",
+        "--json",
+        "-p",
+        "80,1000,5000",
+        str(lab["target"].ipv4),
+        "no-such-host.invalid",
+    )
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     hosts = {h["hostname"] or h["address"]: h for h in doc["hosts"]}

@@ -22,9 +22,10 @@ from ppsguard.model.scan import HostResult, HostState, PortResult, PortState, Sc
 from ppsguard.report.jsonout import to_jsonable
 
 HELP = (
-    "Scan TCP/UDP ports of hosts and networks (lab and loopback, or what you are allowed to scan).\n\n"
-    "TARGETS: addresses, CIDRs, ranges (198.18.0.1-20), hostnames. Engines: --syn (root, default as "
-    "root), --connect (unprivileged, default otherwise), --udp. Every open port is re-probed before it "
+    "Scan TCP/UDP ports of hosts and networks (lab, loopback, or what you may scan).\n\n"
+    "TARGETS: addresses, CIDRs, ranges (198.18.0.1-20), hostnames. Engines: --syn (root, "
+    "default as root), --connect (unprivileged, default otherwise), --udp. Every open port "
+    "is re-probed before it "
     "is reported. See docs/scan.md."
 )
 
@@ -37,12 +38,12 @@ def _read(path: Path, what: str) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
+    directory = path.parent if str(path.parent) else Path()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        os.replace(tmp, path)
+        Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -94,11 +95,21 @@ class _CliObserver:
         self.bar: Any = None
         self.task: Any = None
         if progress:
-            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
 
             self.bar = Progress(
-                TextColumn("scanning"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-                console=output.human(), transient=True,
+                TextColumn("scanning"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeRemainingColumn(),
+                console=output.human(),
+                transient=True,
             )
 
     def on_start(self, total_probes: int, seed: int) -> None:
@@ -134,7 +145,9 @@ def render_table(result: ScanResult) -> None:
             console.print(f"[red]{host.hostname or host.address}[/red]: {host.error}", markup=True)
             continue
         if host.state is not HostState.UP:
-            console.print(f"{host.address}{name}: host down (no reply to discovery; -Pn to scan anyway)")
+            console.print(
+                f"{host.address}{name}: host down (no reply to discovery; -Pn to scan anyway)"
+            )
             continue
         summary = ", ".join(f"{n} {s}" for s, n in sorted(host.summary.items()))
         console.print(f"[bold]{host.address}{name}[/bold]: {summary or 'no ports'}", markup=True)
@@ -147,7 +160,9 @@ def render_table(result: ScanResult) -> None:
             for p in host.ports:
                 svc = ""
                 if p.service is not None and p.service.name:
-                    svc = " ".join(x for x in (p.service.name, p.service.product, p.service.version) if x)
+                    svc = " ".join(
+                        x for x in (p.service.name, p.service.product, p.service.version) if x
+                    )
                     svc += f" ({p.service.confidence})"
                 table.add_row(f"{p.port}/{p.protocol}", str(p.state), str(p.reason), svc)
             console.print(table)
@@ -158,17 +173,23 @@ def render_table(result: ScanResult) -> None:
     )
 
 
-async def _identify(result: ScanResult, timeout: float, intrusive: bool) -> ScanResult:
+async def _identify(result: ScanResult, timeout: float, intrusive: bool) -> ScanResult:  # noqa: ASYNC109
     from ppsguard.scan.identify import identify_services  # type: ignore[import-not-found,unused-ignore]
 
-    wanted = [(h.address, p.port, p.protocol) for h in result.hosts for p in h.ports if p.state is PortState.OPEN]
+    wanted = [
+        (h.address, p.port, p.protocol)
+        for h in result.hosts
+        for p in h.ports
+        if p.state is PortState.OPEN
+    ]
     if not wanted:
         return result
     found = await identify_services(wanted, timeout=timeout, intrusive=intrusive)
     hosts = []
     for h in result.hosts:
         ports = tuple(
-            dataclasses.replace(p, service=found.get((h.address, p.port, p.protocol), p.service)) for p in h.ports
+            dataclasses.replace(p, service=found.get((h.address, p.port, p.protocol), p.service))
+            for p in h.ports
         )
         hosts.append(dataclasses.replace(h, ports=ports))
     return dataclasses.replace(result, hosts=tuple(hosts))
@@ -178,37 +199,104 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
 
     @app.command("scan", help=HELP)
-    def scan_command(
-        targets: Annotated[list[str] | None, typer.Argument(help="Addresses, CIDRs, ranges, hostnames.", show_default=False)] = None,
-        ports: Annotated[str | None, typer.Option("-p", "--ports", help="Ports: 22,80,1000-2000; '-' = 1-65535; T:/U: prefixes.")] = None,
-        top_ports: Annotated[int | None, typer.Option("--top-ports", help="The N most common ports (our own ranked list).")] = None,
-        connect: Annotated[bool, typer.Option("--connect", "-sT", help="TCP connect scan (unprivileged).")] = False,
-        syn: Annotated[bool, typer.Option("--syn", "-sS", help="TCP SYN scan (root; raw sockets).")] = False,
-        udp: Annotated[bool, typer.Option("--udp", "-sU", help="UDP scan with protocol payloads.")] = False,
-        timing: Annotated[int, typer.Option("-T", "--timing", min=0, max=5, help="Timing preset 0-5 (docs/scan.md).")] = 3,
-        max_retries: Annotated[int | None, typer.Option("--max-retries", min=0, max=20, help="Retransmissions per probe.")] = None,
-        min_rate: Annotated[float | None, typer.Option("--min-rate", min=1, help="Packets/s floor (informational).")] = None,
-        max_rate: Annotated[float | None, typer.Option("--max-rate", min=1, help="Packets/s ceiling.")] = None,
-        window: Annotated[int | None, typer.Option("--window", min=1, help="Max probes in flight.")] = None,
-        seed: Annotated[int | None, typer.Option("--seed", min=0, help="Repeat a run's probe order.")] = None,
-        exclude: Annotated[str | None, typer.Option("--exclude", help="Comma-separated addresses/CIDRs to skip.")] = None,
-        input_list: Annotated[Path | None, typer.Option("-iL", "--input-list", help="Read targets from FILE.")] = None,
-        scope: Annotated[Path | None, typer.Option("--scope", help="Allow-list FILE of CIDRs; others are refused.")] = None,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be sent and to whom.")] = False,
-        no_ping: Annotated[bool, typer.Option("-Pn", "--no-ping", help="Skip host discovery.")] = False,
-        no_confirm: Annotated[bool, typer.Option("--no-confirm", help="Skip the re-probe of open ports.")] = False,
-        host_timeout: Annotated[float | None, typer.Option("--host-timeout", min=0.1, help="Seconds per host.")] = None,
-        deadline: Annotated[float | None, typer.Option("--deadline", min=0.1, help="Seconds for the whole scan.")] = None,
-        all_states: Annotated[bool, typer.Option("--all-states", help="List closed/filtered ports too.")] = False,
+    def scan_command(  # noqa: PLR0917 - one parameter per command-line option
+        targets: Annotated[
+            list[str] | None,
+            typer.Argument(help="Addresses, CIDRs, ranges, hostnames.", show_default=False),
+        ] = None,
+        ports: Annotated[
+            str | None,
+            typer.Option(
+                "-p", "--ports", help="Ports: 22,80,1000-2000; '-' = 1-65535; T:/U: prefixes."
+            ),
+        ] = None,
+        top_ports: Annotated[
+            int | None,
+            typer.Option("--top-ports", help="The N most common ports (our own ranked list)."),
+        ] = None,
+        connect: Annotated[
+            bool, typer.Option("--connect", "-sT", help="TCP connect scan (unprivileged).")
+        ] = False,
+        syn: Annotated[
+            bool, typer.Option("--syn", "-sS", help="TCP SYN scan (root; raw sockets).")
+        ] = False,
+        udp: Annotated[
+            bool, typer.Option("--udp", "-sU", help="UDP scan with protocol payloads.")
+        ] = False,
+        timing: Annotated[
+            int,
+            typer.Option("-T", "--timing", min=0, max=5, help="Timing preset 0-5 (docs/scan.md)."),
+        ] = 3,
+        max_retries: Annotated[
+            int | None,
+            typer.Option("--max-retries", min=0, max=20, help="Retransmissions per probe."),
+        ] = None,
+        min_rate: Annotated[
+            float | None, typer.Option("--min-rate", min=1, help="Packets/s floor (informational).")
+        ] = None,
+        max_rate: Annotated[
+            float | None, typer.Option("--max-rate", min=1, help="Packets/s ceiling.")
+        ] = None,
+        window: Annotated[
+            int | None, typer.Option("--window", min=1, help="Max probes in flight.")
+        ] = None,
+        seed: Annotated[
+            int | None, typer.Option("--seed", min=0, help="Repeat a run's probe order.")
+        ] = None,
+        exclude: Annotated[
+            str | None, typer.Option("--exclude", help="Comma-separated addresses/CIDRs to skip.")
+        ] = None,
+        input_list: Annotated[
+            Path | None, typer.Option("-iL", "--input-list", help="Read targets from FILE.")
+        ] = None,
+        scope: Annotated[
+            Path | None,
+            typer.Option("--scope", help="Allow-list FILE of CIDRs; others are refused."),
+        ] = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Print what would be sent and to whom.")
+        ] = False,
+        no_ping: Annotated[
+            bool, typer.Option("-Pn", "--no-ping", help="Skip host discovery.")
+        ] = False,
+        no_confirm: Annotated[
+            bool, typer.Option("--no-confirm", help="Skip the re-probe of open ports.")
+        ] = False,
+        host_timeout: Annotated[
+            float | None, typer.Option("--host-timeout", min=0.1, help="Seconds per host.")
+        ] = None,
+        deadline: Annotated[
+            float | None, typer.Option("--deadline", min=0.1, help="Seconds for the whole scan.")
+        ] = None,
+        all_states: Annotated[
+            bool, typer.Option("--all-states", help="List closed/filtered ports too.")
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="JSON document on stdout.")] = False,
-        as_jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON line per port result, streamed.")] = False,
-        out_xml: Annotated[Path | None, typer.Option("-oX", help="Write nmap-compatible XML to FILE.")] = None,
-        out_grep: Annotated[Path | None, typer.Option("-oG", help="Write grepable output to FILE.")] = None,
-        service: Annotated[bool, typer.Option("--service", "-sV", help="Identify services on open ports.")] = False,
-        service_timeout: Annotated[float, typer.Option("--service-timeout", min=0.1, help="Seconds per service probe.")] = 2.0,
-        intrusive: Annotated[bool, typer.Option("--intrusive", help="Allow probes that may disturb services.")] = False,
-        from_nmap: Annotated[Path | None, typer.Option("--from-nmap", help="Read an nmap XML FILE instead of scanning.")] = None,
-        use_nmap: Annotated[bool, typer.Option("--nmap", help="Run nmap for discovery instead of our engines.")] = False,
+        as_jsonl: Annotated[
+            bool, typer.Option("--jsonl", help="One JSON line per port result, streamed.")
+        ] = False,
+        out_xml: Annotated[
+            Path | None, typer.Option("-oX", help="Write nmap-compatible XML to FILE.")
+        ] = None,
+        out_grep: Annotated[
+            Path | None, typer.Option("-oG", help="Write grepable output to FILE.")
+        ] = None,
+        service: Annotated[
+            bool, typer.Option("--service", "-sV", help="Identify services on open ports.")
+        ] = False,
+        service_timeout: Annotated[
+            float, typer.Option("--service-timeout", min=0.1, help="Seconds per service probe.")
+        ] = 2.0,
+        intrusive: Annotated[
+            bool, typer.Option("--intrusive", help="Allow probes that may disturb services.")
+        ] = False,
+        from_nmap: Annotated[
+            Path | None,
+            typer.Option("--from-nmap", help="Read an nmap XML FILE instead of scanning."),
+        ] = None,
+        use_nmap: Annotated[
+            bool, typer.Option("--nmap", help="Run nmap for discovery instead of our engines.")
+        ] = False,
     ) -> None:
         from ppsguard.scan.engine import ScanOptions, pick_engine, resolve_ports, scan
         from ppsguard.scan.targets import parse_networks, parse_targets, split_tokens
@@ -223,7 +311,9 @@ def register(app: typer.Typer) -> None:
         scope_nets = None
         if scope is not None:
             try:
-                scope_nets = parse_networks(split_tokens(_read(scope, "scope file")), source="scope")
+                scope_nets = parse_networks(
+                    split_tokens(_read(scope, "scope file")), source="scope"
+                )
             except InputError as exc:
                 raise InputError(exc.message, file=scope, token=exc.token) from None
         args = "pps scan " + " ".join(shlex.quote(a) for a in sys.argv[2:])
@@ -242,19 +332,35 @@ def register(app: typer.Typer) -> None:
             else:
                 engine = pick_engine(engine_name)
                 options = ScanOptions(
-                    engine=engine, udp=udp and engine != "udp", timing=timing, max_retries=max_retries,
-                    min_rate=min_rate, max_rate=max_rate, window=window, seed=seed,
-                    exclude=[t for t in (exclude or "").split(",") if t], scope=scope_nets,
-                    skip_discovery=no_ping, confirm=not no_confirm, all_states=all_states,
-                    host_timeout=host_timeout, deadline=deadline, guess_services=not service, arguments=args,
+                    engine=engine,
+                    udp=udp and engine != "udp",
+                    timing=timing,
+                    max_retries=max_retries,
+                    min_rate=min_rate,
+                    max_rate=max_rate,
+                    window=window,
+                    seed=seed,
+                    exclude=[t for t in (exclude or "").split(",") if t],
+                    scope=scope_nets,
+                    skip_discovery=no_ping,
+                    confirm=not no_confirm,
+                    all_states=all_states,
+                    host_timeout=host_timeout,
+                    deadline=deadline,
+                    guess_services=not service,
+                    arguments=args,
                 )
                 if dry_run:
                     _dry_run(tokens, ports, top_ports, options, resolve_ports, parse_targets)
                     return
-                observer = _CliObserver(progress=not (as_json or as_jsonl), jsonl=as_jsonl, all_states=all_states)
+                observer = _CliObserver(
+                    progress=not (as_json or as_jsonl), jsonl=as_jsonl, all_states=all_states
+                )
                 started = time.monotonic()
                 try:
-                    result = asyncio.run(scan(tokens, ports, top=top_ports, options=options, observer=observer))
+                    result = asyncio.run(
+                        scan(tokens, ports, top=top_ports, options=options, observer=observer)
+                    )
                 finally:
                     observer.stop()
                 del started
@@ -279,7 +385,14 @@ def register(app: typer.Typer) -> None:
             render_table(result)
 
 
-def _dry_run(tokens: list[str], ports: str | None, top: int | None, options: Any, resolve_ports: Any, parse_targets: Any) -> None:
+def _dry_run(  # noqa: PLR0917
+    tokens: list[str],
+    ports: str | None,
+    top: int | None,
+    options: Any,
+    resolve_ports: Any,
+    parse_targets: Any,
+) -> None:
     from ppsguard.scan.targets import in_networks, parse_networks
 
     specs = parse_targets(tokens)
@@ -295,12 +408,15 @@ def _dry_run(tokens: list[str], ports: str | None, top: int | None, options: Any
         if options.scope is not None:
             for addr in (s.first, s.last):
                 if not in_networks(addr, options.scope):
-                    raise UsageError("target outside the --scope allow-list, refusing to scan", token=s.token)
+                    raise UsageError(
+                        "target outside the --scope allow-list, refusing to scan", token=s.token
+                    )
         total_hosts += s.count
         console.print(f"target {s.token}: {s.count} address(es) {s.first} .. {s.last}")
     if excluded:
         console.print(f"excluding {', '.join(str(n) for n in excluded)}")
     console.print(
-        f"dry run: engine {options.engine}, {len(spec.tcp)} TCP + {len(spec.udp)} UDP ports per host, "
-        f"up to {total_hosts * len(spec)} probes (plus retries and discovery), timing T{options.timing}"
+        f"dry run: engine {options.engine}, {len(spec.tcp)} TCP + {len(spec.udp)} UDP ports "
+        f"per host, up to {total_hosts * len(spec)} probes (plus retries and discovery), "
+        f"timing T{options.timing}"
     )

@@ -14,7 +14,8 @@ def _clean(text: str) -> str:
 def render_grepable(result: ScanResult) -> str:
     started = result.stats.started.strftime("%a %b %d %H:%M:%S %Y")
     lines = [
-        f"# ppsguard {__version__} scan initiated {started} as: {_clean(result.arguments or 'pps scan')}"
+        f"# ppsguard {__version__} scan initiated {started} as: "
+        f"{_clean(result.arguments or 'pps scan')}"
     ]
     up = 0
     for host in result.hosts:
@@ -47,6 +48,7 @@ def render_grepable(result: ScanResult) -> str:
         lines.append(line)
     total = sum(1 for h in result.hosts if h.error is None)
     lines.append(
-        f"# ppsguard done -- {total} IP addresses ({up} hosts up) scanned in {result.stats.elapsed_s:.2f} seconds"
+        f"# ppsguard done -- {total} IP addresses ({up} hosts up) scanned in "
+        f"{result.stats.elapsed_s:.2f} seconds"
     )
     return "\n".join(lines) + "\n"

@@ -122,7 +122,10 @@ def render_xml(result: ScanResult) -> str:
             "time": end,
             "timestr": finished.strftime("%a %b %d %H:%M:%S %Y"),
             "elapsed": f"{result.stats.elapsed_s:.2f}",
-            "summary": f"ppsguard done: {total} IP addresses ({up} hosts up) scanned in {result.stats.elapsed_s:.2f} seconds",
+            "summary": (
+                f"ppsguard done: {total} IP addresses ({up} hosts up) scanned in "
+                f"{result.stats.elapsed_s:.2f} seconds"
+            ),
             "exit": "success",
         },
     )

@@ -43,17 +43,19 @@ def _ping(hosts: Sequence[IPAddress], timeout: float, tries: int) -> set[IPAddre
             for host in hosts:
                 if host in alive:
                     continue
-                s = socks.get(8 if host.version == 4 else 128)
-                if s is None:
+                sender = socks.get(8 if host.version == 4 else 128)
+                if sender is None:
                     continue
                 payload = struct.pack("!BBHHH", 8 if host.version == 4 else 128, 0, 0, 0, attempt)
                 try:
-                    s.sendto(payload + b"ppsguard", sockaddr(host, 0))
+                    sender.sendto(payload + b"ppsguard", sockaddr(host, 0))
                 except OSError:
                     continue
             end = time.monotonic() + timeout
             while time.monotonic() < end and len(alive) < len(hosts):
-                ready, _, _ = select.select(list(socks.values()), [], [], max(0.0, end - time.monotonic()))
+                ready, _, _ = select.select(
+                    list(socks.values()), [], [], max(0.0, end - time.monotonic())
+                )
                 for s in ready:
                     try:
                         data, addr = s.recvfrom(2048)
@@ -71,7 +73,9 @@ def _ping(hosts: Sequence[IPAddress], timeout: float, tries: int) -> set[IPAddre
     return alive
 
 
-def discover(hosts: Sequence[IPAddress], preset: TimingPreset, stats: EngineStats) -> set[IPAddress]:
+def discover(
+    hosts: Sequence[IPAddress], preset: TimingPreset, stats: EngineStats
+) -> set[IPAddress]:
     """The subset of `hosts` that answered anything."""
     alive: set[IPAddress] = {h for h in hosts if h.is_loopback or _is_local_address(h)}
     rest = [h for h in hosts if h not in alive]
@@ -83,7 +87,9 @@ def discover(hosts: Sequence[IPAddress], preset: TimingPreset, stats: EngineStat
     if not rest:
         return alive
 
-    def emit(address: IPAddress, port: int, state: PortState, reason: Reason, ttl: int | None) -> None:
+    def emit(
+        address: IPAddress, port: int, state: PortState, reason: Reason, ttl: int | None
+    ) -> None:
         if state in (PortState.OPEN, PortState.CLOSED) or reason is Reason.ADMIN_PROHIBITED:
             alive.add(address)
 
@@ -100,5 +106,3 @@ def _is_local_address(address: IPAddress) -> bool:
             return True
     except OSError:
         return False
-
-

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
-import os
 import random
 import socket
 import threading
@@ -67,21 +66,32 @@ class ScanOptions:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def is_root() -> bool:
-    return os.geteuid() == 0
+def can_raw() -> bool:
+    """Whether raw sockets are allowed here (root with CAP_NET_RAW)."""
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP).close()
+    except OSError:
+        return False
+    return True
 
 
 def pick_engine(requested: str | None) -> str:
+    """The engine to use: SYN when raw sockets are allowed, else connect; `--syn` demands raw."""
     if requested is None:
-        return "syn" if is_root() else "connect"
+        return "syn" if can_raw() else "connect"
     if requested not in ENGINES:
         raise UsageError("unknown scan engine", token=requested)
-    if requested == "syn" and not is_root():
-        raise PermissionDenied("--syn needs root (raw sockets); use --connect for an unprivileged scan")
+    if requested == "syn" and not can_raw():
+        raise PermissionDenied(
+            "--syn needs root with CAP_NET_RAW (raw sockets); "
+            "use --connect for an unprivileged scan"
+        )
     return requested
 
 
-def resolve_ports(ports: str | PortSpec | None, top: int | None, engine: str, udp: bool) -> PortSpec:
+def resolve_ports(
+    ports: str | PortSpec | None, top: int | None, engine: str, udp: bool
+) -> PortSpec:
     default = Protocol.UDP if engine == "udp" else Protocol.TCP
     if isinstance(ports, PortSpec):
         return ports
@@ -91,7 +101,9 @@ def resolve_ports(ports: str | PortSpec | None, top: int | None, engine: str, ud
         return parse_ports(ports, default=default, both=udp and engine != "udp")
     n = 1000 if top is None else top
     tcp = top_ports(n, Protocol.TCP) if engine != "udp" else ()
-    udp_ports = top_ports(n if top is not None else 100, Protocol.UDP) if (engine == "udp" or udp) else ()
+    udp_ports = (
+        top_ports(n if top is not None else 100, Protocol.UDP) if (engine == "udp" or udp) else ()
+    )
     return PortSpec(tcp, udp_ports)
 
 
@@ -99,7 +111,9 @@ def resolve_ports(ports: str | PortSpec | None, top: int | None, engine: str, ud
 class _Host:
     address: IPAddress
     hostname: str | None
-    results: dict[tuple[int, Protocol], tuple[PortState, Reason, int | None]] = field(default_factory=dict)
+    results: dict[tuple[int, Protocol], tuple[PortState, Reason, int | None]] = field(
+        default_factory=dict
+    )
     error: str | None = None
     up: bool = True
     expired: bool = False
@@ -121,8 +135,15 @@ async def _resolve(specs: Sequence[TargetSpec]) -> tuple[list[_Host], list[_Host
             infos = await asyncio.wait_for(
                 loop.getaddrinfo(spec.hostname, None, type=socket.SOCK_STREAM), timeout=10
             )
-        except (OSError, asyncio.TimeoutError) as exc:
-            failed.append(_Host(ipaddress.IPv4Address(0), spec.hostname, error=f"cannot resolve: {exc}", up=False))
+        except (TimeoutError, OSError) as exc:
+            failed.append(
+                _Host(
+                    ipaddress.IPv4Address(0),
+                    spec.hostname,
+                    error=f"cannot resolve: {exc}",
+                    up=False,
+                )
+            )
             continue
         addr = ipaddress.ip_address(str(infos[0][4][0]).split("%")[0])
         if addr not in seen:
@@ -131,7 +152,13 @@ async def _resolve(specs: Sequence[TargetSpec]) -> tuple[list[_Host], list[_Host
     return hosts, failed
 
 
-def _run_engine(name: str, probes: Sequence[tuple[IPAddress, int]], cfg: EngineConfig, emit: Callable[..., None], stats: EngineStats) -> None:
+def _run_engine(
+    name: str,
+    probes: Sequence[tuple[IPAddress, int]],
+    cfg: EngineConfig,
+    emit: Callable[..., None],
+    stats: EngineStats,
+) -> None:
     if name == "syn":
         from ppsguard.scan.engines import syn
 
@@ -188,7 +215,7 @@ async def scan(
     spec = resolve_ports(ports, top, engine, opts.udp)
     specs = parse_targets(targets)
     excluded = parse_networks(list(opts.exclude), source="exclude") if opts.exclude else []
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
     hosts, failed = await _resolve(specs)
     hosts = [h for h in hosts if not in_networks(h.address, excluded)]
@@ -196,7 +223,8 @@ async def scan(
         outside = [h for h in hosts if not in_networks(h.address, opts.scope)]
         if outside:
             raise UsageError(
-                "target outside the --scope allow-list, refusing to scan", token=str(outside[0].address)
+                "target outside the --scope allow-list, refusing to scan",
+                token=str(outside[0].address),
             )
     seed = new_seed() if opts.seed is None else opts.seed
     stats = EngineStats()
@@ -204,7 +232,9 @@ async def scan(
     deadline = None if opts.deadline is None else t0 + opts.deadline
     by_addr = {h.address: h for h in hosts}
     if not opts.skip_discovery and hosts:
-        alive = await asyncio.to_thread(discovery.discover, [h.address for h in hosts], preset, stats)
+        alive = await asyncio.to_thread(
+            discovery.discover, [h.address for h in hosts], preset, stats
+        )
         for h in hosts:
             h.up = h.address in alive
     live = [h.address for h in hosts if h.up]
@@ -237,7 +267,14 @@ async def scan(
             break
         probes = _Probes(live, plist, seed)
 
-        def emit(address: IPAddress, port: int, state: PortState, reason: Reason, ttl: int | None, proto: Protocol = proto) -> None:
+        def emit(  # noqa: PLR0917 - the engines' callback signature
+            address: IPAddress,
+            port: int,
+            state: PortState,
+            reason: Reason,
+            ttl: int | None,
+            proto: Protocol = proto,
+        ) -> None:
             nonlocal done
             by_addr[address].results[(port, proto)] = (state, reason, ttl)
             done += 1
@@ -245,7 +282,16 @@ async def scan(
             if done % 256 == 0 or done == total:
                 obs.on_progress(done, total)
 
-        cfg = EngineConfig(preset, opts.max_retries, opts.min_rate, max_rate, opts.window, deadline, stop, host_expired)
+        cfg = EngineConfig(
+            preset,
+            opts.max_retries,
+            opts.min_rate,
+            max_rate,
+            opts.window,
+            deadline,
+            stop,
+            host_expired,
+        )
         await asyncio.to_thread(_run_engine, name, probes, cfg, emit, stats)
         if opts.confirm:
             await _confirm(name, proto, hosts, cfg, stats)
@@ -262,7 +308,9 @@ async def scan(
     )
 
 
-async def _confirm(name: str, proto: Protocol, hosts: Sequence[_Host], cfg: EngineConfig, stats: EngineStats) -> None:
+async def _confirm(
+    name: str, proto: Protocol, hosts: Sequence[_Host], cfg: EngineConfig, stats: EngineStats
+) -> None:
     """Re-probe every open port; a port that does not answer open again takes the new state."""
     opened = [
         (h.address, port)
@@ -274,7 +322,9 @@ async def _confirm(name: str, proto: Protocol, hosts: Sequence[_Host], cfg: Engi
         return
     second: dict[tuple[IPAddress, int], tuple[PortState, Reason, int | None]] = {}
 
-    def emit(address: IPAddress, port: int, state: PortState, reason: Reason, ttl: int | None) -> None:
+    def emit(
+        address: IPAddress, port: int, state: PortState, reason: Reason, ttl: int | None
+    ) -> None:
         second[(address, port)] = (state, reason, ttl)
 
     cfg2 = replace(cfg, host_expired=None)
@@ -291,7 +341,7 @@ def _guess(port: int, proto: Protocol) -> ServiceInfo | None:
         return None
     try:
         name = service_name(port, proto)
-    except Exception:  # noqa: BLE001 - a knowledge-base problem must not break a scan
+    except Exception:
         return None
     return ServiceInfo(name=str(name), confidence=Confidence.GUESSED) if name else None
 
@@ -303,10 +353,14 @@ def _host_result(h: _Host, opts: ScanOptions) -> HostResult:
         return HostResult(h.address, h.hostname, HostState.DOWN)
     summary: dict[str, int] = {}
     ports: list[PortResult] = []
-    for (port, proto), (state, reason, ttl) in sorted(h.results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    for (port, proto), (state, reason, ttl) in sorted(
+        h.results.items(), key=lambda kv: (kv[0][1], kv[0][0])
+    ):
         summary[str(state)] = summary.get(str(state), 0) + 1
         if opts.all_states or state is PortState.OPEN:
-            service = _guess(port, proto) if opts.guess_services and state is PortState.OPEN else None
+            service = (
+                _guess(port, proto) if opts.guess_services and state is PortState.OPEN else None
+            )
             ports.append(PortResult(port, proto, state, reason, service, ttl))
     flags: list[str] = []
     probed = len(h.results)

@@ -16,7 +16,9 @@ import sys
 def dns_answer(query: bytes) -> bytes | None:
     if len(query) < 12:
         return None
-    flags = 0x8000 | (int.from_bytes(query[2:4], "big") & 0x0100) | 0x0080 | 5  # QR, RD, RA, REFUSED
+    flags = (
+        0x8000 | (int.from_bytes(query[2:4], "big") & 0x0100) | 0x0080 | 5
+    )  # QR, RD, RA, REFUSED
     return query[:2] + flags.to_bytes(2, "big") + query[4:6] + b"\0\0\0\0\0\0" + query[12:]
 
 
@@ -26,7 +28,9 @@ def snmp_answer(query: bytes) -> bytes | None:
     idx = query.find(b"\xa0")
     if idx < 0:
         return None
-    return query[:idx] + b"\xa2" + query[idx + 1 :]  # same PDU as get-response (noSuchObject-free echo)
+    return (
+        query[:idx] + b"\xa2" + query[idx + 1 :]
+    )  # same PDU as get-response (noSuchObject-free echo)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,12 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
     while True:
         for key, _ in sel.select():
-            sock = key.fileobj
-            assert isinstance(sock, socket.socket)
-            data, peer = sock.recvfrom(65535)
+            server = key.fileobj
+            assert isinstance(server, socket.socket)
+            data, peer = server.recvfrom(65535)
             reply = key.data(data)
             if reply:
-                sock.sendto(reply, peer)
+                server.sendto(reply, peer)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Progress observers for `scan()`: the engine reports, the caller renders (Rich bar, JSONL, ...)."""
+"""Progress observers for `scan()`: the engine reports, the caller renders (Rich bar, JSONL)."""
 
 from __future__ import annotations
 

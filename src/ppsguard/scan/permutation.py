@@ -26,15 +26,17 @@ class KeyedPermutation:
         self._half = bits // 2
         self._mask = (1 << self._half) - 1
         key = seed.to_bytes(16, "big", signed=False)
-        self._keys = [hashlib.blake2b(bytes([r]), key=key, digest_size=8).digest() for r in range(4)]
+        self._keys = [
+            hashlib.blake2b(bytes([r]), key=key, digest_size=8).digest() for r in range(4)
+        ]
         self._tables: list[list[int]] | None = None
         if self._half <= 12:  # small domains: precompute the round functions
-            self._tables = [
-                [self._hash(r, v) for v in range(1 << self._half)] for r in range(4)
-            ]
+            self._tables = [[self._hash(r, v) for v in range(1 << self._half)] for r in range(4)]
 
     def _hash(self, r: int, value: int) -> int:
-        digest = hashlib.blake2b(value.to_bytes(4, "big"), key=self._keys[r], digest_size=4).digest()
+        digest = hashlib.blake2b(
+            value.to_bytes(4, "big"), key=self._keys[r], digest_size=4
+        ).digest()
         return int.from_bytes(digest, "big") & self._mask
 
     def _encrypt(self, x: int) -> int:

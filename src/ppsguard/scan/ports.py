@@ -32,7 +32,7 @@ class PortSpec:
 
 
 def _number(text: str, token: str) -> int:
-    if not text.isdigit() or len(text) > 5:
+    if not (text.isascii() and text.isdigit()) or len(text) > 5:
         raise UsageError("invalid port", token=token)
     value = int(text)
     if not 0 <= value <= 65535:
@@ -78,7 +78,9 @@ def parse_ports(spec: str, *, default: Protocol = Protocol.TCP, both: bool = Fal
             raise UsageError("SCTP ports are not supported", token=token)
         ports = _items(item, token or raw)
         targets = (
-            [current] if current is not None else ([Protocol.TCP, Protocol.UDP] if both else [default])
+            [current]
+            if current is not None
+            else ([Protocol.TCP, Protocol.UDP] if both else [default])
         )
         for proto in targets:
             (udp if proto is Protocol.UDP else tcp).update(ports)
@@ -104,7 +106,9 @@ def load_top_ports() -> dict[Protocol, tuple[int, ...]]:
     return parse_top_ports(text)
 
 
-def top_ports(n: int, protocol: Protocol, ranked: dict[Protocol, tuple[int, ...]] | None = None) -> tuple[int, ...]:
+def top_ports(
+    n: int, protocol: Protocol, ranked: dict[Protocol, tuple[int, ...]] | None = None
+) -> tuple[int, ...]:
     """The first `n` ports of our ranking; past its end, remaining ports in numeric order."""
     if not 1 <= n <= 65535:
         raise UsageError("--top-ports must be 1-65535", token=str(n))

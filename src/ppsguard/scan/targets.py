@@ -15,7 +15,9 @@ from ppsguard.errors import UsageError
 from ppsguard.model.net import IPAddress, IPNetwork
 
 MAX_HOSTS = 1 << 20
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$"
+)
 _OCTET_RANGE = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})-(\d{1,3})$")
 
 
@@ -84,8 +86,8 @@ def split_tokens(text: str) -> list[str]:
     """Tokens of an `-iL` list: whitespace/comma separated, `#` starts a comment."""
     tokens: list[str] = []
     for line in text.splitlines():
-        line = line.split("#", 1)[0]
-        tokens.extend(t for t in re.split(r"[\s,]+", line) if t)
+        content = line.split("#", 1)[0]
+        tokens.extend(t for t in re.split(r"[\s,]+", content) if t)
     return tokens
 
 
@@ -112,7 +114,7 @@ def parse_networks(tokens: Sequence[str], *, source: str = "scope") -> list[IPNe
         spec = parse_target(token)
         if spec.first is None or spec.last is None:
             raise UsageError(f"{source} entries must be addresses or networks", token=token)
-        nets.extend(ipaddress.summarize_address_range(spec.first, spec.last))  # type: ignore[arg-type]
+        nets.extend(ipaddress.summarize_address_range(spec.first, spec.last))
     return nets
 
 

@@ -12,9 +12,13 @@ import struct
 from ppsguard.model.net import Protocol
 
 
-def _dns_query(name: str, qtype: int, *, txid: int = 0x5053, flags: int = 0x0100, qclass: int = 1) -> bytes:
+def _dns_query(
+    name: str, qtype: int, *, txid: int = 0x5053, flags: int = 0x0100, qclass: int = 1
+) -> bytes:
     labels = b"".join(bytes([len(p)]) + p.encode("ascii") for p in name.split(".") if p) + b"\0"
-    return struct.pack("!HHHHHH", txid, flags, 1, 0, 0, 0) + labels + struct.pack("!HH", qtype, qclass)
+    return (
+        struct.pack("!HHHHHH", txid, flags, 1, 0, 0, 0) + labels + struct.pack("!HH", qtype, qclass)
+    )
 
 
 def _ber(tag: int, body: bytes) -> bytes:
@@ -26,19 +30,44 @@ def _ber(tag: int, body: bytes) -> bytes:
 def _snmp_get(community: bytes = b"public") -> bytes:
     oid = bytes([0x2B, 6, 1, 2, 1, 1, 1, 0])  # 1.3.6.1.2.1.1.1.0 sysDescr
     varbind = _ber(0x30, _ber(0x06, oid) + b"\x05\x00")
-    pdu = _ber(0xA0, _ber(0x02, b"\x50\x53") + _ber(0x02, b"\0") + _ber(0x02, b"\0") + _ber(0x30, varbind))
+    pdu = _ber(
+        0xA0, _ber(0x02, b"\x50\x53") + _ber(0x02, b"\0") + _ber(0x02, b"\0") + _ber(0x30, varbind)
+    )
     return _ber(0x30, _ber(0x02, b"\x01") + _ber(0x04, community) + pdu)
 
 
 def _netbios_nbstat() -> bytes:
     name = b"CKAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"  # "*" padded, first-level encoded
-    return struct.pack("!HHHHHH", 0x5053, 0, 1, 0, 0, 0) + bytes([32]) + name + b"\0" + struct.pack("!HH", 0x21, 1)
+    return (
+        struct.pack("!HHHHHH", 0x5053, 0, 1, 0, 0, 0)
+        + bytes([32])
+        + name
+        + b"\0"
+        + struct.pack("!HH", 0x21, 1)
+    )
 
 
 def _ike_main_mode() -> bytes:
-    transform = struct.pack("!BBHBBH", 0, 0, 36, 1, 1, 0) + struct.pack(
-        "!HHHHHHHHHHHHHH", 0x8001, 5, 0x8002, 2, 0x8003, 1, 0x8004, 2, 0x800B, 1, 0x000C, 4, 0, 0x7080
-    )[:28]
+    transform = (
+        struct.pack("!BBHBBH", 0, 0, 36, 1, 1, 0)
+        + struct.pack(
+            "!HHHHHHHHHHHHHH",
+            0x8001,
+            5,
+            0x8002,
+            2,
+            0x8003,
+            1,
+            0x8004,
+            2,
+            0x800B,
+            1,
+            0x000C,
+            4,
+            0,
+            0x7080,
+        )[:28]
+    )
     proposal = struct.pack("!BBHBBBB", 0, 0, 8 + len(transform), 1, 1, 0, 1) + transform
     sa = struct.pack("!BBHII", 0, 0, 12 + len(proposal), 1, 1) + proposal
     header = b"PPSGUARD" + b"\0" * 8 + struct.pack("!BBBBII", 1, 0x10, 2, 0, 0, 28 + len(sa))
@@ -51,7 +80,7 @@ PAYLOADS: dict[int, bytes] = {
     161: _snmp_get(),
     137: _netbios_nbstat(),
     1900: (
-        b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\n"
+        b'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\n'
         b"MX: 1\r\nST: ssdp:all\r\n\r\n"
     ),
     5353: _dns_query("_services._dns-sd._udp.local", 12, txid=0, flags=0, qclass=0x8001),
@@ -59,7 +88,13 @@ PAYLOADS: dict[int, bytes] = {
     11211: b"\x00\x01\x00\x00\x00\x01\x00\x00stats\r\n",
 }
 NAMES: dict[int, str] = {
-    53: "dns", 123: "ntp", 161: "snmp", 137: "netbios-ns", 1900: "ssdp", 5353: "mdns", 500: "ike",
+    53: "dns",
+    123: "ntp",
+    161: "snmp",
+    137: "netbios-ns",
+    1900: "ssdp",
+    5353: "mdns",
+    500: "ike",
     11211: "memcached",
 }
 

@@ -109,7 +109,9 @@ def run(
     try:
         while True:
             now = time.monotonic()
-            stopping = config.stop.is_set() or (config.deadline is not None and now >= config.deadline)
+            stopping = config.stop.is_set() or (
+                config.deadline is not None and now >= config.deadline
+            )
             if stopping:
                 break
             budget = min(cwnd.allowed - len(inflight), pacer.allowance(now), _BATCH)
@@ -167,7 +169,17 @@ def run(
                     continue
                 ep.unregister(fd)
                 err = flight_or_none.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                _finish(flight_or_none, err, time.monotonic(), config, emit, stats, cwnd, retry, best_try)
+                _finish(
+                    flight_or_none,
+                    err,
+                    time.monotonic(),
+                    config,
+                    emit,
+                    stats,
+                    cwnd,
+                    retry,
+                    best_try,
+                )
             now = time.monotonic()
             while timers and timers[0][0] <= now:
                 _, tseq, fd = heapq.heappop(timers)
@@ -182,16 +194,24 @@ def run(
                     continue
                 flight_or_none.sock.close()
                 if flight_or_none.attempt < min(config.retries, best_try[0] + 1):
-                    retry.append((flight_or_none.address, flight_or_none.port, flight_or_none.attempt + 1))
+                    retry.append(
+                        (flight_or_none.address, flight_or_none.port, flight_or_none.attempt + 1)
+                    )
                 else:
-                    emit(flight_or_none.address, flight_or_none.port, PortState.FILTERED, Reason.NO_RESPONSE, None)
+                    emit(
+                        flight_or_none.address,
+                        flight_or_none.port,
+                        PortState.FILTERED,
+                        Reason.NO_RESPONSE,
+                        None,
+                    )
     finally:
         for flight in inflight.values():
             flight.sock.close()
         ep.close()
 
 
-def _finish(
+def _finish(  # noqa: PLR0917
     flight: _Flight,
     err: int,
     now: float,

@@ -43,7 +43,9 @@ class CookieJar:
         stream = bytearray()
         counter = 0
         while len(stream) < 4 * 65536:
-            stream += hashlib.blake2b(counter.to_bytes(4, "big"), key=table, digest_size=64).digest()
+            stream += hashlib.blake2b(
+                counter.to_bytes(4, "big"), key=table, digest_size=64
+            ).digest()
             counter += 1
         self.ports = struct.unpack("!65536I", bytes(stream[: 4 * 65536]))
         self._hosts: dict[bytes, int] = {}
@@ -56,7 +58,7 @@ class CookieJar:
         return value
 
     def cookie(self, packed: bytes, port: int) -> int:
-        return self.host(packed) ^ self.ports[port]
+        return int(self.host(packed) ^ self.ports[port])
 
 
 class SynBuilder:
@@ -94,7 +96,10 @@ class SynBuilder:
     def segment_packed(self, packed: bytes, dport: int) -> bytes:
         seq = self.jar.cookie(packed, dport)
         csum = checksum_fold(self._bases[packed] + dport + (seq >> 16) + (seq & 0xFFFF))
-        return struct.pack("!HHIIBBHHH", self.sport, dport, seq, 0, 6 << 4, _SYN, 1024, csum, 0) + MSS_OPTION
+        return (
+            struct.pack("!HHIIBBHHH", self.sport, dport, seq, 0, 6 << 4, _SYN, 1024, csum, 0)
+            + MSS_OPTION
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +138,17 @@ _ICMP4 = {
     10: Reason.HOST_PROHIBITED,
     13: Reason.ADMIN_PROHIBITED,
 }
-_ICMP6 = {0: Reason.NET_UNREACH, 1: Reason.ADMIN_PROHIBITED, 3: Reason.HOST_UNREACH, 4: Reason.PORT_UNREACH}
+_ICMP6 = {
+    0: Reason.NET_UNREACH,
+    1: Reason.ADMIN_PROHIBITED,
+    3: Reason.HOST_UNREACH,
+    4: Reason.PORT_UNREACH,
+}
 
 
-def _embedded(dst: IPAddress, inner_tcp: bytes, builder: SynBuilder, reason: Reason, ttl: int | None) -> Reply | None:
+def _embedded(
+    dst: IPAddress, inner_tcp: bytes, builder: SynBuilder, reason: Reason, ttl: int | None
+) -> Reply | None:
     if len(inner_tcp) < 8:
         return None
     sport, dport, seq = struct.unpack_from("!HHI", inner_tcp)

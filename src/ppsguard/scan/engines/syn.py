@@ -24,8 +24,23 @@ from collections.abc import Iterable, Iterator
 from ppsguard.errors import PermissionDenied
 from ppsguard.model.net import IPAddress
 from ppsguard.model.scan import PortState, Reason
-from ppsguard.scan.engines.base import Emit, EngineConfig, EngineStats, Pacer, sockaddr, source_address
-from ppsguard.scan.engines.packets import MSS_OPTION, SEGMENT, CookieJar, Reply, SynBuilder, parse_icmp4, parse_icmp6
+from ppsguard.scan.engines.base import (
+    Emit,
+    EngineConfig,
+    EngineStats,
+    Pacer,
+    sockaddr,
+    source_address,
+)
+from ppsguard.scan.engines.packets import (
+    MSS_OPTION,
+    SEGMENT,
+    CookieJar,
+    Reply,
+    SynBuilder,
+    parse_icmp4,
+    parse_icmp6,
+)
 from ppsguard.scan.timing import CongestionWindow, RttEstimator
 
 _RCVBUF = 32 * 1024 * 1024
@@ -36,7 +51,9 @@ def _raw(family: socket.AddressFamily, proto: int) -> socket.socket:
     try:
         sock = socket.socket(family, socket.SOCK_RAW | socket.SOCK_NONBLOCK, proto)
     except PermissionError:
-        raise PermissionDenied("--syn needs root (raw sockets); use --connect for an unprivileged scan") from None
+        raise PermissionDenied(
+            "--syn needs root (raw sockets); use --connect for an unprivileged scan"
+        ) from None
     for opt in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):
         try:
             sock.setsockopt(socket.SOL_SOCKET, opt, _RCVBUF)
@@ -70,7 +87,9 @@ class _Sockets:
             sock.close()
 
 
-def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emit, stats: EngineStats) -> None:
+def run(
+    probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emit, stats: EngineStats
+) -> None:
     """Probe every (address, port) with a SYN and emit one outcome each."""
     preset = config.preset
     jar = CookieJar(secrets.token_bytes(16))
@@ -87,7 +106,12 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
     outstanding: dict[tuple[bytes, int], tuple[int, float, IPAddress]] = {}
     timers: deque[tuple[float, bytes, int, int]] = deque()
     # per address object: (packed, builder, sockaddr, rtt estimator, the object itself)
-    info: dict[int, tuple[bytes, int, int, tuple[str, int] | tuple[str, int, int, int], RttEstimator, IPAddress]] = {}
+    info: dict[
+        int,
+        tuple[
+            bytes, int, int, tuple[str, int] | tuple[str, int, int, int], RttEstimator, IPAddress
+        ],
+    ] = {}
     pack = SEGMENT.pack
     best_try = 0  # highest attempt number that was ever answered
     exhausted = False
@@ -95,7 +119,9 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
     v6_cache: dict[str, bytes] = {}
     ports = jar.ports
 
-    def answer(key: tuple[bytes, int], state: PortState, reason: Reason, ttl: int | None, now: float) -> None:
+    def answer(
+        key: tuple[bytes, int], state: PortState, reason: Reason, ttl: int | None, now: float
+    ) -> None:
         nonlocal best_try
         entry = outstanding.pop(key, None)
         if entry is None:
@@ -116,7 +142,9 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
         if reply is not None and reply.cookie_ok:
             answer((reply.address.packed, reply.port), reply.state, reply.reason, reply.ttl, now)
 
-    def tcp_reply(seg: memoryview | bytearray, off: int, src: bytes, ttl: int | None, now: float) -> None:
+    def tcp_reply(
+        seg: memoryview | bytearray, off: int, src: bytes, ttl: int | None, now: float
+    ) -> None:
         if len(seg) < off + 20 or ((seg[off + 2] << 8) | seg[off + 3]) != sport:
             return
         flags = seg[off + 13]
@@ -146,7 +174,9 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
                 else:
                     src = v6_cache.get(addr[0])
                     if src is None:
-                        src = v6_cache[addr[0]] = ipaddress.IPv6Address(str(addr[0]).split("%")[0]).packed
+                        src = v6_cache[addr[0]] = ipaddress.IPv6Address(
+                            str(addr[0]).split("%")[0]
+                        ).packed
                     tcp_reply(memoryview(buffer)[:n], 0, src, None, now)
         for version, sock in socks.icmp.items():
             while True:
@@ -155,7 +185,9 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
                 except (BlockingIOError, InterruptedError):
                     break
                 data = bytes(buffer[:n])
-                handle(parse_icmp4(data, parser) if version == 4 else parse_icmp6(data, parser), now)
+                handle(
+                    parse_icmp4(data, parser) if version == 4 else parse_icmp6(data, parser), now
+                )
 
     try:
         while True:
@@ -176,12 +208,18 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
                     attempt = 0
                 else:
                     break
-                if attempt == 0 and config.host_expired is not None and config.host_expired(address, now):
+                if (
+                    attempt == 0
+                    and config.host_expired is not None
+                    and config.host_expired(address, now)
+                ):
                     continue
                 meta = info.get(id(address))
                 if meta is None:
                     packed = address.packed
-                    builder = builders.get(packed) or SynBuilder(jar, source_address(address), address.version, sport)
+                    builder = builders.get(packed) or SynBuilder(
+                        jar, source_address(address), address.version, sport
+                    )
                     builders[packed] = builder
                     builder.segment(address, 0)  # primes the checksum base
                     meta = (packed, jar.host(packed), builder.base(packed), sockaddr(address, 0),
@@ -197,14 +235,20 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
                 total = csum_base + port + (seq >> 16) + (seq & 0xFFFF)
                 total = (total & 0xFFFF) + (total >> 16)
                 total = (total & 0xFFFF) + (total >> 16)
-                segment = pack(sport, port, seq, 0, 0x60, 0x02, 1024, ~total & 0xFFFF, 0) + MSS_OPTION
+                segment = (
+                    pack(sport, port, seq, 0, 0x60, 0x02, 1024, ~total & 0xFFFF, 0) + MSS_OPTION
+                )
                 try:
                     socks.tcp[address.version].sendto(segment, dest)
                 except OSError as exc:
                     if exc.errno in (errno.ENOBUFS, errno.EAGAIN):
                         retry.appendleft((address, port, attempt))
                         break
-                    reason = Reason.HOST_UNREACH if exc.errno == errno.EHOSTUNREACH else Reason.NET_UNREACH
+                    reason = (
+                        Reason.HOST_UNREACH
+                        if exc.errno == errno.EHOSTUNREACH
+                        else Reason.NET_UNREACH
+                    )
                     emit(address, port, PortState.FILTERED, reason, None)
                     continue
                 stats.probes_sent += 1

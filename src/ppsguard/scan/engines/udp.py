@@ -46,7 +46,9 @@ class _Flight:
     seq: int
 
 
-def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emit, stats: EngineStats) -> None:
+def run(
+    probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emit, stats: EngineStats
+) -> None:
     preset = config.preset
     cwnd = CongestionWindow(window_size(config.window, min(preset.max_window, 1024)), minimum=4)
     pacer = Pacer(config.max_rate)
@@ -82,20 +84,27 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
                     attempt = 0
                 else:
                     break
-                if attempt == 0 and config.host_expired is not None and config.host_expired(address, now):
+                if (
+                    attempt == 0
+                    and config.host_expired is not None
+                    and config.host_expired(address, now)
+                ):
                     continue
+                sock: socket.socket | None = None
                 try:
                     sock = socket.socket(family(address), socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)
                     sock.connect(sockaddr(address, port))
                     sock.send(payload_for(port))
                 except OSError as exc:
-                    if "sock" in locals() and not sock._closed:  # noqa: SLF001
+                    if sock is not None:
                         sock.close()
                     if exc.errno in _BACKOFF:
                         retry.appendleft((address, port, attempt))
                         cwnd.shrink_to(max(4, len(inflight) - 8))
                         break
-                    state, reason = _ERRORS.get(exc.errno or 0, (PortState.FILTERED, Reason.UNKNOWN))
+                    state, reason = _ERRORS.get(
+                        exc.errno or 0, (PortState.FILTERED, Reason.UNKNOWN)
+                    )
                     emit(address, port, state, reason, None)
                     continue
                 stats.probes_sent += 1
@@ -103,6 +112,7 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
                 pacer.spend()
                 budget -= 1
                 seq += 1
+                assert sock is not None
                 fd = sock.fileno()
                 inflight[fd] = _Flight(sock, address, port, attempt, now, seq)
                 ep.register(fd, select.EPOLLIN | select.EPOLLERR)
@@ -121,7 +131,9 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
                 try:
                     flight.sock.recv(65535)
                 except OSError as exc:
-                    state, reason = _ERRORS.get(exc.errno or 0, (PortState.FILTERED, Reason.UNKNOWN))
+                    state, reason = _ERRORS.get(
+                        exc.errno or 0, (PortState.FILTERED, Reason.UNKNOWN)
+                    )
                     finish(flight, state, reason, now)
                     continue
                 finish(flight, PortState.OPEN, Reason.UDP_RESPONSE, now)
@@ -137,7 +149,13 @@ def run(probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emi
                 if flight.attempt < config.retries:
                     retry.append((flight.address, flight.port, flight.attempt + 1))
                 else:
-                    emit(flight.address, flight.port, PortState.OPEN_FILTERED, Reason.NO_RESPONSE, None)
+                    emit(
+                        flight.address,
+                        flight.port,
+                        PortState.OPEN_FILTERED,
+                        Reason.NO_RESPONSE,
+                        None,
+                    )
     finally:
         for flight in inflight.values():
             flight.sock.close()
