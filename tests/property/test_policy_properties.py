@@ -23,9 +23,23 @@ from ppsguard.policy.registry import parse_registry
 
 V4 = [ipaddress.ip_address(f"198.18.0.{i}") for i in (*range(8), 100)]
 V6 = [ipaddress.ip_address(f"2001:db8::{i:x}") for i in (*range(8), 0x100)]
+LOOPBACK = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
+# entries bind only to 198.18.0.1, 198.18.0.2, 2001:db8::1 or loopback: these destinations, plus
+# one other address per family, represent every destination region
+DESTINATIONS = {
+    4: [ipaddress.ip_address(a) for a in ("198.18.0.1", "198.18.0.2", "198.18.0.3", "127.0.0.1")],
+    6: [ipaddress.ip_address(a) for a in ("2001:db8::1", "2001:db8::3", "::1")],
+}
 PORTS = list(range(10))
 PROTOCOLS = [Protocol.TCP, Protocol.UDP, Protocol.SCTP]
-UNIVERSE = [(a, p, proto) for a in (*V4, *V6) for p in PORTS for proto in PROTOCOLS]
+UNIVERSE = [(a, p, proto) for a in (*V4, *V6, *LOOPBACK) for p in PORTS for proto in PROTOCOLS]
+UNIVERSE_TO = [
+    (a, d, p, proto)
+    for a in (*V4, *V6, *LOOPBACK)
+    for d in DESTINATIONS[a.version]
+    for p in PORTS
+    for proto in PROTOCOLS
+]
 
 
 @st.composite
@@ -69,6 +83,9 @@ def registries(draw: st.DrawFn) -> str:
         if excluded:
             parts.append(f"except: [{', '.join(excluded)}]")
         parts.append(f"log: {str(draw(st.booleans())).lower()}")
+        if kind == "p" and draw(st.integers(0, 3)) == 0:
+            bind = ["198.18.0.1", "198.18.0.2", '"2001:db8::1"', "loopback"]
+            parts.append(f"bind: {draw(st.sampled_from(bind))}")
         if kind == "d":
             parts.append(f"action: {draw(st.sampled_from(['deny', 'reject']))}")
         return "      - {" + ", ".join(parts) + "}"
@@ -86,8 +103,8 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 def _verdicts(text: str) -> list[tuple[str | None, str, bool]]:
     policy = compile_host_policy(parse_registry(text, "r.yaml"))
     out = []
-    for address, port, proto in UNIVERSE:
-        d = evaluate(policy, address, port, proto)
+    for address, destination, port, proto in UNIVERSE_TO:
+        d = evaluate(policy, address, port, proto, destination)
         out.append((d.rule.entry_id if d.rule else None, str(d.action), d.log))
     return out
 
@@ -105,6 +122,11 @@ def test_bulk_agrees_with_single(text: str) -> None:
         assert result.rule[i] == single.index, (address, port, proto)
         assert result.action[i] == ACTION_CODES[single.action]
         assert bool(result.log[i]) is single.log
+    columns = list(zip(*UNIVERSE_TO, strict=True))
+    result = bulk.evaluate(columns[0], columns[2], columns[3], destinations=columns[1])
+    for i, (address, destination, port, proto) in enumerate(UNIVERSE_TO):
+        single = evaluate(policy, address, port, proto, destination)
+        assert result.rule[i] == single.index, (address, destination, port, proto)
 
 
 @SETTINGS
@@ -120,8 +142,8 @@ def test_shadowed_is_true_and_complete(text: str) -> None:
     registry = parse_registry(text, "r.yaml")
     policy = compile_host_policy(registry)
     deciding = set()
-    for address, port, proto in UNIVERSE:
-        d = evaluate(policy, address, port, proto)
+    for address, destination, port, proto in UNIVERSE_TO:
+        d = evaluate(policy, address, port, proto, destination)
         if d.rule is not None:
             deciding.add(d.rule.entry_id)
     entries = {r.entry_id for r in policy.rules}
