@@ -85,11 +85,20 @@ def run(entries: int, tuples: int, loop_seconds: float) -> None:
             mismatches += int(d.index != result.rule[i])
         done = min(done + 200, tuples)
     loop_rate = done / (time.perf_counter() - start)
+
+    n6 = max(1, tuples // 10)
+    gen = np.random.default_rng(entries + 1)
+    hi = np.full(n6, 0x20010DB8 << 32, dtype=np.uint64)
+    lo = gen.integers(0, 1 << 16, n6).astype(np.uint64)
+    t5 = time.perf_counter()
+    bulk.evaluate_v6(hi, lo, port[:n6], proto[:n6])
+    v6_rate = n6 / (time.perf_counter() - t5)
     print(
         f"entries={entries:>6} rules={len(policy.rules):>6}  load+compile {t1 - t0:6.2f}s  "
         f"bulk build {t2 - t1:6.2f}s  bulk {tuples:,} tuples in {t4 - t3:6.2f}s = "
         f"{bulk_rate / 1e6:7.2f} M tuples/s  |  first-match loop {loop_rate:>10,.0f} tuples/s "
-        f"(sample {done:,})  ratio {bulk_rate / loop_rate:8.0f}x  mismatches {mismatches}"
+        f"(sample {done:,})  ratio {bulk_rate / loop_rate:8.0f}x  mismatches {mismatches}  "
+        f"|  IPv6 bulk {v6_rate / 1e6:5.2f} M tuples/s"
     )
 
 
