@@ -1,0 +1,140 @@
+"""`pps audit` and `pps registry init` on this machine: exit codes, bad input, files, nmap import.
+
+These read the local socket inventory (real, whatever this machine runs), so they assert the
+shape of what comes out, not its content; the lab tests assert content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ppsguard.audit import baseline_for, evaluate
+from ppsguard.audit.views import Observations, Vantage, outside_from_scan
+from ppsguard.policy.registry import parse_registry
+from ppsguard.scan.nmap_import import load_nmap_xml
+
+NMAP_XML = """<?xml version="1.0"?>
+<nmaprun scanner="nmap" args="nmap -sV 198.18.0.9" start="1780000000" version="7.93">
+<scaninfo type="syn" protocol="tcp" numservices="3" services="22,23,3306"/>
+<host><status state="up" reason="echo-reply"/>
+<address addr="198.18.0.9" addrtype="ipv4"/>
+<ports>
+<port protocol="tcp" portid="22"><state state="open" reason="syn-ack"/>
+<service name="ssh" product="OpenSSH" method="probed" conf="10"/></port>
+<port protocol="tcp" portid="23"><state state="open" reason="syn-ack"/>
+<service name="telnet" method="probed" conf="10"/></port>
+<port protocol="tcp" portid="3306"><state state="open" reason="syn-ack"/>
+<service name="mysql" method="probed" conf="10"/></port>
+</ports></host>
+<runstats><finished time="1780000010" elapsed="10.0"/></runstats>
+</nmaprun>
+"""
+REGISTRY = """
+version: 1
+hosts:
+  web:
+    addresses: [198.18.0.9]
+    denies: [{id: mysql, service: mysql}]
+    provides:
+      - {id: ssh, port: 22/tcp, from: anywhere}
+      - {id: http, port: 80/tcp, from: anywhere}
+"""
+
+
+def pps(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ppsguard", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def test_nmap_file_as_the_only_view() -> None:
+    view = outside_from_scan(load_nmap_xml(NMAP_XML, "web.xml"), Vantage.NMAP)
+    baseline, _ = baseline_for(parse_registry(REGISTRY, "r.yaml"), "web")
+    obs = Observations("web", dt.datetime(2026, 6, 1, tzinfo=dt.UTC), None, view)
+    report = evaluate(obs, baseline, registry_file="r.yaml", host="web", netns=None)
+    found = {(f.type.value, f.port) for f in report.findings}
+    assert found == {
+        ("reachable-undocumented", 23),
+        ("risky-service", 23),
+        ("firewall-not-enforcing", 3306),
+    }  # 80 was not probed by this nmap run, so it says nothing about http
+    assert {d.port for d in report.doors} == {22, 23, 3306}
+
+
+def test_audit_json_and_reports(tmp_path: Path) -> None:
+    out = pps(
+        "audit",
+        "--no-scan",
+        "--fail-on",
+        "critical",
+        "--json",
+        "--html",
+        str(tmp_path / "a.html"),
+        "--markdown",
+        str(tmp_path / "a.md"),
+        "--csv",
+        str(tmp_path / "a.csv"),
+    )
+    assert out.returncode in (0, 1), out.stderr
+    document = json.loads(out.stdout)
+    assert {"host", "observed_at", "findings", "summary"} <= set(document)
+    assert document["summary"]["fail_on"] == "critical"
+    assert (tmp_path / "a.html").read_text().startswith("<!DOCTYPE html>")
+    assert "# ppsguard audit" in (tmp_path / "a.md").read_text()
+    assert (tmp_path / "a.csv").read_text().startswith("direction,boundary crossing,source")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--fail-on", "loud"], "loud"),
+        (["no-such-registry.yaml"], "no-such-registry.yaml"),
+        (["--netns", "ppsguard-no-such-namespace"], "ppsguard-no-such-namespace"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
+    out = pps("audit", "--no-scan", *args)
+    assert out.returncode == 2, out.stderr
+    assert needle in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bad_registry_names_file_line_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "version: 1\nhosts:\n  web:\n    provides:\n      - {port: 99999/tcp, from: anywhere}\n"
+    )
+    out = pps("audit", str(bad), "--no-scan")
+    assert out.returncode == 2
+    assert f"{bad}:5:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_registry_init_writes_a_loadable_draft_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    draft = tmp_path / "draft.yaml"
+    made = pps("registry", "init", "--host", "this-machine", "-o", str(draft))
+    assert made.returncode == 0, made.stderr
+    text = draft.read_text()
+    assert "this-machine:" in text and "default: deny" in text
+    parse_registry(text, str(draft))
+    again = pps("registry", "init", "-o", str(draft))
+    assert again.returncode == 2 and "--force" in again.stderr
+    audited = pps("audit", str(draft), "--no-scan", "--json")
+    types = {f["type"] for f in json.loads(audited.stdout)["findings"]}
+    assert "unregistered-listener" not in types
+
+
+def test_help_explains_the_finding_types() -> None:
+    out = pps("audit", "--help")
+    assert out.returncode == 0
+    for word in ("unregistered-listener", "firewall-not-enforcing", "--fail-on", "--from-nmap"):
+        assert word in out.stdout
