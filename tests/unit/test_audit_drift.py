@@ -273,3 +273,23 @@ def test_loopback_exposure_is_not_outward() -> None:
     assert run([*healthy(), listen(5555, "::1")]) == sorted(
         [*run(healthy()), ("unregistered-listener", 5555)], key=_order
     )
+
+
+def test_mismatch_seen_on_both_families_of_one_dual_stack_socket_is_one_finding() -> None:
+    v6 = ipaddress.ip_address("2001:db8::1")
+    outside = OutsideView(
+        Vantage.REMOTE,
+        (LAB, v6),
+        frozenset({(Protocol.TCP, 80)}),
+        (
+            Reach(Protocol.TCP, 80, LAB, ReachState.OPEN, "ssh", expected="http", found="ssh"),
+            Reach(Protocol.TCP, 80, v6, ReachState.OPEN, "ssh", expected="http", found="ssh"),
+        ),
+    )
+    listeners = [x for x in healthy() if x.port != 80] + [listen(80, "::")]
+    mismatches = [
+        f
+        for f in audit(listeners, outside=outside).findings
+        if f.type is FindingType.PROTOCOL_MISMATCH
+    ]
+    assert len(mismatches) == 1 and mismatches[0].address == "::" and mismatches[0].entry == "http"

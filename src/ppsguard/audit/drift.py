@@ -359,22 +359,44 @@ class _Engine:
             self._reachable(reach, listeners is not None)
 
     def _mismatch(self, reach: Reach) -> None:
+        """One finding per door: keyed by the local listener's bind when one explains the port
+        (so the v4 and v6 views of one dual-stack socket are one finding), else the address."""
         assert reach.expected is not None and reach.found is not None
+        holder = next(
+            (
+                item
+                for item in self.obs.listeners or ()
+                if item.protocol is reach.protocol
+                and item.port == reach.port
+                and (item.exposure is Exposure.ANY or item.address == reach.address)
+            ),
+            None,
+        )
+        family = holder.family if holder else Family.of(reach.address)
+        address = str(holder.address) if holder else str(reach.address)
         self.out.add(
             T.PROTOCOL_MISMATCH,
             Severity.MEDIUM,
             f"{reach.protocol.value}/{reach.port} should be {reach.expected} but {reach.found} "
             "answers",
             protocol=reach.protocol,
-            family=Family.of(reach.address),
-            address=str(reach.address),
+            family=family,
+            address=address,
             port=reach.port,
-            identity=reach.found,
+            identity=f"{reach.found}@{holder.service_identity}" if holder else reach.found,
             entry=self.base.provides_for(reach.protocol, reach.port),
             evidence=tuple(
-                x for x in (f"identified as {reach.found}", reach.product, reach.banner) if x
+                x
+                for x in (
+                    f"identified as {reach.found} on {reach.address}",
+                    f"held by {_who(holder)}" if holder else None,
+                    reach.product,
+                    reach.banner,
+                )
+                if x
             ),
             remedy=advise.for_mismatch(reach.expected, reach.found),
+            pids=holder.pids if holder else (),
         )
 
     def _reachable(self, reach: Reach, had_inventory: bool) -> None:
