@@ -92,6 +92,30 @@ class _Item:
     log: bool
     location: SourceLocation
     space: Space
+    bounds: dict[object, tuple[int, int, int, int]] | None = None
+
+    def near(self, other: _Item) -> bool:
+        """Cheap test: can the two spaces overlap at all (bounding boxes per key)?"""
+        mine, theirs = self.box(), other.box()
+        for key, (p0, p1, s0, s1) in mine.items():
+            o = theirs.get(key)
+            if o is not None and o[0] <= p1 and p0 <= o[1] and o[2] <= s1 and s0 <= o[3]:
+                return True
+        return False
+
+    def box(self) -> dict[object, tuple[int, int, int, int]]:
+        if self.bounds is None:
+            self.bounds = {
+                key: (
+                    min(b[0] for b in boxes),
+                    max(b[1] for b in boxes),
+                    min(b[2] for b in boxes),
+                    max(b[3] for b in boxes),
+                )
+                for key, boxes in self.space.parts.items()
+                if boxes
+            }
+        return self.bounds
 
 
 def _items(policy: HostPolicy) -> list[_Item]:
@@ -207,6 +231,8 @@ def _redundancy(
     rest = effective
     later: list[str] = []
     for other in items[index + 1 :]:
+        if not item.near(other):
+            continue
         part = rest.intersect(other.space)
         if part.is_empty():
             continue
@@ -240,7 +266,7 @@ def _redundancy(
 def _pairs(items: list[_Item], finding: Emit) -> None:
     for i, a in enumerate(items):
         for b in items[i + 1 :]:
-            if a.action == b.action:
+            if a.action == b.action or not a.near(b):
                 continue
             overlap = a.space.intersect(b.space)
             if overlap.is_empty():

@@ -111,8 +111,18 @@ class Space:
         out: dict[Key, list[Box]] = {}
         total = 0
         for key, boxes in self.parts.items():
+            if not boxes:
+                continue
             current = boxes
-            for cut in other.parts.get(key, ()):
+            # only boxes that touch our bounding box can cut: a cheap filter before splitting
+            p0, p1 = min(b[0] for b in boxes), max(b[1] for b in boxes)
+            s0, s1 = min(b[2] for b in boxes), max(b[3] for b in boxes)
+            cuts = [
+                c
+                for c in other.parts.get(key, ())
+                if c[0] <= p1 and p0 <= c[1] and c[2] <= s1 and s0 <= c[3]
+            ]
+            for cut in cuts:
                 nxt: list[Box] = []
                 for box in current:
                     nxt.extend(_subtract_box(box, cut))
@@ -129,12 +139,11 @@ class Space:
     def intersect(self, other: Space) -> Space:
         out: dict[Key, list[Box]] = {}
         for key, boxes in self.parts.items():
-            found = [
-                cut
-                for a in boxes
-                for b in other.parts.get(key, ())
-                if (cut := _intersect_box(a, b)) is not None
-            ]
+            if not boxes:
+                continue
+            p0, p1 = min(b[0] for b in boxes), max(b[1] for b in boxes)
+            near = [c for c in other.parts.get(key, ()) if c[0] <= p1 and p0 <= c[1]]
+            found = [cut for a in boxes for b in near if (cut := _intersect_box(a, b)) is not None]
             if found:
                 out[key] = found
         return Space(out)
