@@ -126,3 +126,20 @@ def test_schema_is_json_and_validates_examples() -> None:
 
     for path in (ROOT / "examples").rglob("*.yaml"):
         jsonschema.validate(plain(yaml.safe_load(path.read_text(encoding="utf-8"))), schema)
+
+
+def test_validate_and_show() -> None:
+    three = ROOT / "examples" / "web-three-tier.yaml"
+    valid = pps("registry", "validate", three, "--json")
+    assert valid.returncode == 0
+    summary = json.loads(valid.stdout)
+    assert summary["hosts"] == ["web1", "web2", "app1", "db1"]
+    assert len(summary["files"]) == 2  # the include
+    show = pps("registry", "show", three, "--host", "198.18.32.2", "--json")
+    assert show.returncode == 0, show.stderr
+    policy = json.loads(show.stdout)
+    assert policy["host"] == "db1"
+    assert policy["rules"][0]["entry_id"] == "db/no-mysql"
+    table = pps("registry", "show", SEED)
+    assert table.returncode == 0
+    assert "pop3-others" in table.stderr
