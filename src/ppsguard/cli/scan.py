@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import shlex
 import sys
@@ -91,6 +92,7 @@ class _CliObserver:
 
     def __init__(self, progress: bool, jsonl: bool, all_states: bool) -> None:
         self.jsonl, self.all_states = jsonl, all_states
+        self.wants_ports = jsonl  # per-port callbacks only when streaming them
         self.lock = threading.Lock()
         self.bar: Any = None
         self.task: Any = None
@@ -378,7 +380,12 @@ def register(app: typer.Typer) -> None:
 
             _write_atomic(out_grep, render_grepable(result))
         if as_json:
-            output.emit_json(result_json(result))
+            doc = result_json(result)
+            if sum(len(h["ports"]) for h in doc["hosts"]) > 1000:  # big: the C encoder, compact
+                sys.stdout.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
+                sys.stdout.flush()
+            else:
+                output.emit_json(doc)
         elif as_jsonl:
             output.emit_jsonl([{"type": "host", **host_json(h)} for h in result.hosts])
         else:

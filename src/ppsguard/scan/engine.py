@@ -261,6 +261,8 @@ async def scan(
     total = sum(len(live) * len(p) for _, _, p in phases)
     obs.on_start(total, seed)
     done = 0
+    by_id = {id(h.address): h for h in hosts}  # the engines hand back the same objects
+    wants_ports = bool(getattr(obs, "wants_ports", True))
 
     for name, proto, plist in phases:
         if not live:
@@ -276,10 +278,12 @@ async def scan(
             proto: Protocol = proto,
         ) -> None:
             nonlocal done
-            by_addr[address].results[(port, proto)] = (state, reason, ttl)
+            host = by_id.get(id(address)) or by_addr[address]
+            host.results[(port, proto)] = (state, reason, ttl)
             done += 1
-            obs.on_port(address, PortResult(port, proto, state, reason, reason_ttl=ttl))
-            if done % 256 == 0 or done == total:
+            if wants_ports:
+                obs.on_port(address, PortResult(port, proto, state, reason, reason_ttl=ttl))
+            if done & 1023 == 0:
                 obs.on_progress(done, total)
 
         cfg = EngineConfig(

@@ -86,7 +86,8 @@ class CongestionWindow:
         self.losses = 0
 
     def on_answer(self) -> None:
-        self.size = min(float(self.maximum), self.size + 1.0)
+        if self.size < self.maximum:
+            self.size = min(float(self.maximum), self.size + 1.0)
 
     def on_loss(self) -> None:
         self.losses += 1

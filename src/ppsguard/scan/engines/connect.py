@@ -8,6 +8,7 @@ Self-connects (loopback: local port == remote port on the same address) are dete
 
 from __future__ import annotations
 
+import _socket
 import errno
 import heapq
 import resource
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 
 from ppsguard.model.net import IPAddress
 from ppsguard.model.scan import PortState, Reason
-from ppsguard.scan.engines.base import Emit, EngineConfig, EngineStats, Pacer, family, sockaddr
-from ppsguard.scan.timing import CongestionWindow
+from ppsguard.scan.engines.base import Emit, EngineConfig, EngineStats, Pacer, family
+from ppsguard.scan.timing import CongestionWindow, RttEstimator
 
 _RESERVED_FDS = 64
 _BATCH = 256
@@ -61,26 +62,31 @@ def window_size(requested: int | None, preset_max: int) -> int:
 
 @dataclass(slots=True)
 class _Flight:
-    sock: socket.socket
+    sock: _socket.socket
     address: IPAddress
     port: int
     attempt: int
     issued: float
     seq: int
+    estimator: RttEstimator
+
+
+_OPEN = (PortState.OPEN, Reason.SYN_ACK)
+_UNKNOWN = (PortState.FILTERED, Reason.UNKNOWN)
 
 
 def classify(err: int) -> tuple[PortState, Reason]:
     return _ERRORS.get(err, (PortState.FILTERED, Reason.UNKNOWN))
 
 
-def _self_connect(sock: socket.socket) -> bool:
+def _self_connect(sock: _socket.socket) -> bool:
     try:
         return bool(sock.getsockname()[:2] == sock.getpeername()[:2])
     except OSError:
         return False
 
 
-def _late_answer(sock: socket.socket) -> int | None:
+def _late_answer(sock: _socket.socket) -> int | None:
     err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     if err:
         return int(err)
@@ -104,8 +110,14 @@ def run(
     timers: list[tuple[float, int, int]] = []
     seq = 0
     exhausted = False
+    fast_local = True  # turned off once early checks stop paying (remote targets)
+    early_hits = early_tries = 0
     best_try = [0]  # highest attempt ever answered over TCP: retry only one past it (as nmap)
     ep = select.epoll()
+    # per address object: (family, text, is IPv6, RTT estimator, the object)
+    info: dict[int, tuple[socket.AddressFamily, str, bool, RttEstimator, IPAddress]] = {}
+    new_socket = _socket.socket  # the C type: skips socket.socket's Python-level __init__
+    stream = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
     try:
         while True:
             now = time.monotonic()
@@ -129,8 +141,18 @@ def run(
                     break
                 if config.host_expired is not None and config.host_expired(address, now):
                     continue
+                meta = info.get(id(address))
+                if meta is None:
+                    meta = info[id(address)] = (
+                        family(address),
+                        str(address),
+                        address.version == 6,
+                        stats.estimator(address, preset),
+                        address,
+                    )
+                fam, host, v6, estimator, _ = meta
                 try:
-                    sock = socket.socket(family(address), socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+                    sock = new_socket(fam, stream)
                 except OSError as exc:
                     if exc.errno in _BACKOFF:
                         retry.appendleft((address, port, attempt))
@@ -138,7 +160,7 @@ def run(
                         break
                     raise
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)
-                err = sock.connect_ex(sockaddr(address, port))
+                err = sock.connect_ex((host, port, 0, 0) if v6 else (host, port))
                 stats.probes_sent += 1
                 stats.retransmissions += attempt > 0
                 pacer.spend()
@@ -149,18 +171,27 @@ def run(
                     cwnd.shrink_to(max(8, len(inflight) - 16))
                     break
                 seq += 1
-                flight = _Flight(sock, address, port, attempt, now, seq)
+                flight = _Flight(sock, address, port, attempt, now, seq, estimator)
+                if err == errno.EINPROGRESS and fast_local:
+                    # loopback/local answers arrive during connect(): skip epoll when done already
+                    early = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    early_tries += 1
+                    if early:
+                        err = early
+                        early_hits += 1
+                    if early_tries == 2048 and early_hits < 512:
+                        fast_local = False
                 if err == errno.EINPROGRESS:
                     fd = sock.fileno()
                     inflight[fd] = flight
                     ep.register(fd, select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP)
-                    est = stats.estimator(address, preset)
-                    heapq.heappush(timers, (now + est.timeout, seq, fd))
+                    heapq.heappush(timers, (now + estimator.timeout, seq, fd))
                 else:
                     _finish(flight, err, now, config, emit, stats, cwnd, retry, best_try)
             if exhausted and not retry and not inflight:
                 break
-            wait = 0.05
+            more = bool(retry) or not exhausted
+            wait = 0.0 if more and len(inflight) < cwnd.allowed else 0.05
             if timers:
                 wait = min(wait, max(0.0, timers[0][0] - now))
             for fd, _ev in ep.poll(wait, 4096):
@@ -234,13 +265,13 @@ def _finish(  # noqa: PLR0917
         if err in (errno.ETIMEDOUT,) and flight.attempt < config.retries:
             retry.append((flight.address, flight.port, flight.attempt + 1))
             return
-        state, reason = (PortState.OPEN, Reason.SYN_ACK) if err == 0 else classify(err)
+        state, reason = _OPEN if err == 0 else _ERRORS.get(err, _UNKNOWN)
         if state is not PortState.FILTERED:  # ICMP-derived errors are rate-limited, not loss
-            best_try[0] = max(best_try[0], flight.attempt)
             if flight.attempt == 0:
-                stats.estimator(flight.address, config.preset).sample(now - flight.issued)
+                flight.estimator.sample(now - flight.issued)
                 cwnd.on_answer()
             else:
+                best_try[0] = max(best_try[0], flight.attempt)
                 cwnd.on_loss()
         emit(flight.address, flight.port, state, reason, None)
     finally:

@@ -119,7 +119,8 @@ def run(
                 heapq.heappush(timers, (now + stats.estimator(address, preset).timeout, seq, fd))
             if exhausted and not retry and not inflight:
                 break
-            wait = 0.05
+            more = bool(retry) or not exhausted
+            wait = 0.0 if more and len(inflight) < cwnd.allowed else 0.05
             if timers:
                 wait = min(wait, max(0.0, timers[0][0] - now))
             for fd, _ev in ep.poll(wait, 1024):
