@@ -105,3 +105,16 @@ def test_seed_lint_flags_public_ftp() -> None:
     reg = load_registry(Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml")
     errors = [f for f in lint_registry(reg, today=TODAY) if f.level is FindingLevel.ERROR]
     assert [(f.code, f.entries) for f in errors] == [("risk-cleartext-ftp", ("ftp",))]
+
+
+def test_contradictory_entries() -> None:
+    text = f"""
+hosts:
+  h:
+    denies: [{{id: no-ssh, service: ssh, from: [198.18.0.0/24]}}]
+    provides: [{{id: ssh, service: ssh, from: [198.18.0.0/24], {DOC}}}]
+"""
+    level, entries, example = codes(text)["contradictory"]
+    assert level is FindingLevel.ERROR
+    assert entries == ("ssh", "no-ssh")
+    assert example == "198.18.0.0 -> 22/tcp"

@@ -4,6 +4,7 @@
 For each host, its compiled policy (`policy.compile`) is analysed entry by entry, in evaluation
 order, with exact packet-space arithmetic (`policy.space`):
 
+  contradictory (error)  an earlier entry matches exactly the same packets with another action
   shadowed     (error)   the entry never decides: every packet it matches is decided earlier by
                          the union of earlier entries, at least one with a different action;
                          (warning) when only the logging differs
@@ -185,7 +186,20 @@ def _anomalies(policy: HostPolicy) -> list[Finding]:
             names = ", ".join(repr(d.entry_id) for d, _ in deciders)
             differ = [(d, p) for d, p in deciders if d.action != item.action]
             logdiff = [(d, p) for d, p in deciders if d.log != item.log]
-            if differ:
+            same = len(deciders) == 1 and deciders[0][0].space.subtract(item.space).is_empty()
+            if differ and same:
+                other = deciders[0][0]
+                finding(
+                    FindingLevel.ERROR,
+                    "contradictory",
+                    f"entries {other.entry_id!r} ({other.action}) and {item.entry_id!r} "
+                    f"({item.action}) match exactly the same packets; the earlier, "
+                    f"{other.entry_id!r}, always wins",
+                    ids,
+                    item.location,
+                    item.space,
+                )
+            elif differ:
                 finding(
                     FindingLevel.ERROR,
                     "shadowed",
