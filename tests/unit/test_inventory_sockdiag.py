@@ -10,6 +10,8 @@ import struct
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ppsguard.errors import KernelFeatureMissing
 from ppsguard.inventory import collect, sockdiag
@@ -77,6 +79,83 @@ def test_done_with_error_means_unsupported(code: int) -> None:
 
 def test_truncated_message_is_an_error_not_a_crash() -> None:
     data = _message(socket.AF_INET, 10, "127.0.0.1", 1, "0.0.0.0", 0, 0, 1)
+    with pytest.raises(KernelFeatureMissing):
+        sockdiag.parse_messages(data[:-8], Protocol.TCP, AddressCache(), [])
+
+
+def _general_loop_only(data: bytes, monkeypatch: pytest.MonkeyPatch) -> list[RawSocket]:
+    with monkeypatch.context() as patch:
+        patch.setattr(sockdiag, "_UNIFORM_MIN", 10**9)  # disables the iter_unpack fast path
+        out: list[RawSocket] = []
+        sockdiag.parse_messages(data, Protocol.TCP, AddressCache(), out)
+    return out
+
+
+def _run(family: int, count: int, first_port: int = 20000) -> bytes:
+    local, remote = ("10.1.2.3", "10.9.8.7") if family == socket.AF_INET else ("2001:db8::1", "::")
+    return b"".join(
+        _message(family, 1 + n % 12, local, first_port + n, remote, 443, n, 1000 + n)
+        for n in range(count)
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(_run(socket.AF_INET, 40), id="ipv4-run"),
+        pytest.param(_run(socket.AF_INET6, 40), id="ipv6-run-with-attribute"),
+        pytest.param(_run(socket.AF_INET, 30) + _done(), id="run-then-done"),
+        pytest.param(_run(socket.AF_INET, 12) + _run(socket.AF_INET6, 12), id="family-changes"),
+        pytest.param(_run(socket.AF_INET6, 3) + _run(socket.AF_INET, 20), id="short-run-first"),
+    ],
+)
+def test_uniform_fast_path_equals_general_loop(
+    data: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast: list[RawSocket] = []
+    done = sockdiag.parse_messages(data, Protocol.TCP, AddressCache(), fast)
+    assert done == data.endswith(_done())
+    assert fast == _general_loop_only(data, monkeypatch)
+    assert sockdiag._parse_uniform_run(data, Protocol.TCP, AddressCache(), []) > 0  # it was used
+    assert len(fast) == sum(1 for r in fast if r.inode >= 1000) > 0
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([socket.AF_INET, socket.AF_INET6]),
+            st.integers(1, 12),
+            st.integers(0, 65535),
+            st.integers(0, 65535),
+            st.integers(0, 2**32 - 1),
+        ),
+        max_size=40,
+    ),
+    st.booleans(),
+)
+def test_fast_path_matches_general_loop_on_any_sequence(
+    rows: list[tuple[int, int, int, int, int]], done: bool
+) -> None:
+    data = b"".join(
+        _message(family, state, "127.0.0.1" if family == socket.AF_INET else "::1", lport,
+                 "0.0.0.0" if family == socket.AF_INET else "::", rport, 0, inode)
+        for family, state, lport, rport, inode in rows
+    ) + (_done() if done else b"")  # fmt: skip
+    fast: list[RawSocket] = []
+    finished = sockdiag.parse_messages(data, Protocol.TCP, AddressCache(), fast)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sockdiag, "_UNIFORM_MIN", 10**9)
+        slow: list[RawSocket] = []
+        sockdiag.parse_messages(data, Protocol.TCP, AddressCache(), slow)
+    assert fast == slow
+    assert finished == done
+    assert [(r.local_port, r.remote_port, r.inode) for r in fast] == [
+        (lport, rport, inode) for _, _, lport, rport, inode in rows
+    ]
+
+
+def test_truncated_message_after_a_run_is_an_error() -> None:
+    data = _run(socket.AF_INET, 20)
     with pytest.raises(KernelFeatureMissing):
         sockdiag.parse_messages(data[:-8], Protocol.TCP, AddressCache(), [])
 
@@ -153,3 +232,27 @@ def test_raw_sockets_listed_with_protocol_as_port() -> None:
         (record,) = [r for r in inventory.records if r.inode == inode]
         assert (record.local_port, record.state.value, record.service) == (1, "BOUND", None)
         assert [o.pid for o in record.owners] == [os.getpid()]
+
+
+def test_netlink_and_procfs_agree_on_a_full_datagram() -> None:
+    """~120 sockets: whole datagrams go through the iter_unpack fast path on the real kernel."""
+    made: list[socket.socket] = []
+    try:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        made.append(listener)
+        for _ in range(60):
+            made.append(socket.create_connection(listener.getsockname(), timeout=5))
+            made.append(listener.accept()[0])
+        port = listener.getsockname()[1]
+        ours = {(s.getsockname()[1], os.fstat(s.fileno()).st_ino) for s in made}
+        netlink = collect(listening=True, active=True, owners=False, source="netlink", port=port)
+        procfs = collect(listening=True, active=True, owners=False, source="procfs", port=port)
+        assert ours <= {(r.local_port, r.inode) for r in netlink.records}
+        assert _keys(r for r in netlink.records if r.inode in {i for _, i in ours}) == _keys(
+            r for r in procfs.records if r.inode in {i for _, i in ours}
+        )
+    finally:
+        for sock in made:
+            sock.close()

@@ -27,10 +27,11 @@ class RawSocket(NamedTuple):
 class AddressCache:
     """Turns packed network-order addresses into `ipaddress` objects, once per distinct address."""
 
-    __slots__ = ("addresses",)
+    __slots__ = ("addresses", "wide4")
 
     def __init__(self) -> None:
         self.addresses: dict[bytes, IPAddress] = {}  # hot loops read this dict directly
+        self.wide4: dict[bytes, IPAddress] = {}  # IPv4 by netlink's zero-padded 16-byte field
 
     def get(self, packed: bytes) -> IPAddress:
         found = self.addresses.get(packed)
@@ -39,4 +40,11 @@ class AddressCache:
                 ipaddress.IPv4Address(packed) if len(packed) == 4 else ipaddress.IPv6Address(packed)
             )
             self.addresses[packed] = found
+        return found
+
+    def get_wide4(self, field: bytes) -> IPAddress:
+        """The IPv4 address in the first 4 bytes of a 16-byte netlink address field."""
+        found = self.wide4.get(field)
+        if found is None:
+            found = self.wide4[field] = self.get(field[:4])
         return found
