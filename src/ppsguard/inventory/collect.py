@@ -294,7 +294,7 @@ def _finish(
         inodes = {r.inode for _, rows in per_namespace for r in rows if r.inode}
         result = found if found is not None else walk(inodes, all_holders=False)
         holders = result.holders
-        missing = sum(1 for i in inodes if i not in holders)
+        missing = len(inodes - holders.keys())
         if result.unreadable and missing:
             gaps.append(
                 f"owners unknown for {plural(missing, 'socket')}: "
@@ -338,23 +338,33 @@ def _build(
     describer: ProcessDescriber,
     knowledge: Knowledge | None,
 ) -> list[SocketRecord]:
-    """Turn rows into records. Hot loop (one pass per socket): every derived value is cached."""
-    facts: dict[tuple[Protocol, int], tuple[RangeClass | None, str | None]] = {}
+    """Turn rows into records. Hot loop (one pass per socket): every derived value is cached,
+    under cheap keys (a Protocol is hashed by a Python-level Enum.__hash__: once per protocol
+    switch, not per row), and owner tuples are shared by every socket of the same holders."""
+    facts_by: dict[Protocol, dict[int, tuple[RangeClass | None, str | None]]] = {}
+    states_by: dict[Protocol, dict[int, tuple[SocketState, Role]]] = {}
+    facts: dict[int, tuple[RangeClass | None, str | None]] = {}
+    states: dict[int, tuple[SocketState, Role]] = {}
     exposures: dict[int, tuple[Exposure, Family]] = {}  # by id(): rows share address objects
-    states: dict[tuple[Protocol, int], tuple[SocketState, Role]] = {}
-    by_pid: dict[int, tuple[Owner, str | None, str | None]] = {}
+    by_pid: dict[int, Described] = {}
     users: dict[int, str | None] = {}
     records: list[SocketRecord] = []
     append = records.append
     low, high = _ephemeral_range()
     active = Role.ACTIVE
+    last_protocol: Protocol | None = None
+    nobody: Described = ((), None, None)
     for ns, rows in per_namespace:
         for row in rows:
             protocol, local, local_port, remote, remote_port, number, uid, inode, v6only = row
-            found = states.get((protocol, number))
+            if protocol is not last_protocol:
+                last_protocol = protocol
+                states = states_by.setdefault(protocol, {})
+                facts = facts_by.setdefault(protocol, {})
+            found = states.get(number)
             if found is None:
                 state = state_of(protocol, number)
-                found = states[protocol, number] = (state, role_of(state))
+                found = states[number] = (state, role_of(state))
             state, role = found
             where = exposures.get(id(local))
             if where is None:
@@ -364,28 +374,20 @@ def _build(
             service_port = local_port
             if role is active and low <= local_port <= high and not low <= remote_port <= high:
                 service_port = remote_port
-            fact = facts.get((protocol, service_port))
+            fact = facts.get(service_port)
             if fact is None:
-                fact = facts[protocol, service_port] = _facts(knowledge, service_port, protocol)
+                fact = facts[service_port] = _facts(knowledge, service_port, protocol)
             user = users.get(uid, "")
             if user == "":
                 user = users[uid] = describer.user(uid)
             pids = holders.get(inode) if inode else None
-            owners: tuple[Owner, ...] = ()
-            cgroup = unit = None
-            if pids:
-                described = []
-                for pid in pids:
-                    entry = by_pid.get(pid)
-                    if entry is None:
-                        entry = by_pid[pid] = (
-                            describer.owner(pid),
-                            describer.cgroup(pid),
-                            describer.unit(pid),
-                        )
-                    described.append(entry[0])
-                owners = tuple(described)
-                _, cgroup, unit = by_pid[pids[0]]
+            if not pids:
+                owned = nobody
+            elif len(pids) == 1:
+                owned = by_pid.get(pids[0]) or _describe(by_pid, describer, pids[0])
+            else:
+                owned = _describe_shared(by_pid, describer, pids)
+            owners, cgroup, unit = owned
             append(
                 _RecordTwin(  # type: ignore[arg-type]
                     protocol,
@@ -411,6 +413,23 @@ def _build(
                 )
             )
     return records
+
+
+Described = tuple[tuple[Owner, ...], str | None, str | None]
+
+
+def _describe(by_pid: dict[int, Described], describer: ProcessDescriber, pid: int) -> Described:
+    """(the one-owner tuple, cgroup, unit) of `pid`, cached: sockets of one process share it."""
+    entry = by_pid[pid] = ((describer.owner(pid),), describer.cgroup(pid), describer.unit(pid))
+    return entry
+
+
+def _describe_shared(
+    by_pid: dict[int, Described], describer: ProcessDescriber, pids: list[int]
+) -> Described:
+    """A socket held by several processes: every owner; cgroup and unit of the first."""
+    entries = [by_pid.get(pid) or _describe(by_pid, describer, pid) for pid in pids]
+    return tuple(e[0][0] for e in entries), entries[0][1], entries[0][2]
 
 
 class _RecordTwin:
