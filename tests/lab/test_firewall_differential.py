@@ -1,7 +1,7 @@
 """The differential test that counts: the kernel's verdicts equal the explain engine's.
 
-For random registries (YAML through the real loader; IPv4 and IPv6 sources, TCP and UDP,
-allow / deny / reject, log or not, excepts, defaults) and random probe tuples, a lab host loaded
+For random registries (YAML through the real loader; IPv4 and IPv6 sources, bind addresses,
+TCP and UDP, allow / deny / reject, log or not, excepts, defaults) and random probe tuples, a lab host loaded
 with the compiled rule set (nftables, then iptables) must treat real packets exactly as
 `ppsguard.policy.evaluate` says: allow = connection accepted / datagram echoed, reject = refused
 (TCP RST / ICMP unreachable), deny = silence; and an NFLOG record carrying the deciding entry's id
@@ -43,6 +43,7 @@ entry = st.fixed_dictionaries(
         ),
         "except": st.one_of(st.just(None), st.sampled_from(["198.18.0.12", "2001:db8::b"])),
         "log": st.booleans(),
+        "bind": st.sampled_from([None, None, "198.18.0.1", "2001:db8::1"]),
     }
 )
 registries = st.tuples(
@@ -77,6 +78,8 @@ def registry_yaml(spec: tuple[list[dict], str, bool]) -> str:
             lines.append(f"        except: [{item['except']}]")
         lines.append(f"        log: {'true' if item['log'] else 'false'}")
         if item["kind"] == "provides":
+            if item["bind"] is not None:  # the entry then only matches that destination
+                lines.append(f"        bind: {item['bind']}")
             provides.append("\n".join(lines))
         else:
             denies.append("\n".join([*lines, f"        action: {item['kind']}"]))
