@@ -1,11 +1,11 @@
 """The differential test that counts: the kernel's verdicts equal the explain engine's.
 
 For random registries (YAML through the real loader; IPv4 and IPv6 sources, bind addresses,
-TCP and UDP, allow / deny / reject, log or not, excepts, defaults) and random probe tuples, a lab host loaded
-with the compiled rule set (nftables, then iptables) must treat real packets exactly as
-`ppsguard.policy.evaluate` says: allow = connection accepted / datagram echoed, reject = refused
-(TCP RST / ICMP unreachable), deny = silence; and an NFLOG record carrying the deciding entry's id
-exactly when the verdict is logged.
+TCP and UDP, allow / deny / reject, log or not, excepts, defaults) and random probe tuples, a
+lab host loaded with the compiled rule set (nftables, then iptables) must treat real packets
+exactly as `ppsguard.policy.evaluate` says: allow = connection accepted / datagram echoed,
+reject = refused (TCP RST / ICMP unreachable), deny = silence; and an NFLOG record carrying the
+deciding entry's id exactly when the verdict is logged.
 """
 
 from __future__ import annotations
