@@ -186,13 +186,16 @@ def apply_table(
 
 def confirm(state: StateDir) -> str:
     """Keep the applied rule set: write the confirm marker the watchdog looks for."""
+    nothing = UsageError(
+        "nothing to confirm: no apply is waiting for confirmation"
+        + (f" in netns {state.netns}" if state.netns else "")
+    )
+    if not state.pending.exists():
+        raise nothing
     with state.locked():
         pending = state.read_json(state.pending)
         if pending is None:
-            raise UsageError(
-                "nothing to confirm: no apply is waiting for confirmation"
-                + (f" in netns {state.netns}" if state.netns else "")
-            )
+            raise nothing
         apply_id = str(pending.get("apply_id"))
         state.write_atomic(state.confirmed, apply_id + "\n")
         state.pending.unlink(missing_ok=True)
@@ -202,6 +205,8 @@ def confirm(state: StateDir) -> str:
 
 def rollback(state: StateDir, runner: Runner) -> None:
     """Restore the last snapshot by hand (also cancels an open window)."""
+    if not state.snapshot.exists():
+        raise RuntimeFailure(f"no snapshot in {state.path}: nothing to roll back to")
     with state.locked():
         if not state.snapshot.exists():
             raise RuntimeFailure(f"no snapshot in {state.path}: nothing to roll back to")
