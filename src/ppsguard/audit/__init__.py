@@ -10,6 +10,7 @@ base (risk catalog, service names) is adapted here so the pure core takes plain 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 
 from ppsguard.audit.baseline import Baseline
@@ -20,9 +21,22 @@ from ppsguard.model.net import Protocol
 from ppsguard.model.registry import HostPolicy, Registry
 
 
+@functools.cache
+def _risky_ports() -> frozenset[tuple[int, Protocol]]:
+    from ppsguard.knowledge.risks import risk_catalog
+
+    return frozenset(pair for risk in risk_catalog() for pair in risk.ports)
+
+
+@functools.lru_cache(maxsize=65536)
 def knowledge_risks(port: int, protocol: Protocol, service: str | None) -> tuple[RiskNote, ...]:
-    """The knowledge base's risk catalog, as RiskNotes."""
+    """The knowledge base's risk catalog, as RiskNotes. The catalog is scanned linearly per
+    call (~0.3 ms), so ports no risk lists and no service names are answered from an index
+    (an audit of 35,000 doors: 15 s -> a few)."""
     from ppsguard.knowledge.risks import risks_for
+
+    if not service and (port, protocol) not in _risky_ports():
+        return ()
 
     return tuple(
         RiskNote(
@@ -37,6 +51,7 @@ def knowledge_risks(port: int, protocol: Protocol, service: str | None) -> tuple
     )
 
 
+@functools.lru_cache(maxsize=65536)
 def knowledge_service_name(port: int, protocol: Protocol) -> str | None:
     from ppsguard.knowledge.services import service_name
 

@@ -7,10 +7,9 @@ it under the host's `provides:` and `pps audit` accepts it.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
-
-import yaml
 
 from ppsguard.audit.views import Listener
 from ppsguard.model.findings import Remedy
@@ -73,12 +72,19 @@ def entry_mapping(listeners: list[Listener], service: str | None) -> dict[str, o
     return mapping
 
 
+def yaml_item(mapping: dict[str, object]) -> str:
+    """One YAML list item of string scalars, each double-quoted (JSON strings are YAML), so any
+    text is safe; hand-written because PyYAML's emitter costs ~2 ms per entry."""
+    lines = []
+    for index, (key, value) in enumerate(mapping.items()):
+        lead = "- " if index == 0 else "  "
+        lines.append(f"{lead}{key}: {json.dumps(str(value))}")
+    return "\n".join(lines) + "\n"
+
+
 def entry_yaml(listeners: list[Listener], service: str | None) -> str:
     """The entry as YAML, one list item ready to paste under `provides:`."""
-    text = yaml.safe_dump(
-        [entry_mapping(listeners, service)], sort_keys=False, default_flow_style=False
-    )
-    return str(text)
+    return yaml_item(entry_mapping(listeners, service))
 
 
 def _stop(listener: Listener) -> tuple[str, ...]:
@@ -107,17 +113,14 @@ def for_unregistered(listener: Listener, service: str | None) -> Remedy:
 
 
 def for_reachable(protocol: str, port: int, service: str | None, apply: str) -> Remedy:
-    yaml_text = yaml.safe_dump(
-        [
-            {
-                "id": service or f"port-{port}-{protocol}",
-                "port": f"{port}/{protocol}",
-                "from": "anywhere",
-                "purpose": TODO_PURPOSE,
-                "owner": TODO_OWNER,
-            }
-        ],
-        sort_keys=False,
+    yaml_text = yaml_item(
+        {
+            "id": service or f"port-{port}-{protocol}",
+            "port": f"{port}/{protocol}",
+            "from": "anywhere",
+            "purpose": TODO_PURPOSE,
+            "owner": TODO_OWNER,
+        }
     )
     return Remedy(
         "Find what answers there (a forwarded port? a container?); document it or close it "

@@ -8,7 +8,7 @@ blocked, or unknown, with the reason in words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ppsguard.audit.views import (
@@ -31,6 +31,35 @@ from ppsguard.model.registry import (
 )
 from ppsguard.model.sockets import Exposure
 
+_INDEXED_RANGE = 4096  # ranges up to this many ports are indexed port by port
+
+
+class _FirstMatch:
+    """First entry (in registry order) whose ports contain a (protocol, port): a dict for
+    ordinary entries, an ordered scan for the few wide ranges."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.exact: dict[tuple[Protocol, int], tuple[int, Entry]] = {}
+        self.wide: list[tuple[int, Entry, Protocol, range]] = []
+        for order, entry in enumerate(entries):
+            for sp in entry.ports:
+                span = range(sp.ports.first, sp.ports.last + 1)
+                if len(span) > _INDEXED_RANGE:
+                    self.wide.append((order, entry, sp.protocol, span))
+                    continue
+                for port in span:
+                    self.exact.setdefault((sp.protocol, port), (order, entry))
+
+    def find(self, protocol: Protocol, port: int) -> Entry | None:
+        best = self.exact.get((protocol, port))
+        for order, entry, proto, span in self.wide:
+            if best is not None and order >= best[0]:
+                break
+            if proto is protocol and port in span:
+                best = (order, entry)
+                break
+        return best[1] if best else None
+
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
@@ -40,6 +69,22 @@ class Baseline:
     entries: tuple[Entry, ...]
     default: Action | None
     registry_file: str | None
+    _provides: _FirstMatch = field(init=False, repr=False, compare=False)
+    _denies: _FirstMatch = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        provides = [
+            e
+            for e in self.entries
+            if e.kind is EntryKind.PROVIDES and e.direction is not Direction.OUTBOUND
+        ]
+        denies = [
+            e
+            for e in self.entries
+            if e.kind is EntryKind.DENIES and not e.excluded and ANYWHERE in e.sources
+        ]
+        object.__setattr__(self, "_provides", _FirstMatch(provides))
+        object.__setattr__(self, "_denies", _FirstMatch(denies))
 
     @property
     def documented(self) -> bool:
@@ -53,21 +98,11 @@ class Baseline:
         )
 
     def provides_for(self, protocol: Protocol, port: int) -> Entry | None:
-        for entry in self.provides():
-            if any(sp.protocol is protocol and port in sp.ports for sp in entry.ports):
-                return entry
-        return None
+        return self._provides.find(protocol, port)
 
     def denies_for(self, protocol: Protocol, port: int) -> Entry | None:
         """The first `denies` entry refusing this port from anywhere, with no exception."""
-        for entry in self.entries:
-            if entry.kind is not EntryKind.DENIES or entry.excluded:
-                continue
-            if ANYWHERE not in entry.sources:
-                continue
-            if any(sp.protocol is protocol and port in sp.ports for sp in entry.ports):
-                return entry
-        return None
+        return self._denies.find(protocol, port)
 
     @property
     def restricts(self) -> bool:

@@ -58,9 +58,12 @@ def doors_of(
             slot = keys.setdefault((reach.protocol, reach.port), {"addresses": [], "process": None})
             if str(reach.address) not in slot["addresses"]:  # type: ignore[operator]
                 slot["addresses"].append(str(reach.address))  # type: ignore[attr-defined]
+    per_door: dict[tuple[Protocol | None, int | None], list[Finding]] = {}
+    for finding in findings:
+        per_door.setdefault((finding.protocol, finding.port), []).append(finding)
     doors: list[Door] = []
     for (protocol, port), slot in sorted(keys.items(), key=lambda kv: (kv[0][1], kv[0][0].value)):
-        mine = [f for f in findings if f.protocol is protocol and f.port == port]
+        mine = per_door.get((protocol, port), [])
         entry = baseline.provides_for(protocol, port) or baseline.denies_for(protocol, port)
         seen_service, banner = reached.get((protocol, port), (None, None))
         remote = obs.outside is not None and obs.outside.vantage is not Vantage.SELF

@@ -15,6 +15,7 @@ Identity never uses pids (see `model.findings.finding_id`).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -308,12 +309,17 @@ class _Engine:
                     evidence=(f"waiver: {waiver.reason}", f"expired {waiver.expires}"),
                     remedy=advise.for_waiver(entry),
                 )
+        listening: dict[Protocol, list[int]] = {}
+        for item in listeners or ():
+            listening.setdefault(item.protocol, []).append(item.port)
+        for ports in listening.values():
+            ports.sort()
         for entry in self.base.provides():
             for sp in entry.ports:
                 if listeners is not None:
-                    present = any(
-                        item.protocol is sp.protocol and item.port in sp.ports for item in listeners
-                    )
+                    found = listening.get(sp.protocol, [])
+                    at = bisect.bisect_left(found, sp.ports.first)
+                    present = at < len(found) and found[at] <= sp.ports.last
                     how = "nothing listens on the host"
                 else:
                     outside = self.obs.outside

@@ -111,9 +111,18 @@ class OutsideView:
     addresses: tuple[IPAddress, ...]
     scanned: frozenset[tuple[Protocol, int]]
     results: tuple[Reach, ...]
+    _index: dict[tuple[Protocol, int], tuple[Reach, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        index: dict[tuple[Protocol, int], list[Reach]] = {}
+        for reach in self.results:
+            index.setdefault((reach.protocol, reach.port), []).append(reach)
+        object.__setattr__(self, "_index", {k: tuple(v) for k, v in index.items()})
 
     def at(self, protocol: Protocol, port: int) -> tuple[Reach, ...]:
-        return tuple(r for r in self.results if r.protocol is protocol and r.port == port)
+        return self._index.get((protocol, port), ())
 
     def open_on(self, protocol: Protocol, port: int) -> tuple[Reach, ...]:
         return tuple(r for r in self.at(protocol, port) if r.state is ReachState.OPEN)
