@@ -7,8 +7,16 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from ppsguard.inventory import collect
-from ppsguard.inventory.owners import ProcessDescriber, walk
+from ppsguard.inventory.owners import (
+    ProcessDescriber,
+    _is_socket_link,
+    _socket_inodes,
+    walk,
+    walk_compact,
+)
 
 
 def _inode(sock: socket.socket) -> int:
@@ -70,3 +78,57 @@ def test_collect_reports_our_process_as_owner() -> None:
         only_python = collect(port=port, process=owner.comm)
         assert [r.inode for r in only_python.records] == [record.inode]
         assert collect(port=port, process="no-such-process-name").records == ()
+
+
+def test_walk_lists_every_holder_of_a_shared_socket_once_per_process() -> None:
+    """A socket inherited by a child has two holders; a dup()ed fd does not add a third."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        again = os.dup(sock.fileno())
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.read()"],
+            stdin=subprocess.PIPE,
+            pass_fds=[sock.fileno()],
+        )
+        try:
+            inode = _inode(sock)
+            pids = [os.getpid(), child.pid, 999_999_999]
+            found = walk({inode}, pids=pids)
+            assert found.holders == {inode: [os.getpid(), child.pid]}
+            compact = walk_compact({inode}, pids=pids)
+            assert compact.first == {inode: os.getpid()}
+            assert compact.shared == {inode: [os.getpid(), child.pid]}
+            assert compact.vanished == 1
+            everything = walk(None, pids=pids)
+            assert everything.holders[inode] == [os.getpid(), child.pid]
+        finally:
+            os.close(again)
+            assert child.stdin is not None
+            child.stdin.close()
+            child.wait(timeout=10)
+
+
+def test_socket_inodes_skips_fds_that_are_gone() -> None:
+    with socket.socket() as sock:
+        directory = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            names = [str(sock.fileno()), "999999", str(directory)]
+            assert _socket_inodes(names, directory) == [_inode(sock)]
+        finally:
+            os.close(directory)
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ("socket:[123]", True),
+        ("socket:[]", False),
+        ("socket:[12a]", False),
+        ("socket:[²]", False),
+        ("pipe:[123]", False),
+        ("/dev/null", False),
+    ],
+)
+def test_socket_link_recognition(link: str, expected: bool) -> None:
+    assert _is_socket_link(link) is expected

@@ -19,7 +19,7 @@ from typing import Literal
 from ppsguard.errors import KernelFeatureMissing, PermissionDenied, PpsError
 from ppsguard.inventory import netns as netns_mod
 from ppsguard.inventory import sockdiag
-from ppsguard.inventory.owners import OwnerWalk, ProcessDescriber, walk
+from ppsguard.inventory.owners import CompactWalk, ProcessDescriber, walk_compact
 from ppsguard.inventory.procfs import parse_proc_net
 from ppsguard.inventory.raw import RawSocket
 from ppsguard.model.net import Family, IPAddress, Protocol, RangeClass
@@ -203,20 +203,20 @@ class _BackgroundWalk:
     """The all-holders owner walk, run in a thread while the kernel dumps (both mostly syscalls)."""
 
     def __init__(self) -> None:
-        self._box: list[OwnerWalk] = []
+        self._box: list[CompactWalk] = []
         self._errors: list[BaseException] = []
         self._thread = threading.Thread(target=self._run, name="ppsguard-owners", daemon=True)
 
     def _run(self) -> None:
         try:
-            self._box.append(walk(None))
+            self._box.append(walk_compact(None))
         except BaseException as error:  # re-raised in the caller
             self._errors.append(error)
 
     def start(self) -> None:
         self._thread.start()
 
-    def result(self) -> OwnerWalk:
+    def result(self) -> CompactWalk:
         self._thread.join(600)
         if self._errors:
             raise self._errors[0]
@@ -283,18 +283,18 @@ def _finish(
     *,
     per_namespace: list[tuple[NetnsInfo, list[RawSocket]]],
     used_sources: set[str],
-    found: OwnerWalk | None,
+    found: CompactWalk | None,
     want_owners: OwnerMode,
     process: str | None,
     gaps: list[str],
 ) -> Inventory:
     describer = ProcessDescriber()
-    holders: dict[int, list[int]] = {}
+    holders = CompactWalk()
     if want_owners:
         inodes = {r.inode for _, rows in per_namespace for r in rows if r.inode}
-        result = found if found is not None else walk(inodes, all_holders=False)
-        holders = result.holders
-        missing = len(inodes - holders.keys())
+        result = found if found is not None else walk_compact(inodes, all_holders=False)
+        holders = result
+        missing = len(inodes - result.first.keys())
         if result.unreadable and missing:
             gaps.append(
                 f"owners unknown for {plural(missing, 'socket')}: "
@@ -334,7 +334,7 @@ def _matches(owner: Owner, name: str) -> bool:
 
 def _build(
     per_namespace: list[tuple[NetnsInfo, list[RawSocket]]],
-    holders: dict[int, list[int]],
+    holders: CompactWalk,
     describer: ProcessDescriber,
     knowledge: Knowledge | None,
 ) -> list[SocketRecord]:
@@ -353,6 +353,7 @@ def _build(
     low, high = _ephemeral_range()
     active = Role.ACTIVE
     last_protocol: Protocol | None = None
+    first, shared = holders.first, holders.shared
     nobody: Described = ((), None, None)
     for ns, rows in per_namespace:
         for row in rows:
@@ -380,13 +381,13 @@ def _build(
             user = users.get(uid, "")
             if user == "":
                 user = users[uid] = describer.user(uid)
-            pids = holders.get(inode) if inode else None
-            if not pids:
+            pid = first.get(inode) if inode else None
+            if pid is None:
                 owned = nobody
-            elif len(pids) == 1:
-                owned = by_pid.get(pids[0]) or _describe(by_pid, describer, pids[0])
+            elif shared and inode in shared:
+                owned = _describe_shared(by_pid, describer, shared[inode])
             else:
-                owned = _describe_shared(by_pid, describer, pids)
+                owned = by_pid.get(pid) or _describe(by_pid, describer, pid)
             owners, cgroup, unit = owned
             append(
                 _RecordTwin(  # type: ignore[arg-type]

@@ -48,24 +48,48 @@ def walk(
     mid-walk). With `all_holders=False` the walk stops once every wanted inode has one holder.
     """
     pid_list = list_pids() if pids is None else pids
-    return _walk(wanted, all_holders, pid_list, before_pid)
+    found = walk_compact(wanted, all_holders=all_holders, pids=pid_list, before_pid=before_pid)
+    holders = {inode: [pid] for inode, pid in found.first.items()}
+    holders.update(found.shared)
+    return OwnerWalk(
+        holders=holders,
+        unreadable=found.unreadable,
+        vanished=found.vanished,
+        stopped_early=found.stopped_early,
+    )
 
 
-def _walk(
+@dataclass(slots=True)
+class CompactWalk:
+    """`OwnerWalk` without a list per inode: `first` maps each inode to its first holder, and
+    `shared` lists every holder (in walk order) of the few inodes held by several processes."""
+
+    first: dict[int, int] = field(default_factory=dict)
+    shared: dict[int, list[int]] = field(default_factory=dict)
+    unreadable: int = 0
+    vanished: int = 0
+    stopped_early: bool = False
+
+
+def walk_compact(
     wanted: Collection[int] | None,
-    all_holders: bool,
-    pids: Iterable[int],
-    before_pid: Callable[[int], None] | None,
-) -> OwnerWalk:
-    result = OwnerWalk()
+    *,
+    all_holders: bool = True,
+    pids: Iterable[int] | None = None,
+    before_pid: Callable[[int], None] | None = None,
+) -> CompactWalk:
+    """`walk()`'s engine. Per process: one listdir, one readlink per fd (relative to the open
+    fd directory), then set operations in C for the bookkeeping. The readlink syscalls are the
+    floor (~3-4 us each on the loaded 2-core benchmark machine). Walking 50k socket fds, best of
+    10: a per-fd Python loop with a list per inode 205 ms, this 184 ms."""
+    result = CompactWalk()
     remaining = set(wanted or ())
     if wanted is not None and not remaining:
         return result
     wanted_set = frozenset(remaining) if wanted is not None else None
-    holders = result.holders
-    readlink = os.readlink
-    listdir = os.listdir
-    for pid in pids:
+    first = result.first
+    shared = result.shared
+    for pid in list_pids() if pids is None else pids:
         if before_pid is not None:
             before_pid(pid)
         try:
@@ -81,37 +105,65 @@ def _walk(
             continue
         try:
             try:
-                names = listdir(directory)
+                names = os.listdir(directory)
             except PermissionError:
                 result.unreadable += 1
                 continue
             except OSError:
                 result.vanished += 1
                 continue
-            for name in names:
-                try:
-                    link = readlink(name, dir_fd=directory)  # relative: no /proc path walk
-                except OSError:
-                    continue  # the fd was closed, or the process exited
-                if link[:8] != "socket:[":
-                    continue
-                try:
-                    inode = int(link[8:-1])
-                except ValueError:
-                    continue
-                if wanted_set is None or inode in wanted_set:
-                    found = holders.get(inode)
-                    if found is None:
-                        holders[inode] = [pid]
-                        remaining.discard(inode)
-                    elif found[-1] != pid:
-                        found.append(pid)
+            inodes: Collection[int] = _socket_inodes(names, directory)
         finally:
             os.close(directory)
+        if wanted_set is not None:
+            inodes = wanted_set.intersection(inodes)
+            remaining.difference_update(inodes)
+        if not inodes:
+            pass
+        elif first.keys().isdisjoint(inodes):
+            first.update(dict.fromkeys(inodes, pid))
+        else:
+            _merge_shared(first, shared, inodes, pid)
         if not all_holders and wanted_set is not None and not remaining:
             result.stopped_early = True
             break
     return result
+
+
+def _merge_shared(
+    first: dict[int, int], shared: dict[int, list[int]], inodes: Iterable[int], pid: int
+) -> None:
+    for inode in inodes:
+        held = first.setdefault(inode, pid)
+        if held != pid:
+            holders = shared.get(inode)
+            if holders is None:
+                shared[inode] = [held, pid]
+            elif holders[-1] != pid:
+                holders.append(pid)
+
+
+def _socket_inodes(names: list[str], directory: int) -> list[int]:
+    """The socket inodes behind fd `names` (duplicates possible); fds closed meanwhile skipped."""
+    readlink = os.readlink
+    try:
+        links = [readlink(name, dir_fd=directory) for name in names]  # relative: no path walk
+    except OSError:  # an fd was closed, or the process exited: read them one by one
+        links = []
+        for name in names:
+            try:
+                links.append(readlink(name, dir_fd=directory))
+            except OSError:
+                continue
+    try:
+        return [int(link[8:-1]) for link in links if link[:8] == "socket:["]
+    except ValueError:  # never from Linux; keep whatever parses
+        return [int(link[8:-1]) for link in links if _is_socket_link(link)]
+
+
+def _is_socket_link(link: str) -> bool:
+    number = link[8:-1]
+    return link[:8] == "socket:[" and link[-1:] == "]" and number.isascii() and number.isdigit()
 
 
 class ProcessDescriber:
