@@ -138,3 +138,26 @@ def test_help_explains_the_finding_types() -> None:
     assert out.returncode == 0
     for word in ("unregistered-listener", "firewall-not-enforcing", "--fail-on", "--from-nmap"):
         assert word in out.stdout
+
+
+def test_audit_of_another_machine_from_its_nmap_file(tmp_path: Path) -> None:
+    registry = tmp_path / "r.yaml"
+    registry.write_text(REGISTRY)
+    scan = tmp_path / "web.xml"
+    scan.write_text(NMAP_XML)
+    out = pps("audit", str(registry), "--from-nmap", str(scan), "--json")
+    assert out.returncode == 1, out.stderr
+    document = json.loads(out.stdout)
+    found = {(f["type"], f["port"]) for f in document["findings"]}
+    assert found == {
+        ("reachable-undocumented", 23),
+        ("risky-service", 23),
+        ("firewall-not-enforcing", 3306),
+    }
+    assert any("not this machine" in gap for gap in document["summary"]["gaps"])
+    hostile = tmp_path / "hostile.xml"
+    hostile.write_text(
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><nmaprun>&a;</nmaprun>'
+    )
+    refused = pps("audit", "--from-nmap", str(hostile))
+    assert refused.returncode == 2 and "hostile.xml" in refused.stderr

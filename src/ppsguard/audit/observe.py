@@ -282,6 +282,16 @@ def observe(
     outside: OutsideView | None = None
     if nmap_file is not None:
         outside = outside_from_nmap(nmap_file)
+        foreign = outside.addresses and not set(outside.addresses) & set(addresses)
+        if local and foreign:
+            # The file describes another machine: this one's sockets and rules say nothing of it.
+            listeners, local, firewall = None, False, False
+            gaps.clear()
+            gaps.append(
+                "the nmap file scanned "
+                + ", ".join(str(a) for a in outside.addresses[:4])
+                + ", not this machine: audited from the file alone (no sockets, no firewall)"
+            )
     elif scan and local:
         vantage = Vantage.REMOTE if scan_from else Vantage.SELF
         ports = ports_to_scan(listeners or (), baseline)
