@@ -302,6 +302,8 @@ def observe(
         except PpsError as exc:
             gaps.append(f"outside view not taken: {exc}")
     fw = firewall_view(netns, policy) if firewall else None
+    if fw is not None and fw.state is FirewallState.UNKNOWN:
+        gaps.extend(fw.notes)
     return Observations(
         host=host,
         observed_at=now or dt.datetime.now(dt.UTC),
