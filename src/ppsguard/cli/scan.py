@@ -18,8 +18,16 @@ import typer
 
 from ppsguard.cli import output
 from ppsguard.errors import InputError, UsageError
-from ppsguard.model.net import IPAddress
-from ppsguard.model.scan import HostResult, HostState, PortResult, PortState, ScanResult
+from ppsguard.model.net import IPAddress, Protocol
+from ppsguard.model.scan import (
+    Confidence,
+    HostResult,
+    HostState,
+    PortResult,
+    PortState,
+    ScanResult,
+    ServiceInfo,
+)
 from ppsguard.report.jsonout import to_jsonable
 
 HELP = (
@@ -175,6 +183,18 @@ def render_table(result: ScanResult) -> None:
     )
 
 
+def _merge(
+    address: IPAddress, port: PortResult, found: dict[tuple[IPAddress, int, Protocol], ServiceInfo]
+) -> ServiceInfo | None:
+    """The identified service; keeps the port-number guess as its name when nothing matched."""
+    info = found.get((address, port.port, port.protocol))
+    if info is None:
+        return port.service
+    if info.name is None and port.service is not None and port.service.name:
+        return dataclasses.replace(info, name=port.service.name, confidence=Confidence.GUESSED)
+    return info
+
+
 async def _identify(result: ScanResult, timeout: float, intrusive: bool) -> ScanResult:  # noqa: ASYNC109
     from ppsguard.scan.identify import identify_services  # type: ignore[import-not-found,unused-ignore]
 
@@ -189,10 +209,7 @@ async def _identify(result: ScanResult, timeout: float, intrusive: bool) -> Scan
     found = await identify_services(wanted, timeout=timeout, intrusive=intrusive)
     hosts = []
     for h in result.hosts:
-        ports = tuple(
-            dataclasses.replace(p, service=found.get((h.address, p.port, p.protocol), p.service))
-            for p in h.ports
-        )
+        ports = tuple(dataclasses.replace(p, service=_merge(h.address, p, found)) for p in h.ports)
         hosts.append(dataclasses.replace(h, ports=ports))
     return dataclasses.replace(result, hosts=tuple(hosts))
 

@@ -14,6 +14,7 @@ import random
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -355,23 +356,27 @@ def _host_result(h: _Host, opts: ScanOptions) -> HostResult:
         return HostResult(h.address, h.hostname, HostState.UNKNOWN, error=h.error)
     if not h.up:
         return HostResult(h.address, h.hostname, HostState.DOWN)
-    summary: dict[str, int] = {}
-    ports: list[PortResult] = []
-    for (port, proto), (state, reason, ttl) in sorted(
-        h.results.items(), key=lambda kv: (kv[0][1], kv[0][0])
-    ):
-        summary[str(state)] = summary.get(str(state), 0) + 1
-        if opts.all_states or state is PortState.OPEN:
-            service = (
-                _guess(port, proto) if opts.guess_services and state is PortState.OPEN else None
-            )
-            ports.append(PortResult(port, proto, state, reason, service, ttl))
-    flags: list[str] = []
+    counts = Counter(outcome[0] for outcome in h.results.values())
+    summary = {str(state): n for state, n in counts.items()}
     probed = len(h.results)
-    if probed >= IMPLAUSIBLE_MIN_PORTS and summary.get("open", 0) > IMPLAUSIBLE_SHARE * probed:
+    flags: list[str] = []
+    implausible = (
+        probed >= IMPLAUSIBLE_MIN_PORTS and counts[PortState.OPEN] > IMPLAUSIBLE_SHARE * probed
+    )
+    if implausible:
         flags.append("implausible-open-share")
-        if not opts.all_states:
-            ports = [p for p in ports if p.state is not PortState.OPEN]
+    listed = [
+        (key, outcome)
+        for key, outcome in h.results.items()
+        if opts.all_states or (outcome[0] is PortState.OPEN and not implausible)
+    ]
+    listed.sort(key=lambda kv: (kv[0][1], kv[0][0]))
+    ports: list[PortResult] = []
+    for (port, proto), (state, reason, ttl) in listed:
+        guess = opts.guess_services and state is PortState.OPEN and not implausible
+        ports.append(
+            PortResult(port, proto, state, reason, _guess(port, proto) if guess else None, ttl)
+        )
     if h.expired:
         flags.append("host-timeout")
     return HostResult(h.address, h.hostname, HostState.UP, tuple(ports), summary, tuple(flags))
