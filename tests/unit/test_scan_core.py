@@ -244,3 +244,27 @@ def test_syn_without_raw_socket_privilege_exits_3_suggesting_connect() -> None:
     assert done.returncode == 3, done.stderr
     assert "--connect" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_deadlines_cut_a_scan_short_and_flag_the_host() -> None:
+    import asyncio
+
+    from ppsguard.scan import ScanOptions, scan
+
+    opts = ScanOptions(engine="connect", host_timeout=0.05, confirm=False)
+    result = asyncio.run(scan(["127.0.0.1"], "-", options=opts))
+    (host,) = result.hosts
+    assert "host-timeout" in host.flags
+    assert sum(host.summary.values()) < 65535
+    whole = asyncio.run(
+        scan(["127.0.0.1"], "-", options=ScanOptions(engine="connect", deadline=0.05))
+    )
+    assert sum(whole.hosts[0].summary.values()) < 65535
+
+
+def test_min_rate_keeps_a_window_floor() -> None:
+    from ppsguard.scan.engines.base import EngineConfig
+
+    cfg = EngineConfig(PRESETS[4], min_rate=10000)
+    assert cfg.min_window(PRESETS[4], 8) == 1001
+    assert EngineConfig(PRESETS[4]).min_window(PRESETS[4], 8) == 8

@@ -34,7 +34,7 @@ def test_parse_target(
 ) -> None:
     spec = parse_target(token)
     assert spec.hostname == hostname
-    if first is not None:
+    if first is not None and last is not None:
         assert spec.first == ipaddress.ip_address(first)
         assert spec.last == ipaddress.ip_address(last)
 

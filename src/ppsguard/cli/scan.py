@@ -29,6 +29,7 @@ from ppsguard.model.scan import (
     ServiceInfo,
 )
 from ppsguard.report.jsonout import to_jsonable
+from ppsguard.scan.observer import Eta
 
 HELP = (
     "Scan TCP/UDP ports of hosts and networks (lab, loopback, or what you may scan).\n\n"
@@ -103,6 +104,7 @@ class _CliObserver:
         self.wants_ports = jsonl  # per-port callbacks only when streaming them
         self.lock = threading.Lock()
         self.bar: Any = None
+        self.eta = Eta()  # sliding-window rate: never negative, no stall at 99%
         self.task: Any = None
         if progress:
             from rich.progress import (
@@ -110,14 +112,13 @@ class _CliObserver:
                 Progress,
                 TaskProgressColumn,
                 TextColumn,
-                TimeRemainingColumn,
             )
 
             self.bar = Progress(
                 TextColumn("scanning"),
                 BarColumn(),
                 TaskProgressColumn(),
-                TimeRemainingColumn(),
+                TextColumn("{task.description}"),
                 console=output.human(),
                 transient=True,
             )
@@ -126,11 +127,15 @@ class _CliObserver:
         output.human().print(f"seed {seed} (repeat this probe order with --seed {seed})")
         if self.bar is not None:
             self.bar.start()
-            self.task = self.bar.add_task("scan", total=max(1, total_probes))
+            self.task = self.bar.add_task("ETA --", total=max(1, total_probes))
 
     def on_progress(self, done: int, total: int) -> None:
         if self.bar is not None and self.task is not None:
-            self.bar.update(self.task, completed=min(done, total), total=max(1, total))
+            eta = self.eta.update(time.monotonic(), done, total)
+            label = "ETA --" if eta is None else f"ETA {eta:.0f}s"
+            self.bar.update(
+                self.task, completed=min(done, total), total=max(1, total), description=label
+            )
 
     def on_port(self, address: IPAddress, result: PortResult) -> None:
         if self.jsonl and (self.all_states or result.state is PortState.OPEN):
@@ -375,14 +380,12 @@ def register(app: typer.Typer) -> None:
                 observer = _CliObserver(
                     progress=not (as_json or as_jsonl), jsonl=as_jsonl, all_states=all_states
                 )
-                started = time.monotonic()
                 try:
                     result = asyncio.run(
                         scan(tokens, ports, top=top_ports, options=options, observer=observer)
                     )
                 finally:
                     observer.stop()
-                del started
         if service:
             try:
                 result = asyncio.run(_identify(result, service_timeout, intrusive))

@@ -28,6 +28,12 @@ class EngineConfig:
     stop: threading.Event = field(default_factory=threading.Event)
     host_expired: Callable[[IPAddress, float], bool] | None = None
 
+    def min_window(self, preset: TimingPreset, floor: int) -> int:
+        """The window never shrinks below what `--min-rate` needs at the shortest timeout."""
+        if self.min_rate is None:
+            return floor
+        return max(floor, int(self.min_rate * preset.min_timeout) + 1)
+
     @property
     def retries(self) -> int:
         return self.preset.max_retries if self.max_retries is None else self.max_retries

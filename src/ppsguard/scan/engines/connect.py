@@ -102,7 +102,9 @@ def run(
 ) -> None:
     """Probe every (address, port) and emit one outcome each (unless stopped or past deadline)."""
     preset = config.preset
-    cwnd = CongestionWindow(window_size(config.window, preset.max_window), minimum=8)
+    cwnd = CongestionWindow(
+        window_size(config.window, preset.max_window), minimum=config.min_window(preset, 8)
+    )
     pacer = Pacer(config.max_rate)
     source: Iterator[tuple[IPAddress, int]] = iter(probes)
     retry: deque[tuple[IPAddress, int, int]] = deque()

@@ -98,7 +98,9 @@ def run(
     parser = SynBuilder(jar, ipaddress.IPv4Address(0), 4, sport)
     socks = _Sockets()
     # no file descriptor per probe: the window only bounds the retransmission queue
-    cwnd = CongestionWindow(config.window or preset.max_window * 4, minimum=16)
+    cwnd = CongestionWindow(
+        config.window or preset.max_window * 4, minimum=config.min_window(preset, 16)
+    )
     pacer = Pacer(config.max_rate, burst=_BATCH)
     source: Iterator[tuple[IPAddress, int]] = iter(probes)
     retry: deque[tuple[IPAddress, int, int]] = deque()

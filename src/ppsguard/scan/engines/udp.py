@@ -50,7 +50,10 @@ def run(
     probes: Iterable[tuple[IPAddress, int]], config: EngineConfig, emit: Emit, stats: EngineStats
 ) -> None:
     preset = config.preset
-    cwnd = CongestionWindow(window_size(config.window, min(preset.max_window, 1024)), minimum=4)
+    cwnd = CongestionWindow(
+        window_size(config.window, min(preset.max_window, 1024)),
+        minimum=config.min_window(preset, 4),
+    )
     pacer = Pacer(config.max_rate)
     source: Iterator[tuple[IPAddress, int]] = iter(probes)
     retry: deque[tuple[IPAddress, int, int]] = deque()
