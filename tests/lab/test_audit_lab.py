@@ -252,3 +252,36 @@ def test_protocol_mismatch_from_identification(lab_factory, tmp_path) -> None:  
     assert any("SSH-2.0" in e for e in finding.evidence)
     door = next(d for d in report.doors if d.port == 80)
     assert door.status.value == "risky" and door.banner and "SSH-2.0" in door.banner
+
+
+def test_registry_init_from_a_scan(lab_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory(["target", "probe"])
+    target, probe = lab["target"], lab["probe"]
+    target.listen(22)
+    target.listen(80)
+    draft = tmp_path / "scanned.yaml"
+    made = probe.run(
+        [
+            sys.executable,
+            "-m",
+            "ppsguard",
+            "registry",
+            "init",
+            "--from-scan",
+            str(target.ipv4),
+            "--host",
+            "target",
+            "-o",
+            str(draft),
+        ],
+        check=False,
+        timeout=300,
+    )
+    assert made.returncode == 0, made.stderr
+    from ppsguard.policy.registry import load_registry
+
+    registry = load_registry(draft)
+    host = registry.host("target")
+    assert host is not None and target.ipv4 in host.addresses
+    ports = {sp.ports.first for entry in host.provides for sp in entry.ports}
+    assert ports == {22, 80}
