@@ -24,9 +24,13 @@ setup: $(STAMP)
 system-deps:
 	bash scripts/system-deps.sh deps/debian-packages.txt
 
-## run: set up and run the main job (this machine's listening ports, named and classified)
+## run: set up and run the main job: audit this machine (against ./registry.yaml when present),
+## writing the building picture to audit.html and a Markdown report to audit.md.
+## Exit 1 from the audit means "findings reported", which is the job done.
 run: setup
 	$(PPS) sockets
+	$(PPS) audit $(wildcard registry.yaml) --html audit.html --markdown audit.md; test $$? -le 1
+	@echo "reports: audit.html (open in a browser), audit.md"
 
 ## lint: ruff (check and format) and mypy --strict on src/
 lint: setup
