@@ -132,3 +132,36 @@ def test_socket_inodes_skips_fds_that_are_gone() -> None:
 )
 def test_socket_link_recognition(link: str, expected: bool) -> None:
     assert _is_socket_link(link) is expected
+
+
+def test_collect_moves_its_records_to_the_oldest_generation() -> None:
+    import gc
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        inventory = collect(port=sock.getsockname()[1], protocols=["tcp"])  # type: ignore[list-item]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() == 0
+        (record,) = inventory.records
+        assert any(o is record for o in gc.get_objects(generation=2))
+
+
+def test_collect_respects_a_disabled_or_frozen_collector() -> None:
+    import gc
+
+    gc.disable()
+    try:
+        collect(owners=False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    gc.freeze()  # a caller that froze its objects (e.g. before forking workers)
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        collect(owners=False)
+        assert gc.get_freeze_count() == frozen
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
