@@ -170,3 +170,22 @@ def test_describe_certificate_valid_and_issued_by_other() -> None:
 def test_describe_certificate_garbage(der: bytes) -> None:
     info = describe_certificate(der, "TLSv1.3", "X", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     assert info.version == "TLSv1.3"
+
+
+@pytest.mark.parametrize(
+    ("payload", "data", "echo"),
+    [
+        (b"GET / HTTP/1.0\r\n\r\n", b"GET / HTTP/1.0\r\n\r\n", True),
+        (b"GET / HTTP/1.0\r\n\r\n", b"GET /", True),  # a partial reflection is still an echo
+        (b"GET / HTTP/1.0\r\n\r\n", b"HTTP/1.1 200 OK\r\n", False),
+        (b"", b"SSH-2.0-OpenSSH_9.2\r\n", False),  # the passive read sends nothing
+        (b"\x00\x01", b"\x00\x01", False),  # too short to tell
+    ],
+)
+def test_a_reflected_probe_is_an_echo_service(payload, data, echo):
+    assert classify.is_echo(payload, data) is echo
+    service = classify.interpret("smb-negotiate", data, payload=payload)
+    if echo:
+        assert service is not None and service.name == "echo"
+    else:
+        assert service is None or service.name != "echo"

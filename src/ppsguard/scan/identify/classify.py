@@ -78,10 +78,31 @@ def mismatch(expected: str | None, found: str | None) -> Mismatch | None:
     return None if same_service(expected, shown) else Mismatch(expected, shown)
 
 
-def interpret(probe: str, data: bytes, *, tls: bool = False) -> ServiceInfo | None:
-    """What `data`, received in answer to `probe` (inside TLS if `tls`), says the service is."""
+ECHO_MIN_BYTES = 4
+
+
+def is_echo(payload: bytes, data: bytes) -> bool:
+    """True when `data` is our own probe reflected back (an echo service), not an answer."""
+    if len(payload) < ECHO_MIN_BYTES or len(data) < ECHO_MIN_BYTES:
+        return False
+    shared = min(len(payload), len(data))
+    return data[:shared] == payload[:shared]
+
+
+def interpret(
+    probe: str, data: bytes, *, tls: bool = False, payload: bytes = b""
+) -> ServiceInfo | None:
+    """What `data`, received in answer to `probe` (inside TLS if `tls`), says the service is.
+
+    A reply that merely reflects the probe's own bytes (`payload`) is an echo service: its
+    bytes would otherwise "confirm" whatever protocol the probe spoke.
+    """
     if not data:
         return None
+    if is_echo(payload, data):
+        return ServiceInfo(
+            name="echo", extra="reflects the bytes it receives", confidence=Confidence.MATCHED
+        )
     shake = handshakes.parse(probe, data)
     sig = signatures.match(probe, data)
     if shake is None and sig is None:

@@ -84,7 +84,7 @@ async def _exchange(
     finally:
         if writer is not None:
             writer.transport.abort()
-    service = classify.interpret(probe.name, data)
+    service = classify.interpret(probe.name, data, payload=payload)
     return Attempt(probe.name, payload, data, loop.time() - started, service)
 
 
@@ -202,7 +202,11 @@ async def _udp_exchange(host: str, port: int, probe: probes.Probe, deadline: flo
         if transport is not None:
             transport.close()
     return Attempt(
-        probe.name, payload, data, loop.time() - started, classify.interpret(probe.name, data)
+        probe.name,
+        payload,
+        data,
+        loop.time() - started,
+        classify.interpret(probe.name, data, payload=payload),
     )
 
 
