@@ -307,18 +307,20 @@ def _finish(
     describer = ProcessDescriber()
     holders = CompactWalk()
     if want_owners:
-        inodes = {r.inode for _, rows in per_namespace for r in rows if r.inode}
-        result = found if found is not None else walk_compact(inodes, all_holders=False)
-        holders = result
-        missing = len(inodes - result.first.keys())
-        if result.unreadable and missing:
+        if found is None:  # "first" mode: a walk scoped to these inodes, stopping early
+            inodes = {r.inode for _, rows in per_namespace for r in rows if r.inode}
+            found = walk_compact(inodes, all_holders=False)
+        holders = found
+    records, missing = _build(per_namespace, holders, describer, _knowledge())
+    if want_owners:
+        if holders.unreadable and missing:
             gaps.append(
                 f"owners unknown for {plural(missing, 'socket')}: "
-                f"{plural(result.unreadable, 'process')} could not be read (run as root)"
+                f"{plural(holders.unreadable, 'process')} could not be read (run as root)"
             )
-        elif result.unreadable:
+        elif holders.unreadable:
             gaps.append(
-                f"owners may be incomplete: {plural(result.unreadable, 'process')} could not "
+                f"owners may be incomplete: {plural(holders.unreadable, 'process')} could not "
                 "be read (run as root)"
             )
         elif missing:
@@ -326,9 +328,6 @@ def _finish(
                 f"no visible holder for {plural(missing, 'socket')} (kernel sockets, or processes "
                 "outside this pid namespace)"
             )
-
-    knowledge = _knowledge()
-    records = _build(per_namespace, holders, describer, knowledge)
     if process is not None:
         records = [r for r in records if any(_matches(o, process) for o in r.owners)]
     return Inventory(
@@ -353,10 +352,12 @@ def _build(
     holders: CompactWalk,
     describer: ProcessDescriber,
     knowledge: Knowledge | None,
-) -> list[SocketRecord]:
-    """Turn rows into records. Hot loop (one pass per socket): every derived value is cached,
-    under cheap keys (a Protocol is hashed by a Python-level Enum.__hash__: once per protocol
-    switch, not per row), and owner tuples are shared by every socket of the same holders."""
+) -> tuple[list[SocketRecord], int]:
+    """Turn rows into records, and count the sockets (inode != 0) without a known holder.
+
+    Hot loop (one pass per socket): every derived value is cached, under cheap keys (a Protocol
+    is hashed by a Python-level Enum.__hash__: once per protocol switch, not per row), and owner
+    tuples are shared by every socket of the same holders."""
     facts_by: dict[Protocol, dict[int, tuple[RangeClass | None, str | None]]] = {}
     states_by: dict[Protocol, dict[int, tuple[SocketState, Role]]] = {}
     facts: dict[int, tuple[RangeClass | None, str | None]] = {}
@@ -370,6 +371,7 @@ def _build(
     active = Role.ACTIVE
     last_protocol: Protocol | None = None
     first, shared = holders.first, holders.shared
+    missing = 0
     nobody: Described = ((), None, None)
     for ns, rows in per_namespace:
         for row in rows:
@@ -400,6 +402,7 @@ def _build(
             pid = first.get(inode) if inode else None
             if pid is None:
                 owned = nobody
+                missing += inode != 0
             elif shared and inode in shared:
                 owned = _describe_shared(by_pid, describer, shared[inode])
             else:
@@ -429,7 +432,7 @@ def _build(
                     v6only,
                 )
             )
-    return records
+    return records, missing
 
 
 Described = tuple[tuple[Owner, ...], str | None, str | None]
