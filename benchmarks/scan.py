@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Callable
 
 from ppsguard.model.net import Protocol
 from ppsguard.scan.ports import top_ports
@@ -85,7 +87,14 @@ def main() -> int:
     parser.add_argument(
         "--quick", action="store_true", help="one ppsguard run each; skip nmap -sT/-sU"
     )
+    parser.add_argument(
+        "--only", choices=("syn", "connect", "loopback", "udp"), help="run one comparison only"
+    )
     args = parser.parse_args()
+
+    def wanted(name: str) -> bool:
+        return args.only in (None, name)
+
     runs = 1 if args.quick else 5
     everything = range(1, 65536)
     lines: list[str] = []
@@ -102,6 +111,8 @@ def main() -> int:
         addr = str(target.ipv4)
 
         for engine, nmap_flag in (("syn", "-sS"), ("connect", "-sT")):
+            if not wanted(engine):
+                continue
             times, wrong = [], []
             for _ in range(runs):
                 elapsed, states = pps(scanner, f"--{engine}", "-T4", "-p-", addr)
@@ -125,53 +136,56 @@ def main() -> int:
                 f"nmap open {n_open} extraports {n_extra}"
             )
 
-        # loopback of the scanner host: a listener so one port is open
-        scanner.listen(8000)
-        lo_times = []
-        for _ in range(runs):
-            elapsed, states = pps(scanner, "--connect", "-p-", "127.0.0.1")
-            lo_times.append(elapsed)
-        lo_open = sorted(p for p, s in states.items() if s == "open")
-        n_elapsed, n_states, _ = nmap(scanner, "-sT", "-p-", "127.0.0.1")
-        n_open = sorted(p for p, s in n_states.items() if s == "open")
-        report(
-            f"loopback-connect 65535 ports: ppsguard best {min(lo_times):.2f}s, "
-            f"nmap -sT {n_elapsed:.2f}s, "
-            f"ratio {n_elapsed / min(lo_times):.2f}x; open ppsguard {lo_open} nmap {n_open}"
-        )
-
-        if not args.quick:
-            udp.run(["sysctl", "-qw", "net.ipv4.icmp_ratelimit=1000"])
-            proc = udp.popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "ppsguard.scan.lab_responders",
-                    "--dns",
-                    "53",
-                    "--snmp",
-                    "161",
-                ],
-                stdout=subprocess.PIPE,
-            )
-            assert proc.stdout is not None
-            proc.stdout.readline()
-            ports = ",".join(map(str, top_ports(100, Protocol.UDP)))
-            elapsed, states = pps(scanner, "--udp", "-T4", "-p", f"U:{ports}", str(udp.ipv4))
-            ours = sorted(p for p, s in states.items() if s == "open")
-            n_elapsed, n_states, n_extra = nmap(
-                scanner, "-sU", "-T4", "-p", f"U:{ports}", str(udp.ipv4)
-            )
-            theirs = sorted(p for p, s in n_states.items() if s == "open")
-            report(
-                f"udp top-100: ppsguard {elapsed:.2f}s open {ours}; "
-                f"nmap -sU -T4 {n_elapsed:.2f}s open {theirs}; "
-                f"ratio {n_elapsed / elapsed:.1f}x; correct open (53, 161): {ours == [53, 161]}"
-            )
+        if wanted("loopback"):
+            loopback(scanner, runs, report)
+        if not args.quick and wanted("udp"):
+            udp_compare(scanner, udp, report)
     print("\nsummary:")
     for line in lines:
         print("  " + line)
     return 0
+
+
+def loopback(scanner: Host, runs: int, report: Callable[[str], None]) -> None:
+    """127.0.0.1 of the scanner host, all ports, one listener open."""
+    scanner.listen(8000)
+    times = []
+    states: dict[int, str] = {}
+    for _ in range(runs):
+        elapsed, states = pps(scanner, "--connect", "-p-", "127.0.0.1")
+        times.append(elapsed)
+    ours = sorted(p for p, s in states.items() if s == "open")
+    n_elapsed, n_states, _ = nmap(scanner, "-sT", "-p-", "127.0.0.1")
+    theirs = sorted(p for p, s in n_states.items() if s == "open")
+    report(
+        f"loopback-connect 65535 ports: ppsguard best {min(times):.2f}s, "
+        f"nmap -sT {n_elapsed:.2f}s, ratio {n_elapsed / min(times):.2f}x; "
+        f"open ppsguard {ours} nmap {theirs}"
+    )
+
+
+def udp_compare(scanner: Host, udp: Host, report: Callable[[str], None]) -> None:
+    """Our UDP top 100 against a host with DNS and SNMP responders (default ICMP rate limit)."""
+    proc = udp.popen(
+        [sys.executable, "-m", "ppsguard.scan.lab_responders", "--dns", "53", "--snmp", "161"],
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    ports = ",".join(map(str, top_ports(100, Protocol.UDP)))
+    elapsed, states = pps(scanner, "--udp", "-T4", "-p", f"U:{ports}", str(udp.ipv4))
+    ours = sorted(p for p, s in states.items() if s == "open")
+    n_elapsed, n_states, n_extra = nmap(scanner, "-sU", "-T4", "-p", f"U:{ports}", str(udp.ipv4))
+    theirs = sorted(p for p, s in n_states.items() if s == "open")
+    our_counts = dict(Counter(states.values()))
+    their_counts = dict(Counter(n_states.values()))
+    for state, count in n_extra.items():
+        their_counts[state] = their_counts.get(state, 0) + count
+    report(
+        f"udp top-100: ppsguard {elapsed:.2f}s open {ours} states {our_counts}; "
+        f"nmap -sU -T4 {n_elapsed:.2f}s open {theirs} states {their_counts}; "
+        f"ratio {n_elapsed / elapsed:.1f}x; correct open (53, 161): {ours == [53, 161]}"
+    )
 
 
 if __name__ == "__main__":
