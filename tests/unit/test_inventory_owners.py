@@ -113,7 +113,7 @@ def test_socket_inodes_skips_fds_that_are_gone() -> None:
     with socket.socket() as sock:
         directory = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
         try:
-            names = [str(sock.fileno()), "999999", str(directory)]
+            names = [str(sock.fileno()).encode(), b"999999", str(directory).encode()]
             assert _socket_inodes(names, directory) == [_inode(sock)]
         finally:
             os.close(directory)
@@ -122,15 +122,15 @@ def test_socket_inodes_skips_fds_that_are_gone() -> None:
 @pytest.mark.parametrize(
     ("link", "expected"),
     [
-        ("socket:[123]", True),
-        ("socket:[]", False),
-        ("socket:[12a]", False),
-        ("socket:[²]", False),
-        ("pipe:[123]", False),
-        ("/dev/null", False),
+        (b"socket:[123]", True),
+        (b"socket:[]", False),
+        (b"socket:[12a]", False),
+        ("socket:[²]".encode(), False),
+        (b"pipe:[123]", False),
+        (b"/dev/null", False),
     ],
 )
-def test_socket_link_recognition(link: str, expected: bool) -> None:
+def test_socket_link_recognition(link: bytes, expected: bool) -> None:
     assert _is_socket_link(link) is expected
 
 

@@ -81,7 +81,8 @@ def walk_compact(
     """`walk()`'s engine. Per process: one listdir, one readlink per fd (relative to the open
     fd directory), then set operations in C for the bookkeeping. The readlink syscalls are the
     floor (~3-4 us each on the loaded 2-core benchmark machine). Walking 50k socket fds, best of
-    10: a per-fd Python loop with a list per inode 205 ms, this 184 ms."""
+    10: a per-fd Python loop with a list per inode 205 ms, this 184 ms; with bytes paths (no
+    str encoding of names, no decoding of links) the core loop went from 166 to 158 ms."""
     result = CompactWalk()
     remaining = set(wanted or ())
     if wanted is not None and not remaining:
@@ -92,8 +93,9 @@ def walk_compact(
     for pid in list_pids() if pids is None else pids:
         if before_pid is not None:
             before_pid(pid)
+        path = b"/proc/%d/fd" % pid  # bytes paths: bytes names and links, no str decoding
         try:
-            directory = os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            directory = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except (FileNotFoundError, ProcessLookupError):
             result.vanished += 1
             continue
@@ -105,7 +107,7 @@ def walk_compact(
             continue
         try:
             try:
-                names = os.listdir(directory)
+                names = os.listdir(path)
             except PermissionError:
                 result.unreadable += 1
                 continue
@@ -143,7 +145,7 @@ def _merge_shared(
                 holders.append(pid)
 
 
-def _socket_inodes(names: list[str], directory: int) -> list[int]:
+def _socket_inodes(names: list[bytes], directory: int) -> list[int]:
     """The socket inodes behind fd `names` (duplicates possible); fds closed meanwhile skipped."""
     readlink = os.readlink
     try:
@@ -156,14 +158,14 @@ def _socket_inodes(names: list[str], directory: int) -> list[int]:
             except OSError:
                 continue
     try:
-        return [int(link[8:-1]) for link in links if link[:8] == "socket:["]
+        return [int(link[8:-1]) for link in links if link[:8] == b"socket:["]
     except ValueError:  # never from Linux; keep whatever parses
         return [int(link[8:-1]) for link in links if _is_socket_link(link)]
 
 
-def _is_socket_link(link: str) -> bool:
+def _is_socket_link(link: bytes) -> bool:
     number = link[8:-1]
-    return link[:8] == "socket:[" and link[-1:] == "]" and number.isascii() and number.isdigit()
+    return link[:8] == b"socket:[" and link[-1:] == b"]" and number.isdigit()
 
 
 class ProcessDescriber:
