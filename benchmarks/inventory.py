@@ -176,6 +176,16 @@ def bench(size: int, repeat: int) -> None:
         f"| psutil {ms(ps_full)} (psutil/ppsguard = {ps_full / full:.1f}x, target >= 5x: "
         f"{verdict(ps_full >= 5 * full)})"
     )
+    paired_ss = statistics.median(
+        o / s for o, s in zip(runs["ours_full"], runs["ss_full"], strict=True)
+    )
+    paired_ps = statistics.median(
+        p / o for o, p in zip(runs["ours_full"], runs["psutil"], strict=True)
+    )
+    print(
+        f"  full table + owners, median of per-run ratios (adjacent runs, same load): "
+        f"ppsguard/ss = {paired_ss:.2f} | psutil/ppsguard = {paired_ps:.1f}x"
+    )
     print(
         "  full table + owners, per run (ms): ppsguard "
         + " ".join(f"{v * 1000:.0f}" for v in runs["ours_full"])
