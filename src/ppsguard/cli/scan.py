@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -186,6 +187,22 @@ def render_table(result: ScanResult) -> None:
         f"{len(result.hosts)} host(s) in {s.elapsed_s:.2f}s, {s.probes_sent} probes, "
         f"{s.retransmissions} retransmissions, engine {result.engine}, seed {s.seed}"
     )
+
+
+def _run(coro: Coroutine[Any, Any, ScanResult]) -> ScanResult:
+    """`asyncio.run(coro)` without handing the result back through the task.
+
+    Python 3.11's `asyncio.run` calls `signal.getsignal(SIGINT)` after the main task finished,
+    which formats a ValueError with the repr of that task — and so of its result: a
+    65,535-port ScanResult cost ~0.5-1 s of dataclass reprs. The task here returns None.
+    """
+    box: list[ScanResult] = []
+
+    async def main() -> None:
+        box.append(await coro)
+
+    asyncio.run(main())
+    return box[0]
 
 
 def _merge(
@@ -381,14 +398,14 @@ def register(app: typer.Typer) -> None:
                     progress=not (as_json or as_jsonl), jsonl=as_jsonl, all_states=all_states
                 )
                 try:
-                    result = asyncio.run(
+                    result = _run(
                         scan(tokens, ports, top=top_ports, options=options, observer=observer)
                     )
                 finally:
                     observer.stop()
         if service:
             try:
-                result = asyncio.run(_identify(result, service_timeout, intrusive))
+                result = _run(_identify(result, service_timeout, intrusive))
             except ImportError:
                 output.warn("service identification is not available in this build")
         if out_xml is not None:
