@@ -198,6 +198,7 @@ def run(
                 break
             budget = min(cwnd.allowed - len(outstanding), pacer.allowance(now), _BATCH)
             batch_timeouts: dict[int, float] = {}
+            batch_expired: dict[int, bool] = {}  # host deadline looked up once per host per batch
             while budget > 0:
                 if retry:
                     address, port, attempt = retry.popleft()
@@ -210,12 +211,12 @@ def run(
                     attempt = 0
                 else:
                     break
-                if (
-                    attempt == 0
-                    and config.host_expired is not None
-                    and config.host_expired(address, now)
-                ):
-                    continue
+                if attempt == 0 and config.host_expired is not None:
+                    expired = batch_expired.get(id(address))
+                    if expired is None:
+                        expired = batch_expired[id(address)] = config.host_expired(address, now)
+                    if expired:
+                        continue
                 meta = info.get(id(address))
                 if meta is None:
                     packed = address.packed
@@ -261,7 +262,10 @@ def run(
                 timers.append((now + timeout, packed, port, attempt))
             if exhausted and not retry and not outstanding:
                 break
-            wait = 0.0 if budget > 0 and (retry or not exhausted) else 0.02
+            # sleep only when nothing may be sent now: a batch that used its whole budget of
+            # _BATCH is no reason to wait (that wait cost ~20 ms per 512 retransmissions)
+            can_send = (bool(retry) or not exhausted) and len(outstanding) < cwnd.allowed
+            wait = 0.0 if can_send and pacer.allowance(now) > 0 else 0.02
             if timers:
                 wait = min(wait, max(0.0, timers[0][0] - now))
             readable = socks.all()
