@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import ipaddress
 import random
 import socket
@@ -356,27 +357,62 @@ def _host_result(h: _Host, opts: ScanOptions) -> HostResult:
         return HostResult(h.address, h.hostname, HostState.UNKNOWN, error=h.error)
     if not h.up:
         return HostResult(h.address, h.hostname, HostState.DOWN)
-    counts = Counter(outcome[0] for outcome in h.results.values())
+    results = h.results
+    counts = Counter(outcome[0] for outcome in results.values())
     summary = {str(state): n for state, n in counts.items()}
-    probed = len(h.results)
+    probed = len(results)
     flags: list[str] = []
     implausible = (
         probed >= IMPLAUSIBLE_MIN_PORTS and counts[PortState.OPEN] > IMPLAUSIBLE_SHARE * probed
     )
     if implausible:
         flags.append("implausible-open-share")
-    listed = [
-        (key, outcome)
-        for key, outcome in h.results.items()
-        if opts.all_states or (outcome[0] is PortState.OPEN and not implausible)
-    ]
-    listed.sort(key=lambda kv: (kv[0][1], kv[0][0]))
+    if opts.all_states:
+        items = list(results.items())
+    elif implausible:
+        items = []
+    else:
+        items = [kv for kv in results.items() if kv[1][0] is PortState.OPEN]
     ports: list[PortResult] = []
-    for (port, proto), (state, reason, ttl) in listed:
-        guess = opts.guess_services and state is PortState.OPEN and not implausible
-        ports.append(
-            PortResult(port, proto, state, reason, _guess(port, proto) if guess else None, ttl)
-        )
+    guess_open = opts.guess_services and not implausible
+    collecting = gc.isenabled()
+    gc.disable()  # 65k fresh objects would trigger several full collections of a big heap
+    try:
+        for port, proto, (state, reason, ttl) in _ordered(items):
+            guess = _guess(port, proto) if guess_open and state is PortState.OPEN else None
+            ports.append(PortResult(port, proto, state, reason, guess, ttl))
+    finally:
+        if collecting:
+            gc.enable()
     if h.expired:
         flags.append("host-timeout")
     return HostResult(h.address, h.hostname, HostState.UP, tuple(ports), summary, tuple(flags))
+
+
+_Outcome = tuple[PortState, Reason, "int | None"]
+
+
+def _ordered(
+    items: list[tuple[tuple[int, Protocol], _Outcome]],
+) -> Iterator[tuple[int, Protocol, _Outcome]]:
+    """Protocol-major, then port order."""
+    if len(items) < 4096:
+        items.sort(key=lambda kv: (kv[0][1].value, kv[0][0]))
+        for (port, proto), outcome in items:
+            yield port, proto, outcome
+        return
+    # big (-p- --all-states): a bucket per protocol indexed by port, no comparison sort and no
+    # Enum.__hash__ per row
+    buckets: dict[str, list[_Outcome | None]] = {}
+    last: Protocol | None = None
+    bucket: list[_Outcome | None] = []
+    for (port, proto), outcome in items:
+        if proto is not last:
+            last = proto
+            bucket = buckets.setdefault(proto.value, [None] * 65536)
+        bucket[port] = outcome
+    for name in sorted(buckets):
+        protocol = Protocol(name)
+        for port, found in enumerate(buckets[name]):
+            if found is not None:
+                yield port, protocol, found
