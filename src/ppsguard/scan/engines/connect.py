@@ -28,6 +28,9 @@ from ppsguard.scan.timing import CongestionWindow, RttEstimator
 _RESERVED_FDS = 64
 _BATCH = 256
 _LINGER0 = struct.pack("ii", 1, 0)
+_REFUSED = errno.ECONNREFUSED
+_ABORTED = errno.ECONNABORTED
+_SPARES = 64
 _BACKOFF = {errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL, errno.ENOBUFS, errno.EAGAIN}
 _ERRORS: dict[int, tuple[PortState, Reason]] = {
     errno.ECONNREFUSED: (PortState.CLOSED, Reason.CONN_REFUSED),
@@ -119,6 +122,8 @@ def run(
     # per address object: (family, text, is IPv6, RTT estimator, the object)
     info: dict[int, tuple[socket.AddressFamily, str, bool, RttEstimator, IPAddress]] = {}
     new_socket = _socket.socket  # the C type: skips socket.socket's Python-level __init__
+    spares: tuple[list[_socket.socket], list[_socket.socket]] = ([], [])  # [IPv4], [IPv6]
+    quick = 0
     stream = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
     try:
         while True:
@@ -129,6 +134,7 @@ def run(
             if stopping:
                 break
             budget = min(cwnd.allowed - len(inflight), pacer.allowance(now), _BATCH)
+            batch_expired: dict[int, bool] = {}  # host deadline looked up once per host per batch
             while budget > 0:
                 if retry:
                     address, port, attempt = retry.popleft()
@@ -141,8 +147,12 @@ def run(
                     attempt = 0
                 else:
                     break
-                if config.host_expired is not None and config.host_expired(address, now):
-                    continue
+                if config.host_expired is not None:
+                    expired = batch_expired.get(id(address))
+                    if expired is None:
+                        expired = batch_expired[id(address)] = config.host_expired(address, now)
+                    if expired:
+                        continue
                 meta = info.get(id(address))
                 if meta is None:
                     meta = info[id(address)] = (
@@ -153,16 +163,20 @@ def run(
                         address,
                     )
                 fam, host, v6, estimator, _ = meta
-                try:
-                    sock = new_socket(fam, stream)
-                except OSError as exc:
-                    if exc.errno in _BACKOFF:
-                        retry.appendleft((address, port, attempt))
-                        cwnd.shrink_to(max(8, len(inflight) - 16))
-                        break
-                    raise
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)
-                err = sock.connect_ex((host, port, 0, 0) if v6 else (host, port))
+                spare = spares[v6]
+                if spare:
+                    sock = spare.pop()
+                else:
+                    try:
+                        sock = new_socket(fam, stream)
+                    except OSError as exc:
+                        if exc.errno in _BACKOFF:
+                            retry.appendleft((address, port, attempt))
+                            cwnd.shrink_to(max(8, len(inflight) - 16))
+                            break
+                        raise
+                target = (host, port, 0, 0) if v6 else (host, port)
+                err = sock.connect_ex(target)
                 stats.probes_sent += 1
                 stats.retransmissions += attempt > 0
                 pacer.spend()
@@ -183,6 +197,24 @@ def run(
                         early_hits += 1
                     if early_tries == 2048 and early_hits < 512:
                         fast_local = False
+                if err == _REFUSED:
+                    # closed, answered during connect() (loopback, local): no epoll, no objects.
+                    # A refused socket can connect again once a second connect() has reported
+                    # ECONNABORTED and reset it (Linux): that saves socket() + close() per port
+                    if len(spare) < _SPARES and sock.connect_ex(target) == _ABORTED:
+                        spare.append(sock)
+                    else:
+                        sock.close()
+                    if attempt == 0:
+                        quick += 1
+                        if quick & 63 == 1:  # RTT ~0 here; the clamp decides, so sample sparsely
+                            estimator.sample(time.monotonic() - now)
+                        cwnd.on_answer()
+                    else:
+                        best_try[0] = max(best_try[0], attempt)
+                        cwnd.on_loss()
+                    emit(address, port, PortState.CLOSED, Reason.CONN_REFUSED, None)
+                    continue
                 if err == errno.EINPROGRESS:
                     fd = sock.fileno()
                     inflight[fd] = flight
@@ -241,6 +273,8 @@ def run(
     finally:
         for flight in inflight.values():
             flight.sock.close()
+        for sock in (*spares[0], *spares[1]):
+            sock.close()
         ep.close()
 
 
@@ -257,6 +291,8 @@ def _finish(  # noqa: PLR0917
 ) -> None:
     sock = flight.sock
     try:
+        if err == 0:  # close with RST, not FIN: no TIME_WAIT left behind per open port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)
         if err == 0 and _self_connect(sock):
             # connected to ourselves through the ephemeral range: say nothing, probe again
             retry.append((flight.address, flight.port, flight.attempt))
