@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 from ppsguard.audit.baseline import Baseline
@@ -97,7 +98,15 @@ def evaluate(
     return make_report(obs, baseline, ctx, findings)
 
 
-def run_audit(
+@dataclass(frozen=True, slots=True)
+class AuditRun:
+    """One audit of a machine: the report, and the baseline it was held against."""
+
+    report: AuditReport
+    baseline: Baseline
+
+
+def audit_machine(
     registry_path: Path | None,
     *,
     host: str | None = None,
@@ -107,7 +116,7 @@ def run_audit(
     nmap_file: Path | None = None,
     local: bool = True,
     identify: bool = True,
-) -> AuditReport:
+) -> AuditRun:
     """Observe this machine (or `netns`) and audit it against the registry (if given)."""
     import socket
 
@@ -131,13 +140,38 @@ def run_audit(
         nmap_file=nmap_file,
         identify=identify,
     )
-    return evaluate(
+    report = evaluate(
         obs,
         baseline,
         registry_file=str(registry_path) if registry_path else None,
         host=baseline.host.name if baseline.host else host,
         netns=netns,
     )
+    return AuditRun(report, baseline)
 
 
-__all__ = ["baseline_for", "evaluate", "run_audit"]
+def run_audit(
+    registry_path: Path | None,
+    *,
+    host: str | None = None,
+    netns: str | None = None,
+    scan: bool = True,
+    scan_from: str | None = None,
+    nmap_file: Path | None = None,
+    local: bool = True,
+    identify: bool = True,
+) -> AuditReport:
+    """The report of `audit_machine` (the library's one-call audit)."""
+    return audit_machine(
+        registry_path,
+        host=host,
+        netns=netns,
+        scan=scan,
+        scan_from=scan_from,
+        nmap_file=nmap_file,
+        local=local,
+        identify=identify,
+    ).report
+
+
+__all__ = ["AuditRun", "audit_machine", "baseline_for", "evaluate", "run_audit"]

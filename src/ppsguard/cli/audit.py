@@ -158,8 +158,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--csv", help="Write the PPS table (FedRAMP SSP 10-4 columns) as CSV."),
         ] = None,
     ) -> None:
-        from ppsguard.audit import baseline_for, evaluate
-        from ppsguard.audit.observe import observe
+        from ppsguard.audit import audit_machine
 
         try:
             threshold = Severity(fail_on.lower())
@@ -172,32 +171,16 @@ def register(app: typer.Typer) -> None:
         if from_nmap is not None and scan:
             raise UsageError("give either --scan or --from-nmap, not both")
         do_scan = scan if scan is not None else bool(netns or scan_from)
-        loaded = None
-        if registry is not None:
-            from ppsguard.policy.registry import load_registry
-
-            loaded = load_registry(registry)
-        baseline, policy = baseline_for(loaded, host)
-        import socket
-
-        name = baseline.host.name if baseline.host else (host or netns or socket.gethostname())
-        obs = observe(
-            host=name,
-            baseline=baseline,
-            policy=policy,
+        run = audit_machine(
+            registry,
+            host=host,
             netns=netns,
             scan=do_scan,
             scan_from=scan_from,
             nmap_file=from_nmap,
             identify=identify,
         )
-        report = evaluate(
-            obs,
-            baseline,
-            registry_file=str(registry) if registry else None,
-            host=baseline.host.name if baseline.host else host,
-            netns=netns,
-        )
+        report, baseline = run.report, run.baseline
         if markdown is not None:
             from ppsguard.report.markdown import render_markdown
 
