@@ -35,7 +35,8 @@ def _host(n_ports: int, hostname: str | None) -> _Host:
     host = _Host(ipaddress.ip_address("198.18.0.2"), hostname)
     for port in range(n_ports, 0, -1):  # reverse: the result must come out sorted
         state, reason = _STATES[port % len(_STATES)]
-        host.results[(port, Protocol.TCP if port % 7 else Protocol.UDP)] = (state, reason, None)
+        proto = Protocol.TCP if port % 7 else Protocol.UDP
+        host.results.setdefault(proto, {})[port] = (state, reason, None)
     return host
 
 

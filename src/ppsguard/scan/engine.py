@@ -109,13 +109,15 @@ def resolve_ports(
     return PortSpec(tcp, udp_ports)
 
 
+_Outcome = tuple[PortState, Reason, "int | None"]
+
+
 @dataclass(slots=True)
 class _Host:
     address: IPAddress
     hostname: str | None
-    results: dict[tuple[int, Protocol], tuple[PortState, Reason, int | None]] = field(
-        default_factory=dict
-    )
+    # protocol -> port -> outcome: int keys, no Enum.__hash__ per port result
+    results: dict[Protocol, dict[int, _Outcome]] = field(default_factory=dict)
     error: str | None = None
     up: bool = True
     expired: bool = False
@@ -263,13 +265,14 @@ async def scan(
     total = sum(len(live) * len(p) for _, _, p in phases)
     obs.on_start(total, seed)
     done = 0
-    by_id = {id(h.address): h for h in hosts}  # the engines hand back the same objects
     wants_ports = bool(getattr(obs, "wants_ports", True))
 
     for name, proto, plist in phases:
         if not live:
             break
         probes = _Probes(live, plist, seed)
+        # the engines hand back the address objects they were given: one table per object
+        tables = {id(h.address): h.results.setdefault(proto, {}) for h in hosts}
 
         def emit(  # noqa: PLR0917 - the engines' callback signature
             address: IPAddress,
@@ -278,10 +281,13 @@ async def scan(
             reason: Reason,
             ttl: int | None,
             proto: Protocol = proto,
+            tables: dict[int, dict[int, _Outcome]] = tables,
         ) -> None:
             nonlocal done
-            host = by_id.get(id(address)) or by_addr[address]
-            host.results[(port, proto)] = (state, reason, ttl)
+            table = tables.get(id(address))
+            if table is None:
+                table = by_addr[address].results.setdefault(proto, {})
+            table[port] = (state, reason, ttl)
             done += 1
             if wants_ports:
                 obs.on_port(address, PortResult(port, proto, state, reason, reason_ttl=ttl))
@@ -321,8 +327,8 @@ async def _confirm(
     opened = [
         (h.address, port)
         for h in hosts
-        for (port, p), (state, _r, _t) in h.results.items()
-        if p is proto and state is PortState.OPEN
+        for port, (state, _r, _t) in h.results.get(proto, {}).items()
+        if state is PortState.OPEN
     ]
     if not opened or len(opened) > 4096:
         return
@@ -337,7 +343,7 @@ async def _confirm(
     await asyncio.to_thread(_run_engine, name, opened, cfg2, emit, stats)
     by_addr = {h.address: h for h in hosts}
     for (address, port), outcome in second.items():
-        by_addr[address].results[(port, proto)] = outcome
+        by_addr[address].results.setdefault(proto, {})[port] = outcome
 
 
 def _guess(port: int, proto: Protocol) -> ServiceInfo | None:
@@ -357,30 +363,34 @@ def _host_result(h: _Host, opts: ScanOptions) -> HostResult:
         return HostResult(h.address, h.hostname, HostState.UNKNOWN, error=h.error)
     if not h.up:
         return HostResult(h.address, h.hostname, HostState.DOWN)
-    results = h.results
-    counts = Counter(outcome[0] for outcome in results.values())
+    counts: Counter[PortState] = Counter()
+    for table in h.results.values():
+        counts.update(outcome[0] for outcome in table.values())
     summary = {str(state): n for state, n in counts.items()}
-    probed = len(results)
+    probed = counts.total()
     flags: list[str] = []
     implausible = (
         probed >= IMPLAUSIBLE_MIN_PORTS and counts[PortState.OPEN] > IMPLAUSIBLE_SHARE * probed
     )
     if implausible:
         flags.append("implausible-open-share")
-    if opts.all_states:
-        items = list(results.items())
-    elif implausible:
-        items = []
-    else:
-        items = [kv for kv in results.items() if kv[1][0] is PortState.OPEN]
     ports: list[PortResult] = []
     guess_open = opts.guess_services and not implausible
     collecting = gc.isenabled()
     gc.disable()  # 65k fresh objects would trigger several full collections of a big heap
     try:
-        for port, proto, (state, reason, ttl) in _ordered(items):
-            guess = _guess(port, proto) if guess_open and state is PortState.OPEN else None
-            ports.append(PortResult(port, proto, state, reason, guess, ttl))
+        for proto in sorted(h.results, key=_protocol_name):  # protocol-major, then port
+            table = h.results[proto]
+            if opts.all_states:
+                listed = sorted(table)
+            elif implausible:
+                continue
+            else:
+                listed = sorted(port for port, o in table.items() if o[0] is PortState.OPEN)
+            for port in listed:
+                state, reason, ttl = table[port]
+                guess = _guess(port, proto) if guess_open and state is PortState.OPEN else None
+                ports.append(PortResult(port, proto, state, reason, guess, ttl))
     finally:
         if collecting:
             gc.enable()
@@ -389,30 +399,5 @@ def _host_result(h: _Host, opts: ScanOptions) -> HostResult:
     return HostResult(h.address, h.hostname, HostState.UP, tuple(ports), summary, tuple(flags))
 
 
-_Outcome = tuple[PortState, Reason, "int | None"]
-
-
-def _ordered(
-    items: list[tuple[tuple[int, Protocol], _Outcome]],
-) -> Iterator[tuple[int, Protocol, _Outcome]]:
-    """Protocol-major, then port order."""
-    if len(items) < 4096:
-        items.sort(key=lambda kv: (kv[0][1].value, kv[0][0]))
-        for (port, proto), outcome in items:
-            yield port, proto, outcome
-        return
-    # big (-p- --all-states): a bucket per protocol indexed by port, no comparison sort and no
-    # Enum.__hash__ per row
-    buckets: dict[str, list[_Outcome | None]] = {}
-    last: Protocol | None = None
-    bucket: list[_Outcome | None] = []
-    for (port, proto), outcome in items:
-        if proto is not last:
-            last = proto
-            bucket = buckets.setdefault(proto.value, [None] * 65536)
-        bucket[port] = outcome
-    for name in sorted(buckets):
-        protocol = Protocol(name)
-        for port, found in enumerate(buckets[name]):
-            if found is not None:
-                yield port, protocol, found
+def _protocol_name(protocol: Protocol) -> str:
+    return protocol.value
