@@ -29,7 +29,9 @@ _RESERVED_FDS = 64
 _BATCH = 256
 _LINGER0 = struct.pack("ii", 1, 0)
 _REFUSED = errno.ECONNREFUSED
-_ABORTED = errno.ECONNABORTED
+_INPROGRESS = errno.EINPROGRESS
+_ALREADY = errno.EALREADY
+_ISCONN = errno.EISCONN
 _SPARES = 64
 _BACKOFF = {errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL, errno.ENOBUFS, errno.EAGAIN}
 _ERRORS: dict[int, tuple[PortState, Reason]] = {
@@ -186,22 +188,21 @@ def run(
                     retry.appendleft((address, port, attempt))
                     cwnd.shrink_to(max(8, len(inflight) - 16))
                     break
-                seq += 1
-                flight = _Flight(sock, address, port, attempt, now, seq, estimator)
-                if err == errno.EINPROGRESS and fast_local:
-                    # loopback/local answers arrive during connect(): skip epoll when done already
-                    early = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err == _INPROGRESS and fast_local:
+                    # loopback/local answers arrive during connect(): a second connect() reports
+                    # the outcome (Linux: 0 connected, EALREADY still trying, else the error,
+                    # which also resets the socket to unconnected) — skip epoll when done already
+                    early = sock.connect_ex(target)
                     early_tries += 1
-                    if early:
-                        err = early
+                    if early != _ALREADY:
+                        err = 0 if early == _ISCONN else early
                         early_hits += 1
                     if early_tries == 2048 and early_hits < 512:
                         fast_local = False
                 if err == _REFUSED:
-                    # closed, answered during connect() (loopback, local): no epoll, no objects.
-                    # A refused socket can connect again once a second connect() has reported
-                    # ECONNABORTED and reset it (Linux): that saves socket() + close() per port
-                    if len(spare) < _SPARES and sock.connect_ex(target) == _ABORTED:
+                    # closed, answered during connect(): no epoll, no objects. The refused socket
+                    # is unconnected again and can take the next probe: no socket() + close()
+                    if len(spare) < _SPARES:
                         spare.append(sock)
                     else:
                         sock.close()
@@ -215,7 +216,9 @@ def run(
                         cwnd.on_loss()
                     emit(address, port, PortState.CLOSED, Reason.CONN_REFUSED, None)
                     continue
-                if err == errno.EINPROGRESS:
+                seq += 1
+                flight = _Flight(sock, address, port, attempt, now, seq, estimator)
+                if err == _INPROGRESS:
                     fd = sock.fileno()
                     inflight[fd] = flight
                     ep.register(fd, select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP)
