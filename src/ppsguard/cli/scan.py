@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import json
@@ -31,7 +30,6 @@ from ppsguard.model.scan import (
     ServiceInfo,
 )
 from ppsguard.report.jsonout import to_jsonable
-from ppsguard.scan.observer import Eta
 
 HELP = (
     "Scan TCP/UDP ports of hosts and networks (lab, loopback, or what you may scan).\n\n"
@@ -137,6 +135,8 @@ class _CliObserver:
         self.wants_ports = jsonl  # per-port callbacks only when streaming them
         self.lock = threading.Lock()
         self.bar: Any = None
+        from ppsguard.scan.observer import Eta
+
         self.eta = Eta()  # sliding-window rate: never negative, no stall at 99%
         self.task: Any = None
         if progress:
@@ -228,6 +228,8 @@ def _run(coro: Coroutine[Any, Any, ScanResult]) -> ScanResult:
     which formats a ValueError with the repr of that task — and so of its result: a
     65,535-port ScanResult cost ~0.5-1 s of dataclass reprs. The task here returns None.
     """
+    import asyncio
+
     box: list[ScanResult] = []
 
     async def main() -> None:
