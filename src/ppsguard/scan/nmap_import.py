@@ -34,6 +34,7 @@ from ppsguard.model.scan import (
     TlsInfo,
 )
 from ppsguard.scan.identify.escape import escape_text
+from ppsguard.scan.ports import parse_ports
 
 MAX_XML_CHARS = 256 * 1024 * 1024
 NMAP_TIMEOUT_S = 6 * 3600  # a bound, not an estimate: a -sV scan of many hosts can take hours
@@ -175,14 +176,18 @@ def run_nmap(targets: list[str], ports: str | None, extra_args: Sequence[str] = 
     for target in targets:
         if not target or target.startswith("-"):
             raise UsageError("a target cannot start with '-'", token=target)
-    if ports is not None and (not ports or ports.startswith("-")):
-        raise UsageError("bad port list for nmap", token=ports)
+    port_arg: list[str] = []
+    if ports is not None:
+        # our own parser admits only digits, commas, ranges, T:/U: and "-" (all ports): nothing
+        # nmap could take for an option; joined to -p so "-" (nmap's -p-) stays -p's value
+        parse_ports(ports)
+        port_arg = ["-p" + "".join(ports.split())]
     command = [
         executable,
         "-sV",
         "-oX",
         "-",
-        *(["-p", ports] if ports else []),
+        *port_arg,
         *extra_args,
         *targets,
     ]
