@@ -180,7 +180,7 @@ def test_ndiff_accepts_xml_and_sees_a_change(lab_factory, tmp_path: Path) -> Non
     assert "1005/open/tcp//" in grepable
 
 
-def test_cli_json_and_unresolvable_target(lab_factory) -> None:  # type: ignore[no-untyped-def]
+def test_cli_json_and_unresolvable_target(lab_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import json
 
     lab = _target(lab_factory)
@@ -189,6 +189,10 @@ def test_cli_json_and_unresolvable_target(lab_factory) -> None:  # type: ignore[
         "--connect",
         "-T4",
         "--json",
+        "-oX",
+        str(tmp_path / "scan.xml"),
+        "-oG",
+        str(tmp_path / "scan.gnmap"),
         "-p",
         "80,1000,5000",
         str(lab["target"].ipv4),
@@ -200,6 +204,12 @@ def test_cli_json_and_unresolvable_target(lab_factory) -> None:  # type: ignore[
     live = hosts[str(lab["target"].ipv4)]
     assert [p["port"] for p in live["ports"]] == [80]
     assert live["summary"] == {"open": 1, "closed": 1, "filtered": 1}
-    assert hosts["no-such-host.invalid"]["error"]
+    failed = hosts["no-such-host.invalid"]
+    assert failed["error"] and failed["address"] is None and failed["state"] == "unknown"
+    xml = (tmp_path / "scan.xml").read_text("utf-8")
+    assert "0.0.0.0" not in xml and "no-such-host.invalid" in xml  # an XML comment, no <host>
+    assert xml.count("<host ") == 1
+    grepable = (tmp_path / "scan.gnmap").read_text("utf-8")
+    assert "0.0.0.0" not in grepable and "# ppsguard: no-such-host.invalid: " in grepable
     assert set(doc["stats"]) >= {"started", "elapsed_s", "probes_sent", "retransmissions", "seed"}
     assert ipaddress.ip_address(live["address"]) == lab["target"].ipv4

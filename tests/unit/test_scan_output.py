@@ -77,3 +77,29 @@ def test_host_result_orders_protocol_major_then_port(n_ports: int) -> None:
     assert [(p.protocol.value, p.port) for p in opened.ports] == sorted(
         (p.protocol.value, p.port) for p in opened.ports
     )
+
+
+def test_unresolved_name_has_no_address_in_any_output() -> None:
+    from ppsguard.report.grepable import render_grepable
+    from ppsguard.report.nmapxml import render_xml
+
+    failed = _host(0, "no-such-host.invalid")
+    failed.error = "cannot resolve: [Errno -2] Name or service not known -- <x>"
+    live = _host_result(_host(3, None), ScanOptions())
+    result = _result(_host_result(failed, ScanOptions()), live)
+    doc = json.loads(compact_json(result))
+    assert doc["hosts"][0] == {
+        "address": None,
+        "hostname": "no-such-host.invalid",
+        "state": "unknown",
+        "ports": [],
+        "summary": {},
+        "flags": [],
+        "error": failed.error,
+    }
+    xml = render_xml(result)
+    assert xml.count("<host ") == 1 and "0.0.0.0" not in xml
+    assert "<!-- ppsguard: no-such-host.invalid: cannot resolve" in xml
+    grepable = render_grepable(result)
+    assert "0.0.0.0" not in grepable
+    assert "# ppsguard: no-such-host.invalid: cannot resolve" in grepable

@@ -161,13 +161,15 @@ async def identify_open(result: ScanResult) -> ScanResult:
         (h.address, p.port, p.protocol)
         for h in result.hosts
         for p in h.ports
-        if p.state is PortState.OPEN
+        if p.state is PortState.OPEN and h.address is not None
     ][:MAX_SCAN_PORTS]
     if not wanted:
         return result
     found = await identify_services(wanted, timeout=IDENTIFY_TIMEOUT_S)
     hosts = tuple(
-        dataclasses.replace(
+        h
+        if h.address is None  # a name that did not resolve has no ports
+        else dataclasses.replace(
             h,
             ports=tuple(
                 dataclasses.replace(

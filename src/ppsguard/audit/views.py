@@ -238,6 +238,8 @@ def outside_from_scan(
     named: set[tuple[Protocol, int]] = set()
     addresses: list[IPAddress] = []
     for host in result.hosts:
+        if host.address is None:  # a scan target whose name did not resolve: nothing observed
+            continue
         addresses.append(normalise(host.address))
         for port in host.ports:
             named.add((port.protocol, port.port))

@@ -71,7 +71,7 @@ def _port_json(p: PortResult) -> dict[str, Any]:
 
 def host_json(h: HostResult) -> dict[str, Any]:
     return {
-        "address": str(h.address),
+        "address": None if h.address is None else str(h.address),
         "hostname": h.hostname,
         "state": str(h.state),
         "ports": [_port_json(p) for p in h.ports],
@@ -258,14 +258,18 @@ async def _identify(result: ScanResult, timeout: float, intrusive: bool) -> Scan
         (h.address, p.port, p.protocol)
         for h in result.hosts
         for p in h.ports
-        if p.state is PortState.OPEN
+        if p.state is PortState.OPEN and h.address is not None
     ]
     if not wanted:
         return result
     found = await identify_services(wanted, timeout=timeout, intrusive=intrusive)
     hosts = []
     for h in result.hosts:
-        ports = tuple(dataclasses.replace(p, service=_merge(h.address, p, found)) for p in h.ports)
+        address = h.address
+        if address is None:
+            hosts.append(h)
+            continue
+        ports = tuple(dataclasses.replace(p, service=_merge(address, p, found)) for p in h.ports)
         hosts.append(dataclasses.replace(h, ports=ports))
     return dataclasses.replace(result, hosts=tuple(hosts))
 

@@ -125,7 +125,7 @@ class HostResult:
     """One scanned host. `ports` lists open ports (all ports with --all-states); `summary` counts
     every state; `flags` carries accuracy warnings such as "implausible-open-share"."""
 
-    address: IPAddress
+    address: IPAddress | None  # None: the hostname did not resolve (see `error`)
     hostname: str | None
     state: HostState
     ports: tuple[PortResult, ...] = ()

@@ -20,6 +20,9 @@ def render_grepable(result: ScanResult) -> str:
     up = 0
     for host in result.hosts:
         name = _clean(host.hostname or "")
+        if host.address is None:  # a name that did not resolve: no Host: line without an address
+            lines.append(f"# ppsguard: {name}: {_clean(host.error or 'no address')}")
+            continue
         if host.error is not None:
             lines.append(
                 f"Host: {host.address} ({name})\tStatus: Unknown\tError: {_clean(host.error)}"

@@ -44,6 +44,10 @@ def _service(parent: ET.Element, port: PortResult) -> None:
 
 
 def _host(root: ET.Element, host: HostResult, start: str, end: str) -> None:
+    if host.address is None:  # nmap writes no <host> for a name it cannot resolve; nor do we
+        note = f" ppsguard: {host.hostname or '?'}: {host.error or 'no address'} "
+        root.append(ET.Comment(note.replace("--", "- -")))
+        return
     elem = ET.SubElement(root, "host", {"starttime": start, "endtime": end})
     reason = "user-set" if host.state is HostState.UP else "no-response"
     ET.SubElement(elem, "status", {"state": str(host.state), "reason": reason, "reason_ttl": "0"})
@@ -110,7 +114,7 @@ def render_xml(result: ScanResult) -> str:
     ET.SubElement(root, "verbose", {"level": "0"})
     ET.SubElement(root, "debugging", {"level": "0"})
     for host in result.hosts:
-        if host.error is None:
+        if host.error is None or host.address is None:  # the latter: a comment, no <host>
             _host(root, host, start, end)
     up = sum(1 for h in result.hosts if h.state is HostState.UP)
     total = sum(1 for h in result.hosts if h.error is None)

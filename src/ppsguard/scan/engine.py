@@ -359,8 +359,8 @@ def _guess(port: int, proto: Protocol) -> ServiceInfo | None:
 
 
 def _host_result(h: _Host, opts: ScanOptions) -> HostResult:
-    if h.error is not None:
-        return HostResult(h.address, h.hostname, HostState.UNKNOWN, error=h.error)
+    if h.error is not None:  # a hostname that did not resolve: no address to report
+        return HostResult(None, h.hostname, HostState.UNKNOWN, error=h.error)
     if not h.up:
         return HostResult(h.address, h.hostname, HostState.DOWN)
     counts: Counter[PortState] = Counter()
