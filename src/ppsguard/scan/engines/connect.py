@@ -18,7 +18,7 @@ import struct
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ppsguard.model.net import IPAddress
 from ppsguard.model.scan import PortState, Reason
@@ -80,6 +80,28 @@ _OPEN = (PortState.OPEN, Reason.SYN_ACK)
 _UNKNOWN = (PortState.FILTERED, Reason.UNKNOWN)
 
 
+_SELF_CONNECT_TRIES = 3
+
+
+@dataclass(slots=True)
+class _Shared:
+    """Run-wide bookkeeping of the connect loop."""
+
+    best_try: int = 0  # highest attempt ever answered over TCP: retry only one past it (as nmap)
+    self_hits: dict[tuple[IPAddress, int], int] = field(default_factory=dict)
+
+    def self_connected(self, address: IPAddress, port: int) -> bool:
+        """Count a self-connect on (address, port); True while it should be probed again.
+
+        The kernel picks a port as our source port only when nothing is bound to it, so a port
+        that keeps connecting to itself has no listener: after _SELF_CONNECT_TRIES it is
+        reported closed (reason localhost-response) instead of being retried forever.
+        """
+        key = (address, port)
+        hits = self.self_hits[key] = self.self_hits.get(key, 0) + 1
+        return hits < _SELF_CONNECT_TRIES
+
+
 def classify(err: int) -> tuple[PortState, Reason]:
     return _ERRORS.get(err, (PortState.FILTERED, Reason.UNKNOWN))
 
@@ -119,7 +141,7 @@ def run(
     exhausted = False
     fast_local = True  # turned off once early checks stop paying (remote targets)
     early_hits = early_tries = 0
-    best_try = [0]  # highest attempt ever answered over TCP: retry only one past it (as nmap)
+    shared = _Shared()
     ep = select.epoll()
     # per address object: (family, text, is IPv6, RTT estimator, the object)
     info: dict[int, tuple[socket.AddressFamily, str, bool, RttEstimator, IPAddress]] = {}
@@ -212,7 +234,7 @@ def run(
                             estimator.sample(time.monotonic() - now)
                         cwnd.on_answer()
                     else:
-                        best_try[0] = max(best_try[0], attempt)
+                        shared.best_try = max(shared.best_try, attempt)
                         cwnd.on_loss()
                     emit(address, port, PortState.CLOSED, Reason.CONN_REFUSED, None)
                     continue
@@ -224,7 +246,7 @@ def run(
                     ep.register(fd, select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP)
                     heapq.heappush(timers, (now + estimator.timeout, seq, fd))
                 else:
-                    _finish(flight, err, now, config, emit, stats, cwnd, retry, best_try)
+                    _finish(flight, err, now, config, emit, stats, cwnd, retry, shared)
             if exhausted and not retry and not inflight:
                 break
             more = bool(retry) or not exhausted
@@ -246,7 +268,7 @@ def run(
                     stats,
                     cwnd,
                     retry,
-                    best_try,
+                    shared,
                 )
             now = time.monotonic()
             while timers and timers[0][0] <= now:
@@ -258,10 +280,10 @@ def run(
                 ep.unregister(fd)
                 late = _late_answer(flight_or_none.sock)
                 if late is not None:  # answered, but the loop had not seen it yet
-                    _finish(flight_or_none, late, now, config, emit, stats, cwnd, retry, best_try)
+                    _finish(flight_or_none, late, now, config, emit, stats, cwnd, retry, shared)
                     continue
                 flight_or_none.sock.close()
-                if flight_or_none.attempt < min(config.retries, best_try[0] + 1):
+                if flight_or_none.attempt < min(config.retries, shared.best_try + 1):
                     retry.append(
                         (flight_or_none.address, flight_or_none.port, flight_or_none.attempt + 1)
                     )
@@ -290,7 +312,7 @@ def _finish(  # noqa: PLR0917
     stats: EngineStats,
     cwnd: CongestionWindow,
     retry: deque[tuple[IPAddress, int, int]],
-    best_try: list[int],
+    shared: _Shared,
 ) -> None:
     sock = flight.sock
     try:
@@ -298,7 +320,10 @@ def _finish(  # noqa: PLR0917
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)
         if err == 0 and _self_connect(sock):
             # connected to ourselves through the ephemeral range: say nothing, probe again
-            retry.append((flight.address, flight.port, flight.attempt))
+            if shared.self_connected(flight.address, flight.port):
+                retry.append((flight.address, flight.port, flight.attempt))
+            else:
+                emit(flight.address, flight.port, PortState.CLOSED, Reason.LOCALHOST_RESPONSE, None)
             return
         if err in _BACKOFF:
             retry.appendleft((flight.address, flight.port, flight.attempt))
@@ -312,7 +337,7 @@ def _finish(  # noqa: PLR0917
                 flight.estimator.sample(now - flight.issued)
                 cwnd.on_answer()
             else:
-                best_try[0] = max(best_try[0], flight.attempt)
+                shared.best_try = max(shared.best_try, flight.attempt)
                 cwnd.on_loss()
         emit(flight.address, flight.port, state, reason, None)
     finally:
