@@ -103,3 +103,20 @@ def test_unresolved_name_has_no_address_in_any_output() -> None:
     grepable = render_grepable(result)
     assert "0.0.0.0" not in grepable
     assert "# ppsguard: no-such-host.invalid: cannot resolve" in grepable
+
+
+def test_observer_subclass_overriding_on_port_still_gets_ports() -> None:
+    import asyncio
+
+    from ppsguard.scan import NullObserver, scan
+
+    seen: list[int] = []
+
+    class Ports(NullObserver):
+        def on_port(self, address: object, result: PortResult) -> None:
+            seen.append(result.port)
+
+    opts = ScanOptions(engine="connect", skip_discovery=True, confirm=False)
+    result = asyncio.run(scan(["127.0.0.1"], "1-40", options=opts, observer=Ports()))
+    assert sorted(seen) == list(range(1, 41))
+    assert sum(result.hosts[0].summary.values()) == 40

@@ -265,7 +265,10 @@ async def scan(
     total = sum(len(live) * len(p) for _, _, p in phases)
     obs.on_start(total, seed)
     done = 0
-    wants_ports = bool(getattr(obs, "wants_ports", True))
+    # per-port callbacks build a PortResult each (~1.5 us): only for observers that want them
+    wants_ports = bool(
+        getattr(obs, "wants_ports", not isinstance(obs, NullObserver) or _overrides_on_port(obs))
+    )
 
     for name, proto, plist in phases:
         if not live:
@@ -401,3 +404,7 @@ def _host_result(h: _Host, opts: ScanOptions) -> HostResult:
 
 def _protocol_name(protocol: Protocol) -> str:
     return protocol.value
+
+
+def _overrides_on_port(obs: ScanObserver) -> bool:
+    return type(obs).on_port is not NullObserver.on_port
