@@ -50,7 +50,7 @@ def test_pps_errors_become_one_line_and_an_exit_code(monkeypatch, capsys, error,
     def fail() -> None:
         raise error
 
-    monkeypatch.setattr(app_module, "app", lambda **_kw: fail())
+    monkeypatch.setattr(app_module, "build_app", lambda _only=None: lambda **_kw: fail())
     assert app_module.main(["anything"]) == code
     err = capsys.readouterr().err
     assert err.count("\n") == 1
@@ -62,7 +62,7 @@ def test_debug_shows_the_traceback(monkeypatch):
     def fail(**_kw: object) -> None:
         raise UsageError("boom")
 
-    monkeypatch.setattr(app_module, "app", fail)
+    monkeypatch.setattr(app_module, "build_app", lambda _only=None: fail)
     with pytest.raises(UsageError):
         app_module.main(["--debug", "anything"])
 
@@ -82,3 +82,27 @@ def test_input_error_names_file_line_column_and_hint():
 def test_error_lines_are_folded_and_escaped():
     text = app_module.one_line("nft failed:\nline 3: bad\x1b[2J token\n")
     assert text == "nft failed: | line 3: bad\\x1b[2J token"
+
+
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [
+        (["port", "22"], "port"),
+        (["--no-color", "--debug", "scan", "-p", "80"], "scan"),
+        (["--help"], None),
+        (["--version"], None),
+        (["nosuchcommand"], None),
+        ([], None),
+    ],
+)
+def test_only_the_command_being_run_is_loaded(args, command):
+    assert app_module.command_of(args) == command
+
+
+def test_a_command_run_alone_does_not_import_the_others():
+    code = (
+        "import sys; from ppsguard.cli.app import main; main(['port', '22', '--json']); "
+        "print('ppsguard.cli.scan' in sys.modules, 'ppsguard.testing.lab' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "False False"
