@@ -59,7 +59,7 @@ def test_state_and_role(protocol: Protocol, number: int, state: SocketState, rol
 
 @pytest.mark.parametrize(
     ("address", "text"),
-    [("::ffff:127.0.0.1", "::ffff:127.0.0.1"), ("::1", "::1"), ("10.0.0.5", "10.0.0.5")],
+    [("::ffff:127.0.0.1", "::ffff:127.0.0.1"), ("::1", "::1"), ("198.18.0.5", "198.18.0.5")],
 )
 def test_format_address_like_ss(address: str, text: str) -> None:
     assert format_address(ipaddress.ip_address(address)) == text
