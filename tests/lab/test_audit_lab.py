@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ppsguard.audit import run_audit
+from ppsguard.audit import audit_machine
 from ppsguard.testing.lab import Host
 
 pytestmark = pytest.mark.lab
@@ -124,11 +124,11 @@ def test_audit_reports_exactly_the_disturbances(lab_factory, tmp_path, monkeypat
     assert applied.returncode == 0, applied.stderr
 
     def audit():  # type: ignore[no-untyped-def]
-        # The lab's listeners echo what they read, and an echoed probe fools identification
-        # (see test_protocol_mismatch_from_identification), so this test scans without it.
-        return run_audit(
+        # The lab's listeners echo what they read, so identification rightly names every one
+        # `echo` (a protocol mismatch on each port); this test is about the other findings.
+        return audit_machine(
             registry, netns=target.netns, scan=True, scan_from=probe.netns, identify=False
-        )
+        ).report
 
     baseline = audit()
     assert baseline.views["firewall"] == "enforced"
@@ -245,7 +245,7 @@ def test_protocol_mismatch_from_identification(lab_factory, tmp_path) -> None:  
         "      - {id: ssh, port: 22/tcp, from: anywhere}\n"
         "      - {id: http, port: 80/tcp, from: anywhere}\n"
     )
-    report = run_audit(registry, netns=target.netns, scan=True, scan_from=probe.netns)
+    report = audit_machine(registry, netns=target.netns, scan=True, scan_from=probe.netns).report
     assert kinds(report) == {("protocol-mismatch", 80)}, report.findings
     finding = report.findings[0]
     assert finding.entry == "http" and "ssh" in finding.title

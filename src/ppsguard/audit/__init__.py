@@ -1,6 +1,6 @@
 """`pps audit`: hold what is running, reachable and enforced against the registry.
 
-    report = run_audit(registry_path, host=None, netns=None, scan=True)
+    report = audit_machine(registry_path, host=None, netns=None, scan=True).report
 
 observe.py collects (I/O), drift.py compares (pure), advise.py writes remedies, doors.py lists
 the open doors for the building, init.py drafts a registry from what is observed. The knowledge
@@ -150,28 +150,4 @@ def audit_machine(
     return AuditRun(report, baseline)
 
 
-def run_audit(
-    registry_path: Path | None,
-    *,
-    host: str | None = None,
-    netns: str | None = None,
-    scan: bool = True,
-    scan_from: str | None = None,
-    nmap_file: Path | None = None,
-    local: bool = True,
-    identify: bool = True,
-) -> AuditReport:
-    """The report of `audit_machine` (the library's one-call audit)."""
-    return audit_machine(
-        registry_path,
-        host=host,
-        netns=netns,
-        scan=scan,
-        scan_from=scan_from,
-        nmap_file=nmap_file,
-        local=local,
-        identify=identify,
-    ).report
-
-
-__all__ = ["AuditRun", "audit_machine", "baseline_for", "evaluate", "run_audit"]
+__all__ = ["AuditRun", "audit_machine", "baseline_for", "evaluate"]
