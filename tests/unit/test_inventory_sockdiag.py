@@ -92,7 +92,9 @@ def _general_loop_only(data: bytes, monkeypatch: pytest.MonkeyPatch) -> list[Raw
 
 
 def _run(family: int, count: int, first_port: int = 20000) -> bytes:
-    local, remote = ("198.18.1.3", "198.18.9.7") if family == socket.AF_INET else ("2001:db8::1", "::")
+    local, remote = (
+        ("198.18.1.3", "198.18.9.7") if family == socket.AF_INET else ("2001:db8::1", "::")
+    )
     return b"".join(
         _message(family, 1 + n % 12, local, first_port + n, remote, 443, n, 1000 + n)
         for n in range(count)

@@ -14,7 +14,15 @@ import typer
 from ppsguard.cli import output
 from ppsguard.errors import UsageError
 from ppsguard.model.net import Protocol
-from ppsguard.model.sockets import Exposure, Inventory, Role, SocketRecord, format_address
+from ppsguard.model.sockets import (
+    ContainerRef,
+    Exposure,
+    Inventory,
+    NetnsInfo,
+    Role,
+    SocketRecord,
+    format_address,
+)
 
 CSV_COLUMNS = (
     "protocol",
@@ -70,6 +78,7 @@ def record_row(record: SocketRecord) -> dict[str, Any]:
             "inode": record.netns.inode,
             "name": record.netns.name,
             "pid": record.netns.pid,
+            "container": _container(record.netns.container),
         },
         "inode": record.inode,
         "uid": record.uid,
@@ -93,9 +102,23 @@ def record_row(record: SocketRecord) -> dict[str, Any]:
     }
 
 
+def _container(container: ContainerRef | None) -> dict[str, str | None] | None:
+    if container is None:
+        return None
+    return {"runtime": container.runtime, "id": container.id, "name": container.name}
+
+
+def netns_label(netns: NetnsInfo) -> str:
+    """The namespace as the table shows it: `name`, `docker:3f2a1b9c0d4e`, `name (docker:…)`,
+    or `net:[INODE]`."""
+    if netns.name and netns.container is not None:
+        return f"{netns.name} ({netns.container})"
+    return str(netns)
+
+
 def _csv_row(record: SocketRecord) -> dict[str, Any]:
     row = record_row(record)
-    row["netns"] = str(record.netns)
+    row["netns"] = netns_label(record.netns)
     row["owners"] = " ".join(f"{o.comm}[{o.pid}]" for o in record.owners)
     return row
 
@@ -169,7 +192,7 @@ def render_table(inventory: Inventory, *, show_netns: bool) -> None:
                 r.service or "",
             ]
             if show_netns:
-                cells.append(str(r.netns))
+                cells.append(netns_label(r.netns))
             table.add_row(*cells)
         console.print(table)
         console.print()
@@ -203,7 +226,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         netns: Annotated[
             str | None,
-            typer.Option("--netns", help="One namespace: /run/netns name, net:[INODE] or pid:PID."),
+            typer.Option(
+                "--netns",
+                help="One namespace: /run/netns name, net:[INODE], pid:PID or a container "
+                "label as the netns column shows it (docker:3f2a1b9c0d4e).",
+            ),
         ] = None,
         all_netns: Annotated[
             bool, typer.Option("--all-netns", help="Every network namespace on the host.")

@@ -3,6 +3,11 @@
 Discovery reads /run/netns (named namespaces, `ip netns`) and /proc/*/ns/net (every namespace a
 process lives in, e.g. containers), keyed by the namespace inode.
 
+Container attribution: for each namespace other than the caller's, the /proc/<pid>/cgroup of up
+to MAX_CGROUP_READS of its processes is read until one names a container (docker, containerd,
+podman, LXC, systemd-nspawn, ...; see `containers.py`). The caller's own namespace is never
+attributed: containers with host networking share it without owning it.
+
 Entering: Python 3.11 has no `os.setns`, so `libc.setns(fd, CLONE_NEWNET)` is called through
 ctypes -- always in a fresh, dedicated thread that exits when the function returns. A network
 namespace belongs to a thread (task), so the caller's thread can never be left in the wrong
@@ -19,15 +24,18 @@ import errno
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 from ppsguard.errors import KernelFeatureMissing, PermissionDenied, UsageError
+from ppsguard.inventory.containers import parse_container
 from ppsguard.inventory.procfs import parse_ns_link
-from ppsguard.model.sockets import NetnsInfo
+from ppsguard.model.sockets import ContainerRef, NetnsInfo
 
 CLONE_NEWNET = 0x40000000
 RUN_NETNS = Path("/run/netns")
+MAX_CGROUP_READS = 16  # per namespace: pids whose cgroup is read to find its container
 T = TypeVar("T")
 
 
@@ -56,6 +64,7 @@ def discover() -> tuple[list[NetnsInfo], int]:
     processes' namespaces could not be read (not root)."""
     names = _names()
     found: dict[int, NetnsInfo] = {}
+    members: dict[int, list[int]] = {}
     unreadable = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -67,18 +76,47 @@ def discover() -> tuple[list[NetnsInfo], int]:
         except OSError:
             unreadable += 1
             continue
-        if inode is not None and inode not in found:
+        if inode is None:
+            continue
+        if inode not in found:
             found[inode] = NetnsInfo(inode=inode, name=names.get(inode), pid=int(entry))
+            members[inode] = []
+        if len(members[inode]) < MAX_CGROUP_READS:
+            members[inode].append(int(entry))
     for inode, name in names.items():
         if inode not in found:
             found[inode] = NetnsInfo(inode=inode, name=name)
     own = os.stat("/proc/thread-self/ns/net").st_ino
+    for inode, pids in members.items():
+        if inode != own:  # host-network containers share the caller's namespace: not theirs
+            found[inode] = _attributed(found[inode], pids)
     ordered = sorted(found.values(), key=lambda ns: (ns.inode != own, ns.name or "", ns.inode))
     return ordered, unreadable
 
 
+def container_of_pid(pid: int) -> ContainerRef | None:
+    """The container `pid` belongs to, from /proc/<pid>/cgroup (None: none, or unreadable)."""
+    try:
+        with open(f"/proc/{pid}/cgroup", "rb") as handle:  # noqa: PTH123
+            text = handle.read(65536).decode("utf-8", "replace")
+    except OSError:
+        return None
+    return parse_container(text)
+
+
+def _attributed(ns: NetnsInfo, pids: list[int]) -> NetnsInfo:
+    """`ns` with the container of the first of `pids` that is in one (several containers can
+    share a namespace, e.g. a Kubernetes pod: the first found is reported)."""
+    for pid in pids:
+        container = container_of_pid(pid)
+        if container is not None:
+            return replace(ns, container=container)
+    return ns
+
+
 def resolve(name: str) -> NetnsInfo:
-    """A namespace by /run/netns name, by "net:[INODE]"/INODE, or by "pid:PID"."""
+    """A namespace by /run/netns name, by "net:[INODE]"/INODE, by "pid:PID", or by the
+    container it belongs to ("docker:3f2a1b9c0d4e", as `pps sockets` labels it)."""
     names = _names()
     for inode, known in names.items():
         if known == name:
@@ -90,11 +128,13 @@ def resolve(name: str) -> NetnsInfo:
         except OSError as error:
             raise UsageError(f"cannot read the namespace of pid {pid}", token=name) from error
         if pid_inode is not None:
-            return NetnsInfo(inode=pid_inode, name=names.get(pid_inode), pid=pid)
+            found = NetnsInfo(inode=pid_inode, name=names.get(pid_inode), pid=pid)
+            own = os.stat("/proc/thread-self/ns/net").st_ino
+            return found if pid_inode == own else _attributed(found, [pid])
     wanted = parse_ns_link(name) or (int(name) if name.isdigit() else None)
-    if wanted is not None:
+    if wanted is not None or ":" in name:
         for ns in discover()[0]:
-            if ns.inode == wanted:
+            if ns.inode == wanted or (ns.container is not None and str(ns.container) == name):
                 return ns
     raise UsageError(
         "no such network namespace", token=name, hint="see `ip netns list` or use --all-netns"

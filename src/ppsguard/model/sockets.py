@@ -106,15 +106,39 @@ def format_address(address: IPAddress) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerRef:
+    """A container, as recognised from a process's cgroup path.
+
+    `runtime` is `docker`, `containerd`, `cri-o`, `podman`, `kubernetes`, `lxc` or `nspawn`;
+    `id` is the 12-hex short id (or, for LXC and systemd-nspawn, the container's name; for a
+    Kubernetes pod cgroup without a container, `pod<uid>`); `name` is a human name when known.
+    """
+
+    runtime: str
+    id: str
+    name: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.runtime}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
 class NetnsInfo:
-    """A network namespace: its inode (the identity), its /run/netns name, a pid living in it."""
+    """A network namespace: its inode (the identity), its /run/netns name, a pid living in it,
+    and the container it belongs to (from the cgroup of a process in it), when recognised."""
 
     inode: int
     name: str | None = None
     pid: int | None = None
+    container: ContainerRef | None = None
 
     def __str__(self) -> str:
-        return self.name if self.name else f"net:[{self.inode}]"
+        """The /run/netns name, else the container (`docker:3f2a1b9c0d4e`), else `net:[INODE]`."""
+        if self.name:
+            return self.name
+        if self.container is not None:
+            return str(self.container)
+        return f"net:[{self.inode}]"
 
 
 @dataclass(frozen=True, slots=True)
