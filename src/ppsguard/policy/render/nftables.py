@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from ppsguard.model.net import IPNetwork, PortRange, Protocol
 from ppsguard.model.registry import Action, HostPolicy, Rule
+from ppsguard.policy.render.addrmap import first_match_intervals, interval_text
 from ppsguard.policy.render.base import (
     Feature,
     Rendered,
@@ -115,25 +116,69 @@ class _Sets:
         return out
 
 
-def _address_matches(rule: Rule, sets: _Sets) -> list[str]:
-    """One match prefix per family the rule applies to ('' = any address of any family)."""
-    if rule.source_is_any and rule.destination_is_any:
-        return [""]
-    out: list[str] = []
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One rule restricted to one address family: its destination match and its sources."""
+
+    index: int
+    destination: str
+    sources: tuple[IPNetwork, ...]
+
+
+def _family_items(index: int, rule: Rule, sets: _Sets) -> dict[int, _Item]:
+    """The rule per address family it applies to (a rule without sources or destinations of a
+    family matches no packet of that family)."""
+    out: dict[int, _Item] = {}
     for version, keyword in ((4, "ip"), (6, "ip6")):
-        sources = [n for n in rule.sources if n.version == version]
+        sources = tuple(n for n in rule.sources if n.version == version)
         destinations = [n for n in rule.destinations if n.version == version]
         if not sources or not destinations:
             continue
-        parts = []
-        if sources[0].prefixlen != 0:
-            parts.append(f"{keyword} saddr {sets.reference(sources)}")
-        if destinations[0].prefixlen != 0:
-            parts.append(f"{keyword} daddr {sets.reference(destinations)}")
-        if not parts:
-            parts.append(f"meta nfproto {'ipv4' if version == 4 else 'ipv6'}")
-        out.append(" ".join(parts) + " ")
+        destination = (
+            f"{keyword} daddr {sets.reference(destinations)} "
+            if destinations[0].prefixlen != 0
+            else ""
+        )
+        out[version] = _Item(index, destination, sources)
     return out
+
+
+def _plain_match(item: _Item, version: int, sets: _Sets) -> str:
+    keyword = "ip" if version == 4 else "ip6"
+    source = (
+        f"{keyword} saddr {sets.reference(item.sources)} " if item.sources[0].prefixlen != 0 else ""
+    )
+    match = source + item.destination
+    return match or f"meta nfproto {'ipv4' if version == 4 else 'ipv6'} "
+
+
+class _Maps:
+    """Named first-match source maps (`saddr4_N`) and the per-rule chains they jump to."""
+
+    def __init__(self) -> None:
+        self.names: dict[tuple[int, tuple[str, ...]], str] = {}
+        self.rule_chains: dict[int, str] = {}
+
+    def reference(self, version: int, elements: tuple[str, ...]) -> str:
+        key = (version, elements)
+        name = self.names.get(key)
+        if name is None:
+            name = f"saddr{version}_{len(self.names)}"
+            self.names[key] = name
+        return f"@{name}"
+
+    def rule_chain(self, index: int) -> str:
+        return self.rule_chains.setdefault(index, f"rule_{index}")
+
+    def definitions(self) -> list[str]:
+        out = []
+        for (version, elements), name in self.names.items():
+            kind = "ipv4_addr" if version == 4 else "ipv6_addr"
+            out.append(
+                f"\tmap {name} {{\n\t\ttype {kind} : verdict\n\t\tflags interval\n"
+                "\t\telements = {\n" + ",\n".join(f"\t\t\t{e}" for e in elements) + "\n\t\t}\n\t}"
+            )
+        return out
 
 
 def _verdict(action: Action, protocol: Protocol | None) -> str:
@@ -155,14 +200,69 @@ def _log(entry_id: str, options: RenderOptions) -> str:
     )
 
 
-def _rule_lines(rule: Rule, options: RenderOptions, sets: _Sets) -> list[str]:
+def _rule_lines(rule: Rule, options: RenderOptions, match: str = "") -> list[str]:
+    """The rule's log line (if logged) and its counter+verdict line, both commented."""
     lines: list[str] = []
     comment = f'comment "{rule.entry_id}"'
-    for match in _address_matches(rule, sets):
-        if rule.log:
-            lines.append(f"{match}{_log(rule.entry_id, options)} {comment}")
-        lines.append(f"{match}counter {_verdict(rule.action, rule.protocol)} {comment}")
+    if rule.log:
+        lines.append(f"{match}{_log(rule.entry_id, options)} {comment}")
+    lines.append(f"{match}counter {_verdict(rule.action, rule.protocol)} {comment}")
     return lines
+
+
+def _run_lines(run: list[_Item], version: int, rules: tuple[Rule, ...], ctx: _Context) -> list[str]:
+    """A run of same-family items sharing a destination match: one rule, or one map lookup."""
+    if len(run) == 1:
+        item = run[0]
+        return _rule_lines(rules[item.index], ctx.options, _plain_match(item, version, ctx.sets))
+    elements = tuple(
+        f"{interval_text(first, last, version)} : jump {ctx.maps.rule_chain(run[owner].index)}"
+        for first, last, owner in first_match_intervals([item.sources for item in run])
+    )
+    if not elements:
+        return []
+    keyword = "ip" if version == 4 else "ip6"
+    return [f"{run[0].destination}{keyword} saddr vmap {ctx.maps.reference(version, elements)}"]
+
+
+def _flush(block: dict[int, list[_Item]], rules: tuple[Rule, ...], ctx: _Context) -> list[str]:
+    """Render the pending items, IPv4 then IPv6 (a packet has one family, so the families'
+    relative order does not matter; within a family registry order is kept)."""
+    lines: list[str] = []
+    for version in (4, 6):
+        items = block[version]
+        start = 0
+        while start < len(items):
+            end = start + 1
+            while end < len(items) and items[end].destination == items[start].destination:
+                end += 1
+            lines.extend(_run_lines(items[start:end], version, rules, ctx))
+            start = end
+        items.clear()
+    return lines
+
+
+def _chain_body(indexes: tuple[int, ...], rules: tuple[Rule, ...], ctx: _Context) -> list[str]:
+    """The rules of one port chain in first-match order, runs merged into address maps."""
+    lines: list[str] = []
+    block: dict[int, list[_Item]] = {4: [], 6: []}
+    for index in indexes:
+        rule = rules[index]
+        if rule.source_is_any and rule.destination_is_any:
+            lines.extend(_flush(block, rules, ctx))
+            lines.extend(_rule_lines(rule, ctx.options))
+            continue
+        for version, item in _family_items(index, rule, ctx.sets).items():
+            block[version].append(item)
+    lines.extend(_flush(block, rules, ctx))
+    return lines
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    options: RenderOptions
+    sets: _Sets
+    maps: _Maps
 
 
 def _default_lines(policy: HostPolicy, options: RenderOptions) -> list[str]:
@@ -206,6 +306,7 @@ class NftablesRenderer:
         chains: list[str] = []
         maps: list[str] = []
         sets = _Sets()
+        ctx = _Context(options, sets, _Maps())
         for protocol in _PROTOCOLS:
             cut = segments(rules, protocol)
             if not cut:
@@ -217,9 +318,7 @@ class NftablesRenderer:
                 if name is None:
                     name = f"{protocol}_{len(names)}"
                     names[segment.rules] = name
-                    body = [
-                        line for i in segment.rules for line in _rule_lines(rules[i], options, sets)
-                    ]
+                    body = _chain_body(segment.rules, rules, ctx)
                     chains.append(
                         f"\tchain {name} {{\n" + "".join(f"\t\t{b}\n" for b in body) + "\t}"
                     )
@@ -234,8 +333,12 @@ class NftablesRenderer:
             )
             dispatch.append(f"{protocol} dport vmap @{protocol}_ports")
         out.extend(sets.definitions())
+        out.extend(ctx.maps.definitions())
         out.extend(maps)
         out.extend(chains)
+        for index, name in ctx.maps.rule_chains.items():
+            body = _rule_lines(rules[index], options)
+            out.append(f"\tchain {name} {{\n" + "".join(f"\t\t{b}\n" for b in body) + "\t}")
         policy_word = "accept" if policy.default_action is Action.ALLOW else "drop"
         base = [
             "ct state established,related accept",
