@@ -10,19 +10,29 @@ from __future__ import annotations
 
 import _socket
 import errno
-import heapq
 import resource
 import select
 import socket
 import struct
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ppsguard.model.net import IPAddress
 from ppsguard.model.scan import PortState, Reason
-from ppsguard.scan.engines.base import Emit, EngineConfig, EngineStats, Pacer, family
+from ppsguard.scan.engines.base import (
+    ICMP_FILTERED,
+    UNKNOWN,
+    Emit,
+    EngineConfig,
+    EngineStats,
+    Flight,
+    Flights,
+    Pacer,
+    ProbeQueue,
+    family,
+)
 from ppsguard.scan.timing import CongestionWindow, RttEstimator
 
 _RESERVED_FDS = 64
@@ -37,10 +47,7 @@ _BACKOFF = {errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL, errno.ENOBUFS, errn
 _ERRORS: dict[int, tuple[PortState, Reason]] = {
     errno.ECONNREFUSED: (PortState.CLOSED, Reason.CONN_REFUSED),
     errno.ECONNRESET: (PortState.CLOSED, Reason.RESET),
-    errno.EHOSTUNREACH: (PortState.FILTERED, Reason.HOST_UNREACH),
-    errno.ENETUNREACH: (PortState.FILTERED, Reason.NET_UNREACH),
-    errno.EACCES: (PortState.FILTERED, Reason.ADMIN_PROHIBITED),
-    errno.EPERM: (PortState.FILTERED, Reason.ADMIN_PROHIBITED),
+    **ICMP_FILTERED,
     errno.ETIMEDOUT: (PortState.FILTERED, Reason.NO_RESPONSE),
     errno.EPROTO: (PortState.FILTERED, Reason.PROTO_UNREACH),
 }
@@ -65,19 +72,7 @@ def window_size(requested: int | None, preset_max: int) -> int:
     return max(1, min(limit, preset_max if requested is None else requested))
 
 
-@dataclass(slots=True)
-class _Flight:
-    sock: _socket.socket
-    address: IPAddress
-    port: int
-    attempt: int
-    issued: float
-    seq: int
-    estimator: RttEstimator
-
-
 _OPEN = (PortState.OPEN, Reason.SYN_ACK)
-_UNKNOWN = (PortState.FILTERED, Reason.UNKNOWN)
 
 
 _SELF_CONNECT_TRIES = 3
@@ -103,7 +98,7 @@ class _Shared:
 
 
 def classify(err: int) -> tuple[PortState, Reason]:
-    return _ERRORS.get(err, (PortState.FILTERED, Reason.UNKNOWN))
+    return _ERRORS.get(err, UNKNOWN)
 
 
 def _self_connect(sock: _socket.socket) -> bool:
@@ -133,16 +128,13 @@ def run(
         window_size(config.window, preset.max_window), minimum=config.min_window(preset, 8)
     )
     pacer = Pacer(config.max_rate)
-    source: Iterator[tuple[IPAddress, int]] = iter(probes)
-    retry: deque[tuple[IPAddress, int, int]] = deque()
-    inflight: dict[int, _Flight] = {}
-    timers: list[tuple[float, int, int]] = []
-    seq = 0
-    exhausted = False
+    queue = ProbeQueue(probes)
+    retry, source = queue.retry, queue.source
+    flights = Flights()
+    inflight = flights.by_fd
     fast_local = True  # turned off once early checks stop paying (remote targets)
     early_hits = early_tries = 0
     shared = _Shared()
-    ep = select.epoll()
     # per address object: (family, text, is IPv6, RTT estimator, the object)
     info: dict[int, tuple[socket.AddressFamily, str, bool, RttEstimator, IPAddress]] = {}
     new_socket = _socket.socket  # the C type: skips socket.socket's Python-level __init__
@@ -150,26 +142,17 @@ def run(
     quick = 0
     stream = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
     try:
-        while True:
-            now = time.monotonic()
-            stopping = config.stop.is_set() or (
-                config.deadline is not None and now >= config.deadline
-            )
-            if stopping:
-                break
+        while not config.stopping(now := time.monotonic()):
             budget = min(cwnd.allowed - len(inflight), pacer.allowance(now), _BATCH)
             batch_expired: dict[int, bool] = {}  # host deadline looked up once per host per batch
             while budget > 0:
-                if retry:
+                if retry:  # ProbeQueue.take, inline: no call per probe
                     address, port, attempt = retry.popleft()
-                elif not exhausted:
-                    nxt = next(source, None)
-                    if nxt is None:
-                        exhausted = True
-                        continue
+                elif (nxt := next(source, None)) is not None:
                     address, port = nxt
                     attempt = 0
                 else:
+                    queue.exhausted = True
                     break
                 if config.host_expired is not None:
                     expired = batch_expired.get(id(address))
@@ -238,73 +221,36 @@ def run(
                         cwnd.on_loss()
                     emit(address, port, PortState.CLOSED, Reason.CONN_REFUSED, None)
                     continue
-                seq += 1
-                flight = _Flight(sock, address, port, attempt, now, seq, estimator)
+                flight = Flight(sock, address, port, attempt, now, estimator)
                 if err == _INPROGRESS:
-                    fd = sock.fileno()
-                    inflight[fd] = flight
-                    ep.register(fd, select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP)
-                    heapq.heappush(timers, (now + estimator.timeout, seq, fd))
+                    flights.add(flight, select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP)
                 else:
                     _finish(flight, err, now, config, emit, stats, cwnd, retry, shared)
-            if exhausted and not retry and not inflight:
+            if queue.done(len(inflight)):
                 break
-            more = bool(retry) or not exhausted
-            wait = 0.0 if more and len(inflight) < cwnd.allowed else 0.05
-            if timers:
-                wait = min(wait, max(0.0, timers[0][0] - now))
-            for fd, _ev in ep.poll(wait, 4096):
-                flight_or_none = inflight.pop(fd, None)
-                if flight_or_none is None:
-                    continue
-                ep.unregister(fd)
-                err = flight_or_none.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                _finish(
-                    flight_or_none,
-                    err,
-                    time.monotonic(),
-                    config,
-                    emit,
-                    stats,
-                    cwnd,
-                    retry,
-                    shared,
-                )
+            wait = queue.wait(len(inflight), cwnd.allowed, 0.05, flights.first_timer(), now)
+            for flight in flights.ready(wait, 4096):
+                err = flight.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                _finish(flight, err, time.monotonic(), config, emit, stats, cwnd, retry, shared)
             now = time.monotonic()
-            while timers and timers[0][0] <= now:
-                _, tseq, fd = heapq.heappop(timers)
-                flight_or_none = inflight.get(fd)
-                if flight_or_none is None or flight_or_none.seq != tseq:
-                    continue
-                del inflight[fd]
-                ep.unregister(fd)
-                late = _late_answer(flight_or_none.sock)
+            for flight in flights.expired(now):
+                late = _late_answer(flight.sock)
                 if late is not None:  # answered, but the loop had not seen it yet
-                    _finish(flight_or_none, late, now, config, emit, stats, cwnd, retry, shared)
+                    _finish(flight, late, now, config, emit, stats, cwnd, retry, shared)
                     continue
-                flight_or_none.sock.close()
-                if flight_or_none.attempt < min(config.retries, shared.best_try + 1):
-                    retry.append(
-                        (flight_or_none.address, flight_or_none.port, flight_or_none.attempt + 1)
-                    )
+                flight.sock.close()
+                if flight.attempt < min(config.retries, shared.best_try + 1):
+                    retry.append((flight.address, flight.port, flight.attempt + 1))
                 else:
-                    emit(
-                        flight_or_none.address,
-                        flight_or_none.port,
-                        PortState.FILTERED,
-                        Reason.NO_RESPONSE,
-                        None,
-                    )
+                    emit(flight.address, flight.port, PortState.FILTERED, Reason.NO_RESPONSE, None)
     finally:
-        for flight in inflight.values():
-            flight.sock.close()
+        flights.close()
         for sock in (*spares[0], *spares[1]):
             sock.close()
-        ep.close()
 
 
 def _finish(  # noqa: PLR0917
-    flight: _Flight,
+    flight: Flight,
     err: int,
     now: float,
     config: EngineConfig,
@@ -331,7 +277,7 @@ def _finish(  # noqa: PLR0917
         if err in (errno.ETIMEDOUT,) and flight.attempt < config.retries:
             retry.append((flight.address, flight.port, flight.attempt + 1))
             return
-        state, reason = _OPEN if err == 0 else _ERRORS.get(err, _UNKNOWN)
+        state, reason = _OPEN if err == 0 else _ERRORS.get(err, UNKNOWN)
         if state is not PortState.FILTERED:  # ICMP-derived errors are rate-limited, not loss
             if flight.attempt == 0:
                 flight.estimator.sample(now - flight.issued)

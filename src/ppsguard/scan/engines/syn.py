@@ -19,7 +19,7 @@ import select
 import socket
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from ppsguard.errors import PermissionDenied
 from ppsguard.model.net import IPAddress
@@ -29,6 +29,7 @@ from ppsguard.scan.engines.base import (
     EngineConfig,
     EngineStats,
     Pacer,
+    ProbeQueue,
     sockaddr,
     source_address,
 )
@@ -102,8 +103,8 @@ def run(
         config.window or preset.max_window * 4, minimum=config.min_window(preset, 16)
     )
     pacer = Pacer(config.max_rate, burst=_BATCH)
-    source: Iterator[tuple[IPAddress, int]] = iter(probes)
-    retry: deque[tuple[IPAddress, int, int]] = deque()
+    queue = ProbeQueue(probes)
+    retry, source = queue.retry, queue.source
     # (packed address, port) -> (attempt, sent at, address object)
     outstanding: dict[tuple[bytes, int], tuple[int, float, IPAddress]] = {}
     timers: deque[tuple[float, bytes, int, int]] = deque()
@@ -116,7 +117,6 @@ def run(
     ] = {}
     pack = SEGMENT.pack
     best_try = 0  # highest attempt number that was ever answered
-    exhausted = False
     buffer = bytearray(65536)
     v6_cache: dict[str, bytes] = {}
     ports = jar.ports
@@ -192,24 +192,18 @@ def run(
                 )
 
     try:
-        while True:
-            now = time.monotonic()
-            if config.stop.is_set() or (config.deadline is not None and now >= config.deadline):
-                break
+        while not config.stopping(now := time.monotonic()):
             budget = min(cwnd.allowed - len(outstanding), pacer.allowance(now), _BATCH)
             batch_timeouts: dict[int, float] = {}
             batch_expired: dict[int, bool] = {}  # host deadline looked up once per host per batch
             while budget > 0:
-                if retry:
+                if retry:  # ProbeQueue.take, inline: no call per probe
                     address, port, attempt = retry.popleft()
-                elif not exhausted:
-                    nxt = next(source, None)
-                    if nxt is None:
-                        exhausted = True
-                        continue
+                elif (nxt := next(source, None)) is not None:
                     address, port = nxt
                     attempt = 0
                 else:
+                    queue.exhausted = True
                     break
                 if attempt == 0 and config.host_expired is not None:
                     expired = batch_expired.get(id(address))
@@ -260,14 +254,12 @@ def run(
                 budget -= 1
                 outstanding[(packed, port)] = (attempt, now, address)
                 timers.append((now + timeout, packed, port, attempt))
-            if exhausted and not retry and not outstanding:
+            if queue.done(len(outstanding)):
                 break
             # sleep only when nothing may be sent now: a batch that used its whole budget of
             # _BATCH is no reason to wait (that wait cost ~20 ms per 512 retransmissions)
-            can_send = (bool(retry) or not exhausted) and len(outstanding) < cwnd.allowed
-            wait = 0.0 if can_send and pacer.allowance(now) > 0 else 0.02
-            if timers:
-                wait = min(wait, max(0.0, timers[0][0] - now))
+            first_timer = timers[0][0] if timers else None
+            wait = queue.wait(len(outstanding), cwnd.allowed, 0.02, first_timer, now, pacer)
             readable = socks.all()
             if readable:
                 select.select(readable, [], [], wait)
