@@ -114,6 +114,7 @@ def test_overlapping_runs_keep_first_match_and_log_prefix() -> None:
         _source_rule("deny-one", "198.18.0.12/32", Action.DENY),
         _source_rule("allow-net", "198.18.0.0/24"),
         _source_rule("reject-wider", "198.18.0.0/16", Action.REJECT),
+        _source_rule("shadowed", "198.18.0.12/32"),
     )
     text = NftablesRenderer().render_table(HostPolicy("h", (), rules, (), Action.DENY, False, None))
     assert "198.18.0.0-198.18.0.11 : jump rule_1" in text
@@ -123,6 +124,9 @@ def test_overlapping_runs_keep_first_match_and_log_prefix() -> None:
     assert "198.18.0.0-198.18.0.255 : jump rule_2" not in text
     assert 'log group 5 prefix "pps:deny-one " comment "deny-one"' in text
     assert 'counter reject with tcp reset comment "reject-wider"' in text
+    # a rule no address reaches still has its counter and comment (status shows it at 0)
+    assert 'chain rule_3 {\n\t\tcounter accept comment "shadowed"' in text
+    assert "jump rule_3" not in text
 
 
 def test_mixed_families_and_destinations_split_runs() -> None:

@@ -9,15 +9,23 @@ Layout (see docs/firewall.md):
                                                order (first match wins), each with a counter and
                                                `comment "<entry id>"`; logged rules get a rate-
                                                limited `log group G prefix "pps:<entry id> "`
+      map saddr4_N / saddr6_N                  first-match address maps: inside a port chain a
+                                               run of same-family rules with one destination
+                                               match becomes `ip saddr vmap @saddr4_N`, each
+                                               address jumping to the first rule of the run
+                                               whose sources contain it (see addrmap.py)
+      chain rule_N                             one rule reached through an address map: its log
+                                               rule, counter, comment and verdict
       chain input (hook input, priority filter)
         ct state established,related accept; ICMPv6 neighbour discovery; ct state invalid drop;
         iif lo accept; `tcp dport vmap @tcp_ports` ...; the default as an explicit last rule.
 
 The port space of each protocol is cut at every rule boundary into elementary segments; rules
 covering the same segments share a chain. A packet costs one map lookup plus the rules whose
-ports contain its port, so 10,000 entries on distinct ports cost what 10 do. The base chain
-policy is drop when the default is deny/reject (belt and braces: if the last rule were removed by
-hand the chain still fails closed) and accept when the default is allow. Pure: no I/O.
+ports contain its port, so 10,000 entries on distinct ports cost what 10 do; with the address
+maps, 10,000 entries each allowing one address to the same port cost what 10 do too. The base
+chain policy is drop when the default is deny/reject (belt and braces: if the last rule were
+removed by hand the chain still fails closed) and accept when the default is allow. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -215,6 +223,8 @@ def _run_lines(run: list[_Item], version: int, rules: tuple[Rule, ...], ctx: _Co
     if len(run) == 1:
         item = run[0]
         return _rule_lines(rules[item.index], ctx.options, _plain_match(item, version, ctx.sets))
+    for item in run:  # every rule keeps its chain, counter and comment, even if shadowed
+        ctx.maps.rule_chain(item.index)
     elements = tuple(
         f"{interval_text(first, last, version)} : jump {ctx.maps.rule_chain(run[owner].index)}"
         for first, last, owner in first_match_intervals([item.sources for item in run])
@@ -336,7 +346,7 @@ class NftablesRenderer:
         out.extend(ctx.maps.definitions())
         out.extend(maps)
         out.extend(chains)
-        for index, name in ctx.maps.rule_chains.items():
+        for index, name in sorted(ctx.maps.rule_chains.items()):
             body = _rule_lines(rules[index], options)
             out.append(f"\tchain {name} {{\n" + "".join(f"\t\t{b}\n" for b in body) + "\t}")
         policy_word = "accept" if policy.default_action is Action.ALLOW else "drop"
