@@ -4,21 +4,17 @@ byte the services send comes back escaped."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import ipaddress
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import ServiceInfo
 from ppsguard.scan.identify import identify_services
+from ppsguard.testing.certificates import self_signed_pem
 
 SCRIPT = Path(__file__).with_name("hostile_service.py")
 MODES = {
@@ -31,37 +27,11 @@ MODES = {
 }
 
 
-def _expired_self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired.lab.test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=60))
-        .not_valid_after(now - dt.timedelta(days=2))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.mark.lab
 def test_hostile_services_cannot_stall_crash_or_inject(lab_factory: object, tmp_path: Path) -> None:
     lab = lab_factory(["srv", "scanner"])  # type: ignore[operator]
     srv, scanner = lab["srv"], lab["scanner"]
-    cert, key = _expired_self_signed(tmp_path)
+    cert, key = self_signed_pem(tmp_path, common_name="expired.lab.test", expired=True)
     for mode, port in MODES.items():
         extra = [str(cert), str(key)] if mode == "tls" else []
         srv.popen([sys.executable, str(SCRIPT), mode, str(srv.ipv4), str(port), *extra])

@@ -5,10 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,6 +15,7 @@ from ppsguard.model.scan import Mismatch
 from ppsguard.scan.identify import classify, handshakes, probes, signatures
 from ppsguard.scan.identify.escape import escape_bytes
 from ppsguard.scan.identify.tls import describe_certificate
+from ppsguard.testing.certificates import build_certificate
 
 
 @pytest.mark.parametrize(
@@ -126,23 +124,16 @@ def test_signature_templates_fill_groups_and_escape() -> None:
 
 
 def _certificate(*, days_ago_start: int, days_ago_end: int, issuer_cn: str = "self.test") -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "self.test")]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_cn)]))
-        .public_key(key.public_key())
-        .serial_number(7)
-        .not_valid_before(now - dt.timedelta(days=days_ago_start))
-        .not_valid_after(now - dt.timedelta(days=days_ago_end))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("self.test"), x509.DNSName("\x1b[2J.test")]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
+    certificate, _key = build_certificate(
+        common_name="self.test",
+        issuer_cn=issuer_cn,
+        not_before=now - dt.timedelta(days=days_ago_start),
+        not_after=now - dt.timedelta(days=days_ago_end),
+        sans=["self.test", "\x1b[2J.test"],
+        serial=7,
     )
-    return cert.public_bytes(serialization.Encoding.DER)
+    return certificate.public_bytes(serialization.Encoding.DER)
 
 
 def test_describe_certificate_expired_self_signed() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import ipaddress
 import ssl
 from collections.abc import Awaitable, Callable
@@ -11,52 +10,24 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ppsguard.model.net import Protocol
 from ppsguard.model.scan import Confidence
 from ppsguard.scan.identify import identify_services
+from ppsguard.testing.certificates import self_signed_pem
 
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-def make_certificate(directory: Path, *, expired: bool) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile.test")])
-    now = dt.datetime.now(dt.UTC)
-    start, end = (
-        (now - dt.timedelta(days=30), now - dt.timedelta(days=1))
-        if expired
-        else (
-            now - dt.timedelta(days=1),
-            now + dt.timedelta(days=30),
-        )
+def server_context(directory: Path, *, expired: bool) -> ssl.SSLContext:
+    """A TLS server context with a fresh self-signed certificate for `hostile.test`."""
+    cert, key = self_signed_pem(
+        directory, common_name="hostile.test", expired=expired, sans=["hostile.test"]
     )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("hostile.test")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 def guard(handler: Handler) -> Handler:
@@ -165,9 +136,7 @@ def test_hostile_services_finish_within_budget_and_stay_escaped(handler: Handler
 
 
 def test_tls_expired_self_signed_certificate_is_described(tmp_path: Path) -> None:
-    cert, key = make_certificate(tmp_path, expired=True)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    context = server_context(tmp_path, expired=True)
     service, _ = run(_http, context=context)
     tls = service.tls  # type: ignore[attr-defined]
     assert service.name == "https" and service.product == "nginx"  # type: ignore[attr-defined]
@@ -230,9 +199,7 @@ STARTTLS_DIALOGUES: dict[str, tuple[bytes, dict[bytes, bytes], bytes, bytes, str
 @pytest.mark.parametrize("protocol", sorted(STARTTLS_DIALOGUES))
 def test_starttls_certificate_is_read(protocol: str, tmp_path: Path) -> None:
     greeting, replies, upgrade, upgrade_reply, name = STARTTLS_DIALOGUES[protocol]
-    cert, key = make_certificate(tmp_path, expired=False)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    context = server_context(tmp_path, expired=False)
 
     async def dialogue(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(greeting)
@@ -259,9 +226,7 @@ def test_starttls_certificate_is_read(protocol: str, tmp_path: Path) -> None:
 
 
 def test_postgresql_sslrequest_starttls(tmp_path: Path) -> None:
-    cert, key = make_certificate(tmp_path, expired=False)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    context = server_context(tmp_path, expired=False)
 
     async def postgres(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         first = await asyncio.wait_for(reader.readexactly(8), 3)
@@ -320,9 +285,7 @@ def test_udp_ntp_is_confirmed_and_silent_udp_is_guessed() -> None:
 
 
 def test_ldap_starttls_extended_operation(tmp_path: Path) -> None:
-    cert, key = make_certificate(tmp_path, expired=False)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    context = server_context(tmp_path, expired=False)
     starttls_request = bytes.fromhex(
         "301d02010177188016312e332e362e312e342e312e313436362e3230303337"
     )
