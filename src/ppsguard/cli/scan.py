@@ -252,7 +252,7 @@ def _merge(
 
 
 async def _identify(result: ScanResult, timeout: float, intrusive: bool) -> ScanResult:  # noqa: ASYNC109
-    from ppsguard.scan.identify import identify_services  # type: ignore[import-not-found,unused-ignore]
+    from ppsguard.scan.identify import identify_services
 
     wanted = [
         (h.address, p.port, p.protocol)
@@ -398,14 +398,14 @@ def register(app: typer.Typer) -> None:
         args = "pps scan " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         result: ScanResult
         if from_nmap is not None:
-            from ppsguard.scan.nmap_import import load_nmap_xml  # type: ignore[import-not-found,unused-ignore]
+            from ppsguard.scan.nmap_import import load_nmap_xml
 
             result = load_nmap_xml(_read(from_nmap, "nmap XML"), str(from_nmap))
         else:
             if not tokens:
                 raise UsageError("no targets given (arguments or -iL FILE)")
             if use_nmap:
-                from ppsguard.scan.nmap_import import run_nmap  # type: ignore[import-not-found,unused-ignore]
+                from ppsguard.scan.nmap_import import run_nmap
 
                 result = run_nmap(tokens, ports)
             else:
@@ -442,10 +442,7 @@ def register(app: typer.Typer) -> None:
                 finally:
                     observer.stop()
         if service:
-            try:
-                result = _run(_identify(result, service_timeout, intrusive))
-            except ImportError:
-                output.warn("service identification is not available in this build")
+            result = _run(_identify(result, service_timeout, intrusive))
         if out_xml is not None:
             from ppsguard.report.nmapxml import render_xml
 

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 
 from ppsguard.errors import InputError
+from ppsguard.knowledge.services import builtin_catalog, default_catalog
 from ppsguard.model.net import IPNetwork, PortRange, Protocol
 from ppsguard.model.registry import (
     ANY_SOURCES,
@@ -76,32 +77,20 @@ def parse_port_text(text: str, at: SourceLocation) -> tuple[ServicePort, ...]:
 
 def catalog_ports(name: str) -> tuple[ServicePort, ...] | None:
     """The knowledge base's ports for a service name, or None when it does not know the name."""
-    try:
-        from ppsguard.knowledge.services import builtin_catalog, default_catalog
-    except ImportError:  # the knowledge base is optional for loading declared services
-        return None
     # The shipped catalog first, so a registry means the same ports on every machine; only names
     # it does not know fall back to this machine's /etc/services.
     entries = builtin_catalog().ports_for(name) or default_catalog().ports_for(name)
     out: list[ServicePort] = []
     for entry in entries:
-        try:
-            proto = Protocol(str(entry.protocol))
-        except ValueError:
-            continue
-        if proto in PORT_PROTOCOLS:
-            sp = ServicePort(proto, PortRange(int(entry.port), int(entry.port)))
+        if entry.protocol in PORT_PROTOCOLS:
+            sp = ServicePort(entry.protocol, PortRange(entry.port, entry.port))
             if sp not in out:
                 out.append(sp)
     return tuple(out) or None
 
 
 def catalog_names() -> tuple[str, ...]:
-    """Every service name the knowledge base knows (for suggestions); empty if unavailable."""
-    try:
-        from ppsguard.knowledge.services import default_catalog
-    except ImportError:
-        return ()
+    """Every service name the knowledge base knows (for suggestions)."""
     return default_catalog().known_names()
 
 

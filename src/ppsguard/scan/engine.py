@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from ppsguard.errors import PermissionDenied, UsageError
+from ppsguard.knowledge.services import service_name
 from ppsguard.model.net import IPAddress, IPNetwork, Protocol
 from ppsguard.model.scan import (
     Confidence,
@@ -350,14 +351,7 @@ async def _confirm(
 
 
 def _guess(port: int, proto: Protocol) -> ServiceInfo | None:
-    try:
-        from ppsguard.knowledge.services import service_name  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    try:
-        name = service_name(port, proto)
-    except Exception:
-        return None
+    name = service_name(port, proto)
     return ServiceInfo(name=str(name), confidence=Confidence.GUESSED) if name else None
 
 
