@@ -42,11 +42,12 @@ def doors_of(
     service_name: Callable[[int, Protocol], str | None],
 ) -> tuple[Door, ...]:
     """One Door per open (protocol, port), sorted by port then protocol."""
-    keys: dict[tuple[Protocol, int], dict[str, object]] = {}
+    addresses: dict[tuple[Protocol, int], list[str]] = {}
+    process: dict[tuple[Protocol, int], str | None] = {}
     for item in obs.listeners or ():
-        slot = keys.setdefault((item.protocol, item.port), {"addresses": [], "process": None})
-        slot["addresses"].append(str(item.address))  # type: ignore[attr-defined]
-        slot["process"] = slot["process"] or item.service_identity
+        key = (item.protocol, item.port)
+        addresses.setdefault(key, []).append(str(item.address))
+        process[key] = process.get(key) or item.service_identity
     reached: dict[tuple[Protocol, int], tuple[str | None, str | None]] = {}
     if obs.outside is not None:
         for reach in obs.outside.results:
@@ -55,14 +56,16 @@ def doors_of(
             reached[(reach.protocol, reach.port)] = (reach.service, reach.banner)
             if obs.outside.vantage is Vantage.SELF:
                 continue
-            slot = keys.setdefault((reach.protocol, reach.port), {"addresses": [], "process": None})
-            if str(reach.address) not in slot["addresses"]:  # type: ignore[operator]
-                slot["addresses"].append(str(reach.address))  # type: ignore[attr-defined]
+            seen_at = addresses.setdefault((reach.protocol, reach.port), [])
+            if str(reach.address) not in seen_at:
+                seen_at.append(str(reach.address))
     per_door: dict[tuple[Protocol | None, int | None], list[Finding]] = {}
     for finding in findings:
         per_door.setdefault((finding.protocol, finding.port), []).append(finding)
     doors: list[Door] = []
-    for (protocol, port), slot in sorted(keys.items(), key=lambda kv: (kv[0][1], kv[0][0].value)):
+    for (protocol, port), where in sorted(
+        addresses.items(), key=lambda kv: (kv[0][1], kv[0][0].value)
+    ):
         mine = per_door.get((protocol, port), [])
         entry = baseline.provides_for(protocol, port) or baseline.denies_for(protocol, port)
         seen_service, banner = reached.get((protocol, port), (None, None))
@@ -75,8 +78,8 @@ def doors_of(
                 service=seen_service
                 or (entry.service if entry else None)
                 or service_name(port, protocol),
-                process=slot["process"],  # type: ignore[arg-type]
-                addresses=tuple(slot["addresses"]),  # type: ignore[arg-type]
+                process=process.get((protocol, port)),
+                addresses=tuple(where),
                 reachable=((protocol, port) in reached) if remote else None,
                 findings=tuple(f.id for f in mine),
                 banner=banner,

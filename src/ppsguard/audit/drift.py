@@ -19,6 +19,7 @@ import bisect
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from ppsguard.audit import advise
 from ppsguard.audit.baseline import Baseline, Verdict, door_verdict, widened
@@ -115,6 +116,17 @@ class _Collector:
         )
 
 
+class _DoorKeys(TypedDict, total=False):
+    """What identifies a door in a finding (the keyword arguments of `_Collector.add`)."""
+
+    protocol: Protocol
+    family: Family
+    address: str
+    port: int
+    identity: str | None
+    pids: tuple[int, ...]
+
+
 def _max(a: Severity, b: Severity) -> Severity:
     return a if a.rank >= b.rank else b
 
@@ -144,7 +156,7 @@ class _Engine:
 
     def listener(self, item: Listener) -> None:
         ident = item.service_identity
-        keys = {
+        keys: _DoorKeys = {
             "protocol": item.protocol,
             "family": item.family,
             "address": str(item.address),
@@ -174,7 +186,7 @@ class _Engine:
                     entry=deny,
                     evidence=(seen, verdict.reason, *exposure_note),
                     remedy=advise.for_firewall(self.apply, f"entry {deny.id!r} must drop it."),
-                    **keys,  # type: ignore[arg-type]
+                    **keys,
                 )
             elif verdict.verdict is Verdict.BLOCKED:
                 self.out.add(
@@ -185,7 +197,7 @@ class _Engine:
                     entry=deny,
                     evidence=(seen, verdict.reason),
                     remedy=advise.for_blocked(item, deny, False, self.apply),
-                    **keys,  # type: ignore[arg-type]
+                    **keys,
                 )
         elif provide is not None:
             if outward and widened(item, provide):
@@ -203,7 +215,7 @@ class _Engine:
                         *exposure_note,
                     ),
                     remedy=advise.for_widened(item, provide, self.apply),
-                    **keys,  # type: ignore[arg-type]
+                    **keys,
                 )
             owner_ok = (provide.process is None or item.matches_process(provide.process)) and (
                 provide.unit is None or item.matches_unit(provide.unit)
@@ -218,7 +230,7 @@ class _Engine:
                     entry=provide,
                     evidence=(seen, f"documented: {documented}"),
                     remedy=advise.for_owner(item, provide),
-                    **keys,  # type: ignore[arg-type]
+                    **keys,
                 )
             restricted = provide.sources != (ANYWHERE,) or bool(provide.excluded)
             fw = self.obs.firewall
@@ -232,7 +244,7 @@ class _Engine:
                     entry=provide,
                     evidence=(seen, "no firewall rules at all"),
                     remedy=advise.for_firewall(self.apply, f"entry {provide.id!r} restricts it."),
-                    **keys,  # type: ignore[arg-type]
+                    **keys,
                 )
             if (
                 outward
@@ -249,7 +261,7 @@ class _Engine:
                     entry=provide,
                     evidence=(seen, verdict.reason),
                     remedy=advise.for_blocked(item, provide, True, self.apply),
-                    **keys,  # type: ignore[arg-type]
+                    **keys,
                 )
             if restricted and verdict.verdict is not Verdict.OPEN:
                 exposure_risks = []  # the registry limits who may connect, and it holds
@@ -267,7 +279,7 @@ class _Engine:
                 f"on {item.address} but is not in the registry",
                 evidence=tuple(evidence),
                 remedy=advise.for_unregistered(item, service),
-                **keys,  # type: ignore[arg-type]
+                **keys,
             )
 
         entry = provide or deny
@@ -292,7 +304,7 @@ class _Engine:
                 entry=entry,
                 evidence=(seen, risk.reason, verdict.reason),
                 remedy=advise.for_risk(item, risk.remedy, entry),
-                **keys,  # type: ignore[arg-type]
+                **keys,
             )
 
     def entries(self, listeners: tuple[Listener, ...] | None) -> None:
@@ -406,14 +418,16 @@ class _Engine:
         )
 
     def _reachable(self, reach: Reach, had_inventory: bool) -> None:
-        keys = {
+        keys: _DoorKeys = {
             "protocol": reach.protocol,
             "family": Family.of(reach.address),
             "address": str(reach.address),
             "port": reach.port,
             "identity": reach.service,
         }
-        where = f"open on {reach.address} from the {self.obs.outside.vantage} view"  # type: ignore[union-attr]
+        outside = self.obs.outside
+        assert outside is not None  # only called for results of the outside view
+        where = f"open on {reach.address} from the {outside.vantage} view"
         why = (
             "no local listener explains it (forwarded? another namespace?)"
             if had_inventory
@@ -428,7 +442,7 @@ class _Engine:
                 entry=deny,
                 evidence=(where, why),
                 remedy=advise.for_firewall(self.apply, f"entry {deny.id!r} must drop it."),
-                **keys,  # type: ignore[arg-type]
+                **keys,
             )
             return
         provide = self.base.provides_for(reach.protocol, reach.port)
@@ -442,7 +456,7 @@ class _Engine:
                 remedy=advise.for_reachable(
                     reach.protocol.value, reach.port, reach.service, self.apply
                 ),
-                **keys,  # type: ignore[arg-type]
+                **keys,
             )
         for risk in self.ctx.risks(reach.port, reach.protocol, reach.service):
             if _waived(provide, self.ctx) or (
@@ -456,7 +470,7 @@ class _Engine:
                 entry=provide,
                 evidence=(where, risk.reason),
                 remedy=advise.for_risk(None, risk.remedy, provide),
-                **keys,  # type: ignore[arg-type]
+                **keys,
             )
 
     def host(self) -> None:
