@@ -24,12 +24,12 @@ import re
 import sys
 import time
 
+from ppsguard.firewall.apply import replacement_batch
+from ppsguard.firewall.render.nftables import NftablesRenderer
+from ppsguard.lab.hosts import HostSpec, Lab, lab_unavailable_reason
 from ppsguard.model.registry import Action, HostPolicy
-from ppsguard.policy.apply import replacement_batch
 from ppsguard.policy.compile import compile_host_policy
-from ppsguard.policy.registry import parse_registry
-from ppsguard.policy.render.nftables import NftablesRenderer
-from ppsguard.testing.lab import HostSpec, Lab, lab_unavailable_reason
+from ppsguard.registry.load import parse_registry
 
 FLOOD_PORT = 9999
 FIRST_PORT = 10000

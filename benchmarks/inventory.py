@@ -34,8 +34,8 @@ import time
 from collections.abc import Callable
 
 from ppsguard.inventory import collect
+from ppsguard.lab.hosts import Lab, lab_unavailable_reason
 from ppsguard.model.net import Protocol
-from ppsguard.testing.lab import Lab, lab_unavailable_reason
 
 WORKERS = 4
 BASE_PORT = 7600

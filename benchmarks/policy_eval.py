@@ -22,7 +22,7 @@ from ppsguard.model.net import Protocol
 from ppsguard.policy.bulk import BulkEvaluator
 from ppsguard.policy.compile import compile_host_policy
 from ppsguard.policy.evaluate import evaluate
-from ppsguard.policy.registry import parse_registry
+from ppsguard.registry.load import parse_registry
 
 BASE = int(ipaddress.IPv4Address("198.18.0.0"))
 

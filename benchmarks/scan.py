@@ -31,9 +31,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from ppsguard.lab.hosts import Host, Lab
 from ppsguard.model.net import Protocol
 from ppsguard.scan.ports import top_ports
-from ppsguard.testing.lab import Host, Lab
 
 OPEN = (22, 80, 443, 8080, 50000)
 REJECT = range(20000, 21000)
@@ -207,7 +207,7 @@ def loopback(scanner: Host, runs: int, report: Callable[[str], None]) -> None:
 def udp_compare(scanner: Host, udp: Host, report: Callable[[str], None]) -> None:
     """Our UDP top 100 against a host with DNS and SNMP responders (default ICMP rate limit)."""
     proc = udp.popen(
-        [sys.executable, "-m", "ppsguard.scan.lab_responders", "--dns", "53", "--snmp", "161"],
+        [sys.executable, "-m", "ppsguard.lab.responders", "--dns", "53", "--snmp", "161"],
         stdout=subprocess.PIPE,
     )
     assert proc.stdout is not None

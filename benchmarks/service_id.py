@@ -23,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from ppsguard.lab.hosts import Lab, lab_unavailable_reason
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import ScanResult, ServiceInfo
 from ppsguard.scan.identify import classify, identify_services
 from ppsguard.scan.nmap_import import run_nmap
-from ppsguard.testing.lab import Lab, lab_unavailable_reason
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "lab"))
 from identify_daemons import (  # type: ignore[import-not-found,unused-ignore]

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ppsguard.testing.lab import Host
+from ppsguard.lab.hosts import Host
 
 # daemon -> (Debian package, service name, product as our signatures name it, protocols)
 DAEMONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {

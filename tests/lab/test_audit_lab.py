@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ppsguard.audit import audit_machine
-from ppsguard.testing.lab import Host
+from ppsguard.lab.hosts import Host
 
 pytestmark = pytest.mark.lab
 
@@ -278,7 +278,7 @@ def test_registry_init_from_a_scan(lab_factory, tmp_path) -> None:  # type: igno
         timeout=300,
     )
     assert made.returncode == 0, made.stderr
-    from ppsguard.policy.registry import load_registry
+    from ppsguard.registry.load import load_registry
 
     registry = load_registry(draft)
     host = registry.host("target")

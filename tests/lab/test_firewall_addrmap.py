@@ -15,7 +15,7 @@ import json
 import pytest
 from test_firewall_helpers import LogCollector, pps, probe, ruleset
 
-from ppsguard.testing.lab import HostSpec
+from ppsguard.lab.hosts import HostSpec
 
 PORT = 2222
 ENTRIES = 2000

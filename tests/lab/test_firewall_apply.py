@@ -16,10 +16,10 @@ import pytest
 from test_firewall_helpers import pps, ruleset
 
 from ppsguard.errors import InputError
-from ppsguard.policy.apply import apply_table
-from ppsguard.policy.nft import Runner
-from ppsguard.policy.watchdog import StateDir
-from ppsguard.testing.lab import Host
+from ppsguard.firewall.apply import apply_table
+from ppsguard.firewall.nft import Runner
+from ppsguard.firewall.watchdog import StateDir
+from ppsguard.lab.hosts import Host
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml"
 OTHER_TABLE = """table ip other {

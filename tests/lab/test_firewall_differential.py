@@ -18,14 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_firewall_helpers import OUTCOME, LogCollector, probe
 
+from ppsguard.firewall.apply import replacement_batch
+from ppsguard.firewall.render import renderer
+from ppsguard.lab.hosts import HostSpec, Lab
 from ppsguard.model.net import Protocol
 from ppsguard.model.registry import Action
-from ppsguard.policy.apply import replacement_batch
 from ppsguard.policy.compile import compile_host_policy
 from ppsguard.policy.evaluate import evaluate
-from ppsguard.policy.registry import parse_registry
-from ppsguard.policy.render import renderer
-from ppsguard.testing.lab import HostSpec, Lab
+from ppsguard.registry.load import parse_registry
 from ppsguard.testing.pytest_plugin import require_lab
 
 PORTS = (2001, 2002, 2003)

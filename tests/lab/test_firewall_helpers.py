@@ -16,9 +16,9 @@ import threading
 import time
 from collections.abc import Mapping
 
+from ppsguard.lab.hosts import Host
 from ppsguard.model.net import IPAddress
-from ppsguard.policy.nflog import NflogReader, NflogRecord
-from ppsguard.testing.lab import Host
+from ppsguard.monitor.nflog import NflogReader, NflogRecord
 
 OUTCOME = {"allow": "accepted", "reject": "refused", "deny": "timeout"}
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_firewall_helpers import LogCollector, pps, probe
 
-from ppsguard.testing.lab import HostSpec
+from ppsguard.lab.hosts import HostSpec
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml"
 OPEN_TO_ALL = (21, 25, 80)

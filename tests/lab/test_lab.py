@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from ppsguard.testing.lab import HostSpec, Lab, clean_leftovers, list_lab_namespaces
+from ppsguard.lab.hosts import HostSpec, Lab, clean_leftovers, list_lab_namespaces
 
 pytestmark = pytest.mark.lab
 

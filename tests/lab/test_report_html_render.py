@@ -27,7 +27,7 @@ from ppsguard.audit.views import (
 )
 from ppsguard.model.net import Family, Protocol
 from ppsguard.model.sockets import exposure_of
-from ppsguard.policy.registry import parse_registry
+from ppsguard.registry.load import parse_registry
 from ppsguard.report.html import render_html
 
 CHROMIUM = "/usr/bin/chromium"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from ppsguard.lab.hosts import Host
 from ppsguard.model.scan import HostState, PortState, ScanResult
 from ppsguard.scan import ScanOptions, scan
-from ppsguard.testing.lab import Host
 
 pytestmark = pytest.mark.lab
 
@@ -66,7 +66,7 @@ def _target(lab_factory, udp: bool = False):  # type: ignore[no-untyped-def]
         # the state mapping is under test, not the target's ICMP rate limiter
         target.run(["sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"])
         target.popen(
-            [sys.executable, "-m", "ppsguard.scan.lab_responders", "--dns", "53", "--snmp", "161"]
+            [sys.executable, "-m", "ppsguard.lab.responders", "--dns", "53", "--snmp", "161"]
         )
     return lab
 

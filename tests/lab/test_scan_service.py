@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from identify_daemons import EXECUTABLES, start
 
-from ppsguard.testing.lab import Host
+from ppsguard.lab.hosts import Host
 
 pytestmark = pytest.mark.lab
 

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from ppsguard.inventory import collect
-from ppsguard.testing.lab import Host
+from ppsguard.lab.hosts import Host
 from ppsguard.testing.pytest_plugin import LabFactory
 
 pytestmark = pytest.mark.lab

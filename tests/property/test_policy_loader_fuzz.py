@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from ppsguard.errors import InputError
 from ppsguard.model.registry import SourceLocation
 from ppsguard.policy.compile import compile_host_policy
-from ppsguard.policy.naming import parse_port_text
-from ppsguard.policy.registry import parse_registry
+from ppsguard.registry.load import parse_registry
+from ppsguard.registry.naming import parse_port_text
 
 KEYS = [
     "version", "default", "default_log", "networks", "services", "roles", "hosts", "provides",

@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ppsguard.model.net import Protocol
-from ppsguard.policy.analyze import lint_registry, never_deciding
 from ppsguard.policy.bulk import ACTION_CODES, BulkEvaluator
 from ppsguard.policy.compile import compile_host_policy
-from ppsguard.policy.dump import dump_registry
 from ppsguard.policy.evaluate import evaluate
-from ppsguard.policy.registry import parse_registry
+from ppsguard.policy.lint import lint_registry, never_deciding
+from ppsguard.registry.dump import dump_registry
+from ppsguard.registry.load import parse_registry
 
 V4 = [ipaddress.ip_address(f"198.18.0.{i}") for i in (*range(8), 100)]
 V6 = [ipaddress.ip_address(f"2001:db8::{i:x}") for i in (*range(8), 0x100)]

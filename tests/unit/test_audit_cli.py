@@ -16,7 +16,7 @@ import pytest
 
 from ppsguard.audit import baseline_for, evaluate
 from ppsguard.audit.views import Observations, Vantage, outside_from_scan
-from ppsguard.policy.registry import parse_registry
+from ppsguard.registry.load import parse_registry
 from ppsguard.scan.nmap_import import load_nmap_xml
 
 NMAP_XML = """<?xml version="1.0"?>

@@ -21,7 +21,7 @@ from ppsguard.audit.views import (
 from ppsguard.model.findings import FindingType, Severity, finding_id
 from ppsguard.model.net import Family, Protocol
 from ppsguard.model.sockets import Exposure, exposure_of
-from ppsguard.policy.registry import parse_registry
+from ppsguard.registry.load import parse_registry
 
 REGISTRY = """
 version: 1

@@ -102,7 +102,7 @@ def test_only_the_command_being_run_is_loaded(args, command):
 def test_a_command_run_alone_does_not_import_the_others():
     code = (
         "import sys; from ppsguard.cli.app import main; main(['port', '22', '--json']); "
-        "print('ppsguard.cli.scan' in sys.modules, 'ppsguard.testing.lab' in sys.modules)"
+        "print('ppsguard.cli.scan' in sys.modules, 'ppsguard.lab.hosts' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip().splitlines()[-1] == "False False"

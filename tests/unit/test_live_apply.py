@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from ppsguard.cli.policy_enforce import lockout_problem
-from ppsguard.policy.apply import describe_change, entry_ids, replacement_batch, ssh_session
+from ppsguard.firewall.apply import describe_change, entry_ids, replacement_batch, ssh_session
+from ppsguard.firewall.watchdog import StateDir, restore_text
 from ppsguard.policy.compile import compile_host_policy
-from ppsguard.policy.registry import load_registry
-from ppsguard.policy.watchdog import StateDir, restore_text
+from ppsguard.registry.load import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "examples" / "seed-building.yaml"

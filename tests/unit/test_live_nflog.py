@@ -8,7 +8,7 @@ import struct
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ppsguard.policy.nflog import NFULA_PAYLOAD, NFULA_PREFIX, parse_messages
+from ppsguard.monitor.nflog import NFULA_PAYLOAD, NFULA_PREFIX, parse_messages
 
 
 def _attr(kind: int, value: bytes) -> bytes:

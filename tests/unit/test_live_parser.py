@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ppsguard.errors import InputError
-from ppsguard.policy.live import fingerprint_owned, legacy_rule_lines, parse_ruleset
+from ppsguard.firewall.live import fingerprint_owned, legacy_rule_lines, parse_ruleset
 
 SAMPLE = (
     Path(__file__).resolve().parents[1] / "golden" / "nftables" / "live-seed.json"

@@ -12,7 +12,7 @@ from ppsguard.model.net import Protocol
 from ppsguard.policy.bulk import ACTIONS_BY_CODE, PROTOCOL_CODES, BulkEvaluator
 from ppsguard.policy.compile import compile_host_policy
 from ppsguard.policy.evaluate import evaluate, explain
-from ppsguard.policy.registry import load_registry, parse_registry
+from ppsguard.registry.load import load_registry, parse_registry
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SEED = load_registry(EXAMPLES / "seed-building.yaml")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ppsguard.policy.compile import compile_host_policy
-from ppsguard.policy.registry import load_registry
+from ppsguard.registry.load import load_registry
 from ppsguard.report.jsonout import dumps_json, to_jsonable
 
 ROOT = Path(__file__).resolve().parents[2]

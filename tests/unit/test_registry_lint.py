@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ppsguard.policy.analyze import FindingLevel, lint_registry
-from ppsguard.policy.registry import load_registry, parse_registry
+from ppsguard.policy.lint import FindingLevel, lint_registry
+from ppsguard.registry.load import load_registry, parse_registry
 
 TODAY = dt.date(2026, 11, 26)
 DOC = "purpose: p, owner: o"

@@ -11,8 +11,8 @@ from ppsguard.errors import InputError
 from ppsguard.model.net import PortRange, Protocol
 from ppsguard.model.registry import Action, BindScope, EntryKind
 from ppsguard.policy.compile import compile_host_policy, select_host
-from ppsguard.policy.registry import load_registry, parse_registry
-from ppsguard.policy.yamlsafe import MAX_BYTES
+from ppsguard.registry.load import load_registry, parse_registry
+from ppsguard.registry.yamlsafe import MAX_BYTES
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

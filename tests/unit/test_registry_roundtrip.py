@@ -11,8 +11,8 @@ import pytest
 
 from ppsguard.model.registry import HostPolicy
 from ppsguard.policy.compile import compile_host_policy
-from ppsguard.policy.dump import dump_registry
-from ppsguard.policy.registry import load_registry, parse_registry
+from ppsguard.registry.dump import dump_registry
+from ppsguard.registry.load import load_registry, parse_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,13 +40,13 @@ def test_example_round_trip(path: Path) -> None:
 def test_core_modules_are_pure() -> None:
     modules = [
         "ppsguard.model.registry",
-        "ppsguard.policy.registry",
+        "ppsguard.registry.load",
         "ppsguard.policy.compile",
         "ppsguard.policy.evaluate",
         "ppsguard.policy.bulk",
-        "ppsguard.policy.analyze",
+        "ppsguard.policy.lint",
         "ppsguard.policy.space",
-        "ppsguard.policy.dump",
+        "ppsguard.registry.dump",
     ]
     code = (
         "import sys\n"

@@ -13,6 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ppsguard.firewall.live import parse_ruleset
+from ppsguard.firewall.render.addrmap import first_match_intervals, interval_text
+from ppsguard.firewall.render.nftables import NftablesRenderer
 from ppsguard.model.net import IPNetwork, PortRange, Protocol
 from ppsguard.model.registry import (
     ANY_SOURCES,
@@ -22,9 +25,6 @@ from ppsguard.model.registry import (
     Rule,
     SourceLocation,
 )
-from ppsguard.policy.live import parse_ruleset
-from ppsguard.policy.render.addrmap import first_match_intervals, interval_text
-from ppsguard.policy.render.nftables import NftablesRenderer
 
 AT = SourceLocation("r.yaml", 1, 1)
 BASE = int(ipaddress.IPv4Address("198.18.0.0"))

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from ppsguard.firewall.apply import replacement_batch
+from ppsguard.firewall.render import renderer
 from ppsguard.model.net import PortRange, Protocol
 from ppsguard.model.registry import (
     ANY_SOURCES,
@@ -25,10 +27,8 @@ from ppsguard.model.registry import (
     Rule,
     SourceLocation,
 )
-from ppsguard.policy.apply import replacement_batch
 from ppsguard.policy.compile import compile_host_policy
-from ppsguard.policy.registry import load_registry
-from ppsguard.policy.render import renderer
+from ppsguard.registry.load import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"

@@ -9,6 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ppsguard.firewall.render import TARGETS, UnsupportedFeature, renderer
+from ppsguard.firewall.render.base import entry_from_prefix, log_prefix
+from ppsguard.firewall.render.iptables import port_groups
+from ppsguard.firewall.render.nftables import NftablesRenderer, segments
 from ppsguard.model.net import PortRange, Protocol
 from ppsguard.model.registry import (
     ANY_SOURCES,
@@ -18,10 +22,6 @@ from ppsguard.model.registry import (
     Rule,
     SourceLocation,
 )
-from ppsguard.policy.render import TARGETS, UnsupportedFeature, renderer
-from ppsguard.policy.render.base import entry_from_prefix, log_prefix
-from ppsguard.policy.render.iptables import port_groups
-from ppsguard.policy.render.nftables import NftablesRenderer, segments
 
 AT = SourceLocation("r.yaml", 7, 3)
 
@@ -177,8 +177,8 @@ def test_renderers_and_live_parser_are_pure() -> None:
     import ast
     from pathlib import Path
 
-    policy_dir = Path(__file__).resolve().parents[2] / "src" / "ppsguard" / "policy"
-    files = [*sorted((policy_dir / "render").glob("*.py")), policy_dir / "live.py"]
+    firewall_dir = Path(__file__).resolve().parents[2] / "src" / "ppsguard" / "firewall"
+    files = [*sorted((firewall_dir / "render").glob("*.py")), firewall_dir / "live.py"]
     for path in files:
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
@@ -189,4 +189,4 @@ def test_renderers_and_live_parser_are_pure() -> None:
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] not in {"socket", "subprocess", "asyncio"}, path
-                assert name not in {"ppsguard.policy.nft", "ppsguard.policy.apply"}, path
+                assert name not in {"ppsguard.firewall.nft", "ppsguard.firewall.apply"}, path

@@ -26,7 +26,7 @@ from ppsguard.cli.audit import report_document
 from ppsguard.model.findings import AuditReport, Severity
 from ppsguard.model.net import Family, Protocol
 from ppsguard.model.sockets import exposure_of
-from ppsguard.policy.registry import parse_registry
+from ppsguard.registry.load import parse_registry
 from ppsguard.report.building import LETTERS
 from ppsguard.report.console import print_report
 from ppsguard.report.csvdoc import COLUMNS, render_csv

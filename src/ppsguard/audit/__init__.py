@@ -124,7 +124,7 @@ def audit_machine(
 
     registry = None
     if registry_path is not None:
-        from ppsguard.policy.registry import load_registry
+        from ppsguard.registry.load import load_registry
 
         registry = load_registry(registry_path)
     baseline, policy = baseline_for(registry, host)

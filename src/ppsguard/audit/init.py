@@ -107,7 +107,7 @@ def draft_registry(
         "# Check it with `pps audit THIS_FILE`; enforce it with `pps policy apply THIS_FILE`.\n"
     )
     text = header + str(yaml.safe_dump(document, sort_keys=False, default_flow_style=False))
-    from ppsguard.policy.registry import parse_registry
+    from ppsguard.registry.load import parse_registry
 
     parse_registry(text, "<draft>")  # never hand out a draft that does not load
     return text

@@ -6,7 +6,7 @@
   scan from (the audited one, or `scan_from` to look from another host), or an imported nmap
   XML file;
 - firewall: `nft -j list ruleset` (via `ip netns exec NAME` for a namespace), read by
-  `policy.live`; ppsguard's table is "enforced" when it is present and either matches the
+  `firewall.live`; ppsguard's table is "enforced" when it is present and either matches the
   fingerprint recorded at apply time or, with no record, carries every entry the registry's
   policy renders. Other tables' base chains that can drop traffic are noted.
 """
@@ -200,9 +200,9 @@ def outside_from_nmap(path: Path) -> OutsideView:
 
 def firewall_view(netns: str | None, policy: HostPolicy | None) -> FirewallView:
     """Read the live rule set and judge it against the registry's policy (if any)."""
-    from ppsguard.policy.live import legacy_rule_lines, parse_ruleset
-    from ppsguard.policy.nft import Runner
-    from ppsguard.policy.watchdog import StateDir
+    from ppsguard.firewall.live import legacy_rule_lines, parse_ruleset
+    from ppsguard.firewall.nft import Runner
+    from ppsguard.firewall.watchdog import StateDir
 
     runner = Runner(netns=netns, timeout=30)
     try:
@@ -250,8 +250,8 @@ def firewall_view(netns: str | None, policy: HostPolicy | None) -> FirewallView:
 
 def expected_entry_ids(policy: HostPolicy) -> frozenset[str]:
     """Entry ids the nftables rendering of `policy` names in its rule comments."""
-    from ppsguard.policy.apply import entry_ids
-    from ppsguard.policy.render.nftables import NftablesRenderer
+    from ppsguard.firewall.apply import entry_ids
+    from ppsguard.firewall.render.nftables import NftablesRenderer
 
     try:
         text = NftablesRenderer().render_table(policy)

@@ -14,7 +14,7 @@ import typer
 
 from ppsguard.cli import output
 from ppsguard.errors import KernelFeatureMissing, UsageError
-from ppsguard.testing import lab as labmod
+from ppsguard.lab import hosts as labmod
 
 DEMO_TCP_PORTS = (21, 25, 80, 110, 1337, 3306)
 DEMO_UDP_PORTS = (53,)

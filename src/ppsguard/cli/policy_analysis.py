@@ -1,7 +1,7 @@
 """`pps policy explain` and `pps policy lint`: verdicts and rule-set analysis from a registry.
 
-Thin: parse options, load the registry (ppsguard.policy.registry), call the pure core
-(policy.evaluate, policy.analyze), render. Today's date for waiver checks is read here, at the edge.
+Thin: parse options, load the registry (ppsguard.registry.load), call the pure core
+(policy.evaluate, policy.lint), render. Today's date for waiver checks is read here, at the edge.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def register(group: typer.Typer) -> None:
         from ppsguard.cli.output import emit_json, human
         from ppsguard.policy.compile import compile_host_policy
         from ppsguard.policy.evaluate import explain
-        from ppsguard.policy.naming import parse_port_text
-        from ppsguard.policy.registry import load_registry
+        from ppsguard.registry.load import load_registry
+        from ppsguard.registry.naming import parse_port_text
 
         src = _address(source, "--from")
         dst = _address(to, "--to") if to is not None else None
@@ -112,8 +112,8 @@ def register(group: typer.Typer) -> None:
         """Check a registry: unknown names, contradictions, shadowed/redundant/correlated entries,
         risky exposures, waivers, missing purpose or owner. Exit 1 on any error-level finding."""
         from ppsguard.cli.output import emit_json, human
-        from ppsguard.policy.analyze import FindingLevel, lint_registry
-        from ppsguard.policy.registry import load_registry
+        from ppsguard.policy.lint import FindingLevel, lint_registry
+        from ppsguard.registry.load import load_registry
 
         reg = load_registry(registry)
         findings = lint_registry(reg, today=dt.date.today(), soon_days=soon_days)

@@ -1,7 +1,7 @@
 """`pps policy compile | apply | confirm | rollback | status`: enforce the registry in the kernel.
 
-Thin: load the registry, compile the host's policy, render, and hand over to `policy.apply`
-(check, snapshot, atomic apply, detached watchdog) or `policy.live` (what the kernel holds).
+Thin: load the registry, compile the host's policy, render, and hand over to `firewall.apply`
+(check, snapshot, atomic apply, detached watchdog) or `firewall.live` (what the kernel holds).
 See docs/firewall.md.
 """
 
@@ -21,8 +21,8 @@ from ppsguard.model.net import Protocol
 from ppsguard.model.registry import Action, HostPolicy
 
 if TYPE_CHECKING:
-    from ppsguard.policy.nft import Runner
-    from ppsguard.policy.watchdog import StateDir
+    from ppsguard.firewall.nft import Runner
+    from ppsguard.firewall.watchdog import StateDir
 
 RegistryArg = Annotated[
     Path, typer.Argument(help="The registry YAML file (includes are resolved next to it).")
@@ -48,7 +48,7 @@ NetnsOpt = Annotated[
 
 def _policy(registry_path: Path, host: str | None) -> HostPolicy:
     from ppsguard.policy.compile import compile_host_policy
-    from ppsguard.policy.registry import load_registry
+    from ppsguard.registry.load import load_registry
 
     return compile_host_policy(load_registry(registry_path), host)
 
@@ -65,7 +65,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def lockout_problem(policy: HostPolicy) -> str | None:
     """Why this policy would cut the SSH connection we run over (None when it would not)."""
-    from ppsguard.policy.apply import ssh_session
+    from ppsguard.firewall.apply import ssh_session
     from ppsguard.policy.evaluate import evaluate
 
     session = ssh_session()
@@ -83,7 +83,7 @@ def lockout_problem(policy: HostPolicy) -> str | None:
 
 
 def _live_table_text(runner: Runner) -> str | None:
-    from ppsguard.policy.nft import RulesetRejected
+    from ppsguard.firewall.nft import RulesetRejected
 
     try:
         return runner.run(["nft", "list", "table", "inet", "ppsguard"])
@@ -93,7 +93,7 @@ def _live_table_text(runner: Runner) -> str | None:
 
 def _live_drift(runner: Runner, state: StateDir) -> str | None:
     """Why the live table is not what ppsguard last applied (None when it is)."""
-    from ppsguard.policy.live import parse_ruleset
+    from ppsguard.firewall.live import parse_ruleset
 
     live = parse_ruleset(runner.nft_list_json())
     applied = state.read_json(state.applied)
@@ -167,7 +167,7 @@ def register(group: typer.Typer) -> None:
         nftables: one `inet ppsguard` table (load with `pps policy apply`, or `nft -f`).
         iptables: iptables-restore and ip6tables-restore files.
         """
-        from ppsguard.policy.render import RenderOptions, renderer
+        from ppsguard.firewall.render import RenderOptions, renderer
 
         options = RenderOptions(log_group=log_group)
         rendered = renderer(target).render(_policy(registry, host), options)
@@ -210,18 +210,18 @@ def register(group: typer.Typer) -> None:
         `inet ppsguard` table in one transaction, and starts a detached watchdog that restores the
         snapshot unless `pps policy confirm` runs within --confirm-within seconds.
         """
-        from ppsguard.policy.apply import (
+        from ppsguard.firewall.apply import (
             apply_table,
             describe_change,
             previous_applied_text,
             replacement_batch,
         )
-        from ppsguard.policy.nft import Runner
-        from ppsguard.policy.render.nftables import NftablesRenderer
-        from ppsguard.policy.watchdog import StateDir
+        from ppsguard.firewall.nft import Runner
+        from ppsguard.firewall.render.nftables import NftablesRenderer
+        from ppsguard.firewall.watchdog import StateDir
 
         policy = _policy(registry, host)
-        from ppsguard.policy.render import RenderOptions
+        from ppsguard.firewall.render import RenderOptions
 
         table = NftablesRenderer().render_table(policy, RenderOptions(log_group=log_group))
         runner = Runner(netns=netns)
@@ -266,7 +266,7 @@ def register(group: typer.Typer) -> None:
             f"is restored (watchdog pid {outcome.watchdog_pid})."
         )
         if _ask_confirm(window):
-            from ppsguard.policy.apply import confirm
+            from ppsguard.firewall.apply import confirm
 
             confirm(state)
             console.print("confirmed: the new rule set stays.")
@@ -274,8 +274,8 @@ def register(group: typer.Typer) -> None:
     @group.command("confirm")
     def confirm_command(netns: NetnsOpt = None) -> None:
         """Keep the rule set applied by the last `pps policy apply` (stops the watchdog)."""
-        from ppsguard.policy.apply import confirm
-        from ppsguard.policy.watchdog import StateDir
+        from ppsguard.firewall.apply import confirm
+        from ppsguard.firewall.watchdog import StateDir
 
         apply_id = confirm(StateDir.for_netns(netns))
         human().print(f"confirmed apply {apply_id}.")
@@ -283,9 +283,9 @@ def register(group: typer.Typer) -> None:
     @group.command("rollback")
     def rollback_command(netns: NetnsOpt = None) -> None:
         """Restore the rule set saved before the last apply (an empty one stays empty)."""
-        from ppsguard.policy.apply import rollback
-        from ppsguard.policy.nft import Runner
-        from ppsguard.policy.watchdog import StateDir
+        from ppsguard.firewall.apply import rollback
+        from ppsguard.firewall.nft import Runner
+        from ppsguard.firewall.watchdog import StateDir
 
         rollback(StateDir.for_netns(netns), Runner(netns=netns))
         human().print("restored the snapshot taken before the last apply.")
@@ -300,9 +300,9 @@ def register(group: typer.Typer) -> None:
         Exit 1 when the table is missing, changed since apply, or another table can drop
         traffic it accepts.
         """
-        from ppsguard.policy.live import legacy_rule_lines, parse_ruleset
-        from ppsguard.policy.nft import Runner
-        from ppsguard.policy.watchdog import StateDir
+        from ppsguard.firewall.live import legacy_rule_lines, parse_ruleset
+        from ppsguard.firewall.nft import Runner
+        from ppsguard.firewall.watchdog import StateDir
 
         runner = Runner(netns=netns)
         state = StateDir.for_netns(netns)

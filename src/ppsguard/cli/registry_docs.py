@@ -1,6 +1,6 @@
 """`pps registry schema | validate | show`: the registry's JSON Schema, validation, resolved rules.
 
-Thin: the loader (ppsguard.policy.registry) and compiler (ppsguard.policy.compile) do the work.
+Thin: the loader (ppsguard.registry.load) and compiler (ppsguard.policy.compile) do the work.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def register(group: typer.Typer) -> None:
     @group.command("schema")
     def schema_command() -> None:
         """Print the registry's JSON Schema (for editors: yaml-language-server, VS Code, ...)."""
-        from ppsguard.policy.schema import schema_text
+        from ppsguard.registry.schema import schema_text
 
         sys.stdout.write(schema_text())
         sys.stdout.flush()
@@ -39,7 +39,7 @@ def register(group: typer.Typer) -> None:
         Semantic analysis (shadowed entries, risks, waivers) is `pps policy lint`.
         """
         from ppsguard.cli.output import emit_json, human
-        from ppsguard.policy.registry import load_registry
+        from ppsguard.registry.load import load_registry
 
         reg = load_registry(registry)
         summary = {
@@ -75,7 +75,7 @@ def register(group: typer.Typer) -> None:
 
         from ppsguard.cli.output import emit_json, human
         from ppsguard.policy.compile import compile_host_policy
-        from ppsguard.policy.registry import load_registry
+        from ppsguard.registry.load import load_registry
 
         policy = compile_host_policy(load_registry(registry), host)
         if json_out:

@@ -1,6 +1,6 @@
 """The PPS registry as data: what each host should offer, to whom, why, and what it refuses.
 
-A registry is one YAML document (plus the files it includes) loaded by `ppsguard.policy.registry`.
+A registry is one YAML document (plus the files it includes) loaded by `ppsguard.registry.load`.
 This module only holds the result: frozen values, no parsing, no I/O.
 
     Registry

@@ -1,3 +1,4 @@
-"""The PPS registry's policy engine: load and validate (registry), resolve names (naming),
-compile a host's first-match policy (compile), single-tuple verdicts (evaluate), the vectorised
-bulk evaluator (bulk) and rule-set analysis (analyze). Firewall renderers build on `compile`."""
+"""The registry's meaning: compile a host's first-match policy (compile), single-tuple verdicts
+(evaluate), the vectorised bulk evaluator (bulk), exact packet-space arithmetic (space) and lint
+(lint, risks). Pure: no files, sockets or subprocesses; the document language is `registry`, the
+kernel side is `firewall`."""

@@ -29,7 +29,7 @@ from ppsguard.model.registry import (
     Registry,
     Rule,
 )
-from ppsguard.policy.naming import NetworkResolver, collapse, suggest
+from ppsguard.registry.naming import NetworkResolver, collapse, suggest
 
 LOOPBACK: tuple[IPNetwork, ...] = (
     ipaddress.IPv4Network("127.0.0.0/8"),

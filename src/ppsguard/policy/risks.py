@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from ppsguard.knowledge.risks import Severity, risk_catalog, risks_for
 from ppsguard.model.registry import Action, Entry, EntryKind, Rule, Sensitivity
-
-if TYPE_CHECKING:
-    from ppsguard.policy.analyze import Finding
+from ppsguard.policy.lint_findings import Finding, FindingLevel, PacketExample
 
 
 def _from_anywhere(rules: Sequence[Rule]) -> bool:
@@ -27,9 +25,6 @@ def _from_anywhere(rules: Sequence[Rule]) -> bool:
 
 def risk_findings(entry: Entry, rules: Sequence[Rule], today: dt.date) -> list[Finding]:
     """Findings for one entry (see the module docstring)."""
-    from ppsguard.knowledge.risks import Severity, risk_catalog, risks_for
-    from ppsguard.policy.analyze import Finding, FindingLevel, PacketExample
-
     if entry.kind is not EntryKind.PROVIDES or entry.action is not Action.ALLOW:
         return []
     anywhere = _from_anywhere(rules)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
-from ppsguard.testing.lab import HostSpec, Lab, clean_leftovers, lab_unavailable_reason
+from ppsguard.lab.hosts import HostSpec, Lab, clean_leftovers, lab_unavailable_reason
 
 LabFactory = Callable[[Sequence[str | HostSpec]], Lab]
 

@@ -27,7 +27,6 @@ import datetime as dt
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
 from ppsguard.model.registry import (
     Action,
@@ -39,40 +38,13 @@ from ppsguard.model.registry import (
     SourceLocation,
 )
 from ppsguard.policy.compile import compile_host_policy
+from ppsguard.policy.lint_findings import Finding, FindingLevel, PacketExample
+from ppsguard.policy.risks import risk_findings
 from ppsguard.policy.space import Space, SpaceTooLarge
 
 MAX_PAIRWISE = 2000
 _VERBS = {Action.ALLOW: "allows", Action.DENY: "denies", Action.REJECT: "rejects"}
 Emit = Callable[..., None]
-
-
-class FindingLevel(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-
-
-@dataclass(frozen=True, slots=True)
-class PacketExample:
-    source: str
-    port: int
-    protocol: str
-    destination: str | None = None
-
-    def __str__(self) -> str:
-        to = f" (to {self.destination})" if self.destination else ""
-        return f"{self.source} -> {self.port}/{self.protocol}{to}"
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    level: FindingLevel
-    code: str
-    message: str
-    host: str | None
-    entries: tuple[str, ...]
-    location: SourceLocation
-    example: PacketExample | None = None
 
 
 def _example(space: Space) -> PacketExample | None:
@@ -362,7 +334,6 @@ def _documentation(entry: Entry, today: dt.date, soon_days: int) -> list[Finding
 
 def lint_registry(registry: Registry, *, today: dt.date, soon_days: int = 30) -> list[Finding]:
     """Every finding for every host, deduplicated (role entries are analysed once per host)."""
-    from ppsguard.policy.risks import risk_findings
 
     findings: list[Finding] = []
     for entry in registry.entries():

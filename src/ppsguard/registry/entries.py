@@ -1,6 +1,6 @@
 """Build registry entries (provides / denies / uses) from composed YAML nodes, with validation.
 
-Used by `policy.registry`; kept apart so each module stays small. Every error names the node's
+Used by `registry.load`; kept apart so each module stays small. Every error names the node's
 file:line:column and suggests the fix for a misspelt key or name.
 """
 
@@ -24,14 +24,14 @@ from ppsguard.model.registry import (
     ServicePort,
     Waiver,
 )
-from ppsguard.policy.naming import (
+from ppsguard.registry.naming import (
     NetworkResolver,
     parse_address,
     parse_port_text,
     resolve_service,
     suggest,
 )
-from ppsguard.policy.yamlsafe import Node
+from ppsguard.registry.yamlsafe import Node
 
 COMMON_KEYS = (
     "id",

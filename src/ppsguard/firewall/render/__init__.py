@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from ppsguard.errors import UsageError
-from ppsguard.policy.render.base import (
+from ppsguard.firewall.render.base import (
     Feature,
     Rendered,
     RenderedFile,
@@ -17,8 +17,8 @@ from ppsguard.policy.render.base import (
     RenderOptions,
     UnsupportedFeature,
 )
-from ppsguard.policy.render.iptables import IptablesRenderer
-from ppsguard.policy.render.nftables import NftablesRenderer
+from ppsguard.firewall.render.iptables import IptablesRenderer
+from ppsguard.firewall.render.nftables import NftablesRenderer
 
 TARGETS: dict[str, Renderer] = {
     "nftables": NftablesRenderer(),

@@ -1,6 +1,6 @@
 """The registry's JSON Schema, shipped in the package for editors and `pps registry schema`.
 
-The loader (`policy.registry`) is the authority and gives better errors (file:line:column, did
+The loader (`registry.load`) is the authority and gives better errors (file:line:column, did
 you mean); the schema describes the same format so editors can complete and check as you type.
 A test checks every example registry validates against it.
 """
@@ -15,7 +15,9 @@ from typing import Any
 def schema_text() -> str:
     """The schema as shipped (JSON text)."""
     return (
-        resources.files("ppsguard.policy").joinpath("data/registry.schema.json").read_text("utf-8")
+        resources.files("ppsguard.registry")
+        .joinpath("data/registry.schema.json")
+        .read_text("utf-8")
     )
 
 

@@ -23,10 +23,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ppsguard.errors import RuntimeFailure, UsageError
+from ppsguard.firewall.live import TABLE_FAMILY, TABLE_NAME, fingerprint_owned
+from ppsguard.firewall.nft import RulesetRejected, Runner
+from ppsguard.firewall.watchdog import StateDir, restore_snapshot, spawn
 from ppsguard.model.net import IPAddress
-from ppsguard.policy.live import TABLE_FAMILY, TABLE_NAME, fingerprint_owned
-from ppsguard.policy.nft import RulesetRejected, Runner
-from ppsguard.policy.watchdog import StateDir, restore_snapshot, spawn
 
 DEFAULT_WINDOW = 120.0
 _COMMENT = re.compile(r'comment "([^"]*)"')

@@ -25,9 +25,9 @@ from ppsguard.model.registry import (
     ServiceDef,
     SourceLocation,
 )
-from ppsguard.policy.entries import EntryBuilder, as_str, as_str_list, err, mapping, optional_bool
-from ppsguard.policy.naming import NetworkResolver, parse_address, parse_port_text, suggest
-from ppsguard.policy.yamlsafe import MAX_BYTES, Node, compose_text
+from ppsguard.registry.entries import EntryBuilder, as_str, as_str_list, err, mapping, optional_bool
+from ppsguard.registry.naming import NetworkResolver, parse_address, parse_port_text, suggest
+from ppsguard.registry.yamlsafe import MAX_BYTES, Node, compose_text
 
 IncludeReader = Callable[[str, str, SourceLocation], tuple[str, str]]
 """(including file, include text as written, where written) -> (file name, text)."""

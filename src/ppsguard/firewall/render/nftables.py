@@ -33,10 +33,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ppsguard.model.net import IPNetwork, PortRange, Protocol
-from ppsguard.model.registry import Action, HostPolicy, Rule
-from ppsguard.policy.render.addrmap import first_match_intervals, interval_text
-from ppsguard.policy.render.base import (
+from ppsguard.firewall.render.addrmap import first_match_intervals, interval_text
+from ppsguard.firewall.render.base import (
     Feature,
     Rendered,
     RenderedFile,
@@ -46,6 +44,8 @@ from ppsguard.policy.render.base import (
     live_rules,
     log_prefix,
 )
+from ppsguard.model.net import IPNetwork, PortRange, Protocol
+from ppsguard.model.registry import Action, HostPolicy, Rule
 
 TABLE = "ppsguard"
 _PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP)

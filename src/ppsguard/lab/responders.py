@@ -1,6 +1,6 @@
 """Tiny DNS and SNMP responders for lab tests and benchmarks (never for production use).
 
-`python -m ppsguard.scan.lab_responders --dns 53 --snmp 161` answers DNS queries with REFUSED
+`python -m ppsguard.lab.responders --dns 53 --snmp 161` answers DNS queries with REFUSED
 (header echoed, QR set) and SNMP requests with a get-response carrying a fixed sysDescr. Prints
 READY once bound. Runs until killed.
 """

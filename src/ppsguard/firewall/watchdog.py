@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ppsguard.policy.nft import Runner
+from ppsguard.firewall.nft import Runner
 
 DEFAULT_STATE_DIR = "/var/lib/ppsguard"
 _POLL_SECONDS = 0.2
@@ -133,7 +133,7 @@ def restore_snapshot(state: StateDir, runner: Runner) -> str:
     ppsguard's table — the one thing an apply changes — is put back as it was, and the other
     tables, untouched by the apply, stay as they are.
     """
-    from ppsguard.policy.nft import RulesetRejected
+    from ppsguard.firewall.nft import RulesetRejected
 
     snapshot = state.snapshot.read_text() if state.snapshot.exists() else ""
     try:
@@ -150,7 +150,7 @@ def spawn(state: StateDir, apply_id: str, deadline: float) -> int:
     argv = [
         sys.executable,
         "-m",
-        "ppsguard.policy.watchdog",
+        "ppsguard.firewall.watchdog",
         str(state.path),
         apply_id,
         repr(deadline),

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ppsguard.errors import KernelFeatureMissing, PermissionDenied
+from ppsguard.firewall.render.base import entry_from_prefix
 from ppsguard.model.net import IPAddress
-from ppsguard.policy.render.base import entry_from_prefix
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_ULOG = 4

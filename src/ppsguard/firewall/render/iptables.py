@@ -14,9 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ppsguard.model.net import IPNetwork, PortRange, Protocol
-from ppsguard.model.registry import Action, HostPolicy, Rule
-from ppsguard.policy.render.base import (
+from ppsguard.firewall.render.base import (
     Feature,
     Rendered,
     RenderedFile,
@@ -26,6 +24,8 @@ from ppsguard.policy.render.base import (
     live_rules,
     log_prefix,
 )
+from ppsguard.model.net import IPNetwork, PortRange, Protocol
+from ppsguard.model.registry import Action, HostPolicy, Rule
 
 CHAIN = "PPSGUARD-INPUT"
 _MULTIPORT_SLOTS = 15
