@@ -1,0 +1,153 @@
+"""`pps watch`: who comes and goes, live, held against the registry (the library: monitor.watch).
+
+Thin: parse options, build `WatchOptions`, run the watch. Alerts and notes go to stderr as one
+line each (on a terminal, with a status line of events per second and open alerts); `--jsonl`
+streams every event and alert to stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+_HELP = """Watch connections, firewall log records and listening sockets live, and raise alerts
+when traffic appears where the registry does not expect it.
+
+Sources (each used when available; the watch says why one is off): conntrack events (every
+connection, even one that lives a millisecond), NFLOG records of the rule set `pps policy apply`
+loaded (denied and logged attempts, mapped to their registry entry), and socket-table changes
+(new listeners, binds widened, owners changed; restarts stay silent).
+
+Alerts: scans (Threshold Random Walk, decided after 4-5 first contacts; or the Snort-like window
+presets low/medium/high), connections the registry does not allow, undocumented ports,
+outbound connections no `uses` entry covers, new unregistered listeners, unexpected processes,
+and lost events. Runs until interrupted (or --duration); SIGHUP reloads the registry, SIGTERM
+flushes and exits 0. Needs root (CAP_NET_ADMIN)."""
+
+
+def register(app: typer.Typer) -> None:
+    """Add `watch` to `app`."""
+
+    @app.command("watch", help=_HELP, short_help="Watch who comes and goes, live; raise alerts.")
+    def watch_command(  # noqa: PLR0917 - one parameter per command-line option
+        registry: Annotated[
+            Path | None,
+            typer.Argument(
+                help="The PPS registry to hold traffic against (optional).", metavar="REGISTRY"
+            ),
+        ] = None,
+        host: Annotated[
+            str | None, typer.Option("--host", help="The registry host this machine is.")
+        ] = None,
+        netns: Annotated[
+            str | None, typer.Option("--netns", help="Watch inside this network namespace.")
+        ] = None,
+        duration: Annotated[
+            float | None,
+            typer.Option("--duration", help="Stop after this many seconds.", min=0.1),
+        ] = None,
+        jsonl: Annotated[
+            bool,
+            typer.Option("--jsonl", help="Stream every event and alert to stdout as JSON lines."),
+        ] = False,
+        alerts_to: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--alerts-to",
+                help=(
+                    "Also send alerts to a sink: jsonl:PATH, syslog (RFC 5424 to /dev/log), "
+                    "syslog:unix:PATH, syslog:udp:HOST:PORT, or webhook:URL. Repeatable."
+                ),
+            ),
+        ] = None,
+        scan_detector: Annotated[
+            str,
+            typer.Option(
+                "--scan-detector",
+                help="trw (default), or the fixed-window presets low, medium, high.",
+            ),
+        ] = "trw",
+        nflog_group: Annotated[
+            int, typer.Option("--nflog-group", help="NFLOG group of the applied rule set.")
+        ] = 5,
+        no_track: Annotated[
+            bool,
+            typer.Option(
+                "--no-track",
+                help=(
+                    "Do not switch connection tracking on "
+                    "(a namespace with no `ct` rule tracks nothing)."
+                ),
+            ),
+        ] = False,
+    ) -> None:
+        from ppsguard.cli.output import human
+        from ppsguard.errors import UsageError
+        from ppsguard.model.events import Alert
+        from ppsguard.monitor.detectors import SCAN_DETECTORS
+        from ppsguard.monitor.watch import Watch, WatchOptions
+        from ppsguard.scan.identify.escape import escape_text
+
+        if scan_detector not in SCAN_DETECTORS:
+            raise UsageError(
+                f"--scan-detector must be one of {', '.join(SCAN_DETECTORS)}", token=scan_detector
+            )
+        console = human()
+        options = WatchOptions(
+            registry=registry,
+            host=host,
+            netns=netns,
+            duration=duration,
+            jsonl=jsonl,
+            sinks=list(alerts_to or []),
+            scan_detector=scan_detector,
+            nflog_group=nflog_group,
+            track=not no_track,
+        )
+
+        def note(text: str) -> None:
+            console.print(escape_text(f"watch: {text}", limit=1000), markup=False, highlight=False)
+
+        def alert_line(alert: Alert) -> None:
+            if jsonl:
+                return
+            entry = (
+                f" [{alert.entry.id} {alert.entry.file}:{alert.entry.line}]" if alert.entry else ""
+            )
+            stamp = time.strftime("%H:%M:%S", time.localtime(alert.last_seen))
+            console.print(
+                escape_text(
+                    f"{stamp} {alert.severity.value:<8} {alert.kind:<22} {alert.message}{entry}",
+                    limit=1000,
+                ),
+                markup=False,
+                highlight=False,
+            )
+
+        watch = Watch(options, stdout=sys.stdout, on_alert=alert_line, on_note=note)
+        note(
+            "sources: "
+            + (", ".join(options_sources(options)) or "none")
+            + (f"; registry {registry}" if registry else "; no registry (scan detection only)")
+        )
+        code = watch.run()
+        summary = (
+            f"{watch.events} events, {watch.alerts} alert announcements, "
+            f"{watch.detectors.lost_events} events lost"
+        )
+        for health in watch.health.values():
+            summary += f"; {health.name}: {'on' if health.running else 'off (' + health.note + ')'}"
+        note(summary)
+        raise typer.Exit(code)
+
+
+def options_sources(options: object) -> list[str]:
+    names = []
+    for name in ("conntrack", "nflog", "listeners"):
+        if getattr(options, name, False):
+            names.append(name)
+    return names

@@ -1,0 +1,107 @@
+"""Turn a stream of connection events into attempts with an outcome (answered or failed).
+
+Scan detectors count *attempts*: a remote side opening a connection to this host, answered or not.
+Evidence arrives in pieces: conntrack says a connection was opened, later that it was answered
+(TCP reached SYN_RECV/ESTABLISHED, UDP saw a reply) or refused (RST, ICMP error), or it simply
+never hears back; NFLOG says a rule dropped the packet. `AttemptTracker.feed(event)` returns the
+attempts whose outcome became known with this event; `expire(now)` fails the ones that waited
+longer than `answer_timeout` seconds. Backscatter (a SYN-ACK or RST that opened nothing here,
+`Event.initiated` false) is never an attempt. Bounded: at most `max_pending` attempts wait; the
+oldest is failed early when full (counted in `overflowed`). Pure.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from ppsguard.model.events import Direction, Event, EventKind
+from ppsguard.model.net import IPAddress
+from ppsguard.monitor.trw import Outcome
+
+FlowKey = tuple[str, IPAddress, int, IPAddress, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A remote side's attempt on (target, port), and how it ended."""
+
+    time: float
+    remote: IPAddress
+    target: IPAddress
+    port: int
+    protocol: str
+    outcome: Outcome
+    entry_id: str | None = None
+
+
+def flow_key(event: Event) -> FlowKey | None:
+    if event.orig is None or event.resp is None:
+        return None
+    return (event.protocol, event.orig, event.orig_port or 0, event.resp, event.resp_port or 0)
+
+
+class AttemptTracker:
+    def __init__(self, *, answer_timeout: float = 3.0, max_pending: int = 100_000) -> None:
+        self.answer_timeout = answer_timeout
+        self.max_pending = max_pending
+        self.pending: OrderedDict[FlowKey, Event] = OrderedDict()
+        self.overflowed = 0
+
+    @staticmethod
+    def _attempt(opened: Event, outcome: Outcome, entry_id: str | None = None) -> Attempt:
+        assert opened.orig is not None and opened.resp is not None
+        return Attempt(
+            time=opened.time,
+            remote=opened.orig,
+            target=opened.resp,
+            port=opened.resp_port or 0,
+            protocol=opened.protocol,
+            outcome=outcome,
+            entry_id=entry_id or opened.entry_id,
+        )
+
+    def feed(self, event: Event) -> list[Attempt]:
+        """The attempts decided by this event (most events decide none or one)."""
+        if event.direction is not Direction.INBOUND or not event.initiated:
+            return []
+        key = flow_key(event)
+        if key is None:
+            return []
+        decided = self.expire(event.time)
+        if event.kind is EventKind.LOGGED:
+            # A logged packet the firewall let through is followed by conntrack events; one it
+            # dropped never is. Either way the log line is the attempt's only sure trace of a drop.
+            if event.state == "dropped":
+                decided.append(self._attempt(event, Outcome.FAILURE, event.entry_id))
+            return decided
+        if event.kind is EventKind.OPENED:
+            if key not in self.pending:
+                self.pending[key] = event
+                if len(self.pending) > self.max_pending:
+                    _, oldest = self.pending.popitem(last=False)
+                    self.overflowed += 1
+                    decided.append(self._attempt(oldest, Outcome.FAILURE))
+            return decided
+        opened = self.pending.pop(key, None)
+        if opened is None:
+            return decided
+        if event.kind is EventKind.ANSWERED:
+            decided.append(self._attempt(opened, Outcome.SUCCESS))
+        elif event.kind is EventKind.REFUSED:
+            decided.append(self._attempt(opened, Outcome.FAILURE))
+        elif event.kind is EventKind.CLOSED:
+            outcome = Outcome.SUCCESS if event.answered else Outcome.FAILURE
+            decided.append(self._attempt(opened, outcome))
+        return decided
+
+    def expire(self, now: float) -> list[Attempt]:
+        """Fail the attempts that have waited longer than the answer timeout."""
+        out: list[Attempt] = []
+        while self.pending:
+            key, opened = next(iter(self.pending.items()))
+            if now - opened.time < self.answer_timeout:
+                break
+            del self.pending[key]
+            out.append(self._attempt(opened, Outcome.FAILURE))
+        return out

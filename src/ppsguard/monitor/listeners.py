@@ -1,0 +1,138 @@
+"""Socket-table deltas: new listeners, listeners gone, binds widened, owners changed.
+
+`ListenerDiff` is the pure part: give it the listening sockets of each poll (as `Listening`
+values) and it returns the events since the previous poll. A listener's identity is protocol,
+family, bind address and port — never pid, fd or inode — so a restarted service is the same
+listener. Debounced: a listener that vanishes is reported gone only after `debounce` seconds of
+absence, so a restart (gone for a moment, back with a new pid) says nothing. The first poll is the
+baseline and reports nothing. `ListenerSource` polls the kernel (netlink sock_diag through
+`inventory.collect`) every `interval` seconds; it is the I/O edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ppsguard.model.events import Direction, Event, EventKind, EvidenceSource
+from ppsguard.model.net import IPAddress, Protocol
+from ppsguard.model.sockets import Exposure, exposure_of
+
+ListenerKey = tuple[str, int, IPAddress, int]  # protocol, family version, bind address, port
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    protocol: str
+    address: IPAddress
+    port: int
+    process: str | None
+    pid: int | None
+
+    @property
+    def key(self) -> ListenerKey:
+        return (self.protocol, self.address.version, self.address, self.port)
+
+
+_WIDER = {Exposure.LOOPBACK: 0, Exposure.SPECIFIC: 1, Exposure.ANY: 2}
+
+
+class ListenerDiff:
+    def __init__(self, *, debounce: float = 1.0) -> None:
+        self.debounce = debounce
+        self.current: dict[ListenerKey, Listening] | None = None
+        self.missing_since: dict[ListenerKey, float] = {}
+
+    def _event(self, kind: EventKind, listener: Listening, now: float, detail: str) -> Event:
+        return Event(
+            time=now,
+            kind=kind,
+            source=EvidenceSource.SOCKETS,
+            protocol=listener.protocol,
+            resp=listener.address,
+            resp_port=listener.port,
+            direction=Direction.INBOUND,
+            process=listener.process,
+            pid=listener.pid,
+            detail=detail,
+        )
+
+    def update(self, listeners: Iterable[Listening], now: float) -> list[Event]:
+        seen = {listener.key: listener for listener in listeners}
+        if self.current is None:
+            self.current = seen
+            return []
+        events: list[Event] = []
+        for key, listener in seen.items():
+            self.missing_since.pop(key, None)
+            before = self.current.get(key)
+            if before is None:
+                events.extend(self._added(listener, now))
+            elif before.process != listener.process and listener.process is not None:
+                events.append(
+                    self._event(
+                        EventKind.LISTENER_CHANGED,
+                        listener,
+                        now,
+                        f"owner changed from {before.process} to {listener.process}",
+                    )
+                )
+            self.current[key] = listener
+        for key in list(self.current):
+            if key in seen:
+                continue
+            since = self.missing_since.setdefault(key, now)
+            if now - since >= self.debounce:
+                gone = self.current.pop(key)
+                del self.missing_since[key]
+                events.append(self._event(EventKind.LISTENER_REMOVED, gone, now, "listener gone"))
+        return events
+
+    def _added(self, listener: Listening, now: float) -> list[Event]:
+        assert self.current is not None
+        narrower = [
+            other
+            for other in self.current.values()
+            if other.protocol == listener.protocol
+            and other.port == listener.port
+            and other.address.version == listener.address.version
+            and _WIDER[exposure_of(other.address)] < _WIDER[exposure_of(listener.address)]
+        ]
+        if narrower:
+            detail = f"bind widened from {narrower[0].address} to {listener.address}"
+            return [self._event(EventKind.LISTENER_CHANGED, listener, now, detail)]
+        return [self._event(EventKind.LISTENER_ADDED, listener, now, "new listener")]
+
+
+class ListenerSource:
+    """Polls the listening sockets of one namespace (None: this process's)."""
+
+    name = "sockets"
+
+    def __init__(self, netns: str | None = None, *, debounce: float = 1.0) -> None:
+        self.netns = netns
+        self.diff = ListenerDiff(debounce=debounce)
+
+    def poll(self, now: float) -> list[Event]:
+        from ppsguard.inventory.collect import collect
+
+        inventory = collect(
+            listening=True,
+            active=False,
+            protocols=(Protocol.TCP, Protocol.UDP),
+            netns=self.netns,
+            owners="first",
+        )
+        found = []
+        for record in inventory.records:
+            owner = record.owners[0] if record.owners else None
+            found.append(
+                Listening(
+                    protocol=record.protocol.value,
+                    address=record.local_address,
+                    port=record.local_port,
+                    process=owner.comm if owner else None,
+                    pid=owner.pid if owner else None,
+                )
+            )
+        return self.diff.update(found, now)
