@@ -186,3 +186,17 @@ def test_logged_denies_map_to_their_entry_and_count_as_failed_attempts() -> None
         )
         kinds += [a.kind for a in detectors.feed(logged)]
     assert kinds == ["scan"]
+
+
+def test_an_open_port_found_by_a_connect_scan_does_not_delay_the_decision() -> None:
+    tracker = AttemptTracker(abort_grace=0.5)
+    opened = ev(EventKind.OPENED, 0.0, 80, sport=1)
+    assert tracker.feed(opened) == []
+    assert tracker.feed(ev(EventKind.ANSWERED, 0.001, 80, sport=1)) == []
+    aborted = tracker.feed(ev(EventKind.REFUSED, 0.002, 80, sport=1))
+    assert [a.outcome.value for a in aborted] == ["failure"]
+    # a client that keeps its connection is a success once the grace has passed
+    tracker.feed(ev(EventKind.OPENED, 1.0, 443, sport=2))
+    tracker.feed(ev(EventKind.ANSWERED, 1.001, 443, sport=2))
+    assert tracker.expire(1.2) == []
+    assert [a.outcome.value for a in tracker.expire(1.6)] == ["success"]

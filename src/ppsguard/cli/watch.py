@@ -84,6 +84,14 @@ def register(app: typer.Typer) -> None:
                 ),
             ),
         ] = False,
+        receive_buffer: Annotated[
+            int,
+            typer.Option(
+                "--receive-buffer",
+                help="Conntrack socket receive buffer in bytes (default 16 MiB).",
+                min=4096,
+            ),
+        ] = 16 << 20,
     ) -> None:
         from ppsguard.cli.output import human
         from ppsguard.errors import UsageError
@@ -107,6 +115,7 @@ def register(app: typer.Typer) -> None:
             scan_detector=scan_detector,
             nflog_group=nflog_group,
             track=not no_track,
+            receive_buffer=receive_buffer,
         )
 
         def note(text: str) -> None:

@@ -2,12 +2,20 @@
 
 Scan detectors count *attempts*: a remote side opening a connection to this host, answered or not.
 Evidence arrives in pieces: conntrack says a connection was opened, later that it was answered
-(TCP reached SYN_RECV/ESTABLISHED, UDP saw a reply) or refused (RST, ICMP error), or it simply
+(TCP completed its handshake, UDP saw a reply) or refused (RST, ICMP error), or it simply
 never hears back; NFLOG says a rule dropped the packet. `AttemptTracker.feed(event)` returns the
 attempts whose outcome became known with this event; `expire(now)` fails the ones that waited
-longer than `answer_timeout` seconds. Backscatter (a SYN-ACK or RST that opened nothing here,
-`Event.initiated` false) is never an attempt. Bounded: at most `max_pending` attempts wait; the
-oldest is failed early when full (counted in `overflowed`). Pure.
+longer than `answer_timeout` seconds.
+
+An answered TCP attempt is a success only if the originator does not abort it: a connection reset
+within `abort_grace` seconds of its handshake (what a connect scan does to every open port, and
+what a SYN scan's half-open probe amounts to) is a failed first contact, so a scan that finds an
+open port early is still decided after the same number of probes. Successes are therefore known
+`abort_grace` seconds after the answer (on `expire`), failures at once.
+
+Backscatter (a SYN-ACK or RST that opened nothing here, `Event.initiated` false) is never an
+attempt. Bounded: at most `max_pending` attempts wait; the oldest is decided early when full
+(counted in `overflowed`). Pure.
 """
 
 from __future__ import annotations
@@ -42,10 +50,18 @@ def flow_key(event: Event) -> FlowKey | None:
 
 
 class AttemptTracker:
-    def __init__(self, *, answer_timeout: float = 3.0, max_pending: int = 100_000) -> None:
+    def __init__(
+        self,
+        *,
+        answer_timeout: float = 3.0,
+        abort_grace: float = 0.5,
+        max_pending: int = 100_000,
+    ) -> None:
         self.answer_timeout = answer_timeout
+        self.abort_grace = abort_grace
         self.max_pending = max_pending
         self.pending: OrderedDict[FlowKey, Event] = OrderedDict()
+        self.answered: OrderedDict[FlowKey, tuple[Event, float]] = OrderedDict()
         self.overflowed = 0
 
     @staticmethod
@@ -83,11 +99,27 @@ class AttemptTracker:
                     self.overflowed += 1
                     decided.append(self._attempt(oldest, Outcome.FAILURE))
             return decided
-        opened = self.pending.pop(key, None)
-        if opened is None:
+        if key in self.answered:
+            opened, answered_at = self.answered.pop(key)
+            aborted = event.kind is EventKind.REFUSED or (
+                event.kind is EventKind.CLOSED and event.state == "CLOSE"
+            )
+            quick = event.time - answered_at < self.abort_grace
+            outcome = Outcome.FAILURE if aborted and quick else Outcome.SUCCESS
+            decided.append(self._attempt(opened, outcome))
             return decided
+        if key not in self.pending:
+            return decided
+        opened = self.pending.pop(key)
         if event.kind is EventKind.ANSWERED:
-            decided.append(self._attempt(opened, Outcome.SUCCESS))
+            if event.protocol == "tcp":
+                self.answered[key] = (opened, event.time)
+                if len(self.answered) > self.max_pending:
+                    _, (oldest, _) = self.answered.popitem(last=False)
+                    self.overflowed += 1
+                    decided.append(self._attempt(oldest, Outcome.SUCCESS))
+            else:
+                decided.append(self._attempt(opened, Outcome.SUCCESS))
         elif event.kind is EventKind.REFUSED:
             decided.append(self._attempt(opened, Outcome.FAILURE))
         elif event.kind is EventKind.CLOSED:
@@ -104,4 +136,10 @@ class AttemptTracker:
                 break
             del self.pending[key]
             out.append(self._attempt(opened, Outcome.FAILURE))
+        while self.answered:
+            key, (opened, answered_at) = next(iter(self.answered.items()))
+            if now - answered_at < self.abort_grace:
+                break
+            del self.answered[key]
+            out.append(self._attempt(opened, Outcome.SUCCESS))
         return out

@@ -3,8 +3,9 @@
 `ConntrackSource(local_addresses)` binds the NEW, UPDATE and DESTROY groups of ctnetlink in the
 calling thread's network namespace, with a large receive buffer (16 MiB: 2,000 connections in
 0.2 s overflowed the default 1 MiB here). A NEW message becomes an OPENED event, an UPDATE that
-shows the responder answered (SYN_RECV or later, or a UDP reply) ANSWERED, a TCP update to CLOSE
-before any answer REFUSED, and DESTROY becomes CLOSED with the packet and byte counters.
+shows the connection was answered (TCP handshake completed, or a UDP reply) ANSWERED, a TCP update
+to CLOSE before the handshake completed REFUSED (a RST from either side: a refused port, or the
+half-open probe of a SYN scan), and DESTROY becomes CLOSED with the packet and byte counters.
 
 Loss is never silent: when the kernel reports an overrun (ENOBUFS), the source counts it, dumps
 the whole table on a second socket and emits OPENED for every connection it had not heard of,
@@ -34,8 +35,10 @@ from ppsguard.monitor.communityid import community_id
 
 RECEIVE_BUFFER = 16 << 20
 _PROTOCOL_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "ipv6-icmp", 132: "sctp"}
+# A TCP attempt counts as answered once the handshake completed. A SYN-ACK that the originator
+# answers with RST (the half-open probe of a SYN scan) never gets there: for the scan detectors it
+# is a failed first contact, as a refused one is.
 _ANSWERED_STATES = {
-    ct.TcpState.SYN_RECV,
     ct.TcpState.ESTABLISHED,
     ct.TcpState.FIN_WAIT,
     ct.TcpState.CLOSE_WAIT,
@@ -74,10 +77,10 @@ def to_event(message: ct.CtMessage, now: float, local: frozenset[IPAddress]) -> 
         kind = EventKind.OPENED
     elif message.event is ct.CtEvent.DESTROY:
         kind = EventKind.CLOSED
+    elif tcp and state is ct.TcpState.CLOSE:
+        kind = EventKind.REFUSED  # a reset: refused, or aborted right after the handshake
     elif answered:
         kind = EventKind.ANSWERED
-    elif tcp and state is ct.TcpState.CLOSE:
-        kind = EventKind.REFUSED
     else:
         return None
     # A TCP connection whose first state is not SYN_SENT was picked up mid-stream (a stray
@@ -145,20 +148,33 @@ class ConntrackSource:
         self.overruns = 0
         self.lost = 0
         self.messages = 0
-        self.known: OrderedDict[tuple[object, ...], None] = OrderedDict()
+        # live connections -> whether ANSWERED was already emitted for them
+        self.known: OrderedDict[tuple[object, ...], bool] = OrderedDict()
+
+    @staticmethod
+    def _key(message: ct.CtMessage) -> tuple[object, ...]:
+        o = message.orig
+        return (o.protocol, o.source, o.source_port, o.destination, o.destination_port)
 
     def _remember(self, message: ct.CtMessage) -> bool:
         """Track live connections; True when this one was not known before."""
-        o = message.orig
-        key = (o.protocol, o.source, o.source_port, o.destination, o.destination_port)
+        key = self._key(message)
         if message.event is ct.CtEvent.DESTROY:
             self.known.pop(key, None)
             return False
         if key in self.known:
             return False
-        self.known[key] = None
+        self.known[key] = False
         if len(self.known) > _MAX_KNOWN:
             self.known.popitem(last=False)
+        return True
+
+    def _first_answer(self, message: ct.CtMessage) -> bool:
+        """True the first time a connection is seen answered (later states repeat nothing)."""
+        key = self._key(message)
+        if self.known.get(key):
+            return False
+        self.known[key] = True
         return True
 
     def read(self, timeout: float, now: float) -> list[Event]:
@@ -183,8 +199,11 @@ class ConntrackSource:
             for message in messages:
                 self._remember(message)
                 event = to_event(message, now, self.local)
-                if event is not None:
-                    out.append(event)
+                if event is None:
+                    continue
+                if event.kind is EventKind.ANSWERED and not self._first_answer(message):
+                    continue
+                out.append(event)
         return out
 
     def resync(self, now: float) -> list[Event]:

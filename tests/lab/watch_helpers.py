@@ -1,0 +1,90 @@
+"""Helpers for the `pps watch` lab tests (no tests here): a real watch process and its lines.
+
+`Watcher(host, registry)` starts `pps watch --jsonl` inside the host's namespace as a separate
+process, collects its JSON lines (with arrival times) on a thread, and stops it with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ppsguard.lab.hosts import Host
+
+Record = dict[str, Any]
+
+
+class Watcher:
+    def __init__(self, host: Host, registry: Path | None = None, *extra: str) -> None:
+        args = [sys.executable, "-m", "ppsguard", "watch", "--netns", host.netns, "--jsonl"]
+        if registry is not None:
+            args += [str(registry), "--host", "building"]
+        args += list(extra)
+        env = {k: v for k, v in os.environ.items() if k != "SSH_CONNECTION"}
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        self.records: list[tuple[float, Record]] = []
+        self.stderr = ""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self._ready(host)
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.records.append((time.monotonic(), json.loads(line)))
+
+    def _ready(self, host: Host) -> None:
+        """Wait until the watch has loaded its tracking table (its sources are then open)."""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if "ppsguard_watch" in host.run(["nft", "list", "tables"]).stdout:
+                time.sleep(0.5)  # the conntrack socket opens right after the table
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"pps watch did not start: {self.stderr}")
+
+    def alerts(self, kind: str | None = None) -> list[Record]:
+        return [
+            r for _, r in list(self.records) if r["type"] == "alert" and kind in (None, r["kind"])
+        ]
+
+    def events(self, predicate: Callable[[Record], bool] = lambda _r: True) -> list[Record]:
+        return [r for _, r in list(self.records) if r["type"] == "event" and predicate(r)]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return predicate()
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            _, self.stderr = self.process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, self.stderr = self.process.communicate()
+        self._reader.join(5)
+        return self.process.returncode
+
+    def __enter__(self) -> Watcher:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
