@@ -143,10 +143,21 @@ def register(app: typer.Typer) -> None:
             + (", ".join(options_sources(options)) or "none")
             + (f"; registry {registry}" if registry else "; no registry (scan detection only)")
         )
-        code = watch.run()
+        if sys.stderr.isatty():
+            from rich.live import Live
+
+            from ppsguard.cli.watch_view import LiveView
+
+            view = LiveView(watch)
+            watch.on_alert = view.add
+            with Live(view, console=console, refresh_per_second=2, transient=True):
+                code = watch.run()
+        else:
+            code = watch.run()
         summary = (
             f"{watch.events} events, {watch.alerts} alert announcements, "
-            f"{watch.detectors.lost_events} events lost"
+            f"{watch.detectors.lost_events} events lost, "
+            f"{watch.kernel_messages} conntrack messages read"
         )
         for health in watch.health.values():
             summary += f"; {health.name}: {'on' if health.running else 'off (' + health.note + ')'}"

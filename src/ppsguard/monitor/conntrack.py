@@ -20,6 +20,7 @@ expression so that tracking starts, and turns on byte/packet accounting
 from __future__ import annotations
 
 import errno
+import functools
 import select
 import socket
 import subprocess
@@ -64,6 +65,18 @@ def direction_of(
     return Direction.TRANSIT
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _flow_id(
+    protocol: int,
+    source: IPAddress,
+    destination: IPAddress,
+    source_port: int | None,
+    destination_port: int | None,
+) -> str:
+    """Community ID, cached: one connection's several messages share it."""
+    return community_id(protocol, source, destination, source_port, destination_port)
+
+
 def to_event(message: ct.CtMessage, now: float, local: frozenset[IPAddress]) -> Event | None:
     """The event a conntrack message records, or None for updates that say nothing new."""
     orig = message.orig
@@ -88,7 +101,7 @@ def to_event(message: ct.CtMessage, now: float, local: frozenset[IPAddress]) -> 
     initiated = not tcp or message.event is not ct.CtEvent.NEW or state is ct.TcpState.SYN_SENT
     cid = None
     if orig.source is not None and orig.destination is not None:
-        cid = community_id(
+        cid = _flow_id(
             orig.protocol, orig.source, orig.destination, orig.source_port, orig.destination_port
         )
     return Event(

@@ -34,7 +34,7 @@ class Detectors:
         *,
         scan_detector: str = "trw",
         answer_timeout: float = 3.0,
-        max_sources: int = 200_000,
+        max_sources: int = 100_000,
         update_interval: float = 1.0,
     ) -> None:
         if scan_detector not in SCAN_DETECTORS:
@@ -121,8 +121,13 @@ class Detectors:
         if not decided:
             return []
         walk = max((d.walk for d in decided), key=lambda w: w.attempts)
+        touched = self.trw_ports.walks.get(attempt.remote)
         return self._scan_alert(
-            attempt, probes=walk.attempts, how="TRW", first_seen=walk.first_seen, ports=walk.ports
+            attempt,
+            probes=walk.attempts,
+            how="TRW",
+            first_seen=walk.first_seen,
+            ports=touched.ports if touched is not None else {attempt.port},
         )
 
     def _scan_alert(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ppsguard.model.events import Direction, Event, EventKind, EvidenceSource
 from ppsguard.model.net import IPAddress, Protocol
-from ppsguard.model.sockets import Exposure, exposure_of
+from ppsguard.model.sockets import Exposure, SocketRecord, exposure_of
 
 ListenerKey = tuple[str, int, IPAddress, int]  # protocol, family version, bind address, port
 
@@ -56,6 +56,12 @@ class ListenerDiff:
             pid=listener.pid,
             detail=detail,
         )
+
+    def current_values(self) -> list[Listening]:
+        """The listeners of the last poll (those missing but not yet reported gone excluded)."""
+        if self.current is None:
+            return []
+        return [v for k, v in self.current.items() if k not in self.missing_since]
 
     def update(self, listeners: Iterable[Listening], now: float) -> list[Event]:
         seen = {listener.key: listener for listener in listeners}
@@ -112,19 +118,34 @@ class ListenerSource:
     def __init__(self, netns: str | None = None, *, debounce: float = 1.0) -> None:
         self.netns = netns
         self.diff = ListenerDiff(debounce=debounce)
+        self._inodes: frozenset[int] | None = None
+        self.owner_walks = 0
 
     def poll(self, now: float) -> list[Event]:
+        """One poll. The socket dump alone costs about a millisecond; the walk of every
+        process's descriptors that names owners costs tens of milliseconds on a busy machine, so
+        it runs only when the set of listening sockets (by inode) changed since the last poll."""
         from ppsguard.inventory.collect import collect
 
-        inventory = collect(
-            listening=True,
-            active=False,
-            protocols=(Protocol.TCP, Protocol.UDP),
-            netns=self.netns,
-            owners="first",
-        )
+        def dump(owners: bool) -> tuple[SocketRecord, ...]:
+            inventory = collect(
+                listening=True,
+                active=False,
+                protocols=(Protocol.TCP, Protocol.UDP),
+                netns=self.netns,
+                owners="first" if owners else False,
+            )
+            return inventory.records
+
+        records = dump(False)
+        inodes = frozenset(r.inode for r in records)
+        if inodes == self._inodes:
+            return self.diff.update(self.diff.current_values(), now)
+        self._inodes = inodes
+        self.owner_walks += 1
+        inventory_records = dump(True)
         found = []
-        for record in inventory.records:
+        for record in inventory_records:
             owner = record.owners[0] if record.owners else None
             found.append(
                 Listening(

@@ -71,17 +71,27 @@ class TrwParameters:
 
 @dataclass(slots=True)
 class SourceWalk:
-    """One remote source's walk: its log likelihood ratio and the first contacts it made."""
+    """One remote source's walk: its log likelihood ratio and the first contacts it made.
+
+    `contacts` keeps insertion order (a plain dict: the oldest key is forgotten first); its keys
+    are (target, port) in the per-port variant and (target, 0) otherwise.
+    """
 
     log_ratio: float = 0.0
     verdict: Verdict = Verdict.PENDING
-    contacts: OrderedDict[tuple[IPAddress, int], None] = field(default_factory=OrderedDict)
+    contacts: dict[tuple[IPAddress, int], None] = field(default_factory=dict)
     first_seen: float = 0.0
     last_seen: float = 0.0
     attempts: int = 0  # first contacts since the walk (re)started
     failures: int = 0
-    targets: set[IPAddress] = field(default_factory=set)
-    ports: set[int] = field(default_factory=set)
+
+    @property
+    def ports(self) -> set[int]:
+        return {port for _, port in self.contacts}
+
+    @property
+    def targets(self) -> set[IPAddress]:
+        return {target for target, _ in self.contacts}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +112,7 @@ class Trw:
         self,
         parameters: TrwParameters | None = None,
         *,
-        max_sources: int = 200_000,
+        max_sources: int = 100_000,
         max_targets: int = 4_096,
     ) -> None:
         self.parameters = parameters or TrwParameters()
@@ -135,10 +145,8 @@ class Trw:
             return None  # not a first contact
         walk.contacts[key] = None
         if len(walk.contacts) > self.max_targets:
-            walk.contacts.popitem(last=False)
+            del walk.contacts[next(iter(walk.contacts))]
             self.forgotten_contacts += 1
-        walk.targets.add(target)
-        walk.ports.add(port)
         if walk.verdict is Verdict.SCANNER:
             walk.attempts += 1
             walk.failures += outcome is Outcome.FAILURE

@@ -29,6 +29,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+import orjson
+
 from ppsguard.errors import PpsError
 from ppsguard.model.events import Alert, Event, EventKind, EvidenceSource
 from ppsguard.model.net import IPAddress
@@ -109,6 +111,11 @@ class Watch:
         self.queue_drops = 0
         self.tracking_enabled = False
         self._threads: list[threading.Thread] = []
+
+    @property
+    def kernel_messages(self) -> int:
+        source = getattr(self, "conntrack", None)
+        return source.messages if isinstance(source, ConntrackSource) else 0
 
     def _load(self) -> Expectations:
         from ppsguard.registry.load import load_registry
@@ -199,12 +206,12 @@ class Watch:
 
     def _emit_event(self, event: Event) -> None:
         if self.options.jsonl:
-            self.stdout.write(json.dumps(event_record(event), ensure_ascii=True) + "\n")
+            self.stdout.write(orjson.dumps(event_record(event)).decode() + "\n")
 
     def _emit_alert(self, alert: Alert) -> None:
         self.alerts += 1
         if self.options.jsonl:
-            self.stdout.write(json.dumps(alert_record(alert), ensure_ascii=True) + "\n")
+            self.stdout.write(orjson.dumps(alert_record(alert)).decode() + "\n")
         for sink in self.sinks:
             sink.send(alert)
         if self.on_alert is not None:
