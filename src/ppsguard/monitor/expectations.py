@@ -43,6 +43,13 @@ class RegistryFinding:
     protocol: str
 
 
+def endpoint(address: IPAddress | None, port: int) -> str:
+    """`198.18.0.1:80`, `[2001:db8::1]:80`, `*:80`."""
+    if address is None:
+        return f"*:{port}"
+    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+
+
 def _ref(entry_id: str, location: SourceLocation) -> EntryRef:
     return EntryRef(id=entry_id, file=location.file, line=location.line)
 
@@ -100,7 +107,7 @@ class Expectations:
         port = event.resp_port
         provided = self.baseline.provides_for(protocol, port)
         decision = evaluate(self.policy, event.orig, port, protocol, event.resp)
-        where = f"{event.orig} -> {event.resp}:{port}/{event.protocol}"
+        where = f"{event.orig} -> {endpoint(event.resp, port)}/{event.protocol}"
         if provided is None and decision.action is not Action.ALLOW:
             ref = self._deciding_ref(
                 decision.index, decision.rule.entry_id if decision.rule else None
@@ -147,7 +154,7 @@ class Expectations:
         for rule in self.policy.outbound:
             if rule_matches(rule, event.orig, event.resp_port, protocol, event.resp):
                 return []
-        where = f"{event.orig} -> {event.resp}:{event.resp_port}/{event.protocol}"
+        where = f"{event.orig} -> {endpoint(event.resp, event.resp_port)}/{event.protocol}"
         return [
             RegistryFinding(
                 kind="outbound-not-declared",
@@ -167,7 +174,7 @@ class Expectations:
         if port is None:
             return []
         provided = self.baseline.provides_for(protocol, port)
-        bind = f"{event.resp}:{port}/{event.protocol}"
+        bind = f"{endpoint(event.resp, port)}/{event.protocol}"
         who = f" by {event.process}" if event.process else ""
         if provided is None:
             return [
