@@ -52,6 +52,7 @@ def test_a_scan_is_flagged_within_five_probes_and_a_benign_client_is_not(
                 [*_pps_argv(), "scan", "--syn", "-p", "1-200", str(target.ipv4)], check=False
             )
         assert watch.wait_for(lambda: bool(watch.alerts("scan")), 10)
+    assert watch.bad_lines == [], (watch.process.returncode, watch.stderr)
     scans = watch.alerts("scan")
     assert {a["remote"] for a in scans} == {"198.18.0.66"}, scans
     first = scans[0]
@@ -111,6 +112,8 @@ def test_seed_building_not_enforced_flags_the_outsider_on_pop3(lab_factory) -> N
         assert watch.wait_for(lambda: bool(watch.alerts("unauthorized-peer")), 5)
     alerts = watch.alerts("unauthorized-peer")
     assert [a["remote"] for a in alerts] == ["198.18.0.50"]
+    answered = watch.events(lambda r: r["kind"] == "answered" and r["id.resp_p"] == 110)
+    assert answered and all(e.get("process") == "python" for e in answered)  # who accepted it
     assert alerts[0]["entry"]["id"] == "pop3" and alerts[0]["entry"]["line"] > 0
 
 

@@ -34,6 +34,7 @@ class Watcher:
         )
         self.records: list[tuple[float, Record]] = []
         self.stderr = ""
+        self.bad_lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self._ready(host)
@@ -41,7 +42,12 @@ class Watcher:
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            self.records.append((time.monotonic(), json.loads(line)))
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                self.bad_lines.append(line)
+                continue
+            self.records.append((time.monotonic(), record))
 
     def _ready(self, host: Host) -> None:
         """Wait until the watch has loaded its tracking table (its sources are then open)."""

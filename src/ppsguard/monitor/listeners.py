@@ -121,6 +121,25 @@ class ListenerSource:
         self._inodes: frozenset[int] | None = None
         self.owner_walks = 0
 
+    def owner_of(
+        self, protocol: str, address: IPAddress | None, port: int | None
+    ) -> Listening | None:
+        """The listener that accepts (protocol, address, port): an exact bind, else a wildcard."""
+        if address is None or port is None or self.diff.current is None:
+            return None
+        exact = self.diff.current.get((protocol, address.version, address, port))
+        if exact is not None:
+            return exact
+        for listener in self.diff.current.values():
+            if (
+                listener.protocol == protocol
+                and listener.port == port
+                and listener.address.is_unspecified
+                and listener.address.version in (address.version, 6)  # :: is dual-stack
+            ):
+                return listener
+        return None
+
     def poll(self, now: float) -> list[Event]:
         """One poll. The socket dump alone costs about a millisecond; the walk of every
         process's descriptors that names owners costs tens of milliseconds on a busy machine, so

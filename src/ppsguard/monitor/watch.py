@@ -32,7 +32,7 @@ from typing import TextIO
 import orjson
 
 from ppsguard.errors import PpsError
-from ppsguard.model.events import Alert, Event, EventKind, EvidenceSource
+from ppsguard.model.events import Alert, Direction, Event, EventKind, EvidenceSource
 from ppsguard.model.net import IPAddress
 from ppsguard.model.registry import Action
 from ppsguard.monitor.conntrack import ConntrackSource, disable_tracking, enable_tracking
@@ -111,6 +111,7 @@ class Watch:
         self.queue_drops = 0
         self.tracking_enabled = False
         self._threads: list[threading.Thread] = []
+        self.listener_source: ListenerSource | None = None
 
     @property
     def kernel_messages(self) -> int:
@@ -142,13 +143,15 @@ class Watch:
         self.health["conntrack"] = SourceHealth("conntrack", True, "NEW, UPDATE, DESTROY")
 
         def run() -> None:
-            while not self.stop.is_set():
-                try:
+            try:
+                while not self.stop.is_set():
                     self._push(source.read(0.2, time.time()))
-                except OSError as exc:
-                    self.health["conntrack"] = SourceHealth("conntrack", False, str(exc))
-                    return
-            source.close()
+                while batch := source.read(0.0, time.time()):  # what is queued when we stop
+                    self._push(batch)
+            except OSError as exc:
+                self.health["conntrack"] = SourceHealth("conntrack", False, str(exc))
+            finally:
+                source.close()
 
         self._thread(run, "pps-conntrack")
 
@@ -196,7 +199,16 @@ class Watch:
 
     # -- the loop ------------------------------------------------------------------------------
     def _annotate(self, event: Event) -> Event:
-        """A logged packet's fate, from the action of the entry that logged it."""
+        """A logged packet's fate, from the action of the entry that logged it; the process
+        that accepted an inbound connection, from the listening socket that is still there."""
+        if (
+            event.kind is EventKind.ANSWERED
+            and event.direction is Direction.INBOUND
+            and self.listener_source is not None
+        ):
+            owner = self.listener_source.owner_of(event.protocol, event.resp, event.resp_port)
+            if owner is not None:
+                return replace(event, process=owner.process, pid=owner.pid)
         if event.kind is not EventKind.LOGGED or self.expectations is None:
             return event
         action = self.expectations.action_of(event.entry_id)
@@ -264,6 +276,7 @@ class Watch:
         if self.options.nflog:
             self._start_nflog(local)
         listeners = ListenerSource(None) if self.options.listeners else None
+        self.listener_source = listeners
         if listeners is not None:
             self.health["sockets"] = SourceHealth(
                 "sockets", True, f"sock_diag every {self.options.listener_interval:g} s"
