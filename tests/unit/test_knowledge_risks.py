@@ -10,13 +10,13 @@ from ppsguard.errors import InputError
 from ppsguard.knowledge.risks import (
     RISK_KINDS,
     Risk,
-    Severity,
     parse_risks_toml,
     risk_by_id,
     risk_catalog,
     risks_for,
 )
 from ppsguard.knowledge.services import builtin_catalog
+from ppsguard.model.findings import Severity
 from ppsguard.model.net import Protocol
 
 TCP, UDP = Protocol.TCP, Protocol.UDP

@@ -1,5 +1,7 @@
 """Collect a host's observations: local sockets, the outside view, the live firewall. I/O edge.
 
+`sources.py` wraps each of these in an `ObservationSource`; the collection itself is here:
+
 - local: `ppsguard.inventory.collect` (in `--netns` NAME when given);
 - outside: a TCP connect scan of the host's own non-loopback addresses (loopback is local by
   definition) on every listening and documented port, run in a thread inside the namespace to
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import ipaddress
 import json
 import subprocess
@@ -27,7 +28,6 @@ from ppsguard.audit.views import (
     FirewallState,
     FirewallView,
     Listener,
-    Observations,
     OutsideView,
     Vantage,
     listeners_from_inventory,
@@ -258,60 +258,3 @@ def expected_entry_ids(policy: HostPolicy) -> frozenset[str]:
     except InputError:
         return frozenset()
     return frozenset(i for i in entry_ids(text) if not i.startswith("default"))
-
-
-def observe(
-    *,
-    host: str,
-    baseline: Baseline,
-    policy: HostPolicy | None,
-    netns: str | None = None,
-    local: bool = True,
-    scan: bool = True,
-    scan_from: str | None = None,
-    nmap_file: Path | None = None,
-    firewall: bool = True,
-    identify: bool = True,
-    now: dt.datetime | None = None,
-) -> Observations:
-    """Take every view asked for and return them as Observations."""
-    listeners: tuple[Listener, ...] | None = None
-    gaps: list[str] = []
-    if local:
-        listeners, inventory_gaps = local_listeners(netns)
-        gaps.extend(inventory_gaps)
-    addresses = host_addresses(netns) if local else ()
-    outside: OutsideView | None = None
-    if nmap_file is not None:
-        outside = outside_from_nmap(nmap_file)
-        foreign = outside.addresses and not set(outside.addresses) & set(addresses)
-        if local and foreign:
-            # The file describes another machine: this one's sockets and rules say nothing of it.
-            listeners, local, firewall = None, False, False
-            gaps.clear()
-            gaps.append(
-                "the nmap file scanned "
-                + ", ".join(str(a) for a in outside.addresses[:4])
-                + ", not this machine: audited from the file alone (no sockets, no firewall)"
-            )
-    elif scan and local:
-        vantage = Vantage.REMOTE if scan_from else Vantage.SELF
-        ports = ports_to_scan(listeners or (), baseline)
-        try:
-            outside = scan_outside(
-                addresses, ports, from_netns=scan_from or netns, vantage=vantage, identify=identify
-            )
-        except PpsError as exc:
-            gaps.append(f"outside view not taken: {exc}")
-    fw = firewall_view(netns, policy) if firewall else None
-    if fw is not None and fw.state is FirewallState.UNKNOWN:
-        gaps.extend(fw.notes)
-    return Observations(
-        host=host,
-        observed_at=now or dt.datetime.now(dt.UTC),
-        listeners=listeners,
-        outside=outside,
-        firewall=fw,
-        addresses=addresses,
-        gaps=tuple(gaps),
-    )

@@ -12,50 +12,13 @@ import functools
 import re
 import tomllib
 from dataclasses import dataclass
-from enum import StrEnum
 from importlib import resources
 from typing import Any
 
 from ppsguard.errors import InputError
 from ppsguard.knowledge.services import builtin_catalog
+from ppsguard.model.findings import Severity
 from ppsguard.model.net import MAX_PORT, MIN_PORT, Protocol
-
-
-class Severity(StrEnum):
-    """How bad a risk is; compares by rank (info < low < medium < high < critical)."""
-
-    INFO = "info"
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return _SEVERITY_ORDER.index(self)
-
-    def __lt__(self, other: str) -> bool:
-        if not isinstance(other, Severity):
-            return NotImplemented
-        return self.rank < other.rank
-
-    def __le__(self, other: str) -> bool:
-        if not isinstance(other, Severity):
-            return NotImplemented
-        return self.rank <= other.rank
-
-    def __gt__(self, other: str) -> bool:
-        if not isinstance(other, Severity):
-            return NotImplemented
-        return self.rank > other.rank
-
-    def __ge__(self, other: str) -> bool:
-        if not isinstance(other, Severity):
-            return NotImplemented
-        return self.rank >= other.rank
-
-
-_SEVERITY_ORDER = tuple(Severity)
 
 RISK_KINDS = ("cleartext", "legacy", "exposure")
 _ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")

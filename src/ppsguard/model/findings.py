@@ -34,7 +34,9 @@ class FindingType(StrEnum):
 
 
 class Severity(StrEnum):
-    """How much a finding matters, lowest first (the knowledge base uses the same names)."""
+    """How much a finding or a catalog risk matters, lowest first. The one severity scale:
+    the knowledge base's risk catalog, lint and the audit all use it. Compares by rank
+    (info < low < medium < high < critical), never alphabetically."""
 
     INFO = "info"
     LOW = "low"
@@ -47,6 +49,26 @@ class Severity(StrEnum):
         return _RANKS[self]
 
     def at_least(self, other: Severity) -> bool:
+        return self.rank >= other.rank
+
+    def __lt__(self, other: str) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: str) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: str) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: str) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
         return self.rank >= other.rank
 
 

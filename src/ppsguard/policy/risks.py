@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from ppsguard.knowledge.risks import Severity, risk_catalog, risks_for
+from ppsguard.knowledge.risks import risk_catalog, risks_for
+from ppsguard.model.findings import Severity
 from ppsguard.model.registry import Action, Entry, EntryKind, Rule, Sensitivity
 from ppsguard.policy.lint_findings import Finding, FindingLevel, PacketExample
 
