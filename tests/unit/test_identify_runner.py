@@ -304,3 +304,11 @@ def test_ldap_starttls_extended_operation(tmp_path: Path) -> None:
     service, _ = run(ldap, budget=2.0)
     assert service.name == "ldap"  # type: ignore[attr-defined]
     assert service.tls is not None and service.tls.starttls == "ldap"  # type: ignore[attr-defined]
+
+
+def test_the_port_number_suggests_what_the_knowledge_base_names() -> None:
+    from ppsguard.knowledge.services import service_name
+    from ppsguard.scan.identify.runner import expected_service
+
+    assert expected_service(22, Protocol.TCP) == "ssh"
+    assert expected_service(3306, Protocol.TCP) == service_name(3306, Protocol.TCP) == "mysql"

@@ -72,7 +72,7 @@ def test_state_values_are_upper_case_kernel_names() -> None:
 def test_fast_record_constructor_equals_the_dataclass() -> None:
     import dataclasses
 
-    from ppsguard.inventory.collect import _make_record
+    from ppsguard.inventory.records import make_record
     from ppsguard.model.net import Family, RangeClass
     from ppsguard.model.sockets import NetnsInfo, Owner, SocketRecord
 
@@ -83,7 +83,7 @@ def test_fast_record_constructor_equals_the_dataclass() -> None:
         False, "/system.slice/ssh.service", "ssh.service", RangeClass.SYSTEM, "ssh", False,
     )  # fmt: skip
     assert len(values) == len(dataclasses.fields(SocketRecord))
-    fast = _make_record(*values)
+    fast = make_record(*values)
     assert fast == SocketRecord(*values)
     assert dataclasses.astuple(fast) == dataclasses.astuple(SocketRecord(*values))
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -8,45 +8,38 @@ could not be seen becomes a sentence in `Inventory.gaps`.
 Cost (50k loopback TCP sockets, the loaded 2-core benchmark machine, benchmarks/inventory.py):
 the full table with all owners takes ~320-440 ms (`ss -tanp` ~1.1-2 s, warm psutil ~0.9 s); the
 listeners alone ~1 ms. Of the full table: netlink dump ~100 ms CPU (kernel ~45), the owner walk
-~160-180 ms (about 70% of it readlink syscalls), building the records ~85 ms (a same-layout twin
-class instead of the frozen dataclass __init__: ~4x cheaper). The walk runs in a thread beside the
-dump; a serial walk, a forked child and a spawned helper were measured no faster under load
-(GIL; copy-on-write faults and CPU contention for the child). The walk alone costs about a fifth
-of psutil's whole call, so "5x faster than psutil" is out of reach for any design that reads
-every /proc/<pid>/fd link, which is the only way to find every holder.
+~160-180 ms (about 70% of it readlink syscalls), building the records ~85 ms (records.py: a
+same-layout twin class instead of the frozen dataclass __init__: ~4x cheaper). The walk runs in a
+thread beside the dump; a serial walk, a forked child and a spawned helper were measured no
+faster under load (GIL; copy-on-write faults and CPU contention for the child). The walk alone
+costs about a fifth of psutil's whole call, so "5x faster than psutil" is out of reach for any
+design that reads every /proc/<pid>/fd link, which is the only way to find every holder.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import importlib
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Literal
 
-from ppsguard.errors import KernelFeatureMissing, PermissionDenied, PpsError
+from ppsguard.errors import KernelFeatureMissing, PermissionDenied
 from ppsguard.inventory import netns as netns_mod
 from ppsguard.inventory import sockdiag
 from ppsguard.inventory.owners import CompactWalk, ProcessDescriber, walk_compact
 from ppsguard.inventory.procfs import parse_proc_net
 from ppsguard.inventory.raw import RawSocket
-from ppsguard.model.net import Family, IPAddress, Protocol, RangeClass
+from ppsguard.inventory.records import build_records
+from ppsguard.model.net import Protocol
 from ppsguard.model.sockets import (
     TCP_CLOSE,
     TCP_ESTABLISHED,
     TCP_LISTEN,
-    Exposure,
     Inventory,
     NetnsInfo,
     Owner,
-    Role,
-    SocketRecord,
-    SocketState,
-    exposure_of,
-    role_of,
-    state_of,
 )
 
 Source = Literal["auto", "netlink", "procfs"]
@@ -131,18 +124,6 @@ def _dump_here(
                 raise
             gaps.append(f"netlink unavailable{label} ({error}); read /proc/net instead")
     return _dump_procfs(protocols, numbers, gaps, label), "procfs"
-
-
-Knowledge = tuple[Callable[[int], RangeClass], Callable[[int, Protocol], str | None]]
-
-
-def _knowledge() -> Knowledge | None:
-    try:
-        ranges = importlib.import_module("ppsguard.knowledge.ranges")
-        services = importlib.import_module("ppsguard.knowledge.services")
-        return ranges.range_class, services.service_name
-    except (ImportError, AttributeError):
-        return None
 
 
 def collect(
@@ -321,7 +302,7 @@ def _finish(
             inodes = {r.inode for _, rows in per_namespace for r in rows if r.inode}
             found = walk_compact(inodes, all_holders=False)
         holders = found
-    records, missing = _build(per_namespace, holders, describer, _knowledge())
+    records, missing = build_records(per_namespace, holders, describer)
     if want_owners:
         if holders.unreadable and missing:
             gaps.append(
@@ -357,226 +338,10 @@ def _matches(owner: Owner, name: str) -> bool:
     return bool(owner.cmdline) and os.path.basename(owner.cmdline[0]) == name  # noqa: PTH119
 
 
-def _build(
-    per_namespace: list[tuple[NetnsInfo, list[RawSocket]]],
-    holders: CompactWalk,
-    describer: ProcessDescriber,
-    knowledge: Knowledge | None,
-) -> tuple[list[SocketRecord], int]:
-    """Turn rows into records, and count the sockets (inode != 0) without a known holder.
-
-    Hot loop (one pass per socket): every derived value is cached, under cheap keys (a Protocol
-    is hashed by a Python-level Enum.__hash__: once per protocol switch, not per row), and owner
-    tuples are shared by every socket of the same holders."""
-    facts_by: dict[Protocol, dict[int, tuple[RangeClass | None, str | None]]] = {}
-    states_by: dict[Protocol, dict[int, tuple[SocketState, Role]]] = {}
-    facts: dict[int, tuple[RangeClass | None, str | None]] = {}
-    states: dict[int, tuple[SocketState, Role]] = {}
-    exposures: dict[int, tuple[Exposure, Family]] = {}  # by id(): rows share address objects
-    by_pid: dict[int, Described] = {}
-    users: dict[int, str | None] = {}
-    records: list[SocketRecord] = []
-    append = records.append
-    low, high = _ephemeral_range()
-    active = Role.ACTIVE
-    last_protocol: Protocol | None = None
-    first, shared = holders.first, holders.shared
-    missing = 0
-    nobody: Described = ((), None, None)
-    for ns, rows in per_namespace:
-        for row in rows:
-            protocol, local, local_port, remote, remote_port, number, uid, inode, v6only = row
-            if protocol is not last_protocol:
-                last_protocol = protocol
-                states = states_by.setdefault(protocol, {})
-                facts = facts_by.setdefault(protocol, {})
-            found = states.get(number)
-            if found is None:
-                state = state_of(protocol, number)
-                found = states[number] = (state, role_of(state))
-            state, role = found
-            where = exposures.get(id(local))
-            if where is None:
-                where = exposures[id(local)] = (exposure_of(local), Family.of(local))
-            # The service of a conversation is on its non-ephemeral side: the local port for
-            # passive sockets and accepted connections, the remote one for outgoing connections.
-            service_port = local_port
-            if role is active and low <= local_port <= high and not low <= remote_port <= high:
-                service_port = remote_port
-            fact = facts.get(service_port)
-            if fact is None:
-                fact = facts[service_port] = _facts(knowledge, service_port, protocol)
-            user = users.get(uid, "")
-            if user == "":
-                user = users[uid] = describer.user(uid)
-            pid = first.get(inode) if inode else None
-            if pid is None:
-                owned = nobody
-                missing += inode != 0
-            elif shared and inode in shared:
-                owned = _describe_shared(by_pid, describer, shared[inode])
-            else:
-                owned = by_pid.get(pid) or _describe(by_pid, describer, pid)
-            owners, cgroup, unit = owned
-            append(
-                _RecordTwin(  # type: ignore[arg-type]
-                    protocol,
-                    where[1],
-                    state,
-                    role,
-                    local,
-                    local_port,
-                    remote,
-                    remote_port,
-                    where[0],
-                    inode,
-                    uid,
-                    user,
-                    ns,
-                    owners,
-                    inode == 0,
-                    cgroup,
-                    unit,
-                    fact[0],
-                    fact[1],
-                    v6only,
-                )
-            )
-    return records, missing
-
-
-Described = tuple[tuple[Owner, ...], str | None, str | None]
-
-
-def _describe(by_pid: dict[int, Described], describer: ProcessDescriber, pid: int) -> Described:
-    """(the one-owner tuple, cgroup, unit) of `pid`, cached: sockets of one process share it."""
-    entry = by_pid[pid] = ((describer.owner(pid),), describer.cgroup(pid), describer.unit(pid))
-    return entry
-
-
-def _describe_shared(
-    by_pid: dict[int, Described], describer: ProcessDescriber, pids: list[int]
-) -> Described:
-    """A socket held by several processes: every owner; cgroup and unit of the first."""
-    entries = [by_pid.get(pid) or _describe(by_pid, describer, pid) for pid in pids]
-    return tuple(e[0][0] for e in entries), entries[0][1], entries[0][2]
-
-
-class _RecordTwin:
-    """Builds a `SocketRecord` at a quarter of the dataclass constructor's cost.
-
-    A frozen dataclass's __init__ pays an `object.__setattr__` call per field (20 per record).
-    This twin has the same slots (CPython lays slots out sorted by name) and a plain __init__
-    (fast slot stores), then re-labels the finished object as a SocketRecord, which `__class__`
-    assignment allows between classes of identical layout. Measured on 50k records: dataclass
-    constructor 450 ms, one slot-descriptor __set__ per field 262 ms, twin 65 ms. A unit test
-    checks equality with the real constructor, and a field missing here makes the re-labelling
-    fail loudly (TypeError: object layout differs).
-    """
-
-    __slots__ = (
-        "cgroup",
-        "exposure",
-        "family",
-        "inode",
-        "kernel_owned",
-        "local_address",
-        "local_port",
-        "netns",
-        "owners",
-        "port_range",
-        "protocol",
-        "remote_address",
-        "remote_port",
-        "role",
-        "service",
-        "state",
-        "uid",
-        "unit",
-        "user",
-        "v6only",
-    )
-
-    def __init__(  # noqa: PLR0917 -- positional on purpose: the hot loop calls it 50k times
-        self,
-        protocol: Protocol,
-        family: Family,
-        state: SocketState,
-        role: Role,
-        local_address: IPAddress,
-        local_port: int,
-        remote_address: IPAddress,
-        remote_port: int,
-        exposure: Exposure,
-        inode: int,
-        uid: int,
-        user: str | None,
-        netns: NetnsInfo,
-        owners: tuple[Owner, ...],
-        kernel_owned: bool,
-        cgroup: str | None,
-        unit: str | None,
-        port_range: RangeClass | None,
-        service: str | None,
-        v6only: bool | None,
-    ) -> None:
-        self.protocol = protocol
-        self.family = family
-        self.state = state
-        self.role = role
-        self.local_address = local_address
-        self.local_port = local_port
-        self.remote_address = remote_address
-        self.remote_port = remote_port
-        self.exposure = exposure
-        self.inode = inode
-        self.uid = uid
-        self.user = user
-        self.netns = netns
-        self.owners = owners
-        self.kernel_owned = kernel_owned
-        self.cgroup = cgroup
-        self.unit = unit
-        self.port_range = port_range
-        self.service = service
-        self.v6only = v6only
-        self.__class__ = SocketRecord  # type: ignore[assignment]  # noqa: PLE0237
-
-
-def _make_record(*values: object) -> SocketRecord:
-    """`SocketRecord(*values)`, built through `_RecordTwin` (same fields, same order)."""
-    record: SocketRecord = _RecordTwin(*values)  # type: ignore[arg-type,assignment]
-    return record
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    """The host's ephemeral range (net.ipv4.ip_local_port_range); Linux's default if unknown."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as handle:  # noqa: PTH123
-            first, last = (int(x) for x in handle.read().split()[:2])
-    except (OSError, ValueError):
-        return 32768, 60999
-    return first, last
-
-
 def plural(count: int, noun: str) -> str:
     if count == 1:
         return f"{count} {noun}"
     return f"{count} {noun}es" if noun.endswith("s") else f"{count} {noun}s"
-
-
-def _facts(
-    knowledge: Knowledge | None,
-    port: int,
-    protocol: Protocol,
-) -> tuple[RangeClass | None, str | None]:
-    if knowledge is None or protocol is Protocol.RAW:  # a raw socket's "port" is an IP protocol
-        return None, None
-    range_class, service_name = knowledge
-    try:
-        return range_class(port), service_name(port, protocol)
-    except (PpsError, ValueError, LookupError, OSError):  # enrichment must never break listing
-        return None, None
 
 
 __all__ = ["collect", "plural", "state_numbers"]

@@ -2,8 +2,8 @@
 
 Hand-written with `socket` + `struct` rather than pyroute2: pyroute2 is not installed in the
 project's environment and its generic netlink message objects build a dict-of-lists per socket,
-which FIELD_NOTES measured at the pure-Python ceiling we must beat (137-227 ms for 50k sockets is a
-*specialised* parser). This module parses only the fixed 72-byte `inet_diag_msg` and one attribute
+far slower than a specialised parser (a pure-Python dump of 50k TCP sockets took 137-227 ms on
+the project's 2-core machine, and that is the figure to beat). This module parses only the fixed 72-byte `inet_diag_msg` and one attribute
 (INET_DIAG_SKV6ONLY) with precompiled `struct.Struct`s, caching address objects. A dump datagram
 is a run of same-length messages, unpacked with one `iter_unpack` per datagram (checked message by
 message; anything else goes through the general loop). On the loaded 2-core benchmark machine a

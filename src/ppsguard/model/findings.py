@@ -5,7 +5,8 @@ Produced by `ppsguard.audit.drift` (pure: registry baseline x observations) and 
 
 A finding's `id` is a stable hash of (type, protocol, family, normalised bind address, port,
 service identity): never a pid, fd or inode, so restarting every service changes no id and
-creates no new finding (FIELD_NOTES.md, "Local inventory": the Wazuh rule 533 trap).
+creates no new finding. Drift tools that key on pids or inodes alert on every restart (the
+complaints about Wazuh's rule 533: wazuh#179, wazuh-ansible#364).
 """
 
 from __future__ import annotations

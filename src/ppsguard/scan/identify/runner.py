@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from ppsguard.knowledge.services import service_name
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import Confidence, Evidence, ServiceInfo, TlsInfo
 from ppsguard.scan.identify import classify, probes
@@ -46,16 +46,9 @@ class Attempt:
 
 
 def expected_service(port: int, protocol: Protocol) -> str | None:
-    """What the port number suggests: the knowledge base, else the system's services file."""
-    try:
-        from ppsguard.knowledge.services import service_name
-
-        return service_name(port, protocol)
-    except Exception:
-        try:
-            return socket.getservbyport(port, str(protocol))
-        except (OSError, OverflowError):
-            return None
+    """What the port number suggests: the knowledge base (our catalog merged with this host's
+    /etc/services, read at run time)."""
+    return service_name(port, protocol)
 
 
 async def _read(reader: asyncio.StreamReader, deadline: float, first_wait: float) -> bytes:
