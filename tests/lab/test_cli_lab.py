@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ppsguard.lab.hosts import list_lab_namespaces
+from ppsguard.lab.namespaces import list_lab_namespaces
 
 pytestmark = pytest.mark.lab
 

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from ppsguard.lab.hosts import HostSpec, Lab, clean_leftovers, list_lab_namespaces
+from ppsguard.lab.hosts import HostSpec, Lab
+from ppsguard.lab.namespaces import clean_leftovers, list_lab_namespaces
 
 pytestmark = pytest.mark.lab
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ppsguard.lab import hosts as lab
+from ppsguard.lab import namespaces as lab
 
 LAB_TEST = """
 import pytest

@@ -2,13 +2,14 @@
 
 Hand-written with `socket` + `struct` rather than pyroute2: pyroute2 is not installed in the
 project's environment and its generic netlink message objects build a dict-of-lists per socket,
-far slower than a specialised parser (a pure-Python dump of 50k TCP sockets took 137-227 ms on
-the project's 2-core machine, and that is the figure to beat). This module parses only the fixed 72-byte `inet_diag_msg` and one attribute
-(INET_DIAG_SKV6ONLY) with precompiled `struct.Struct`s, caching address objects. A dump datagram
-is a run of same-length messages, unpacked with one `iter_unpack` per datagram (checked message by
-message; anything else goes through the general loop). On the loaded 2-core benchmark machine a
-dump of 50k TCP sockets costs ~100 ms CPU (kernel ~45 ms; one unpack_from per message: ~165 ms),
-listeners-only (state filter applied in the kernel via `idiag_states`) well under a millisecond.
+slower than a specialised pure-Python parser (measured on the project's 2-core machine: 137-227 ms
+for a netlink dump of 50k TCP sockets; the figure to beat). This module parses only the fixed
+72-byte `inet_diag_msg` and one attribute (INET_DIAG_SKV6ONLY) with precompiled `struct.Struct`s,
+caching address objects. A dump datagram is a run of same-length messages, unpacked with one
+`iter_unpack` per datagram (checked message by message; anything else goes through the general
+loop). On the loaded 2-core benchmark machine a dump of 50k TCP sockets costs ~100 ms CPU (kernel
+~45 ms; one unpack_from per message: ~165 ms), listeners-only (state filter applied in the kernel
+via `idiag_states`) well under a millisecond.
 
 The message layouts (include/uapi/linux/inet_diag.h, sock_diag.h):
 

@@ -13,10 +13,11 @@ is a bridge port. Nothing is created in the root namespace, so deleting the lab'
 removes every interface with them. Addresses come only from 198.18.0.0/24 and 2001:db8::/64
 (the benchmarking and documentation ranges); hosts are numbered from .1 unless given an address.
 
-Every namespace is named `ppsl-<owner pid>-<lab id>-<host>`. Teardown kills the processes the lab
-started (by pid), then every process left inside its namespaces, then deletes the namespaces — also
-when the body of the `with` raised. `clean_leftovers()` removes the labs of owners that no longer
-run (after a crash); persistent labs made by `pps lab up` use owner 0 and go with `pps lab down`.
+Every namespace is named `ppsl-<owner pid>-<lab id>-<host>` (namespaces.py: naming, housekeeping,
+the can-the-lab-run-here probe). Teardown kills the processes the lab started (by pid), then every
+process left inside its namespaces, then deletes the namespaces — also when the body of the `with`
+raised. `clean_leftovers()` removes the labs of owners that no longer run (after a crash);
+persistent labs made by `pps lab up` use owner 0 and go with `pps lab down`.
 """
 
 from __future__ import annotations
@@ -25,25 +26,30 @@ import contextlib
 import ipaddress
 import os
 import secrets
-import shutil
-import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ppsguard.errors import KernelFeatureMissing, PermissionDenied, RuntimeFailure, UsageError
-from ppsguard.inventory.netns import resolve, run_in_netns, setns_current_thread
+from ppsguard.errors import KernelFeatureMissing, RuntimeFailure, UsageError
+from ppsguard.inventory.netns import resolve, run_in_netns
+from ppsguard.lab.namespaces import (
+    NETNS_DIR,
+    PREFIX,
+    clean_leftovers,
+    delete_namespace,
+    inside_namespace,
+    kill_pids,
+    lab_unavailable_reason,
+    list_lab_namespaces,
+    run_ip,
+)
 
-PREFIX = "ppsl"
 SUBNET4 = ipaddress.IPv4Network("198.18.0.0/24")
 SUBNET6 = ipaddress.IPv6Network("2001:db8::/64")
-PERSISTENT_OWNER = 0
-NETNS_DIR = Path("/run/netns")
 
 T = TypeVar("T")
 
@@ -55,153 +61,6 @@ class HostSpec:
     name: str
     ipv4: str | None = None
     ipv6: str | None = None
-
-
-def _ip(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["ip", *args], capture_output=True, text=True, check=check, timeout=timeout
-    )
-
-
-def list_lab_namespaces() -> list[str]:
-    """Names of the namespaces that belong to any lab (the common prefix)."""
-    if not NETNS_DIR.is_dir():
-        return []
-    return sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(PREFIX + "-"))
-
-
-def _namespace_owner(name: str) -> int | None:
-    parts = name.split("-")
-    if len(parts) < 4 or not parts[1].isdigit():
-        return None
-    return int(parts[1])
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == PERSISTENT_OWNER:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _pids_in_namespace(name: str) -> list[int]:
-    result = _ip("netns", "pids", name, check=False)
-    return [int(word) for word in result.stdout.split() if word.isdigit()]
-
-
-def _kill_pids(pids: Sequence[int], grace_s: float = 2.0) -> None:
-    """SIGTERM, wait up to `grace_s`, then SIGKILL what is left. Only pids the lab owns."""
-    alive = [pid for pid in pids if pid != os.getpid()]
-    for pid in alive:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while alive and time.monotonic() < deadline:
-        alive = [pid for pid in alive if _reap_or_alive(pid)]
-        if alive:
-            time.sleep(0.05)
-    for pid in alive:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    for pid in alive:
-        _reap_or_alive(pid)
-
-
-def _reap_or_alive(pid: int) -> bool:
-    try:
-        done, _status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return _pid_alive(pid) and not _is_zombie(pid)
-    return done == 0
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
-
-
-def delete_namespace(name: str) -> None:
-    """Kill every process inside a lab namespace, then delete it (idempotent)."""
-    if not name.startswith(PREFIX + "-"):
-        raise UsageError("refusing to delete a namespace outside the lab", token=name)
-    for _ in range(3):
-        pids = _pids_in_namespace(name)
-        if not pids:
-            break
-        _kill_pids(pids)
-    _ip("netns", "del", name, check=False)
-
-
-def clean_leftovers(*, include_live: bool = False) -> list[str]:
-    """Delete lab namespaces whose owner process is gone (all of them with `include_live`).
-
-    Persistent labs (owner 0, from `pps lab up`) count as live. Returns the names removed.
-    """
-    removed = []
-    for name in list_lab_namespaces():
-        owner = _namespace_owner(name)
-        if include_live or owner is None or not _pid_alive(owner):
-            delete_namespace(name)
-            removed.append(name)
-    return removed
-
-
-_probe_cache: dict[str, str | None] = {}
-
-
-def lab_unavailable_reason() -> str | None:
-    """Why the lab cannot run here (None when it can): needs root, iproute2 and netns support."""
-    if "reason" in _probe_cache:
-        return _probe_cache["reason"]
-    reason: str | None = None
-    if os.geteuid() != 0:
-        reason = "the network lab needs root (network namespaces)"
-    elif shutil.which("ip") is None:
-        reason = "the network lab needs iproute2's `ip` (apt-get install iproute2)"
-    else:
-        probe = f"{PREFIX}-{os.getpid()}-probe-x"
-        result = _ip("netns", "add", probe, check=False)
-        if result.returncode != 0:
-            reason = f"cannot create a network namespace: {result.stderr.strip()}"
-        else:
-            _ip("netns", "del", probe, check=False)
-    _probe_cache["reason"] = reason
-    return reason
-
-
-@contextlib.contextmanager
-def inside_namespace(path: Path) -> Iterator[None]:
-    """Run the current THREAD inside the network namespace at `path`, and return it afterwards.
-
-    setns(CLONE_NEWNET) is per thread; sockets created inside keep their namespace after the
-    thread returns. Use from a dedicated thread (see `Host.call`) so no other code of the
-    process ever runs in the wrong namespace; if switching back fails the process aborts
-    rather than continue in a namespace it did not ask for.
-    """
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        target = os.open(path, os.O_RDONLY)
-        try:
-            setns_current_thread(target)
-        finally:
-            os.close(target)
-        try:
-            yield
-        finally:
-            try:
-                setns_current_thread(own)
-            except PermissionDenied:  # pragma: no cover - cannot happen as root
-                os.abort()
-    finally:
-        os.close(own)
 
 
 class Listener:
@@ -218,7 +77,7 @@ class Listener:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            _kill_pids([self.process.pid])
+            kill_pids([self.process.pid])
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=2)
 
@@ -318,7 +177,7 @@ class Host:
         ready = _read_line_with_timeout(process.stdout, ready_timeout)
         if not ready.startswith("READY"):
             err = process.stderr.read() if process.poll() is not None and process.stderr else ""
-            _kill_pids([process.pid])
+            kill_pids([process.pid])
             raise RuntimeFailure(
                 f"{self.name}: listener {protocol}/{port} did not start: {ready!r} {err[:500]}"
             )
@@ -436,31 +295,31 @@ class Lab:
         return self
 
     def _build(self) -> None:
-        _ip("netns", "add", self.switch)
+        run_ip("netns", "add", self.switch)
         sw = ["-n", self.switch]
-        _ip(*sw, "link", "set", "lo", "up")
-        _ip(*sw, "link", "add", "br0", "type", "bridge")
-        _ip(*sw, "link", "set", "br0", "up")
+        run_ip(*sw, "link", "set", "lo", "up")
+        run_ip(*sw, "link", "add", "br0", "type", "bridge")
+        run_ip(*sw, "link", "set", "br0", "up")
         for index, (spec, (v4, v6)) in enumerate(zip(self.specs, self._addresses(), strict=True)):
             netns = f"{PREFIX}-{self.owner}-{self.lab_id}-{spec.name}"
-            _ip("netns", "add", netns)
+            run_ip("netns", "add", netns)
             self.hosts[spec.name] = Host(self, spec.name, netns, v4, v6)
             port = f"p{index}"
-            _ip("-n", netns, "link", "add", "eth0", "type", "veth", "peer", "name", port,
+            run_ip("-n", netns, "link", "add", "eth0", "type", "veth", "peer", "name", port,
                 "netns", self.switch)  # fmt: skip
-            _ip(*sw, "link", "set", port, "master", "br0")
-            _ip(*sw, "link", "set", port, "up")
+            run_ip(*sw, "link", "set", port, "master", "br0")
+            run_ip(*sw, "link", "set", port, "up")
             h = ["-n", netns]
-            _ip(*h, "link", "set", "lo", "up")
-            _ip(*h, "addr", "add", f"{v4}/{SUBNET4.prefixlen}", "dev", "eth0")
-            _ip(*h, "addr", "add", f"{v6}/{SUBNET6.prefixlen}", "dev", "eth0", "nodad")
-            _ip(*h, "link", "set", "eth0", "up")
+            run_ip(*h, "link", "set", "lo", "up")
+            run_ip(*h, "addr", "add", f"{v4}/{SUBNET4.prefixlen}", "dev", "eth0")
+            run_ip(*h, "addr", "add", f"{v6}/{SUBNET6.prefixlen}", "dev", "eth0", "nodad")
+            run_ip(*h, "link", "set", "eth0", "up")
 
     def stop(self) -> None:
         """Kill what the lab started, then everything in its namespaces; delete them."""
         with self._lock:
             processes, self._processes = self._processes, []
-        _kill_pids([p.pid for p in processes if p.poll() is None])
+        kill_pids([p.pid for p in processes if p.poll() is None])
         for process in processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=1)
@@ -478,11 +337,15 @@ class Lab:
         self.stop()
 
 
-def persistent_labs() -> dict[str, list[str]]:
-    """Labs made by `pps lab up` (owner 0): lab id -> namespace names."""
-    labs: dict[str, list[str]] = {}
-    for name in list_lab_namespaces():
-        parts = name.split("-")
-        if _namespace_owner(name) == PERSISTENT_OWNER:
-            labs.setdefault(parts[2], []).append(name)
-    return labs
+# The lab's usual imports in one place (`from ppsguard.lab.hosts import Lab, clean_leftovers`).
+__all__ = [
+    "SUBNET4",
+    "SUBNET6",
+    "Host",
+    "HostSpec",
+    "Lab",
+    "Listener",
+    "clean_leftovers",
+    "lab_unavailable_reason",
+    "list_lab_namespaces",
+]

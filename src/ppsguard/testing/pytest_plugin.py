@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
-from ppsguard.lab.hosts import HostSpec, Lab, clean_leftovers, lab_unavailable_reason
+from ppsguard.lab.hosts import HostSpec, Lab
+from ppsguard.lab.namespaces import clean_leftovers, lab_unavailable_reason
 
 LabFactory = Callable[[Sequence[str | HostSpec]], Lab]
 
