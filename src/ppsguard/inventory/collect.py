@@ -32,6 +32,7 @@ from ppsguard.inventory.owners import CompactWalk, ProcessDescriber, walk_compac
 from ppsguard.inventory.procfs import parse_proc_net
 from ppsguard.inventory.raw import RawSocket
 from ppsguard.inventory.records import build_records
+from ppsguard.knowledge.ranges import host_ephemeral_range
 from ppsguard.model.net import Protocol
 from ppsguard.model.sockets import (
     TCP_CLOSE,
@@ -302,7 +303,7 @@ def _finish(
             inodes = {r.inode for _, rows in per_namespace for r in rows if r.inode}
             found = walk_compact(inodes, all_holders=False)
         holders = found
-    records, missing = build_records(per_namespace, holders, describer)
+    records, missing = build_records(per_namespace, holders, describer, host_ephemeral_range())
     if want_owners:
         if holders.unreadable and missing:
             gaps.append(

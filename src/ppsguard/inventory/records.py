@@ -1,9 +1,10 @@
 """Raw socket rows -> `SocketRecord`s with owners, port range and service name: the hot loop.
 
-Pure apart from what `ProcessDescriber` reads of /proc for each owning process (once per pid) and
-the host's ephemeral range (read once per call). `collect.py` gathers the rows and the owner walk;
-this module turns them into records as cheaply as Python allows (see `_RecordTwin` for the
-figures): every derived value is computed once per distinct key and shared.
+No I/O of its own (the knowledge base loads its catalogs once): the caller hands in the rows, the
+owner walk, the host's ephemeral range and a `ProcessDescriber` (which reads /proc once per owning
+process). `collect.py` gathers those; this module turns them into records as cheaply as Python
+allows (see `_RecordTwin` for the figures): every derived value is computed once per distinct key
+and shared.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 from ppsguard.errors import PpsError
 from ppsguard.inventory.owners import CompactWalk, ProcessDescriber
 from ppsguard.inventory.raw import RawSocket
-from ppsguard.knowledge.ranges import host_ephemeral_range, range_class
+from ppsguard.knowledge.ranges import range_class
 from ppsguard.knowledge.services import service_name
-from ppsguard.model.net import Family, IPAddress, Protocol, RangeClass
+from ppsguard.model.net import Family, IPAddress, PortRange, Protocol, RangeClass
 from ppsguard.model.sockets import (
     Exposure,
     NetnsInfo,
@@ -31,6 +32,7 @@ def build_records(
     per_namespace: list[tuple[NetnsInfo, list[RawSocket]]],
     holders: CompactWalk,
     describer: ProcessDescriber,
+    ephemeral: PortRange,
 ) -> tuple[list[SocketRecord], int]:
     """Turn rows into records, and count the sockets (inode != 0) without a known holder.
 
@@ -46,7 +48,6 @@ def build_records(
     users: dict[int, str | None] = {}
     records: list[SocketRecord] = []
     append = records.append
-    ephemeral = host_ephemeral_range()
     low, high = ephemeral.first, ephemeral.last
     active = Role.ACTIVE
     last_protocol: Protocol | None = None

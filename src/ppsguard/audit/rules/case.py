@@ -185,6 +185,7 @@ class Case:
     ctx: AuditContext
     apply: str  # the command that applies the registry's policy, for remedies
     doors: tuple[Door, ...]
+    unexplained: tuple[Reach, ...]  # see `_unexplained`
 
     @classmethod
     def of(cls, obs: Observations, baseline: Baseline, ctx: AuditContext) -> Case:
@@ -192,21 +193,7 @@ class Case:
         absent = fw is not None and fw.state is FirewallState.NONE
         doors = tuple(_door(item, obs, baseline, ctx, absent) for item in obs.listeners or ())
         apply = advise.apply_command(ctx.registry_file, ctx.host, ctx.netns)
-        return cls(obs, baseline, ctx, apply, doors)
-
-    @property
-    def unexplained(self) -> tuple[Reach, ...]:
-        """Ports open from another vantage point that no local listener explains. From the
-        host itself an open port proves little (rule sets accept loopback traffic)."""
-        view = self.obs.outside
-        if view is None or view.vantage is Vantage.SELF:
-            return ()
-        local = {(item.protocol, item.port) for item in self.obs.listeners or ()}
-        return tuple(
-            reach
-            for reach in view.results
-            if reach.state is ReachState.OPEN and (reach.protocol, reach.port) not in local
-        )
+        return cls(obs, baseline, ctx, apply, doors, _unexplained(obs))
 
     def reach_keys(self, reach: Reach) -> DoorKeys:
         return {
@@ -227,6 +214,20 @@ class Case:
             else "no local inventory"
         )
         return f"open on {reach.address} from the {view.vantage} view", why
+
+
+def _unexplained(obs: Observations) -> tuple[Reach, ...]:
+    """Ports open from another vantage point that no local listener explains. From the host
+    itself an open port proves little (rule sets accept loopback traffic)."""
+    view = obs.outside
+    if view is None or view.vantage is Vantage.SELF:
+        return ()
+    local = {(item.protocol, item.port) for item in obs.listeners or ()}
+    return tuple(
+        reach
+        for reach in view.results
+        if reach.state is ReachState.OPEN and (reach.protocol, reach.port) not in local
+    )
 
 
 def _door(
