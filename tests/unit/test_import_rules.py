@@ -31,6 +31,7 @@ PURE_PACKAGES = (
 PURE_MODULES = (
     "inventory/procfs.py",
     "inventory/records.py",
+    "monitor/nflog_wire.py",
     "firewall/live.py",
     "scan/identify/classify.py",
     "scan/identify/escape.py",

@@ -8,7 +8,7 @@ import struct
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ppsguard.monitor.nflog import NFULA_PAYLOAD, NFULA_PREFIX, parse_messages
+from ppsguard.monitor.nflog_wire import NFULA_PAYLOAD, NFULA_PREFIX, parse_messages
 
 
 def _attr(kind: int, value: bytes) -> bytes:
@@ -70,3 +70,26 @@ def test_garbage_never_crashes(data: bytes) -> None:
 @given(st.binary(max_size=200))
 def test_garbage_payload_never_crashes(payload: bytes) -> None:
     parse_messages(_message(b"pps:x ", payload))
+
+
+def test_config_request_binds_the_group_in_network_order() -> None:
+    from ppsguard.monitor.nflog_wire import NFULA_CFG_CMD, NFULNL_CFG_CMD_BIND, config_message
+
+    message = config_message(513, NFULA_CFG_CMD, bytes([NFULNL_CFG_CMD_BIND]), 7)
+    length, kind, flags, sequence, _pid = struct.unpack_from("=IHHII", message)
+    assert (length, kind, flags, sequence) == (len(message), (4 << 8) | 1, 1 | 4, 7)
+    assert len(message) % 4 == 0
+    assert message[16:20] == bytes([0, 0]) + (513).to_bytes(2, "big")
+    assert message[20:25] == struct.pack("=HH", 5, NFULA_CFG_CMD) + bytes([NFULNL_CFG_CMD_BIND])
+
+
+def test_ack_error_reads_the_errno_of_a_netlink_error() -> None:
+    from ppsguard.monitor.nflog_wire import ack_error
+
+    def reply(kind: int, error: int) -> bytes:
+        return struct.pack("=IHHII", 36, kind, 0, 1, 0) + struct.pack("=i", error) + bytes(16)
+
+    assert ack_error(reply(2, -1)) == 1  # EPERM
+    assert ack_error(reply(2, 0)) == 0  # an ack
+    assert ack_error(reply(3, -1)) == 0  # not an error message
+    assert ack_error(b"short") == 0
