@@ -151,7 +151,7 @@ class Door:
         return self.denied and self.verdict.verdict is Verdict.OPEN
 
     @property
-    def widened(self) -> bool:
+    def bind_widened(self) -> bool:
         """Documented with a narrower bind than it listens on."""
         return (
             self.documented
@@ -168,7 +168,7 @@ class Door:
     @property
     def exposure_reported(self) -> bool:
         """An exposure finding on this door already carries its exposure risks."""
-        return self.open_despite_deny or self.widened or self.restriction_unenforced
+        return self.open_despite_deny or self.bind_widened or self.restriction_unenforced
 
     @property
     def exposure_contained(self) -> bool:

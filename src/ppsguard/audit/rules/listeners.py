@@ -39,7 +39,7 @@ def unregistered_listener(case: Case) -> Iterator[Finding]:
 def exposure_widened(case: Case) -> Iterator[Finding]:
     """A documented service listens wider than its `bind:`; its exposure risks fold in."""
     for door in case.doors:
-        if not door.widened:
+        if not door.bind_widened:
             continue
         item, provide = door.listener, door.provide
         assert provide is not None  # a widened door is documented
