@@ -15,14 +15,13 @@ import typer
 from ppsguard.cli import output
 from ppsguard.errors import KernelFeatureMissing, UsageError
 from ppsguard.lab import hosts as labmod
-from ppsguard.lab import namespaces
 
 DEMO_TCP_PORTS = (21, 25, 80, 110, 1337, 3306)
 DEMO_UDP_PORTS = (53,)
 
 
 def _require_lab() -> None:
-    reason = namespaces.lab_unavailable_reason()
+    reason = labmod.lab_unavailable_reason()
     if reason:
         raise KernelFeatureMissing(reason)
 
@@ -70,7 +69,7 @@ def register(app: typer.Typer) -> None:
         names = [h.strip() for h in hosts.split(",") if h.strip()]
         if not names:
             raise UsageError("no host names given", token=hosts)
-        lab = labmod.Lab(names, owner=namespaces.PERSISTENT_OWNER).start()
+        lab = labmod.Lab(names, owner=labmod.PERSISTENT_OWNER).start()
         if demo:
             target = lab[names[-1]]
             for port in DEMO_TCP_PORTS:
@@ -97,13 +96,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Remove labs made by `pps lab up`, with every process inside them."""
         _require_lab()
-        labs = namespaces.persistent_labs()
+        labs = labmod.persistent_labs()
         if lab_id is not None and lab_id not in labs:
             raise UsageError("no such lab", token=lab_id, hint=f"labs: {', '.join(labs) or 'none'}")
         for key, names in labs.items():
             if lab_id in (None, key):
                 for name in names:
-                    namespaces.delete_namespace(name)
+                    labmod.delete_namespace(name)
                 output.human().print(f"lab {key} removed ({len(names)} namespaces)")
 
     @group.command("status")
@@ -112,7 +111,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List every lab namespace on this machine with its addresses and owner."""
         rows: list[dict[str, object]] = []
-        for name in namespaces.list_lab_namespaces():
+        for name in labmod.list_lab_namespaces():
             parts = name.split("-", 3)
             rows.append(
                 {
@@ -143,7 +142,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Remove leftover lab namespaces whose owner process has died (after a crash)."""
         _require_lab()
-        removed = namespaces.clean_leftovers(include_live=everything)
+        removed = labmod.clean_leftovers(include_live=everything)
         output.human().print(f"removed {len(removed)} lab namespaces")
         for name in removed:
             output.human().print(f"  {name}")

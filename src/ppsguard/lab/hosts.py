@@ -38,6 +38,7 @@ from ppsguard.errors import KernelFeatureMissing, RuntimeFailure, UsageError
 from ppsguard.inventory.netns import resolve, run_in_netns
 from ppsguard.lab.namespaces import (
     NETNS_DIR,
+    PERSISTENT_OWNER,
     PREFIX,
     clean_leftovers,
     delete_namespace,
@@ -45,6 +46,7 @@ from ppsguard.lab.namespaces import (
     kill_pids,
     lab_unavailable_reason,
     list_lab_namespaces,
+    persistent_labs,
     run_ip,
 )
 
@@ -337,8 +339,10 @@ class Lab:
         self.stop()
 
 
-# The lab's usual imports in one place (`from ppsguard.lab.hosts import Lab, clean_leftovers`).
+# The lab's public face: hosts and labs from here, the namespace housekeeping re-exported from
+# namespaces.py (`from ppsguard.lab.hosts import Lab, lab_unavailable_reason`, `pps lab down`).
 __all__ = [
+    "PERSISTENT_OWNER",
     "SUBNET4",
     "SUBNET6",
     "Host",
@@ -346,6 +350,8 @@ __all__ = [
     "Lab",
     "Listener",
     "clean_leftovers",
+    "delete_namespace",
     "lab_unavailable_reason",
     "list_lab_namespaces",
+    "persistent_labs",
 ]
