@@ -59,7 +59,7 @@ def test_the_allow_list_only_names_modules_still_over_the_limit(name: str) -> No
 
 def layout_section() -> str:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"^## Layout\n(.*?)(?=^## )", text, re.MULTILINE | re.DOTALL)
+    match = re.search(r"^## Layout\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
     assert match, "README.md has no '## Layout' section"
     return match.group(1)
 

@@ -16,7 +16,8 @@ from typing import ClassVar
 import pytest
 
 from ppsguard.errors import UsageError
-from ppsguard.model.events import Alert, EntryRef, Severity
+from ppsguard.model.events import Alert, EntryRef
+from ppsguard.model.findings import Severity
 from ppsguard.monitor.sinks import JsonlSink, SyslogSink, WebhookSink, open_sink, syslog_message
 
 RFC5424 = re.compile(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from ppsguard.model.findings import Severity
 from ppsguard.model.net import IPAddress
 
 
@@ -48,14 +49,6 @@ class EvidenceSource(StrEnum):
     NFLOG = "nflog"
     SOCKETS = "sockets"
     SYNTHETIC = "synthetic"
-
-
-class Severity(StrEnum):
-    INFO = "info"
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from ppsguard.model.events import Alert, EntryRef, Severity
+from ppsguard.model.events import Alert, EntryRef
+from ppsguard.model.findings import Severity
 from ppsguard.model.net import IPAddress
 
 

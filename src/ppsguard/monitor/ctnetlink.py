@@ -16,8 +16,9 @@ IPCTNL_MSG_CT_DELETE (2) is its end. The attributes used here
     CTA_COUNTERS_ORIG 9 / CTA_COUNTERS_REPLY 10   nested: PACKETS 1, BYTES 2 (u64 BE)
 
 Written on `struct` rather than pyroute2's message classes: pyroute2 0.9 spends 56-124 us of CPU
-per event here (FIELD_NOTES, 2026-12), which cannot keep up with a short-connection flood; this
-parser takes a few microseconds per message (benchmarks/watch.py prints the figure). Pure.
+per event on the project's 2-core machine (measured 2026-12), which cannot keep up with a
+short-connection flood; this parser takes a few microseconds per message (benchmarks/watch.py
+prints the figure). Pure.
 """
 
 from __future__ import annotations

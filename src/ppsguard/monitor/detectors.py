@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ppsguard.model.events import Alert, Event, EventKind, Severity
+from ppsguard.model.events import Alert, Event, EventKind
+from ppsguard.model.findings import Severity
 from ppsguard.monitor.alerts import AlertBook
 from ppsguard.monitor.attempts import Attempt, AttemptTracker
 from ppsguard.monitor.expectations import Expectations

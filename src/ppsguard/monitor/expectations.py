@@ -21,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ppsguard.audit.baseline import Baseline
-from ppsguard.model.events import Direction, EntryRef, Event, EventKind, Severity
+from ppsguard.model.events import Direction, EntryRef, Event, EventKind
+from ppsguard.model.findings import Severity
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.registry import Action, Entry, HostPolicy, Registry, SourceLocation
 from ppsguard.policy.compile import compile_host_policy, ordered_entries, select_host

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ppsguard.errors import UsageError
-from ppsguard.model.events import Alert, Severity
+from ppsguard.model.events import Alert
+from ppsguard.model.findings import Severity
 from ppsguard.monitor.records import alert_record
 
 # RFC 5424 severities: 2 critical, 3 error, 4 warning, 5 notice, 6 informational.
