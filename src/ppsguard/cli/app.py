@@ -23,7 +23,17 @@ from ppsguard import __version__
 from ppsguard.cli import output
 from ppsguard.errors import EXIT_BAD_INPUT, PpsError
 
-COMMAND_MODULES = ("port", "sockets", "scan", "registry", "policy", "audit", "watch", "lab")
+COMMAND_MODULES = (
+    "port",
+    "sockets",
+    "scan",
+    "registry",
+    "policy",
+    "audit",
+    "watch",
+    "flows",
+    "lab",
+)
 _GLOBAL_FLAGS = frozenset({"--no-color", "--debug"})
 
 _new_app = functools.partial(

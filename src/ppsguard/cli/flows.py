@@ -1,0 +1,150 @@
+"""`pps flows read | audit`: the traffic evidence people hold, as flows, held against the registry.
+
+Thin: open the files (flows.inputs), write flows (flows.records) or audit them (flows.audit).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from ppsguard.model.flows import Flow
+
+_READ_HELP = """Read captures (pcap, pcapng), Zeek conn.log (TSV or JSON), AWS VPC flow logs and
+kernel firewall log lines (iptables LOG, nftables log, ufw), and print one flow per line.
+
+Captures become bidirectional flows with Zeek's semantics: conn_state (S0, S1, SF, REJ, ...),
+history letters, per-direction packets and bytes, and Zeek's inactivity timeouts (TCP 5 min,
+UDP and ICMP 1 min). VLAN, QinQ, MPLS, PPPoE, SLL/SLL2 and loopback links, IPv6 extension
+headers, GRE, VXLAN, Geneve and IP-in-IP tunnels are decoded (inner flows name their tunnel).
+Output: JSON lines with Zeek's conn.log names (default), --csv, or --zeek (a conn.log TSV with
+Zeek's header that zeek-cut reads). Every flow carries its Community ID."""
+
+_AUDIT_HELP = """Hold flows against the registry: which flows it allowed, which broke it (a denied
+peer that got through), which services nobody documented were used, which outbound connections
+no `uses` entry covers, who scanned whom (the TRW detector of `pps watch`), and the attempts
+each deny entry stopped. Exit 1 when there are findings."""
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `flows` group to `app`."""
+    group = typer.Typer(
+        help="Traffic evidence as flows, held against the registry.", no_args_is_help=True
+    )
+
+    @group.command("read", help=_READ_HELP, short_help="Print the flows in evidence files.")
+    def read_command(
+        files: Annotated[
+            list[Path], typer.Argument(help="Evidence files (- for stdin).", metavar="FILE...")
+        ],
+        fmt: Annotated[
+            str, typer.Option("--format", help="auto, pcap, zeek, vpc or netlog.")
+        ] = "auto",
+        as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header row.")] = False,
+        as_zeek: Annotated[bool, typer.Option("--zeek", help="Zeek conn.log TSV.")] = False,
+        skip_bad: Annotated[
+            bool, typer.Option("--skip-bad", help="Count and skip lines that do not parse.")
+        ] = False,
+    ) -> None:
+        import orjson
+
+        from ppsguard.errors import UsageError
+        from ppsguard.flows import records
+        from ppsguard.flows.inputs import FORMATS, read_flows
+
+        if fmt not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}", token=fmt)
+        if as_csv and as_zeek:
+            raise UsageError("choose one of --csv and --zeek", token="--zeek")  # noqa: S106
+        out = sys.stdout
+        writer = csv.writer(out) if as_csv else None
+        if writer is not None:
+            writer.writerow(records.CSV_COLUMNS)
+        if as_zeek:
+            out.write(records.zeek_header())
+        count = 0
+        for path in files:
+            stats: dict[str, int] = {}
+            for flow in read_flows(path, fmt, skip_bad=skip_bad, stats=stats):
+                count += 1
+                if writer is not None:
+                    writer.writerow(records.csv_row(flow))
+                elif as_zeek:
+                    out.write(records.zeek_line(flow))
+                else:
+                    out.write(orjson.dumps(records.flow_record(flow)).decode() + "\n")
+            _notes(path, stats)
+        if as_zeek:
+            out.write(records.zeek_footer())
+        out.flush()
+
+    @group.command("audit", help=_AUDIT_HELP, short_help="Hold flows against the registry.")
+    def audit_command(
+        registry: Annotated[Path, typer.Argument(help="The PPS registry.", metavar="REGISTRY")],
+        files: Annotated[list[Path], typer.Argument(help="Evidence files.", metavar="FILE...")],
+        host: Annotated[str | None, typer.Option("--host", help="The registry host.")] = None,
+        fmt: Annotated[
+            str, typer.Option("--format", help="auto, pcap, zeek, vpc or netlog.")
+        ] = "auto",
+        as_json: Annotated[bool, typer.Option("--json", help="The audit as JSON.")] = False,
+    ) -> None:
+        from ppsguard.cli.output import emit_json
+        from ppsguard.flows.audit import audit_flows, document
+        from ppsguard.flows.inputs import read_flows
+        from ppsguard.registry.load import load_registry
+
+        loaded = load_registry(registry)
+
+        def flows() -> Iterator[Flow]:
+            for path in files:
+                yield from read_flows(path, fmt)
+
+        result = audit_flows(loaded, flows(), host)
+        doc = document(result)
+        if as_json:
+            emit_json(doc)
+        else:
+            _print_audit(doc)
+        findings = doc["findings"]
+        assert isinstance(findings, list)
+        raise typer.Exit(1 if any(f["type"] != "denied-attempts" for f in findings) else 0)
+
+    app.add_typer(group, name="flows")
+
+
+def _notes(path: Path, stats: dict[str, int]) -> None:
+    parts = [
+        f"{k} {v}" for k, v in stats.items() if v and k in ("truncated", "undecoded", "skipped")
+    ]
+    if parts:
+        sys.stderr.write(f"pps flows: {path}: " + ", ".join(parts) + "\n")
+
+
+def _print_audit(doc: dict[str, object]) -> None:
+    from ppsguard.scan.identify.escape import escape_text
+
+    out = sys.stdout
+    findings = doc["findings"]
+    assert isinstance(findings, list)
+    out.write(f"flows audit of {doc['host']}: {doc['flows']} flows, {len(findings)} findings\n")
+    for finding in findings:
+        out.write(
+            f"{finding['severity']:<7} {finding['type']:<22} {finding['count']:>8}  "
+            + escape_text(str(finding["message"]), limit=300)
+            + "\n"
+        )
+    entries = doc["entries"]
+    assert isinstance(entries, list)
+    if entries:
+        out.write("entry                          connections  allowed  peers\n")
+        for entry in entries:
+            out.write(
+                f"{escape_text(str(entry['entry']), limit=30):<30} {entry['connections']:>11} "
+                f"{entry['allowed']:>8} {entry['peers']:>6}\n"
+            )

@@ -1,0 +1,139 @@
+"""Open evidence files and turn them into flows, whatever their format. I/O edge.
+
+    for flow in read_flows(Path("trace.pcap")): ...
+    read_flows(path, fmt="auto" | "pcap" | "zeek" | "vpc" | "netlog")
+
+Only regular files (or `-`, standard input) are read, streamed, never whole; gzip is
+decompressed on the fly. `auto` looks at the first bytes: a pcap/pcapng magic is a capture, a
+`#separator` line or a JSON object with `id.orig_h` a Zeek conn.log, a `version account-id`
+header or a 14-field line starting with `2 ` a VPC flow log, a line with `SRC=` and `DST=` a
+firewall log. Anything else is one clear error naming the file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import stat
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import cast
+
+from ppsguard.errors import InputError, PermissionDenied
+from ppsguard.flows.capture import PCAP_MAGIC, PCAPNG_SHB, Capture, read_capture
+from ppsguard.flows.decode import decode
+from ppsguard.flows.logs import LogStats, read_vpc, read_zeek
+from ppsguard.flows.netlog import read_netlog
+from ppsguard.flows.table import FlowTable
+from ppsguard.model.flows import Flow
+
+FORMATS = ("auto", "pcap", "zeek", "vpc", "netlog")
+MAX_LINE = 1 << 20
+
+
+Reader = io.BufferedReader  # a buffered binary stream we can peek into
+
+
+def open_binary(path: Path) -> Reader:
+    """A stream of a regular file (or stdin for `-`), gzip decompressed when it is gzip."""
+    if str(path) == "-":
+        raw = cast(io.RawIOBase, getattr(sys.stdin.buffer, "raw", sys.stdin.buffer))
+        buffered: Reader = cast(Reader, io.BufferedReader(raw, buffer_size=1 << 20))
+    else:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError as exc:
+            raise InputError("no such file", file=path) from exc
+        except PermissionError as exc:
+            raise PermissionDenied(f"{path}: permission denied") from exc
+        except OSError as exc:
+            raise InputError(f"cannot open: {exc.strerror}", file=path) from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise InputError("not a regular file (pipes and devices are not read)", file=path)
+        os.set_blocking(fd, True)
+        buffered = cast(Reader, os.fdopen(fd, "rb", buffering=1 << 20))
+    if buffered.peek(2)[:2] == b"\x1f\x8b":
+        unpacked = gzip.GzipFile(fileobj=buffered)
+        return _Unpacked(cast(io.RawIOBase, unpacked), buffered)
+    return buffered
+
+
+class _Unpacked(io.BufferedReader):
+    """A decompressed stream that also closes the file under it (GzipFile does not)."""
+
+    def __init__(self, raw: io.RawIOBase, underlying: Reader) -> None:
+        super().__init__(raw, buffer_size=1 << 20)
+        self.underlying = underlying
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.underlying.close()
+
+
+def detect(head: bytes) -> str:
+    if head[:4] in PCAP_MAGIC or head[:4] == PCAPNG_SHB:
+        return "pcap"
+    text = head.decode("utf-8", "replace")
+    first = text.lstrip().splitlines()[0] if text.strip() else ""
+    if first.startswith("#separator") or (first.startswith("{") and '"id.orig_h"' in first):
+        return "zeek"
+    if (
+        first.startswith("version ")
+        or "srcaddr" in first
+        or (first.startswith("2 ") and len(first.split()) == 14)
+    ):
+        return "vpc"
+    if "SRC=" in text and "DST=" in text:
+        return "netlog"
+    return "unknown"
+
+
+def _lines(stream: Reader, name: str) -> Iterator[str]:
+    for number, raw in enumerate(stream, start=1):
+        if len(raw) > MAX_LINE:
+            raise InputError(f"line longer than {MAX_LINE} bytes", file=name, line=number)
+        yield raw.decode("utf-8", "replace")
+
+
+def read_flows(
+    path: Path, fmt: str = "auto", *, skip_bad: bool = False, stats: dict[str, int] | None = None
+) -> Iterator[Flow]:
+    """The flows of one evidence file (see the module docstring)."""
+    name = str(path)
+    with open_binary(path) as peeker:
+        kind = detect(peeker.peek(4096)[:4096]) if fmt == "auto" else fmt
+        if kind == "pcap":
+            capture = Capture(name)
+            table = FlowTable(source=f"pcap:{name}")
+            undecoded = 0
+            for frame in read_capture(peeker, name, capture):
+                packet = decode(frame.data, frame.linktype, frame.time)
+                if packet is None:
+                    undecoded += 1
+                    continue
+                yield from table.add(packet)
+            yield from table.flush()
+            if stats is not None:
+                stats.update(
+                    frames=capture.frames, truncated=capture.truncated, undecoded=undecoded
+                )
+            return
+        log = LogStats(name)
+        if kind == "zeek":
+            yield from read_zeek(_lines(peeker, name), name, skip_bad=skip_bad, stats=log)
+        elif kind == "vpc":
+            yield from read_vpc(_lines(peeker, name), name, skip_bad=skip_bad, stats=log)
+        elif kind == "netlog":
+            yield from read_netlog(_lines(peeker, name), name, stats=log)
+        else:
+            raise InputError(
+                "not a capture, Zeek conn.log, VPC flow log or firewall log (use --format)",
+                file=name,
+            )
+        if stats is not None:
+            stats.update(lines=log.lines, skipped=log.skipped)

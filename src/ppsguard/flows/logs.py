@@ -1,0 +1,241 @@
+"""Flow logs people already keep: Zeek conn.log (TSV or JSON lines) and AWS VPC flow logs.
+
+    flows = read_zeek(lines, name)          # conn.log, header or JSON
+    flows = read_vpc(lines, name)           # v2 default or custom format (header line)
+
+Both take an iterator of text lines (the edge opens, decompresses and bounds the file) and yield
+`Flow`s. Zeek's unset `-` and empty `(empty)` become None / empty; a line that does not parse
+raises `InputError` naming the file and line, unless `skip_bad` is set (then it is counted in
+`LogStats.skipped`).
+
+VPC records are one-way (one per direction and aggregation window, 1-10 minutes): records of the
+two directions of one connection (same addresses and ports, swapped; overlapping windows) are
+stitched into one biflow, whose originator is the side with the higher (ephemeral) port, or the
+earlier record when the ports do not tell. `-` fields (NODATA, SKIPDATA) stay None; `action`
+ACCEPT/REJECT is kept as evidence; REJECT with no reply is conn_state REJ. Pure.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+
+from ppsguard.errors import InputError
+from ppsguard.flows.table import make_uid
+from ppsguard.model.flows import Flow
+from ppsguard.monitor.communityid import PROTOCOL_NUMBERS, community_id
+
+ZEEK_INT = {"orig_p", "resp_p", "orig_bytes", "resp_bytes", "missed_bytes", "orig_pkts",
+            "orig_ip_bytes", "resp_pkts", "resp_ip_bytes"}  # fmt: skip
+VPC_DEFAULT = (
+    "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport",
+    "protocol", "packets", "bytes", "start", "end", "action", "log-status",
+)  # fmt: skip
+IANA = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp", 132: "sctp"}
+
+
+@dataclass(slots=True)
+class LogStats:
+    name: str
+    lines: int = 0
+    skipped: int = 0
+
+
+def _bad(name: str, line: int, message: str) -> InputError:
+    return InputError(message, file=name, line=line)
+
+
+def read_zeek(
+    lines: Iterable[str], name: str, *, skip_bad: bool = False, stats: LogStats | None = None
+) -> Iterator[Flow]:
+    stats = stats or LogStats(name)
+    fields: list[str] | None = None
+    separator = "\t"
+    for number, raw in enumerate(lines, start=1):
+        stats.lines += 1
+        line = raw.rstrip("\n")
+        if not line:
+            continue
+        try:
+            if line.startswith("#"):
+                if line.startswith("#separator"):
+                    separator = line.split(" ", 1)[1].encode().decode("unicode_escape")
+                elif line.startswith("#fields"):
+                    fields = line.split(separator)[1:]
+                continue
+            if line.startswith("{"):
+                yield _zeek_flow(json.loads(line), name)
+                continue
+            if fields is None:
+                raise ValueError("a conn.log line before its #fields header")
+            values = line.split(separator)
+            if len(values) != len(fields):
+                raise ValueError(f"{len(values)} fields where the header names {len(fields)}")
+            yield _zeek_flow(dict(zip(fields, values, strict=True)), name)
+        except (ValueError, KeyError, TypeError) as exc:
+            if not skip_bad:
+                raise _bad(name, number, f"not a Zeek conn.log line: {exc}") from exc
+            stats.skipped += 1
+
+
+def _value(record: dict[str, object], key: str) -> object:
+    value = record.get(key)
+    return None if value in ("-", None) else value
+
+
+def _zeek_flow(record: dict[str, object], name: str) -> Flow:
+    def number(key: str) -> int | None:
+        value = _value(record, key)
+        return None if value is None else int(str(value))
+
+    def text(key: str) -> str | None:
+        value = _value(record, key)
+        return None if value in (None, "(empty)") else str(value)
+
+    raw_parents = record.get("tunnel_parents") or []
+    if isinstance(raw_parents, str):
+        parents = [] if raw_parents in ("-", "(empty)") else raw_parents.split(",")
+    else:
+        parents = [str(p) for p in raw_parents] if isinstance(raw_parents, list) else []
+    duration = _value(record, "duration")
+    return Flow(
+        ts=float(str(record["ts"])),
+        uid=str(record.get("uid") or ""),
+        orig_h=ipaddress.ip_address(str(record["id.orig_h"])),
+        orig_p=int(str(record["id.orig_p"])),
+        resp_h=ipaddress.ip_address(str(record["id.resp_h"])),
+        resp_p=int(str(record["id.resp_p"])),
+        proto=str(record["proto"]),
+        service=text("service"),
+        duration=None if duration is None else float(str(duration)),
+        orig_bytes=number("orig_bytes"),
+        resp_bytes=number("resp_bytes"),
+        conn_state=text("conn_state"),
+        missed_bytes=number("missed_bytes"),
+        history=text("history"),
+        orig_pkts=number("orig_pkts"),
+        orig_ip_bytes=number("orig_ip_bytes"),
+        resp_pkts=number("resp_pkts"),
+        resp_ip_bytes=number("resp_ip_bytes"),
+        tunnel_parents=tuple(parents),
+        community_id=text("community_id"),
+        source=f"zeek:{name}",
+    )
+
+
+@dataclass(slots=True)
+class _OneWay:
+    src: ipaddress.IPv4Address | ipaddress.IPv6Address
+    dst: ipaddress.IPv4Address | ipaddress.IPv6Address
+    sport: int
+    dport: int
+    protocol: int
+    packets: int | None
+    size: int | None
+    start: float
+    end: float
+    action: str | None
+
+
+def read_vpc(
+    lines: Iterable[str], name: str, *, skip_bad: bool = False, stats: LogStats | None = None
+) -> Iterator[Flow]:
+    stats = stats or LogStats(name)
+    columns: list[str] | tuple[str, ...] = VPC_DEFAULT
+    pending: dict[tuple[object, ...], _OneWay] = {}
+    for number, raw in enumerate(lines, start=1):
+        stats.lines += 1
+        parts = raw.split()
+        if not parts:
+            continue
+        if parts[0] == "version" or "srcaddr" in parts:
+            columns = parts
+            continue
+        try:
+            if len(parts) != len(columns):
+                raise ValueError(f"{len(parts)} fields where the format names {len(columns)}")
+            record = _vpc_record(dict(zip(columns, parts, strict=True)))
+        except (ValueError, KeyError) as exc:
+            if not skip_bad:
+                raise _bad(name, number, f"not a VPC flow log line: {exc}") from exc
+            stats.skipped += 1
+            continue
+        if record is None:
+            continue
+        reverse = (record.protocol, record.dst, record.dport, record.src, record.sport)
+        partner = pending.pop(reverse, None)
+        if partner is not None and partner.start <= record.end and record.start <= partner.end:
+            yield _stitch(partner, record, name)
+            continue
+        if partner is not None:
+            yield _stitch(partner, None, name)
+        if number % 1024 == 0:  # records older than the longest aggregation window are final
+            for old in [k for k, r in pending.items() if record.start - r.end > 900]:
+                yield _stitch(pending.pop(old), None, name)
+        key = (record.protocol, record.src, record.sport, record.dst, record.dport)
+        earlier = pending.pop(key, None)
+        if earlier is not None:
+            yield _stitch(earlier, None, name)
+        pending[key] = record
+    for record in sorted(pending.values(), key=lambda r: r.start):
+        yield _stitch(record, None, name)
+
+
+def _vpc_record(fields: dict[str, str]) -> _OneWay | None:
+    if fields.get("log-status") in ("NODATA", "SKIPDATA") or fields.get("srcaddr", "-") == "-":
+        return None
+
+    def number(key: str) -> int | None:
+        value = fields.get(key, "-")
+        return None if value == "-" else int(value)
+
+    return _OneWay(
+        src=ipaddress.ip_address(fields["srcaddr"]),
+        dst=ipaddress.ip_address(fields["dstaddr"]),
+        sport=number("srcport") or 0,
+        dport=number("dstport") or 0,
+        protocol=number("protocol") or 0,
+        packets=number("packets"),
+        size=number("bytes"),
+        start=float(fields.get("start", "0")),
+        end=float(fields.get("end", "0")),
+        action=None if fields.get("action", "-") == "-" else fields["action"],
+    )
+
+
+def _stitch(first: _OneWay, second: _OneWay | None, name: str) -> Flow:
+    orig, resp = first, second
+    if second is not None and (second.sport > second.dport and first.sport < first.dport):
+        orig, resp = second, first
+    proto = IANA.get(orig.protocol, str(orig.protocol))
+    answered = resp is not None and bool(resp.packets)
+    state = "SF" if answered else ("REJ" if orig.action == "REJECT" else "S0")
+    number = PROTOCOL_NUMBERS.get(proto, orig.protocol)
+    cid = community_id(number, orig.src, orig.dst, orig.sport, orig.dport)
+    start = min(orig.start, resp.start) if resp else orig.start
+    end = max(orig.end, resp.end) if resp else orig.end
+    action = orig.action if resp is None or resp.action == orig.action else "MIXED"
+    return Flow(
+        ts=start,
+        uid=make_uid(cid, start),
+        orig_h=orig.src,
+        orig_p=orig.sport,
+        resp_h=orig.dst,
+        resp_p=orig.dport,
+        proto=proto,
+        duration=end - start,
+        conn_state=state,
+        orig_pkts=orig.packets,
+        orig_ip_bytes=orig.size,
+        resp_pkts=resp.packets if resp else 0,
+        resp_ip_bytes=resp.size if resp else 0,
+        community_id=cid,
+        source=f"vpc:{name}",
+        action=action,
+    )
+
+
+def with_source(flow: Flow, source: str) -> Flow:
+    return replace(flow, source=source)

@@ -1,0 +1,175 @@
+"""Flow log readers (Zeek conn.log, VPC, firewall log lines), the writers, and hostile input:
+each bad file gives one clear error naming the file and offset or line, never a crash or hang."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ppsguard.errors import InputError
+from ppsguard.flows.capture import CaptureError
+from ppsguard.flows.inputs import read_flows
+from ppsguard.flows.records import zeek_document
+from ppsguard.testing.packets import SYN, ethernet, ipv4, tcp, write_pcap
+
+FRAME = ethernet(ipv4(tcp(40000, 22, SYN, seq=1), "198.18.0.10", "198.18.0.20"))
+
+
+def pcap(tmp_path: Path, count: int = 3) -> Path:
+    path = tmp_path / "t.pcap"
+    write_pcap(path, [(float(i), FRAME) for i in range(count)])
+    return path
+
+
+def test_zeek_tsv_round_trip(tmp_path: Path) -> None:
+    flows = list(read_flows(pcap(tmp_path)))
+    log = tmp_path / "conn.log"
+    log.write_text(zeek_document(flows))
+    text = log.read_text()
+    assert text.startswith("#separator \\x09\n") and "#fields\tts\tuid\tid.orig_h" in text
+    again = list(read_flows(log))
+    assert [(f.uid, f.conn_state, f.orig_pkts, f.history) for f in again] == [
+        (f.uid, f.conn_state, f.orig_pkts, f.history) for f in flows
+    ]
+
+
+def test_zeek_json_lines(tmp_path: Path) -> None:
+    log = tmp_path / "conn.json"
+    record = {
+        "ts": 1.5, "uid": "Cabc", "id.orig_h": "198.18.0.1", "id.orig_p": 5, "id.resp_h":
+        "2001:db8::1", "id.resp_p": 443, "proto": "tcp", "conn_state": "SF", "orig_pkts": 4,
+    }  # fmt: skip
+    log.write_text(json.dumps(record) + "\n")
+    (flow,) = read_flows(log)
+    assert (flow.resp_p, flow.conn_state, flow.orig_pkts, flow.duration) == (443, "SF", 4, None)
+
+
+def test_vpc_records_are_stitched_into_biflows(tmp_path: Path) -> None:
+    lines = [
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
+        "start end action log-status",
+        "2 123 eni-1 198.18.0.5 198.18.0.9 49152 443 6 10 840 100 160 ACCEPT OK",
+        "2 123 eni-1 198.18.0.9 198.18.0.5 443 49152 6 8 4000 100 160 ACCEPT OK",
+        "2 123 eni-1 198.18.0.7 198.18.0.9 50000 22 6 1 60 100 160 REJECT OK",
+        "2 123 eni-1 - - - - - - - 100 160 - NODATA",
+    ]
+    path = tmp_path / "vpc.log.gz"
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    flows = sorted(read_flows(path), key=lambda f: f.resp_p)
+    assert [(f.resp_p, f.conn_state, f.orig_pkts, f.resp_pkts, f.action) for f in flows] == [
+        (22, "REJ", 1, 0, "REJECT"),
+        (443, "SF", 10, 8, "ACCEPT"),
+    ]
+    assert str(flows[1].orig_h) == "198.18.0.5"
+
+
+def test_firewall_log_lines_map_to_entries(tmp_path: Path) -> None:
+    path = tmp_path / "kern.log"
+    path.write_text(
+        "Dec  2 07:14:48 fw kernel: [ 12.345678] pps:mysql IN=eth0 OUT= SRC=198.18.0.50 "
+        "DST=198.18.0.1 LEN=60 TOS=0x00 PROTO=TCP SPT=41234 DPT=3306 WINDOW=64240 SYN URGP=0\n"
+        "Dec  2 07:14:49 fw kernel: [ 13.1] pps:mysql IN=eth0 OUT= SRC=198.18.0.50 "
+        "DST=198.18.0.1 LEN=60 PROTO=TCP SPT=41234 DPT=3306 SYN URGP=0\n"
+        "2026-12-02T07:15:00.5+00:00 fw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=198.18.0.51 "
+        "DST=198.18.0.1 LEN=40 PROTO=UDP SPT=5000 DPT=161 LEN=20\n"
+        "a line that says nothing\n"
+    )
+    flows = list(read_flows(path))
+    assert [(f.entry, f.action, f.orig_pkts, f.resp_p, f.conn_state) for f in flows] == [
+        ("mysql", "LOGGED", 2, 3306, "S0"),
+        (None, "BLOCK", 1, 161, "OTH"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("wrong-magic.pcap", b"GIF89a" + b"\0" * 40, "not a capture"),
+        ("garbage.pcap", b"\xd4\xc3\xb2\xa1" + b"\0" * 4, "truncated pcap file header"),
+        (
+            "huge-record.pcap",
+            struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+            + struct.pack("<IIII", 0, 0, 0xFFFFFFFF, 0xFFFFFFFF),
+            "record claims 4294967295 bytes (snap length 65535) at byte offset 24",
+        ),
+        (
+            "block-loop.pcapng",
+            b"\x0a\x0d\x0d\x0a" + struct.pack("<I", 0) + b"\x4d\x3c\x2b\x1a",
+            "pcapng block of impossible length 0 at byte offset 0",
+        ),
+        ("conn.log", b"#separator \\x09\n#fields\tts\tuid\n\x00\xff\x01garbage\n", "conn.log:3: "),
+        (
+            "vpc.log",
+            b"version srcaddr dstaddr\n2 198.18.0.1\n",
+            "vpc.log:2: not a VPC flow log line: 2 fields",
+        ),
+    ],
+)
+def test_bad_input_is_one_clear_error(
+    tmp_path: Path, name: str, content: bytes, expected: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        list(read_flows(path, "vpc" if name == "vpc.log" else "auto"))
+    assert expected in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_truncated_capture_and_zero_snaplen_are_counted_not_fatal(tmp_path: Path) -> None:
+    path = pcap(tmp_path, 3)
+    path.write_bytes(path.read_bytes()[:-10])
+    stats: dict[str, int] = {}
+    flows = list(read_flows(path, stats=stats))
+    assert stats["truncated"] == 1 and flows[0].orig_pkts == 2
+    zero = tmp_path / "zero.pcap"
+    zero.write_bytes(
+        struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 0, 1)
+        + struct.pack("<IIII", 0, 0, len(FRAME), len(FRAME))
+        + FRAME
+    )
+    assert len(list(read_flows(zero))) == 1
+
+
+def test_a_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        list(read_flows(fifo))
+    with pytest.raises(CaptureError):
+        (tmp_path / "empty.pcap").write_bytes(b"")
+        list(read_flows(tmp_path / "empty.pcap", "pcap"))
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ppsguard", "flows", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_read_formats_and_errors(tmp_path: Path) -> None:
+    path = pcap(tmp_path)
+    jsonl = run("read", str(path))
+    assert jsonl.returncode == 0 and jsonl.stderr == ""
+    record = json.loads(jsonl.stdout.splitlines()[0])
+    assert record["id.resp_p"] == 22 and record["conn_state"] == "S0"
+    assert record["source"] == f"pcap:{path}"
+    zeek = run("read", "--zeek", str(path))
+    assert zeek.stdout.splitlines()[6].startswith("#fields\tts\tuid")
+    csv = run("read", "--csv", str(path))
+    assert csv.stdout.splitlines()[0].startswith("ts,uid,id.orig_h")
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"nonsense")
+    failed = run("read", str(bad))
+    assert failed.returncode == 2 and failed.stdout == ""
+    assert len(failed.stderr.strip().splitlines()) == 1 and "bad.pcap" in failed.stderr
