@@ -1,0 +1,117 @@
+"""Benchmark: `pps flows read` against a dpkt flow loop and `tshark -z conv,tcp` on one capture.
+
+The script writes its own capture (Ethernet, IPv4, TCP handshakes with data and closes) of
+1,000,000 packets (`--quick`: 100,000) in two variants: 10,000 flows and 200,000 flows. Each tool
+turns it into per-connection packet and byte counts: `pps flows read` (the whole command, JSON
+lines to a file), a dpkt loop (dpkt's reader and Ethernet/IP/TCP objects, a dict of flows: the
+usual Python way) and tshark's conversation table. Printed: packets/s of each, the ratios, and
+pps's peak RSS. Targets (issue #14): >= 1,000,000 packets/s, >= 10x the dpkt loop, >= 50x tshark;
+peak RSS bounded by the live flows. Then `pps flows audit` of the flows against a 1,000-entry
+registry: flows/s (target >= 2,000,000 flows/s).
+
+    .venv/bin/python benchmarks/flows.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ppsguard.testing.packets import ACK, FIN, PSH, SYN, ethernet, ipv4, tcp, write_pcap
+
+DPKT_LOOP = r"""
+import sys, dpkt
+flows = {}
+with open(sys.argv[1], "rb") as f:
+    for ts, buf in dpkt.pcap.Reader(f):
+        eth = dpkt.ethernet.Ethernet(buf)
+        ip = eth.data
+        if not isinstance(ip, dpkt.ip.IP):
+            continue
+        seg = ip.data
+        key = tuple(sorted(((ip.src, seg.sport), (ip.dst, seg.dport))))
+        entry = flows.setdefault(key, [ts, ts, 0, 0])
+        entry[1] = ts
+        entry[2] += 1
+        entry[3] += ip.len
+print(len(flows))
+"""
+
+
+def capture(path: Path, packets: int, flows: int) -> None:
+    rng = random.Random(7)
+    per_flow = max(packets // flows, 6)
+    frames = []
+    t = 1_000.0
+    live: list[tuple[str, int, int]] = []
+    made = 0
+    while made < packets:
+        n = len(live)
+        client = f"198.18.{(n >> 8) % 256}.{n % 256}"
+        live.append((client, 20000 + (made // per_flow) % 40000, rng.choice((80, 443, 22, 25))))
+        c, cp, sp = live[-1]
+        server = "198.19.0.1"
+        seq = [
+            ethernet(ipv4(tcp(cp, sp, SYN, seq=1), c, server)),
+            ethernet(ipv4(tcp(sp, cp, SYN | ACK, seq=100, ack=2), server, c)),
+            ethernet(ipv4(tcp(cp, sp, ACK, seq=2, ack=101), c, server)),
+        ]
+        sent = 2
+        for _ in range(per_flow - 5):
+            seq.append(
+                ethernet(ipv4(tcp(cp, sp, PSH | ACK, seq=sent, ack=101, data=b"x" * 64), c, server))
+            )
+            sent += 64
+        seq += [
+            ethernet(ipv4(tcp(cp, sp, FIN | ACK, seq=sent, ack=101), c, server)),
+            ethernet(ipv4(tcp(sp, cp, FIN | ACK, seq=101, ack=sent + 1), server, c)),
+        ]
+        for frame in seq:
+            t += 0.0001
+            frames.append((t, frame))
+        made += len(seq)
+    write_pcap(path, frames[:packets])
+
+
+def timed(argv: list[str]) -> tuple[float, float]:
+    started = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    elapsed = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return elapsed, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    packets = 100_000 if args.quick else 1_000_000
+    with tempfile.TemporaryDirectory() as tmp:
+        for wanted in (10_000, 200_000):
+            flows = min(wanted, packets // 6)
+            path = Path(tmp) / f"bench-{flows}.pcap"
+            capture(path, packets, flows)
+            ours, peak = timed([sys.executable, "-m", "ppsguard", "flows", "read", str(path)])
+            dpkt, _ = timed([sys.executable, "-c", DPKT_LOOP, str(path)])
+            shark, _ = timed(["tshark", "-r", str(path), "-q", "-z", "conv,tcp"])
+            rate = packets / ours
+            print(
+                f"{packets:,} packets, {flows:,} flows: pps flows read {ours:.2f} s "
+                f"({rate:,.0f} packets/s, peak RSS of the children so far {peak:.0f} MB); "
+                f"dpkt loop {dpkt:.2f} s ({packets / dpkt:,.0f}/s); tshark {shark:.2f} s"
+            )
+            print(
+                f"  ratios: {dpkt / ours:.2f}x the dpkt loop (target >= 10), "
+                f"{shark / ours:.2f}x tshark (target >= 50); "
+                f"{'met' if rate >= 1_000_000 else 'NOT met'}: >= 1,000,000 packets/s"
+            )
+
+
+if __name__ == "__main__":
+    main()
