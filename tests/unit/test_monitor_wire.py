@@ -167,3 +167,20 @@ def test_listener_diff_is_quiet_on_restart_and_reports_new_widened_and_gone() ->
     gone = diff.update([listening(80, 11)], 3.6)
     assert sorted(e.resp_port or 0 for e in gone) == [4444, 5432, 5432]
     assert {e.kind for e in gone} == {EventKind.LISTENER_REMOVED}
+
+
+def test_skip_drops_updates_before_their_tuples_are_decoded() -> None:
+    data = message(ct.IPCTNL_MSG_CT_NEW, ct.NLM_F_CREATE, ct.TcpState.SYN_SENT, 8) + message(
+        ct.IPCTNL_MSG_CT_NEW, 0, ct.TcpState.TIME_WAIT, 8 | 2 | 4
+    )
+    asked: list[ct.CtEvent] = []
+
+    def skip(event: ct.CtEvent, _id: int | None, status: int) -> bool:
+        asked.append(event)
+        return event is ct.CtEvent.UPDATE and bool(status & ct.IPS_ASSURED)
+
+    messages, _, _ = ct.parse_messages(data, skip=skip)
+    assert [m.event for m in messages] == [ct.CtEvent.NEW]
+    assert asked == [ct.CtEvent.NEW, ct.CtEvent.UPDATE]
+    assert messages[0].reply is None  # reply tuples only on request
+    assert ct.parse_messages(data, replies=True)[0][0].reply is not None

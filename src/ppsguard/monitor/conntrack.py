@@ -47,6 +47,7 @@ _ANSWERED_STATES = {
     ct.TcpState.TIME_WAIT,
 }
 WATCH_TABLE = "ppsguard_watch"
+SETTLE = 1.0  # seconds after its answer from which a connection's updates are skipped
 _MAX_KNOWN = 1_000_000
 
 
@@ -163,6 +164,11 @@ class ConntrackSource:
         self.messages = 0
         # live connections -> whether ANSWERED was already emitted for them
         self.known: OrderedDict[tuple[object, ...], bool] = OrderedDict()
+        # conntrack ids whose ANSWERED was emitted, and when: later updates say nothing new
+        # once the abort grace is over, and are dropped before their tuples are decoded
+        self.settled: OrderedDict[int, float] = OrderedDict()
+        self.skipped = 0
+        self._now = 0.0
 
     @staticmethod
     def _key(message: ct.CtMessage) -> tuple[object, ...]:
@@ -180,6 +186,17 @@ class ConntrackSource:
         self.known[key] = False
         if len(self.known) > _MAX_KNOWN:
             self.known.popitem(last=False)
+        return True
+
+    def _skip(self, event: ct.CtEvent, ct_id: int | None, _status: int) -> bool:
+        """Drop updates of a connection already answered more than a second ago (its later
+        states - FIN_WAIT, TIME_WAIT, ... - carry nothing the detectors use)."""
+        if event is not ct.CtEvent.UPDATE or ct_id is None:
+            return False
+        answered_at = self.settled.get(ct_id)
+        if answered_at is None or self._now - answered_at < SETTLE:
+            return False
+        self.skipped += 1
         return True
 
     def _first_answer(self, message: ct.CtMessage) -> bool:
@@ -207,15 +224,24 @@ class ConntrackSource:
                 self.overruns += 1
                 out.extend(self.resync(now))
                 continue
-            messages, _, _ = ct.parse_messages(data)
-            self.messages += len(messages)
+            self._now = now
+            before = self.skipped
+            messages, _, _ = ct.parse_messages(data, skip=self._skip)
+            self.messages += len(messages) + self.skipped - before
             for message in messages:
                 self._remember(message)
                 event = to_event(message, now, self.local)
                 if event is None:
                     continue
-                if event.kind is EventKind.ANSWERED and not self._first_answer(message):
-                    continue
+                if event.kind is EventKind.ANSWERED:
+                    if not self._first_answer(message):
+                        continue
+                    if message.conntrack_id is not None:
+                        self.settled[message.conntrack_id] = now
+                        if len(self.settled) > _MAX_KNOWN:
+                            self.settled.popitem(last=False)
+                elif event.kind is EventKind.CLOSED and message.conntrack_id is not None:
+                    self.settled.pop(message.conntrack_id, None)
                 out.append(event)
         return out
 

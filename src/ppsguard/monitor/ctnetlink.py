@@ -23,8 +23,10 @@ prints the figure). Pure.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -129,7 +131,9 @@ def attributes(data: bytes, start: int = 0, end: int | None = None) -> dict[int,
     return out
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _address(raw: bytes | None) -> IPAddress | None:
+    """An address object per distinct address (cached: the same peers recur)."""
     if raw is None:
         return None
     if len(raw) == 4:
@@ -179,9 +183,19 @@ def _tcp_state(raw: bytes | None) -> TcpState | None:
         return None
 
 
-def parse_messages(data: bytes, *, dump: bool = False) -> tuple[list[CtMessage], bool, int]:
+Skip = Callable[[CtEvent, int | None, int], bool]
+
+
+def parse_messages(
+    data: bytes, *, dump: bool = False, skip: Skip | None = None, replies: bool = False
+) -> tuple[list[CtMessage], bool, int]:
     """Parse one datagram: (messages, done, error). `done` is set by NLMSG_DONE (end of a
-    dump); `error` is the negated errno of an NLMSG_ERROR message (0 for none or an ACK)."""
+    dump); `error` is the negated errno of an NLMSG_ERROR message (0 for none or an ACK).
+
+    `skip(event, conntrack id, status)` is asked before the tuples are decoded: a reader that
+    already knows all it needs about a connection drops its later updates for the price of one
+    attribute walk. Reply tuples are decoded only with `replies` (nobody needs them per event).
+    """
     out: list[CtMessage] = []
     done = False
     error = 0
@@ -197,7 +211,7 @@ def parse_messages(data: bytes, *, dump: bool = False) -> tuple[list[CtMessage],
         elif kind >> 8 == NFNL_SUBSYS_CTNETLINK:
             message = kind & 0xFF
             body = offset + _HEADER.size + _NFGEN.size
-            parsed = _message(data, body, offset + length, message, flags, dump)
+            parsed = _message(data, body, offset + length, message, flags, dump, skip, replies)
             if parsed is not None:
                 out.append(parsed)
         offset += (length + 3) & ~3
@@ -205,7 +219,14 @@ def parse_messages(data: bytes, *, dump: bool = False) -> tuple[list[CtMessage],
 
 
 def _message(  # noqa: PLR0917 -- the header fields of one message, in wire order
-    data: bytes, start: int, end: int, message: int, flags: int, dump: bool
+    data: bytes,
+    start: int,
+    end: int,
+    message: int,
+    flags: int,
+    dump: bool,
+    skip: Skip | None = None,
+    replies: bool = False,
 ) -> CtMessage | None:
     if message == IPCTNL_MSG_CT_DELETE:
         event = CtEvent.DESTROY
@@ -217,14 +238,16 @@ def _message(  # noqa: PLR0917 -- the header fields of one message, in wire orde
     parts = attributes(data, start, end)
     if CTA_TUPLE_ORIG not in parts:
         return None
-    orig_packets, orig_bytes = _counters(parts.get(CTA_COUNTERS_ORIG))
-    reply_packets, reply_bytes = _counters(parts.get(CTA_COUNTERS_REPLY))
     status = _U32.unpack(parts[CTA_STATUS][:4])[0] if len(parts.get(CTA_STATUS, b"")) >= 4 else 0
     ct_id = _U32.unpack(parts[CTA_ID][:4])[0] if len(parts.get(CTA_ID, b"")) >= 4 else None
+    if skip is not None and skip(event, ct_id, status):
+        return None
+    orig_packets, orig_bytes = _counters(parts.get(CTA_COUNTERS_ORIG))
+    reply_packets, reply_bytes = _counters(parts.get(CTA_COUNTERS_REPLY))
     return CtMessage(
         event=event,
         orig=_tuple(parts[CTA_TUPLE_ORIG]),
-        reply=_tuple(parts[CTA_TUPLE_REPLY]) if CTA_TUPLE_REPLY in parts else None,
+        reply=_tuple(parts[CTA_TUPLE_REPLY]) if replies and CTA_TUPLE_REPLY in parts else None,
         status=status,
         tcp_state=_tcp_state(parts.get(CTA_PROTOINFO)),
         orig_packets=orig_packets,
