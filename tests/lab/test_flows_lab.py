@@ -110,3 +110,111 @@ def test_flows_of_real_traffic_match_tshark(lab_factory, tmp_path: Path) -> None
         found = ours(capture, proto)
         assert expected, proto
         assert found == expected, (proto, set(found.items()) ^ set(expected.items()))
+
+
+def _capture_for_export(path: Path) -> None:
+    from ppsguard.testing.packets import (
+        ACK,
+        FIN,
+        PSH,
+        RST,
+        SYN,
+        ethernet,
+        ipv4,
+        tcp,
+        udp,
+        write_pcap,
+    )
+
+    frames: list[bytes] = []
+    server = "198.18.0.20"
+    for n in range(12):
+        client, port = f"198.18.0.{30 + n}", 41000 + n
+
+        def frame(
+            src: str, dst: str, sport: int, dport: int, flags: int, data: bytes = b""
+        ) -> bytes:
+            return ethernet(ipv4(tcp(sport, dport, flags, seq=1, ack=1, data=data), src, dst))
+
+        frames += [
+            frame(client, server, port, 80, SYN),
+            frame(server, client, 80, port, SYN | ACK),
+            frame(client, server, port, 80, ACK | PSH, b"x" * (10 * n + 1)),
+            frame(server, client, 80, port, ACK | PSH, b"y" * (20 * n + 1)),
+            frame(client, server, port, 80, FIN | ACK),
+            frame(server, client, 80, port, FIN | ACK),
+        ]
+        frames.append(frame(client, server, port + 100, 3306, SYN))
+        frames.append(frame(server, client, 3306, port + 100, RST | ACK))
+        frames.append(ethernet(ipv4(udp(port, 53, b"q" * n), client, server)))
+    write_pcap(path, [(1000.0 + i * 0.001, f) for i, f in enumerate(frames)])
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("version", ["9", "10"])
+def test_softflowd_exports_agree_with_nfdump(tmp_path: Path, version: str) -> None:
+    """softflowd exports the same capture to `pps flows collect` and to nfcapd (NetFlow v9 and
+    IPFIX on loopback): the same number of one-way records, packets and bytes."""
+    capture = tmp_path / "export.pcap"
+    _capture_for_export(capture)
+    ours_port, theirs_port = _free_udp_port(), _free_udp_port()
+    store = tmp_path / "nfcapd"
+    store.mkdir()
+    collector = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ppsguard",
+            "flows",
+            "collect",
+            "--listen",
+            f"127.0.0.1:{ours_port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    nfcapd = subprocess.Popen(
+        ["nfcapd", "-w", str(store), "-p", str(theirs_port), "-b", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(1.5)
+        for port in (ours_port, theirs_port):
+            subprocess.run(
+                ["softflowd", "-r", str(capture), "-n", f"127.0.0.1:{port}", "-v", version, "-d"],
+                capture_output=True,
+                timeout=60,
+                check=True,
+            )
+        time.sleep(1.0)
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        nfcapd.send_signal(signal.SIGTERM)
+        out, err = collector.communicate(timeout=30)
+        nfcapd.wait(timeout=30)
+    listed = subprocess.run(
+        ["nfdump", "-R", str(store), "-q", "-o", "fmt:%pkt %byt"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split("\n")
+    rows = [line.split() for line in listed if line.strip()]
+    their_packets = sum(int(r[0]) for r in rows)
+    their_bytes = sum(int(r[1]) for r in rows)
+    flows = [json.loads(line) for line in out.splitlines()]
+    records = int(re.search(r"(\d+) records", err).group(1))  # type: ignore[union-attr]
+    assert records == len(rows) == 60, (err, len(rows))
+    assert "0 sequence gaps" in err
+    assert sum(f["orig_pkts"] + f["resp_pkts"] for f in flows) == their_packets
+    assert sum(f["orig_ip_bytes"] + f["resp_ip_bytes"] for f in flows) == their_bytes
+    states = {(f["id.resp_p"], f["conn_state"]) for f in flows}
+    assert (3306, "REJ") in states and (80, "SF") in states

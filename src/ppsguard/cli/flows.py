@@ -26,6 +26,11 @@ headers, GRE, VXLAN, Geneve and IP-in-IP tunnels are decoded (inner flows name t
 Output: JSON lines with Zeek's conn.log names (default), --csv, or --zeek (a conn.log TSV with
 Zeek's header that zeek-cut reads). Every flow carries its Community ID."""
 
+_COLLECT_HELP = """Receive NetFlow v5, v9 and IPFIX exports on a UDP socket and print one biflow per
+line (the two one-way records of a connection stitched together). Templates are cached per
+exporter and observation domain, sampling rates are applied, and sequence gaps (evidence lost)
+are counted and reported when the collector stops (SIGTERM, Ctrl-C or --duration)."""
+
 _AUDIT_HELP = """Hold flows against the registry: which flows it allowed, which broke it (a denied
 peer that got through), which services nobody documented were used, which outbound connections
 no `uses` entry covers, who scanned whom (the TRW detector of `pps watch`), and the attempts
@@ -44,7 +49,7 @@ def register(app: typer.Typer) -> None:
             list[Path], typer.Argument(help="Evidence files (- for stdin).", metavar="FILE...")
         ],
         fmt: Annotated[
-            str, typer.Option("--format", help="auto, pcap, zeek, vpc or netlog.")
+            str, typer.Option("--format", help="auto, pcap, zeek, vpc, netlog or netflow.")
         ] = "auto",
         as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header row.")] = False,
         as_zeek: Annotated[bool, typer.Option("--zeek", help="Zeek conn.log TSV.")] = False,
@@ -90,7 +95,7 @@ def register(app: typer.Typer) -> None:
         files: Annotated[list[Path], typer.Argument(help="Evidence files.", metavar="FILE...")],
         host: Annotated[str | None, typer.Option("--host", help="The registry host.")] = None,
         fmt: Annotated[
-            str, typer.Option("--format", help="auto, pcap, zeek, vpc or netlog.")
+            str, typer.Option("--format", help="auto, pcap, zeek, vpc, netlog or netflow.")
         ] = "auto",
         as_json: Annotated[bool, typer.Option("--json", help="The audit as JSON.")] = False,
     ) -> None:
@@ -114,6 +119,47 @@ def register(app: typer.Typer) -> None:
         findings = doc["findings"]
         assert isinstance(findings, list)
         raise typer.Exit(1 if any(f["type"] != "denied-attempts" for f in findings) else 0)
+
+    @group.command("collect", help=_COLLECT_HELP, short_help="Collect NetFlow/IPFIX exports.")
+    def collect_command(
+        listen: Annotated[
+            str, typer.Option("--listen", help="ADDRESS:PORT to receive exports on.")
+        ] = "127.0.0.1:2055",
+        duration: Annotated[
+            float | None, typer.Option("--duration", help="Stop after this many seconds.", min=0.1)
+        ] = None,
+        as_zeek: Annotated[bool, typer.Option("--zeek", help="Zeek conn.log TSV.")] = False,
+    ) -> None:
+        import signal
+        import threading
+
+        import orjson
+
+        from ppsguard.flows import records
+        from ppsguard.flows.collector import collect
+        from ppsguard.flows.netflow import NetflowDecoder
+
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        decoder = NetflowDecoder()
+        out = sys.stdout
+        if as_zeek:
+            out.write(records.zeek_header())
+        for flow in collect(listen, decoder=decoder, duration=duration, stop=stop):
+            if as_zeek:
+                out.write(records.zeek_line(flow))
+            else:
+                out.write(orjson.dumps(records.flow_record(flow)).decode() + "\n")
+            out.flush()
+        if as_zeek:
+            out.write(records.zeek_footer())
+        counters = decoder.stats
+        sys.stderr.write(
+            f"pps flows collect: {counters.datagrams} datagrams, {counters.records} records, "
+            f"{counters.gaps} sequence gaps ({counters.missing} missing), "
+            f"{counters.no_template} sets without a template, {counters.errors} errors\n"
+        )
 
     app.add_typer(group, name="flows")
 

@@ -1,13 +1,14 @@
 """Open evidence files and turn them into flows, whatever their format. I/O edge.
 
     for flow in read_flows(Path("trace.pcap")): ...
-    read_flows(path, fmt="auto" | "pcap" | "zeek" | "vpc" | "netlog")
+    read_flows(path, fmt="auto" | "pcap" | "zeek" | "vpc" | "netlog" | "netflow")
 
 Only regular files (or `-`, standard input) are read, streamed, never whole; gzip is
-decompressed on the fly. `auto` looks at the first bytes: a pcap/pcapng magic is a capture, a
-`#separator` line or a JSON object with `id.orig_h` a Zeek conn.log, a `version account-id`
-header or a 14-field line starting with `2 ` a VPC flow log, a line with `SRC=` and `DST=` a
-firewall log. Anything else is one clear error naming the file.
+decompressed on the fly. `netflow` reads a capture of NetFlow/IPFIX export datagrams. `auto`
+looks at the first bytes: a pcap/pcapng magic is a capture, a `#separator` line or a JSON
+object with `id.orig_h` a Zeek conn.log, a `version account-id` header or a 14-field line
+starting with `2 ` a VPC flow log, a line with `SRC=` and `DST=` a firewall log. Anything else
+is one clear error naming the file.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ppsguard.flows.netlog import read_netlog
 from ppsguard.flows.table import FlowTable
 from ppsguard.model.flows import Flow
 
-FORMATS = ("auto", "pcap", "zeek", "vpc", "netlog")
+FORMATS = ("auto", "pcap", "zeek", "vpc", "netlog", "netflow")
 MAX_LINE = 1 << 20
 
 
@@ -107,6 +108,9 @@ def read_flows(
     name = str(path)
     with open_binary(path) as peeker:
         kind = detect(peeker.peek(4096)[:4096]) if fmt == "auto" else fmt
+        if kind == "netflow":
+            yield from _netflow_capture(peeker, name, stats)
+            return
         if kind == "pcap":
             capture = Capture(name)
             table = FlowTable(source=f"pcap:{name}")
@@ -137,3 +141,25 @@ def read_flows(
             )
         if stats is not None:
             stats.update(lines=log.lines, skipped=log.skipped)
+
+
+def _netflow_capture(stream: Reader, name: str, stats: dict[str, int] | None) -> Iterator[Flow]:
+    """A capture of NetFlow/IPFIX export datagrams (UDP) replayed into the collector's decoder."""
+    from ppsguard.flows.decode import UDP
+    from ppsguard.flows.netflow import NetflowDecoder
+    from ppsguard.flows.stitch import Stitcher
+
+    decoder = NetflowDecoder()
+    stitcher = Stitcher(f"netflow:{name}")
+    for frame in read_capture(stream, name):
+        packet = decode(frame.data, frame.linktype, frame.time)
+        if packet is None or packet.protocol != UDP or not packet.payload:
+            continue
+        payload = frame.data[len(frame.data) - packet.payload :]
+        exporter = ".".join(str(b) for b in packet.source) if len(packet.source) == 4 else ""
+        for record in decoder.decode(payload, exporter or packet.source.hex(), frame.time):
+            yield from stitcher.add(record)
+    yield from stitcher.flush()
+    if stats is not None:
+        counters = decoder.stats
+        stats.update(records=counters.records, gaps=counters.gaps, missing=counters.missing)

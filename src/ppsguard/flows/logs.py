@@ -23,9 +23,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from ppsguard.errors import InputError
-from ppsguard.flows.table import make_uid
+from ppsguard.flows.stitch import OneWay, Stitcher
 from ppsguard.model.flows import Flow
-from ppsguard.monitor.communityid import PROTOCOL_NUMBERS, community_id
 
 ZEEK_INT = {"orig_p", "resp_p", "orig_bytes", "resp_bytes", "missed_bytes", "orig_pkts",
             "orig_ip_bytes", "resp_pkts", "resp_ip_bytes"}  # fmt: skip
@@ -125,26 +124,12 @@ def _zeek_flow(record: dict[str, object], name: str) -> Flow:
     )
 
 
-@dataclass(slots=True)
-class _OneWay:
-    src: ipaddress.IPv4Address | ipaddress.IPv6Address
-    dst: ipaddress.IPv4Address | ipaddress.IPv6Address
-    sport: int
-    dport: int
-    protocol: int
-    packets: int | None
-    size: int | None
-    start: float
-    end: float
-    action: str | None
-
-
 def read_vpc(
     lines: Iterable[str], name: str, *, skip_bad: bool = False, stats: LogStats | None = None
 ) -> Iterator[Flow]:
     stats = stats or LogStats(name)
     columns: list[str] | tuple[str, ...] = VPC_DEFAULT
-    pending: dict[tuple[object, ...], _OneWay] = {}
+    stitcher = Stitcher(f"vpc:{name}")
     for number, raw in enumerate(lines, start=1):
         stats.lines += 1
         parts = raw.split()
@@ -164,26 +149,11 @@ def read_vpc(
             continue
         if record is None:
             continue
-        reverse = (record.protocol, record.dst, record.dport, record.src, record.sport)
-        partner = pending.pop(reverse, None)
-        if partner is not None and partner.start <= record.end and record.start <= partner.end:
-            yield _stitch(partner, record, name)
-            continue
-        if partner is not None:
-            yield _stitch(partner, None, name)
-        if number % 1024 == 0:  # records older than the longest aggregation window are final
-            for old in [k for k, r in pending.items() if record.start - r.end > 900]:
-                yield _stitch(pending.pop(old), None, name)
-        key = (record.protocol, record.src, record.sport, record.dst, record.dport)
-        earlier = pending.pop(key, None)
-        if earlier is not None:
-            yield _stitch(earlier, None, name)
-        pending[key] = record
-    for record in sorted(pending.values(), key=lambda r: r.start):
-        yield _stitch(record, None, name)
+        yield from stitcher.add(record)
+    yield from stitcher.flush()
 
 
-def _vpc_record(fields: dict[str, str]) -> _OneWay | None:
+def _vpc_record(fields: dict[str, str]) -> OneWay | None:
     if fields.get("log-status") in ("NODATA", "SKIPDATA") or fields.get("srcaddr", "-") == "-":
         return None
 
@@ -191,7 +161,7 @@ def _vpc_record(fields: dict[str, str]) -> _OneWay | None:
         value = fields.get(key, "-")
         return None if value == "-" else int(value)
 
-    return _OneWay(
+    return OneWay(
         src=ipaddress.ip_address(fields["srcaddr"]),
         dst=ipaddress.ip_address(fields["dstaddr"]),
         sport=number("srcport") or 0,
@@ -202,38 +172,6 @@ def _vpc_record(fields: dict[str, str]) -> _OneWay | None:
         start=float(fields.get("start", "0")),
         end=float(fields.get("end", "0")),
         action=None if fields.get("action", "-") == "-" else fields["action"],
-    )
-
-
-def _stitch(first: _OneWay, second: _OneWay | None, name: str) -> Flow:
-    orig, resp = first, second
-    if second is not None and (second.sport > second.dport and first.sport < first.dport):
-        orig, resp = second, first
-    proto = IANA.get(orig.protocol, str(orig.protocol))
-    answered = resp is not None and bool(resp.packets)
-    state = "SF" if answered else ("REJ" if orig.action == "REJECT" else "S0")
-    number = PROTOCOL_NUMBERS.get(proto, orig.protocol)
-    cid = community_id(number, orig.src, orig.dst, orig.sport, orig.dport)
-    start = min(orig.start, resp.start) if resp else orig.start
-    end = max(orig.end, resp.end) if resp else orig.end
-    action = orig.action if resp is None or resp.action == orig.action else "MIXED"
-    return Flow(
-        ts=start,
-        uid=make_uid(cid, start),
-        orig_h=orig.src,
-        orig_p=orig.sport,
-        resp_h=orig.dst,
-        resp_p=orig.dport,
-        proto=proto,
-        duration=end - start,
-        conn_state=state,
-        orig_pkts=orig.packets,
-        orig_ip_bytes=orig.size,
-        resp_pkts=resp.packets if resp else 0,
-        resp_ip_bytes=resp.size if resp else 0,
-        community_id=cid,
-        source=f"vpc:{name}",
-        action=action,
     )
 
 
