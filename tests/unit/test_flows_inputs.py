@@ -173,3 +173,65 @@ def test_cli_read_formats_and_errors(tmp_path: Path) -> None:
     failed = run("read", str(bad))
     assert failed.returncode == 2 and failed.stdout == ""
     assert len(failed.stderr.strip().splitlines()) == 1 and "bad.pcap" in failed.stderr
+
+
+def test_suricata_eve_flow_and_netflow_events(tmp_path: Path) -> None:
+    events = [
+        {
+            "timestamp": "2026-12-02T07:00:01.000000+0000",
+            "event_type": "flow",
+            "src_ip": "198.18.0.5",
+            "src_port": 40000,
+            "dest_ip": "198.18.0.9",
+            "dest_port": 443,
+            "proto": "TCP",
+            "app_proto": "tls",
+            "flow": {
+                "pkts_toserver": 6,
+                "pkts_toclient": 5,
+                "bytes_toserver": 700,
+                "bytes_toclient": 3000,
+                "start": "2026-12-02T07:00:00.000000+0000",
+                "end": "2026-12-02T07:00:01.500000+0000",
+                "state": "closed",
+                "reason": "timeout",
+            },
+        },
+        {
+            "event_type": "netflow",
+            "src_ip": "198.18.0.7",
+            "src_port": 53000,
+            "dest_ip": "198.18.0.9",
+            "dest_port": 53,
+            "proto": "UDP",
+            "netflow": {
+                "pkts": 1,
+                "bytes": 70,
+                "start": "2026-12-02T07:00:02.000000+0000",
+                "end": "2026-12-02T07:00:02.000000+0000",
+            },
+        },
+        {
+            "event_type": "netflow",
+            "src_ip": "198.18.0.9",
+            "src_port": 53,
+            "dest_ip": "198.18.0.7",
+            "dest_port": 53000,
+            "proto": "UDP",
+            "netflow": {
+                "pkts": 1,
+                "bytes": 120,
+                "start": "2026-12-02T07:00:02.000000+0000",
+                "end": "2026-12-02T07:00:02.001000+0000",
+            },
+        },
+        {"event_type": "alert", "src_ip": "198.18.0.7"},
+    ]
+    path = tmp_path / "eve.json"
+    path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    flows = sorted(read_flows(path), key=lambda f: f.resp_p)
+    assert [(f.resp_p, f.service, f.conn_state, f.orig_pkts, f.resp_ip_bytes) for f in flows] == [
+        (53, None, "SF", 1, 120),
+        (443, "tls", "SF", 6, 3000),
+    ]
+    assert flows[1].duration == 1.5 and flows[0].orig_p == 53000

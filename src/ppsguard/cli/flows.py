@@ -16,8 +16,9 @@ import typer
 if TYPE_CHECKING:
     from ppsguard.model.flows import Flow
 
-_READ_HELP = """Read captures (pcap, pcapng), Zeek conn.log (TSV or JSON), AWS VPC flow logs and
-kernel firewall log lines (iptables LOG, nftables log, ufw), and print one flow per line.
+_READ_HELP = """Read captures (pcap, pcapng), Zeek conn.log (TSV or JSON), Suricata EVE (flow and
+netflow events), AWS VPC flow logs, kernel firewall log lines (iptables LOG, nftables log, ufw)
+and captures of NetFlow/IPFIX exports (--format netflow); print one flow per line.
 
 Captures become bidirectional flows with Zeek's semantics: conn_state (S0, S1, SF, REJ, ...),
 history letters, per-direction packets and bytes, and Zeek's inactivity timeouts (TCP 5 min,
@@ -49,7 +50,7 @@ def register(app: typer.Typer) -> None:
             list[Path], typer.Argument(help="Evidence files (- for stdin).", metavar="FILE...")
         ],
         fmt: Annotated[
-            str, typer.Option("--format", help="auto, pcap, zeek, vpc, netlog or netflow.")
+            str, typer.Option("--format", help="auto, pcap, zeek, eve, vpc, netlog or netflow.")
         ] = "auto",
         as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header row.")] = False,
         as_zeek: Annotated[bool, typer.Option("--zeek", help="Zeek conn.log TSV.")] = False,
@@ -95,7 +96,7 @@ def register(app: typer.Typer) -> None:
         files: Annotated[list[Path], typer.Argument(help="Evidence files.", metavar="FILE...")],
         host: Annotated[str | None, typer.Option("--host", help="The registry host.")] = None,
         fmt: Annotated[
-            str, typer.Option("--format", help="auto, pcap, zeek, vpc, netlog or netflow.")
+            str, typer.Option("--format", help="auto, pcap, zeek, eve, vpc, netlog or netflow.")
         ] = "auto",
         as_json: Annotated[bool, typer.Option("--json", help="The audit as JSON.")] = False,
     ) -> None:

@@ -25,12 +25,12 @@ from typing import cast
 from ppsguard.errors import InputError, PermissionDenied
 from ppsguard.flows.capture import PCAP_MAGIC, PCAPNG_SHB, Capture, read_capture
 from ppsguard.flows.decode import decode
-from ppsguard.flows.logs import LogStats, read_vpc, read_zeek
+from ppsguard.flows.logs import LogStats, read_eve, read_vpc, read_zeek
 from ppsguard.flows.netlog import read_netlog
 from ppsguard.flows.table import FlowTable
 from ppsguard.model.flows import Flow
 
-FORMATS = ("auto", "pcap", "zeek", "vpc", "netlog", "netflow")
+FORMATS = ("auto", "pcap", "zeek", "eve", "vpc", "netlog", "netflow")
 MAX_LINE = 1 << 20
 
 
@@ -83,6 +83,8 @@ def detect(head: bytes) -> str:
     first = text.lstrip().splitlines()[0] if text.strip() else ""
     if first.startswith("#separator") or (first.startswith("{") and '"id.orig_h"' in first):
         return "zeek"
+    if first.startswith("{") and '"event_type"' in first:
+        return "eve"
     if (
         first.startswith("version ")
         or "srcaddr" in first
@@ -130,13 +132,16 @@ def read_flows(
         log = LogStats(name)
         if kind == "zeek":
             yield from read_zeek(_lines(peeker, name), name, skip_bad=skip_bad, stats=log)
+        elif kind == "eve":
+            yield from read_eve(_lines(peeker, name), name, skip_bad=skip_bad, stats=log)
         elif kind == "vpc":
             yield from read_vpc(_lines(peeker, name), name, skip_bad=skip_bad, stats=log)
         elif kind == "netlog":
             yield from read_netlog(_lines(peeker, name), name, stats=log)
         else:
             raise InputError(
-                "not a capture, Zeek conn.log, VPC flow log or firewall log (use --format)",
+                "not a capture, Zeek conn.log, Suricata EVE, VPC flow log or firewall log "
+                "(use --format)",
                 file=name,
             )
         if stats is not None:

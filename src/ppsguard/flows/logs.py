@@ -1,6 +1,7 @@
-"""Flow logs people already keep: Zeek conn.log (TSV or JSON lines) and AWS VPC flow logs.
+"""Flow logs people already keep: Zeek conn.log (TSV or JSON lines), Suricata EVE, AWS VPC.
 
     flows = read_zeek(lines, name)          # conn.log, header or JSON
+    flows = read_eve(lines, name)           # EVE `flow` events; one-way `netflow` stitched
     flows = read_vpc(lines, name)           # v2 default or custom format (header line)
 
 Both take an iterator of text lines (the edge opens, decompresses and bounds the file) and yield
@@ -24,15 +25,14 @@ from dataclasses import dataclass, replace
 
 from ppsguard.errors import InputError
 from ppsguard.flows.stitch import OneWay, Stitcher
+from ppsguard.flows.table import make_uid
 from ppsguard.model.flows import Flow
+from ppsguard.monitor.communityid import PROTOCOL_NUMBERS, community_id
 
-ZEEK_INT = {"orig_p", "resp_p", "orig_bytes", "resp_bytes", "missed_bytes", "orig_pkts",
-            "orig_ip_bytes", "resp_pkts", "resp_ip_bytes"}  # fmt: skip
 VPC_DEFAULT = (
     "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport",
     "protocol", "packets", "bytes", "start", "end", "action", "log-status",
 )  # fmt: skip
-IANA = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp", 132: "sctp"}
 
 
 @dataclass(slots=True)
@@ -177,3 +177,74 @@ def _vpc_record(fields: dict[str, str]) -> OneWay | None:
 
 def with_source(flow: Flow, source: str) -> Flow:
     return replace(flow, source=source)
+
+
+_EVE_STATES = {"new": "S0", "established": "S1", "closed": "SF", "bypassed": "OTH"}
+
+
+def read_eve(
+    lines: Iterable[str], name: str, *, skip_bad: bool = False, stats: LogStats | None = None
+) -> Iterator[Flow]:
+    """Suricata EVE JSON: `flow` events are biflows; one-way `netflow` events are stitched."""
+    stats = stats or LogStats(name)
+    stitcher = Stitcher(f"eve:{name}")
+    for number, raw in enumerate(lines, start=1):
+        stats.lines += 1
+        if not raw.strip():
+            continue
+        try:
+            event = json.loads(raw)
+            kind = event.get("event_type")
+            if kind not in ("flow", "netflow"):
+                continue
+            src = ipaddress.ip_address(event["src_ip"])
+            dst = ipaddress.ip_address(event["dest_ip"])
+            proto = str(event.get("proto", "")).lower()
+            number_proto = PROTOCOL_NUMBERS.get(proto, 0)
+            sport, dport = int(event.get("src_port", 0)), int(event.get("dest_port", 0))
+            if kind == "netflow":
+                net = event["netflow"]
+                yield from stitcher.add(
+                    OneWay(src, dst, sport, dport, number_proto, int(net["pkts"]),
+                           int(net["bytes"]), _eve_time(net["start"]), _eve_time(net["end"]))
+                )  # fmt: skip
+                continue
+            flow = event["flow"]
+            start, end = _eve_time(flow["start"]), _eve_time(flow.get("end", flow["start"]))
+            cid = event.get("community_id") or (
+                community_id(number_proto, src, dst, sport, dport) if number_proto else None
+            )
+            yield Flow(
+                ts=start,
+                uid=make_uid(cid or f"{src}{sport}{dst}{dport}", start),
+                orig_h=src,
+                orig_p=sport,
+                resp_h=dst,
+                resp_p=dport,
+                proto="icmp" if proto.startswith("ipv6-icmp") else proto,
+                service=event.get("app_proto"),
+                duration=round(end - start, 6),
+                conn_state=_EVE_STATES.get(str(flow.get("state"))),
+                orig_pkts=int(flow.get("pkts_toserver", 0)),
+                orig_ip_bytes=int(flow.get("bytes_toserver", 0)),
+                resp_pkts=int(flow.get("pkts_toclient", 0)),
+                resp_ip_bytes=int(flow.get("bytes_toclient", 0)),
+                community_id=cid,
+                source=f"eve:{name}",
+                action=str(flow["action"]).upper() if flow.get("action") else None,
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            if not skip_bad:
+                raise _bad(name, number, f"not a Suricata EVE event: {exc}") from exc
+            stats.skipped += 1
+    yield from stitcher.flush()
+
+
+def _eve_time(text: str) -> float:
+    """`2026-12-02T07:14:48.123456+0000` (Suricata's form) as epoch seconds."""
+    import datetime as dt
+
+    value = str(text)
+    if len(value) > 5 and value[-5] in "+-" and value[-3] != ":":
+        value = value[:-2] + ":" + value[-2:]
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
