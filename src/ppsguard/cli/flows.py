@@ -32,6 +32,8 @@ line (the two one-way records of a connection stitched together). Templates are 
 exporter and observation domain, sampling rates are applied, and sequence gaps (evidence lost)
 are counted and reported when the collector stops (SIGTERM, Ctrl-C or --duration)."""
 
+_FORMAT_HELP = "auto, pcap, zeek, eve, vpc, netlog, netflow or parquet."
+
 _AUDIT_HELP = """Hold flows against the registry: which flows it allowed, which broke it (a denied
 peer that got through), which services nobody documented were used, which outbound connections
 no `uses` entry covers, who scanned whom (the TRW detector of `pps watch`), and the attempts
@@ -45,15 +47,20 @@ def register(app: typer.Typer) -> None:
     )
 
     @group.command("read", help=_READ_HELP, short_help="Print the flows in evidence files.")
-    def read_command(
+    def read_command(  # noqa: PLR0917 - one parameter per command-line option
         files: Annotated[
             list[Path], typer.Argument(help="Evidence files (- for stdin).", metavar="FILE...")
         ],
         fmt: Annotated[
-            str, typer.Option("--format", help="auto, pcap, zeek, eve, vpc, netlog or netflow.")
+            str,
+            typer.Option("--format", help=_FORMAT_HELP),
         ] = "auto",
         as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header row.")] = False,
         as_zeek: Annotated[bool, typer.Option("--zeek", help="Zeek conn.log TSV.")] = False,
+        parquet: Annotated[
+            Path | None,
+            typer.Option("--parquet", help="Write the flows to this Parquet file instead."),
+        ] = None,
         skip_bad: Annotated[
             bool, typer.Option("--skip-bad", help="Count and skip lines that do not parse.")
         ] = False,
@@ -66,8 +73,20 @@ def register(app: typer.Typer) -> None:
 
         if fmt not in FORMATS:
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}", token=fmt)
-        if as_csv and as_zeek:
-            raise UsageError("choose one of --csv and --zeek", token="--zeek")  # noqa: S106
+        if sum((as_csv, as_zeek, parquet is not None)) > 1:
+            raise UsageError("choose one of --csv, --zeek and --parquet", token="--zeek")  # noqa: S106
+        if parquet is not None:
+            from ppsguard.flows.columnar import write_parquet
+
+            def every() -> Iterator[Flow]:
+                for path in files:
+                    stats: dict[str, int] = {}
+                    yield from read_flows(path, fmt, skip_bad=skip_bad, stats=stats)
+                    _notes(path, stats)
+
+            written = write_parquet(every(), parquet)
+            sys.stderr.write(f"pps flows: {written} flows written to {parquet}\n")
+            return
         out = sys.stdout
         writer = csv.writer(out) if as_csv else None
         if writer is not None:
@@ -96,7 +115,8 @@ def register(app: typer.Typer) -> None:
         files: Annotated[list[Path], typer.Argument(help="Evidence files.", metavar="FILE...")],
         host: Annotated[str | None, typer.Option("--host", help="The registry host.")] = None,
         fmt: Annotated[
-            str, typer.Option("--format", help="auto, pcap, zeek, eve, vpc, netlog or netflow.")
+            str,
+            typer.Option("--format", help=_FORMAT_HELP),
         ] = "auto",
         as_json: Annotated[bool, typer.Option("--json", help="The audit as JSON.")] = False,
     ) -> None:

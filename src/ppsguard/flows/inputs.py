@@ -7,8 +7,8 @@ Only regular files (or `-`, standard input) are read, streamed, never whole; gzi
 decompressed on the fly. `netflow` reads a capture of NetFlow/IPFIX export datagrams. `auto`
 looks at the first bytes: a pcap/pcapng magic is a capture, a `#separator` line or a JSON
 object with `id.orig_h` a Zeek conn.log, a `version account-id` header or a 14-field line
-starting with `2 ` a VPC flow log, a line with `SRC=` and `DST=` a firewall log. Anything else
-is one clear error naming the file.
+starting with `2 ` a VPC flow log, a line with `SRC=` and `DST=` a firewall log, `PAR1` a
+Parquet file of flows or of VPC flow logs. Anything else is one clear error naming the file.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from ppsguard.flows.netlog import read_netlog
 from ppsguard.flows.table import FlowTable
 from ppsguard.model.flows import Flow
 
-FORMATS = ("auto", "pcap", "zeek", "eve", "vpc", "netlog", "netflow")
+FORMATS = ("auto", "pcap", "zeek", "eve", "vpc", "netlog", "netflow", "parquet")
 MAX_LINE = 1 << 20
 
 
@@ -79,6 +79,8 @@ class _Unpacked(io.BufferedReader):
 def detect(head: bytes) -> str:
     if head[:4] in PCAP_MAGIC or head[:4] == PCAPNG_SHB:
         return "pcap"
+    if head[:4] == b"PAR1":
+        return "parquet"
     text = head.decode("utf-8", "replace")
     first = text.lstrip().splitlines()[0] if text.strip() else ""
     if first.startswith("#separator") or (first.startswith("{") and '"id.orig_h"' in first):
@@ -108,6 +110,12 @@ def read_flows(
 ) -> Iterator[Flow]:
     """The flows of one evidence file (see the module docstring)."""
     name = str(path)
+    if fmt == "parquet" or (fmt == "auto" and _is_parquet(path)):
+        from ppsguard.flows.columnar import read_parquet
+
+        open_binary(path).close()  # the same checks: a regular file we may read
+        yield from read_parquet(path, name)
+        return
     with open_binary(path) as peeker:
         kind = detect(peeker.peek(4096)[:4096]) if fmt == "auto" else fmt
         if kind == "netflow":
@@ -168,3 +176,13 @@ def _netflow_capture(stream: Reader, name: str, stats: dict[str, int] | None) ->
     if stats is not None:
         counters = decoder.stats
         stats.update(records=counters.records, gaps=counters.gaps, missing=counters.missing)
+
+
+def _is_parquet(path: Path) -> bool:
+    if str(path) == "-":
+        return False
+    try:
+        with path.open("rb") as head:
+            return head.read(4) == b"PAR1"
+    except OSError:
+        return False
