@@ -83,12 +83,13 @@ class Runner:
         tool = "ip6tables-restore" if ipv6 else "iptables-restore"
         self.run([tool, "--test"] if test else [tool], stdin=text)
 
-    def legacy_rules(self) -> str | None:
+    def legacy_rules(self, ipv6: bool = False) -> str | None:
         """Rules held by iptables-legacy (invisible to nft), or None when the tool is absent."""
-        if shutil.which("iptables-legacy-save") is None:
+        tool = "ip6tables-legacy-save" if ipv6 else "iptables-legacy-save"
+        if shutil.which(tool) is None:
             return None
         try:
-            return self.run(["iptables-legacy-save"])
+            return self.run([tool])
         except RuntimeFailure:
             return None
         except InputError:
