@@ -267,6 +267,10 @@ def apply_table(
                 state.pending, _json({"apply_id": apply_id, "deadline": clock() + window})
             )
             pid = spawn(state, apply_id)
+            state.write_atomic(
+                state.pending,
+                _json({"apply_id": apply_id, "deadline": clock() + window, "watchdog_pid": pid}),
+            )
         try:
             runner.nft_apply(batch)
         except RulesetRejected as exc:  # nothing changed; a timeout keeps the watchdog armed
@@ -326,6 +330,7 @@ def confirm(state: StateDir) -> str:
         "nothing to confirm: no apply is waiting for confirmation"
         + (f" in netns {state.netns}" if state.netns else "")
     )
+    state.check()
     if not state.pending.exists():
         raise nothing
     with state.locked():
@@ -342,6 +347,7 @@ def confirm(state: StateDir) -> str:
 def rollback(state: StateDir, runner: Runner) -> str:
     """Restore ppsguard's table as saved before the last apply (also cancels an open window);
     returns how (see `watchdog.restore_snapshot`)."""
+    state.check()
     if not state.owned_snapshot.exists():
         raise RuntimeFailure(f"no snapshot in {state.path}: nothing to roll back to")
     with state.locked(), signals_blocked():

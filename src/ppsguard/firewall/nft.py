@@ -48,6 +48,9 @@ class Runner:
                 text=True,
                 timeout=self.timeout,
                 check=False,
+                # Its own session: a Ctrl-C or hang-up aimed at our terminal's process group
+                # must not kill `nft -f` half-way through the apply's critical section.
+                start_new_session=True,
             )
         except subprocess.TimeoutExpired as exc:
             raise RuntimeFailure(f"{tool} did not finish within {self.timeout:.0f} s") from exc
