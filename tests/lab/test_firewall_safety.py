@@ -27,6 +27,7 @@ from ppsguard.lab.hosts import Host
 
 pytestmark = pytest.mark.lab
 
+PPS = [sys.executable, "-m", "ppsguard"]
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml"
 OTHER_TABLE = """table ip other {
 	chain input {
@@ -99,8 +100,7 @@ def test_signal_during_the_load_still_rolls_back(
     environment = {k: v for k, v in os.environ.items() if k != "SSH_CONNECTION"}
     environment.update(PPSGUARD_STATE_DIR=str(state), PATH=f"{tools}:{os.environ['PATH']}")
     process = subprocess.Popen(
-        [sys.executable, "-m", "ppsguard", "policy", "apply", str(SEED)]
-        + ["--netns", fw.netns, "--confirm-within", "10"],
+        [*PPS, "policy", "apply", str(SEED), "--netns", fw.netns, "--confirm-within", "10"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
