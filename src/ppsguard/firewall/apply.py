@@ -191,6 +191,7 @@ def apply_policy(
     window: float | None,
     log_group: int = 5,
     force: bool = False,
+    keep_established: bool = True,
     details: Mapping[str, object] | None = None,
     warn: Warn | None = None,
 ) -> ApplyOutcome:
@@ -206,6 +207,7 @@ def apply_policy(
         window=window,
         policy=policy,
         force=force,
+        keep_established=keep_established,
         details=details,
         warn=warn,
     )
