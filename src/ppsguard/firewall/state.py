@@ -20,9 +20,9 @@ state folder). Nothing here changes the rule set.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ppsguard.firewall.fate import Effect, entry_spaces, interference
 from ppsguard.firewall.legacy import legacy_objects
@@ -56,7 +56,6 @@ class Enforcement:
     effects: tuple[tuple[str, Effect], ...] = ()  # (entry id, effect)
     notes: tuple[str, ...] = ()
     drift: str | None = None  # why the live table is not what ppsguard last applied
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def overriding(self) -> tuple[BaseChain, ...]:
