@@ -73,3 +73,30 @@ def test_evaluator_agrees_with_real_packets(lab_factory) -> None:  # type: ignor
     real = {port: probe(client, fw.ipv4, port, "tcp")[0] for port in PORTS}
     expected = {"pass": "accepted", "drop": "timeout", "reject": "refused"}
     assert real == {port: expected[verdict] for port, verdict in predicted.items()}
+
+
+def test_docker_style_published_port_is_named_not_noise(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    """iptables-nft rules as Docker writes them: matches nft cannot express (`xt match
+    addrtype`) are followed both ways, so only the entry whose port is published is concerned,
+    and the DNAT target (which sends its packets past ppsguard's input chain) is named."""
+    fw = lab_factory(["fw"])["fw"]
+    for command in (
+        "iptables -t nat -N DOCKER",
+        "iptables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER",
+        "iptables -t nat -A DOCKER ! -i docker0 -p tcp --dport 8080 -j DNAT "
+        "--to-destination 198.18.0.200:80",
+        "iptables -N DOCKER-USER",
+        "iptables -A FORWARD -j DOCKER-USER",
+    ):
+        fw.run(command.split())
+    objects = json.loads(fw.run(["nft", "-j", "list", "ruleset"]).stdout)["nftables"]
+    anywhere = {4: ((0, 2**32 - 1),)}
+    entries = [
+        EntrySpace("web", "tcp", anywhere, ((80, 80),)),
+        EntrySpace("published", "tcp", anywhere, ((8080, 8080),)),
+    ]
+    found = interference(objects, entries)
+    assert [(entry, e.where, e.verdict, e.certainty) for entry, e in found] == [
+        ("published", "ip nat chain PREROUTING -> DOCKER", "uncertain", "uncertain")
+    ]
+    assert "xt target DNAT" in found[0][1].rule

@@ -150,9 +150,29 @@ CASES = [
         {(4, "drop", "some")},
     ),
     (
-        "unknown expression",
+        "unknown statement",
         _doc([{"osf": {"key": "name"}}, DROP]),
+        {
+            (4, "uncertain", "uncertain"),
+            (6, "uncertain", "uncertain"),
+            (4, "drop", "uncertain"),
+            (6, "drop", "uncertain"),
+        },
+    ),
+    (
+        "unknown match, then drop",
+        _doc([{"match": {"op": "==", "left": {"osf": {"key": "name"}}, "right": "Linux"}}, DROP]),
         {(4, "drop", "uncertain"), (6, "drop", "uncertain")},
+    ),
+    (
+        "unknown match, then accept: no effect",
+        _doc(
+            [
+                {"match": {"op": "==", "left": {"osf": {"key": "name"}}, "right": "Linux"}},
+                {"accept": None},
+            ]
+        ),
+        set(),
     ),
     (
         "queue",

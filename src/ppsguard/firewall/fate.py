@@ -13,9 +13,12 @@ on source or port splits the space exactly (sets, prefixes, ranges, `!=`, named 
 verdict maps are understood); a match on anything else that the evaluator knows (destination
 address, source port, interface, tcp flags, limit, marks) may hold for some packets and not
 others, so both ways are followed and the result says "some packets"; `ct state` is judged for a
-connection's first packet (`new`); `iifname "lo"` never holds for packets from the network. An
-expression it does not know makes the result "uncertain", reported as such, never silently
-"fine". Jumps and gotos are followed (16 deep, as the kernel allows).
+connection's first packet (`new`); `iifname "lo"` never holds for packets from the network. A
+match it does not know is followed both ways too, and marks what follows "uncertain": a drop
+reached that way is reported as uncertain, never silently "fine", and a path that ends in
+accept changes nothing either way. A statement it does not know (an iptables-nft `xt` target,
+say) may end the packet's way: it is reported where it stands as "may change the fate".
+Jumps and gotos are followed (16 deep, as the kernel allows).
 
 Input: the parsed `nft -j list ruleset` document (a list of objects), plus iptables-legacy
 rules translated into the same shape (`legacy.py`). No I/O here.
@@ -154,6 +157,8 @@ def describe_rule(rule: dict[str, Any]) -> str:
             words.append(
                 f"{_describe_value(body.get('key'))} vmap {_describe_value(body.get('data'))}"
             )
+        elif kind == "xt" and isinstance(body, dict):
+            words.append(f"xt {body.get('type')} {body.get('name')}")
         elif kind in {"jump", "goto"} and isinstance(body, dict):
             words.append(f"{kind} {body.get('target')}")
         elif kind != "counter":
@@ -192,15 +197,12 @@ def interference(
                 start = Packets(version, entry.protocol, sources, entry.ports)
                 for packets, outcome, rule_text, path in _chain(ruleset, key, start, 0, ()):
                     verdict, text = outcome, rule_text
+                    # Matches not understood were followed both ways, so a path that ends in
+                    # accept (or the accept policy) changes nothing, known or not.
+                    if outcome == "accept" or (outcome == "return" and policy != "drop"):
+                        continue
                     if outcome == "return":
-                        if policy != "drop" and not packets.unknown:
-                            continue
-                        verdict = "drop" if policy == "drop" else "uncertain"
-                        text = f"policy {policy}"
-                    if outcome == "accept":
-                        if not packets.unknown:
-                            continue
-                        verdict = "uncertain"
+                        verdict, text = "drop", f"policy {policy}"
                     ident = (entry.entry_id, *key, text, verdict, str(version))
                     effect = Effect(
                         key[0], key[1], key[2], hook, priority, text, verdict, packets, path

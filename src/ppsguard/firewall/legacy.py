@@ -6,8 +6,10 @@ the nftables tables: `*filter` INPUT, `*raw` PREROUTING, `*mangle` PREROUTING an
 `*nat` PREROUTING become base chains (policy from the `:CHAIN POLICY` line), user chains become
 regular chains, `-j CHAIN` a jump. Understood: -p, -s, -d, -i, --dport / --dports (multiport),
 --sport, -m state/conntrack --state/--ctstate, and the targets ACCEPT, DROP, REJECT, RETURN,
-DNAT, REDIRECT, LOG. Anything else becomes an unknown expression, so the result is "uncertain",
-never silently "fine". Negation (`!`) is honoured for -p, -s, -i and --dport.
+DNAT, REDIRECT, and those that only mark or log. Any other option becomes a match the evaluator
+does not know, so a drop behind it is "uncertain", never silently "fine"; any other target is
+a statement it does not know ("may change the fate"). Negation (`!`) is honoured for -p, -s,
+-i and --dport.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ _TARGETS: dict[str, dict[str, Any]] = {
     "QUEUE": {"queue": None},
     "NFQUEUE": {"queue": None},
 }
+_HARMLESS_TARGETS = {
+    "LOG", "NFLOG", "MARK", "CONNMARK", "CT", "NOTRACK", "TCPMSS", "CLASSIFY", "DSCP", "TOS",
+    "TTL", "HL", "AUDIT", "CHECKSUM", "SET", "TRACE",
+}  # fmt: skip
 _IGNORED_MATCHES = {"tcp", "udp", "comment", "multiport", "state", "conntrack"}
 _SKIP_VALUE = {"--comment", "--reject-with", "--log-prefix", "--log-level", "--to-destination"}
 
@@ -107,8 +113,8 @@ def _rule_expr(tokens: list[str], family: str) -> tuple[list[dict[str, Any]], st
             target = value
         elif word in _SKIP_VALUE:
             pass
-        else:
-            expr.append({"xt": {"option": word}})
+        else:  # a match option not understood: followed both ways, the result "uncertain"
+            expr.append({"match": {"op": "==", "left": {"xt": {"option": word}}, "right": None}})
             step = 1
         negate = False
         index += step
@@ -120,12 +126,14 @@ def legacy_objects(save_text: str, family: str = "ip") -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     table = ""
     handle = 0
+    chains: set[tuple[str, str]] = set()
     for raw in save_text.splitlines():
         line = raw.strip()
         if line.startswith("*"):
             table = line[1:]
         elif line.startswith(":") and table:
             name, policy = [*line[1:].split(), "-"][:2]
+            chains.add((table, name))
             body: dict[str, Any] = {
                 "family": family,
                 "table": f"{table} (iptables-legacy)",
@@ -144,8 +152,12 @@ def legacy_objects(save_text: str, family: str = "ip") -> list[dict[str, Any]]:
             expr, target = _rule_expr(tokens[2:], family)
             if target in _TARGETS:
                 expr.append(_TARGETS[target])
-            elif target:
+            elif target in _HARMLESS_TARGETS:
+                expr.append({"counter": None})
+            elif target and (table, target) in chains:
                 expr.append({"jump": {"target": target}})
+            elif target:
+                expr.append({"xt": {"target": target}})
             rule = {
                 "family": family,
                 "table": f"{table} (iptables-legacy)",

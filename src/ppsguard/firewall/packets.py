@@ -302,6 +302,15 @@ def rule_outcomes(
                 kept.extend(hit)
                 done.extend((m, ("next", "")) for m in miss)
             live = kept
+        elif (
+            kind == "xt"
+            and isinstance(statement["xt"], dict)
+            and statement["xt"].get("type") == "match"
+        ):
+            # an iptables-nft match nft cannot express (addrtype, recent, ...): both ways
+            label = f"xt match {statement['xt'].get('name')}"
+            done.extend((with_note(part, unknown=label), ("next", "")) for part in live)
+            live = [with_note(part, unknown=label) for part in live]
         elif kind == "vmap" and isinstance(statement["vmap"], dict):
             live, more = _vmap(ruleset, where, live, statement["vmap"])
             done.extend(more)
@@ -315,8 +324,13 @@ def rule_outcomes(
             live = [with_note(part, condition=kind) for part in live]
         elif kind in _IGNORED:
             continue
-        else:
-            live = [with_note(part, unknown=kind) for part in live]
+        else:  # a statement not understood may end the packet's way here: say so, go on
+            body = statement[kind]
+            name = kind
+            if kind == "xt" and isinstance(body, dict):
+                name = f"xt {body.get('type')} {body.get('name')}"
+            live = [with_note(part, unknown=name) for part in live]
+            done.extend((part, ("uncertain", "")) for part in live)
     done.extend((part, ("next", "")) for part in live)
     return done
 
