@@ -279,36 +279,45 @@ def apply_table(
             _disarm(state, apply_id, pending, pid)
             state.record("apply-rejected", apply_id=apply_id, error=str(exc)[:500], **fields)
             raise
-        after = fingerprint_owned(runner.nft_list_json())
+        after: str | None = None
         deadline: float | None = None
-        if window is not None:
-            deadline = clock() + window
+        try:
+            after = fingerprint_owned(runner.nft_list_json())
+            if window is not None:
+                deadline = clock() + window
+                state.write_atomic(
+                    state.pending,
+                    _json({"apply_id": apply_id, "deadline": deadline, "watchdog_pid": pid}),
+                )
+            elif pending is not None:
+                state.pending.unlink(missing_ok=True)
             state.write_atomic(
-                state.pending,
-                _json({"apply_id": apply_id, "deadline": deadline, "watchdog_pid": pid}),
+                state.applied,
+                _json({"apply_id": apply_id, "fingerprint": after, "text": table_text, **fields}),
             )
-        elif pending is not None:
-            state.pending.unlink(missing_ok=True)
-        state.write_atomic(
-            state.applied,
-            _json({"apply_id": apply_id, "fingerprint": after, "text": table_text, **fields}),
-        )
-        state.record(
-            "apply",
-            apply_id=apply_id,
-            added=list(change.added),
-            removed=list(change.removed),
-            changed_lines=sum(
-                1
-                for line in change.diff.splitlines()
-                if line[:1] in "+-" and line[:3] not in {"+++", "---"}
-            ),
-            fingerprint_before=before,
-            fingerprint_after=after,
-            window=window,
-            kept_open=len(flows),
-            **fields,
-        )
+            state.record(
+                "apply",
+                apply_id=apply_id,
+                added=list(change.added),
+                removed=list(change.removed),
+                changed_lines=sum(
+                    1
+                    for line in change.diff.splitlines()
+                    if line[:1] in "+-" and line[:3] not in {"+++", "---"}
+                ),
+                fingerprint_before=before,
+                fingerprint_after=after,
+                window=window,
+                kept_open=len(flows),
+                **fields,
+            )
+        except RuntimeFailure as exc:
+            then = (
+                "the watchdog restores the previous table at the deadline unless confirmed"
+                if pid is not None
+                else "it stays (no confirm window)"
+            )
+            raise RuntimeFailure(f"the new rule set is loaded, but {exc}; {then}") from None
     return ApplyOutcome(apply_id, change, deadline, pid, after, len(flows), tuple(warnings))
 
 
