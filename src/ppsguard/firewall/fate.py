@@ -144,9 +144,9 @@ def describe_rule(rule: dict[str, Any]) -> str:
         return str(rule["comment"])
     words: list[str] = []
     for statement in rule.get("expr") or []:
-        if not isinstance(statement, dict):
+        if not isinstance(statement, dict) or not statement:
             continue
-        kind = next(iter(statement), "")
+        kind = next(iter(statement))
         body = statement[kind]
         if kind == "match" and isinstance(body, dict):
             op = "" if body.get("op") in {"==", "in"} else f"{body.get('op')} "

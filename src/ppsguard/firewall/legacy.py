@@ -132,7 +132,10 @@ def legacy_objects(save_text: str, family: str = "ip") -> list[dict[str, Any]]:
         if line.startswith("*"):
             table = line[1:]
         elif line.startswith(":") and table:
-            name, policy = [*line[1:].split(), "-"][:2]
+            parts = line[1:].split()
+            if not parts:
+                continue
+            name, policy = parts[0], (parts[1] if len(parts) > 1 else "-")
             chains.add((table, name))
             body: dict[str, Any] = {
                 "family": family,
@@ -148,6 +151,8 @@ def legacy_objects(save_text: str, family: str = "ip") -> list[dict[str, Any]]:
                 tokens = shlex.split(line)
             except ValueError:
                 tokens = line.split()
+            if len(tokens) < 2:
+                continue
             handle += 1
             expr, target = _rule_expr(tokens[2:], family)
             if target in _TARGETS:

@@ -286,7 +286,7 @@ def rule_outcomes(
     live = [packets]
     done: list[tuple[Packets, Action]] = []
     for statement in expr:
-        if not isinstance(statement, dict) or not live:
+        if not isinstance(statement, dict) or not statement or not live:
             continue
         kind = next(iter(statement), "")
         if kind == "match" and isinstance(statement["match"], dict):
