@@ -160,6 +160,7 @@ def register(group: typer.Typer) -> None:
             str,
             typer.Option(
                 "--confirm-within",
+                metavar="SECONDS",
                 help="Seconds to confirm before the watchdog restores ppsguard's previous table: "
                 "0 for no window, else 10 to 3600.",
             ),
