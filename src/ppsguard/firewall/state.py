@@ -73,7 +73,7 @@ class Enforcement:
             found.append(self.drift)
         if self.missing_entries:
             found.append("rules missing for entries: " + ", ".join(sorted(self.missing_entries)))
-        found.extend(describe_effect(entry, effect) for entry, effect in self.effects)
+        found.extend(describe_effects(self.effects))
         if self.legacy_rules:
             found.append(
                 f"{len(self.legacy_rules)} iptables-legacy rules are active (invisible to nft)"
@@ -81,8 +81,9 @@ class Enforcement:
         return tuple(dict.fromkeys(found))
 
 
-def describe_effect(entry_id: str, effect: Effect) -> str:
-    """`inet other chain input rule "tcp dport 80 drop (handle 7)" drops entry http's ...`."""
+def describe_effect(entry_id: str, effect: Effect, families: str | None = None) -> str:
+    """`inet other chain input (hook input, priority 10) rule "tcp dport 80 drop (handle 7)"
+    drops IPv4 tcp packets that entry 'http' allows` (`families` replaces "IPv4")."""
     how = {
         "all": "",
         "some": " (some packets: " + ", ".join(effect.packets.conditions) + ")",
@@ -95,12 +96,26 @@ def describe_effect(entry_id: str, effect: Effect) -> str:
         "rewrite": "rewrites (NAT)",
         "uncertain": "may change the fate of",
     }.get(effect.verdict, effect.verdict)
-    family = f"IPv{effect.packets.version}"
+    family = families or f"IPv{effect.packets.version}"
     return (
         f"{effect.where} (hook {effect.hook}, priority {effect.priority}) rule "
         f'"{effect.rule}" {verb} {family} {effect.packets.protocol} packets that entry '
         f"{entry_id!r} allows{how}"
     )
+
+
+def describe_effects(effects: tuple[tuple[str, Effect], ...]) -> list[str]:
+    """One line per effect, the IPv4 and IPv6 lines of the same rule and entry said once."""
+    families: dict[tuple[str, str, str, str], list[str]] = {}
+    first: dict[tuple[str, str, str, str], tuple[str, Effect]] = {}
+    for entry, effect in effects:
+        key = (entry, effect.where, effect.rule, effect.verdict + effect.certainty)
+        families.setdefault(key, []).append(f"IPv{effect.packets.version}")
+        first.setdefault(key, (entry, effect))
+    return [
+        describe_effect(*first[key], families=" and ".join(sorted(set(names))))
+        for key, names in families.items()
+    ]
 
 
 def drift_reason(live: LiveRuleset, recorded: str | None) -> str | None:
