@@ -203,7 +203,7 @@ def outside_from_nmap(path: Path) -> OutsideView:
 def firewall_view(netns: str | None, policy: HostPolicy | None) -> FirewallView:
     """Read the live rule set and judge it against the registry's policy (`firewall.state`)."""
     from ppsguard.firewall.nft import Runner
-    from ppsguard.firewall.state import describe_effect, read_enforcement
+    from ppsguard.firewall.state import describe_effects, read_enforcement
     from ppsguard.firewall.statedir import StateDir
 
     found = read_enforcement(Runner(netns=netns, timeout=30), StateDir.for_netns(netns), policy)
@@ -226,9 +226,9 @@ def firewall_view(netns: str | None, policy: HostPolicy | None) -> FirewallView:
             rule=effect.rule,
             verdict=effect.verdict,
             certainty=effect.certainty,
-            description=describe_effect(entry, effect),
+            description=line,
         )
-        for entry, effect in found.effects
+        for entry, effect, line in describe_effects(found.effects)
     )
     return FirewallView(
         FirewallState(found.state.value),

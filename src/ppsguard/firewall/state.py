@@ -73,7 +73,7 @@ class Enforcement:
             found.append(self.drift)
         if self.missing_entries:
             found.append("rules missing for entries: " + ", ".join(sorted(self.missing_entries)))
-        found.extend(describe_effects(self.effects))
+        found.extend(line for _, _, line in describe_effects(self.effects))
         if self.legacy_rules:
             found.append(
                 f"{len(self.legacy_rules)} iptables-legacy rules are active (invisible to nft)"
@@ -104,8 +104,10 @@ def describe_effect(entry_id: str, effect: Effect, families: str | None = None) 
     )
 
 
-def describe_effects(effects: tuple[tuple[str, Effect], ...]) -> list[str]:
-    """One line per effect, the IPv4 and IPv6 lines of the same rule and entry said once."""
+def describe_effects(
+    effects: tuple[tuple[str, Effect], ...],
+) -> list[tuple[str, Effect, str]]:
+    """(entry, effect, line) per effect, the IPv4 and IPv6 lines of one rule and entry merged."""
     families: dict[tuple[str, str, str, str], list[str]] = {}
     first: dict[tuple[str, str, str, str], tuple[str, Effect]] = {}
     for entry, effect in effects:
@@ -113,7 +115,7 @@ def describe_effects(effects: tuple[tuple[str, Effect], ...]) -> list[str]:
         families.setdefault(key, []).append(f"IPv{effect.packets.version}")
         first.setdefault(key, (entry, effect))
     return [
-        describe_effect(*first[key], families=" and ".join(sorted(set(names))))
+        (*first[key], describe_effect(*first[key], families=" and ".join(sorted(set(names)))))
         for key, names in families.items()
     ]
 
