@@ -52,8 +52,6 @@ PURE_MODULES = (
     "firewall/fate.py",
     "firewall/packets.py",
     "firewall/legacy.py",
-    "firewall/state.py",
-    "firewall/established.py",
     "scan/identify/classify.py",
     "scan/identify/escape.py",
     "scan/identify/handshakes.py",
