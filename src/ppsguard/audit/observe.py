@@ -227,6 +227,8 @@ def firewall_view(netns: str | None, policy: HostPolicy | None) -> FirewallView:
             verdict=effect.verdict,
             certainty=effect.certainty,
             description=line,
+            protocol=effect.packets.protocol,
+            port=effect.packets.ports[0][0] if effect.packets.ports else None,
         )
         for entry, effect, line in describe_effects(found.effects)
     )

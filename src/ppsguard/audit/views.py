@@ -153,6 +153,8 @@ class ForeignEffect:
     verdict: str  # drop | reject | queue | rewrite | uncertain
     certainty: str  # all | some | uncertain
     description: str  # the whole sentence, for evidence
+    protocol: str = "tcp"
+    port: int | None = None  # the first port concerned
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from ppsguard.audit import advise
 from ppsguard.audit.rules.case import Case, finding, worse
 from ppsguard.audit.views import FirewallState
 from ppsguard.model.findings import Finding, FindingType, Remedy, Severity
+from ppsguard.model.net import Protocol
 
 T = FindingType.FIREWALL_NOT_ENFORCING
 
@@ -81,7 +82,10 @@ def _foreign(case: Case) -> Iterator[Finding]:
             Severity.MEDIUM if sure else Severity.LOW,
             f"{effect.where} {effect.verdict}s packets that entry {effect.entry_id!r} allows"
             + ("" if sure else f" ({effect.certainty})"),
-            identity=f"foreign:{effect.where}:{effect.rule}:{effect.entry_id}",
+            protocol=Protocol(effect.protocol),
+            address="*",
+            port=effect.port,
+            identity=f"{effect.where}: {effect.rule}",
             entry=entry,
             evidence=(effect.description,),
             remedy=Remedy(
