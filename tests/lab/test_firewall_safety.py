@@ -241,3 +241,29 @@ def test_table_added_during_the_window_survives_the_rollback(lab_factory, tmp_pa
     assert "198.18.0.66" in after
     last = _log(tmp_path, fw.netns)[-1]
     assert last["action"] == "watchdog-rollback" and last["restored"] == "owned-table"
+
+
+def test_a_rejected_apply_keeps_the_open_window(lab_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Apply A with a window, then a table the kernel rejects: nothing changes, and the window
+    of A still ends in a rollback to the rule set before A (its watchdog was not lost)."""
+    from ppsguard.errors import InputError
+    from ppsguard.firewall.apply import apply_table
+    from ppsguard.firewall.nft import Runner
+    from ppsguard.firewall.statedir import StateDir
+
+    fw: Host = lab_factory(["fw"])["fw"]
+    fw.nft(OTHER_TABLE)
+    before = ruleset(fw)
+    done = pps(
+        ["policy", "apply", str(SEED), "--netns", fw.netns, "--confirm-within", "10"],
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    with_a = ruleset(fw)
+    bad = "table inet ppsguard {\n\tchain input {\n\t\tip saddr @missing accept\n\t}\n}\n"
+    state = StateDir.for_netns(fw.netns, tmp_path)
+    with pytest.raises(InputError):
+        apply_table(bad, runner=Runner(netns=fw.netns), state=state, window=10.0, force=True)
+    assert ruleset(fw) == with_a
+    assert _wait_for(lambda: "table inet ppsguard" not in ruleset(fw), 40)
+    assert ruleset(fw) == before
