@@ -74,6 +74,7 @@ def host_json(h: HostResult) -> dict[str, Any]:
         "address": None if h.address is None else str(h.address),
         "hostname": h.hostname,
         "state": str(h.state),
+        "reason": None if h.reason is None else str(h.reason),
         "ports": [_port_json(p) for p in h.ports],
         "summary": dict(h.summary),
         "flags": list(h.flags),
@@ -148,7 +149,7 @@ class _CliObserver:
             )
 
             self.bar = Progress(
-                TextColumn("scanning"),
+                TextColumn("{task.fields[phase]}"),
                 BarColumn(),
                 TaskProgressColumn(),
                 TextColumn("{task.description}"),
@@ -156,11 +157,21 @@ class _CliObserver:
                 transient=True,
             )
 
+    def on_phase(self, name: str) -> None:
+        """A new phase (discovery, ports): a bar of its own, with its own ETA."""
+        if self.bar is not None:
+            if self.task is not None:
+                self.bar.remove_task(self.task)
+            self.bar.start()
+            self.task = self.bar.add_task("ETA --", total=1, phase=name)
+            from ppsguard.scan.observer import Eta
+
+            self.eta = Eta()
+
     def on_start(self, total_probes: int, seed: int) -> None:
         output.human().print(f"seed {seed} (repeat this probe order with --seed {seed})")
-        if self.bar is not None:
-            self.bar.start()
-            self.task = self.bar.add_task("ETA --", total=max(1, total_probes))
+        if self.bar is not None and self.task is None:
+            self.on_phase("ports")
 
     def on_progress(self, done: int, total: int) -> None:
         if self.bar is not None and self.task is not None:
@@ -183,22 +194,26 @@ class _CliObserver:
             self.bar.stop()
 
 
-def render_table(result: ScanResult) -> None:
+def render_table(result: ScanResult, all_hosts: bool = False) -> None:
+    """Hosts that are up (all with `all_hosts`), then a summary that counts the others."""
     from rich.table import Table
 
     console = output.human()
     for host in result.hosts:
         name = f" ({host.hostname})" if host.hostname else ""
-        if host.error:
-            console.print(f"[red]{host.hostname or host.address}[/red]: {host.error}", markup=True)
+        if host.address is None:
+            console.print(f"[red]{host.hostname}[/red]: {host.error}", markup=True)
             continue
         if host.state is not HostState.UP:
-            console.print(
-                f"{host.address}{name}: host down (no reply to discovery; -Pn to scan anyway)"
-            )
+            if all_hosts:
+                why = host.error or f"{host.state}, {host.reason or 'no-response'}"
+                console.print(f"{host.address}{name}: host {host.state} ({why})")
             continue
         summary = ", ".join(f"{n} {s}" for s, n in sorted(host.summary.items()))
-        console.print(f"[bold]{host.address}{name}[/bold]: {summary or 'no ports'}", markup=True)
+        why = f" ({host.reason})" if host.reason is not None else ""
+        console.print(
+            f"[bold]{host.address}{name}[/bold]{why}: {summary or 'no ports'}", markup=True
+        )
         for flag in host.flags:
             console.print(f"  [yellow]flag:[/yellow] {flag}", markup=True)
         if host.ports:
@@ -216,9 +231,25 @@ def render_table(result: ScanResult) -> None:
             console.print(table)
     s = result.stats
     console.print(
-        f"{len(result.hosts)} host(s) in {s.elapsed_s:.2f}s, {s.probes_sent} probes, "
+        f"{host_count(result)} in {s.elapsed_s:.2f}s, {s.probes_sent} probes, "
         f"{s.retransmissions} retransmissions, engine {result.engine}, seed {s.seed}"
     )
+
+
+def host_count(result: ScanResult) -> str:
+    """`254 addresses, 2 up` (plus how many were not scanned or not probed, when any were)."""
+    addressed = [h for h in result.hosts if h.address is not None]
+    up = sum(1 for h in addressed if h.state is HostState.UP)
+    text = f"{len(addressed)} address{'es' if len(addressed) != 1 else ''}, {up} up"
+    skipped = sum(1 for h in addressed if h.error and h.error.startswith("not scanned"))
+    unknown = sum(1 for h in addressed if h.state is HostState.UNKNOWN)
+    if skipped:
+        text += f", {skipped} not scanned (network/broadcast)"
+    if unknown:
+        text += f", {unknown} not probed (deadline)"
+    if len(addressed) < len(result.hosts):
+        text += f", {len(result.hosts) - len(addressed)} unresolved"
+    return text
 
 
 def _run(coro: Coroutine[Any, Any, ScanResult]) -> ScanResult:
@@ -338,6 +369,20 @@ def register(app: typer.Typer) -> None:
         no_ping: Annotated[
             bool, typer.Option("-Pn", "--no-ping", help="Skip host discovery.")
         ] = False,
+        discovery: Annotated[
+            str,
+            typer.Option(
+                "--discovery",
+                help="Host discovery methods: auto (ARP/ND on a local link, ICMP and TCP "
+                "elsewhere) or a comma list of arp, nd, icmp, tcp.",
+            ),
+        ] = "auto",
+        ping_only: Annotated[
+            bool, typer.Option("-sn", "--ping-only", help="Host discovery only, no port scan.")
+        ] = False,
+        all_hosts: Annotated[
+            bool, typer.Option("--all-hosts", help="List down hosts too (JSON always does).")
+        ] = False,
         no_confirm: Annotated[
             bool, typer.Option("--no-confirm", help="Skip the re-probe of open ports.")
         ] = False,
@@ -422,6 +467,8 @@ def register(app: typer.Typer) -> None:
                     exclude=[t for t in (exclude or "").split(",") if t],
                     scope=scope_nets,
                     skip_discovery=no_ping,
+                    discovery=discovery,
+                    ping_only=ping_only,
                     confirm=not no_confirm,
                     all_states=all_states,
                     host_timeout=host_timeout,
@@ -460,7 +507,7 @@ def register(app: typer.Typer) -> None:
         elif as_jsonl:
             output.emit_jsonl([{"type": "host", **host_json(h)} for h in result.hosts])
         else:
-            render_table(result)
+            render_table(result, all_hosts)
 
 
 def _dry_run(  # noqa: PLR0917

@@ -33,13 +33,13 @@ from ppsguard.model.scan import (
     ScanStats,
     ServiceInfo,
 )
-from ppsguard.scan import discovery
+from ppsguard.scan import discovery, neighbours
 from ppsguard.scan.engines.base import EngineConfig, EngineStats
 from ppsguard.scan.observer import NullObserver, ScanObserver
 from ppsguard.scan.permutation import KeyedPermutation, new_seed
 from ppsguard.scan.ports import PortSpec, parse_ports, top_ports
 from ppsguard.scan.targets import TargetSpec, expand, in_networks, parse_networks, parse_targets
-from ppsguard.scan.timing import DEFAULT_REMOTE_RATE, PRESETS
+from ppsguard.scan.timing import DEFAULT_REMOTE_RATE, PRESETS, TimingPreset
 
 IMPLAUSIBLE_MIN_PORTS = 1000
 IMPLAUSIBLE_SHARE = 0.5
@@ -60,6 +60,8 @@ class ScanOptions:
     exclude: Sequence[str] = ()
     scope: Sequence[IPNetwork] | None = None
     skip_discovery: bool = False
+    discovery: str = "auto"  # methods: auto, or a comma list of arp, nd, icmp, tcp
+    ping_only: bool = False  # -sn: discovery only, no port scan
     confirm: bool = True
     all_states: bool = False
     host_timeout: float | None = None
@@ -122,6 +124,9 @@ class _Host:
     error: str | None = None
     up: bool = True
     expired: bool = False
+    state: HostState = HostState.UP
+    reason: Reason | None = None
+    resolved: bool = True
 
 
 async def _resolve(specs: Sequence[TargetSpec]) -> tuple[list[_Host], list[_Host]]:
@@ -147,6 +152,7 @@ async def _resolve(specs: Sequence[TargetSpec]) -> tuple[list[_Host], list[_Host
                     spec.hostname,
                     error=f"cannot resolve: {exc}",
                     up=False,
+                    resolved=False,
                 )
             )
             continue
@@ -236,12 +242,11 @@ async def scan(
     stop = threading.Event()
     deadline = None if opts.deadline is None else t0 + opts.deadline
     by_addr = {h.address: h for h in hosts}
-    if not opts.skip_discovery and hosts:
-        alive = await asyncio.to_thread(
-            discovery.discover, [h.address for h in hosts], preset, stats
+    methods = discovery.parse_methods(opts.discovery)
+    if hosts:
+        await asyncio.to_thread(
+            _discover, hosts, preset, stats, opts, methods, deadline, _phase(obs, "discovery")
         )
-        for h in hosts:
-            h.up = h.address in alive
     live = [h.address for h in hosts if h.up]
     max_rate = opts.max_rate
     if max_rate is None and any(not (a.is_private or a.is_loopback) for a in live):
@@ -259,11 +264,12 @@ async def scan(
         return False
 
     phases: list[tuple[str, Protocol, tuple[int, ...]]] = []
-    if spec.tcp and engine != "udp":
+    if spec.tcp and engine != "udp" and not opts.ping_only:
         phases.append((engine, Protocol.TCP, spec.tcp))
-    if spec.udp:
+    if spec.udp and not opts.ping_only:
         phases.append(("udp", Protocol.UDP, spec.udp))
     total = sum(len(live) * len(p) for _, _, p in phases)
+    _phase(obs, "ports")
     obs.on_start(total, seed)
     done = 0
     # per-port callbacks build a PortResult each (~1.5 us): only for observers that want them
@@ -350,16 +356,55 @@ async def _confirm(
         by_addr[address].results.setdefault(proto, {})[port] = outcome
 
 
+def _phase(obs: ScanObserver, name: str) -> Callable[[int, int], None]:
+    """Tell an observer that can show phases (`on_phase`) that one begins; its progress sink."""
+    on_phase = getattr(obs, "on_phase", None)
+    if on_phase is not None:
+        on_phase(name)
+    return obs.on_progress
+
+
+def _discover(  # noqa: PLR0917
+    hosts: Sequence[_Host],
+    preset: TimingPreset,
+    stats: EngineStats,
+    opts: ScanOptions,
+    methods: frozenset[discovery.Method],
+    deadline: float | None,
+    progress: Callable[[int, int], None],
+) -> None:
+    """Discovery's verdict on every host (with -Pn only the not-scannable addresses are out)."""
+    addresses = [h.address for h in hosts]
+    links = neighbours.load_links()
+    if opts.skip_discovery:
+        verdicts = discovery.special_addresses(addresses, links)
+    else:
+        rate = opts.max_rate
+        if rate is None and any(not (a.is_private or a.is_loopback) for a in addresses):
+            rate = DEFAULT_REMOTE_RATE
+        verdicts = discovery.discover(
+            addresses, preset, stats, links=links, methods=methods, raw=can_raw(),
+            deadline=deadline, max_rate=rate, progress=progress,
+        )  # fmt: skip
+    for h in hosts:
+        verdict = verdicts.get(h.address)
+        if verdict is None:
+            h.reason = Reason.USER_SET
+            continue
+        h.up, h.state, h.reason = verdict.state is HostState.UP, verdict.state, verdict.reason
+        h.error = verdict.note
+
+
 def _guess(port: int, proto: Protocol) -> ServiceInfo | None:
     name = service_name(port, proto)
     return ServiceInfo(name=str(name), confidence=Confidence.GUESSED) if name else None
 
 
 def _host_result(h: _Host, opts: ScanOptions) -> HostResult:
-    if h.error is not None:  # a hostname that did not resolve: no address to report
+    if not h.resolved:  # a hostname that did not resolve: no address to report
         return HostResult(None, h.hostname, HostState.UNKNOWN, error=h.error)
     if not h.up:
-        return HostResult(h.address, h.hostname, HostState.DOWN)
+        return HostResult(h.address, h.hostname, h.state, error=h.error, reason=h.reason)
     counts: Counter[PortState] = Counter()
     for table in h.results.values():
         counts.update(outcome[0] for outcome in table.values())
@@ -393,7 +438,9 @@ def _host_result(h: _Host, opts: ScanOptions) -> HostResult:
             gc.enable()
     if h.expired:
         flags.append("host-timeout")
-    return HostResult(h.address, h.hostname, HostState.UP, tuple(ports), summary, tuple(flags))
+    return HostResult(
+        h.address, h.hostname, HostState.UP, tuple(ports), summary, tuple(flags), None, h.reason
+    )
 
 
 def _protocol_name(protocol: Protocol) -> str:
