@@ -206,7 +206,7 @@ def render_table(result: ScanResult, all_hosts: bool = False) -> None:
             continue
         if host.state is not HostState.UP:
             if all_hosts:
-                why = host.error or f"{host.state}, {host.reason or 'no-response'}"
+                why = host.error or str(host.reason or "no-response")
                 console.print(f"{host.address}{name}: host {host.state} ({why})")
             continue
         summary = ", ".join(f"{n} {s}" for s, n in sorted(host.summary.items()))

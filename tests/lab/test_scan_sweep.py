@@ -1,0 +1,187 @@
+"""Subnet sweeps on a real bridge: a dozen lab hosts over a /22 (open ports, no ports, firewalled
+to drop all IP but answer ARP/ND); `pps scan` must find exactly the live hosts and their open
+ports with both TCP engines and both families, agree with nmap's XML, and never crash on the
+subnet's network/broadcast addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ppsguard.lab.hosts import Host, HostSpec, Lab
+from ppsguard.testing.pytest_plugin import require_lab
+
+pytestmark = pytest.mark.lab
+
+NET4 = ipaddress.IPv4Network("198.18.8.0/22")
+NET6 = ipaddress.IPv6Network("2001:db8:8::/64")
+SWEEP6 = "2001:db8:8::/118"  # the hosts' IPv6 addresses use the same host numbers
+NUMBERS = (3, 5, 77, 130, 255, 256, 300, 511, 700, 800, 1000, 1022)
+PORTS = "22,80,443,8080"
+DROP_ALL = """table inet wall {
+ chain input {
+  type filter hook input priority 0; policy drop;
+  icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
+ }
+}
+"""
+
+
+def _v6(number: int) -> ipaddress.IPv6Address:
+    return NET6[number]
+
+
+@pytest.fixture(scope="module")
+def sweep_lab() -> Iterator[tuple[Lab, dict[str, set[int]]]]:
+    """scanner at .1, twelve hosts; returns the lab and the truth: address -> open ports."""
+    require_lab()
+    specs = [HostSpec("scanner", str(NET4[1]), str(_v6(1)))]
+    specs += [HostSpec(f"h{n}", str(NET4[n]), str(_v6(n))) for n in NUMBERS]
+    lab = Lab(specs, subnet4=str(NET4), subnet6=str(NET6)).start()
+    truth: dict[str, set[int]] = {str(NET4[1]): set(), str(_v6(1)): set()}
+    try:
+        for i, number in enumerate(NUMBERS):
+            host = lab[f"h{number}"]
+            ports: set[int] = set()
+            if i % 3 == 0:
+                host.listen(22)
+                host.listen(80)
+                ports = {22, 80}
+            elif i % 3 == 1:
+                host.nft(DROP_ALL)  # up on the link, silent to every port
+            if i == 2:
+                host.listen(8080)
+                ports = {8080}
+            truth[str(NET4[number])] = ports
+            truth[str(_v6(number))] = ports
+        yield lab, truth
+    finally:
+        lab.stop()
+
+
+def pps_json(host: Host, *args: str) -> dict[str, Any]:
+    done = host.run(
+        [sys.executable, "-m", "ppsguard", "scan", "--json", "-T4", *args], check=False, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    doc: dict[str, Any] = json.loads(done.stdout)
+    return doc
+
+
+def pps_found(doc: dict[str, Any]) -> dict[str, set[int]]:
+    return {
+        h["address"]: {p["port"] for p in h["ports"] if p["state"] == "open"}
+        for h in doc["hosts"]
+        if h["state"] == "up"
+    }
+
+
+def nmap_found(host: Host, *args: str) -> dict[str, set[int]]:
+    done = host.run(["nmap", "-n", "-T4", "-oX", "-", *args], timeout=300)
+    found: dict[str, set[int]] = {}
+    for node in ET.fromstring(done.stdout).iter("host"):
+        status = node.find("status")
+        if status is None or status.get("state") != "up":
+            continue
+        address = next(
+            a.get("addr", "") for a in node.iter("address") if a.get("addrtype") != "mac"
+        )
+        found[str(ipaddress.ip_address(address))] = {
+            int(p.get("portid", "0"))
+            for p in node.iter("port")
+            if (s := p.find("state")) is not None and s.get("state") == "open"
+        }
+    return found
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+@pytest.mark.parametrize("engine", ["--syn", "--connect"])
+def test_sweep_finds_exactly_the_live_hosts_and_agrees_with_nmap(
+    sweep_lab: tuple[Lab, dict[str, set[int]]], engine: str, family: str
+) -> None:
+    lab, truth = sweep_lab
+    scanner = lab["scanner"]
+    version = 4 if family == "ipv4" else 6
+    want = {a: p for a, p in truth.items() if ipaddress.ip_address(a).version == version}
+    net = str(NET4) if version == 4 else SWEEP6
+    doc = pps_json(scanner, engine, "-p", PORTS, net)
+    assert pps_found(doc) == want
+    hosts = doc["hosts"]
+    assert len(hosts) == 1024  # JSON keeps every address, with its state and reason
+    reasons = {h["address"]: h["reason"] for h in hosts}
+    neighbour = "arp-response" if version == 4 else "nd-response"
+    assert {reasons[a] for a in want} == {neighbour, "localhost-response"}
+    assert {h["reason"] for h in hosts if h["state"] == "down"} == {"no-response"}
+    # nmap takes no IPv6 ranges: give it the live addresses plus a few dead ones
+    dead6 = [str(_v6(n)) for n in (2, 4, 1023)]
+    targets = [net] if version == 4 else [*want, *dead6]
+    flag = "-sS" if engine == "--syn" else "-sT"
+    extra = ["-6"] if version == 6 else []
+    assert nmap_found(scanner, flag, *extra, "-p", PORTS, *targets) == want
+
+
+def test_network_and_broadcast_addresses_are_not_scanned(
+    sweep_lab: tuple[Lab, dict[str, set[int]]],
+) -> None:
+    lab, _truth = sweep_lab
+    edges = [str(NET4.network_address), str(NET4.broadcast_address)]
+    for args in (["--syn"], ["--syn", "-Pn"], ["--connect", "-Pn"]):
+        doc = pps_json(lab["scanner"], *args, "-p", PORTS, *edges)
+        notes = {h["address"]: (h["state"], h["error"]) for h in doc["hosts"]}
+        assert notes == {
+            edges[0]: ("down", "not scanned: network address"),
+            edges[1]: ("down", "not scanned: broadcast address"),
+        }
+    table = lab["scanner"].run(
+        [sys.executable, "-m", "ppsguard", "scan", "-T4", "-p", PORTS, f"{NET4.network_address}/30"]
+    )
+    assert "4 addresses, 2 up, 1 not scanned" in table.stdout + table.stderr
+    assert str(NET4.network_address) + ":" not in table.stdout + table.stderr  # down: not listed
+
+
+@pytest.mark.parametrize(
+    "target", ["198.18.8.2/31", "198.18.8.4/31", "198.18.8.5/32", "198.18.8.6/32"]
+)
+def test_small_prefixes_behave_like_nmap(
+    sweep_lab: tuple[Lab, dict[str, set[int]]], target: str
+) -> None:
+    lab, _truth = sweep_lab
+    scanner = lab["scanner"]
+    doc = pps_json(scanner, "-p", PORTS, target)
+    assert len(doc["hosts"]) == ipaddress.ip_network(target).num_addresses
+    assert pps_found(doc) == nmap_found(scanner, "-sS", "-p", PORTS, target)
+
+
+def test_all_hosts_lists_down_hosts_and_discovery_methods_can_be_chosen(
+    sweep_lab: tuple[Lab, dict[str, set[int]]],
+) -> None:
+    lab, truth = sweep_lab
+    scanner = lab["scanner"]
+    done = scanner.run(
+        [sys.executable, "-m", "ppsguard", "scan", "-sn", "--all-hosts", "198.18.8.0/29"]
+    )
+    text = done.stdout + done.stderr
+    assert "198.18.8.2: host down (no-response)" in text
+    assert "198.18.8.3 (arp-response)" in text
+    # ICMP/TCP probes on the link: the firewalled host (.5) cannot be seen without ARP
+    doc = pps_json(scanner, "-sn", "--discovery", "icmp,tcp", "198.18.8.0/25")
+    up = set(pps_found(doc))
+    assert up == {str(NET4[n]) for n in (1, 3, 77)}
+    assert {h["reason"] for h in doc["hosts"] if h["address"] in up} <= {
+        "localhost-response",
+        "echo-reply",
+        "timestamp-reply",
+    }
+    assert truth[str(NET4[5])] == set()
+    bad = scanner.run(
+        [sys.executable, "-m", "ppsguard", "scan", "--discovery", "carrier-pigeon", "198.18.8.3"],
+        check=False,
+    )
+    assert bad.returncode == 2 and "carrier-pigeon" in bad.stderr
