@@ -126,7 +126,7 @@ class _Host:
     expired: bool = False
     state: HostState = HostState.UP
     reason: Reason | None = None
-    resolved: bool = True
+    note: str | None = None  # why an address was not scanned or probed
 
 
 async def _resolve(specs: Sequence[TargetSpec]) -> tuple[list[_Host], list[_Host]]:
@@ -152,7 +152,6 @@ async def _resolve(specs: Sequence[TargetSpec]) -> tuple[list[_Host], list[_Host
                     spec.hostname,
                     error=f"cannot resolve: {exc}",
                     up=False,
-                    resolved=False,
                 )
             )
             continue
@@ -392,7 +391,7 @@ def _discover(  # noqa: PLR0917
             h.reason = Reason.USER_SET
             continue
         h.up, h.state, h.reason = verdict.state is HostState.UP, verdict.state, verdict.reason
-        h.error = verdict.note
+        h.note = verdict.note
 
 
 def _guess(port: int, proto: Protocol) -> ServiceInfo | None:
@@ -401,10 +400,10 @@ def _guess(port: int, proto: Protocol) -> ServiceInfo | None:
 
 
 def _host_result(h: _Host, opts: ScanOptions) -> HostResult:
-    if not h.resolved:  # a hostname that did not resolve: no address to report
+    if h.error is not None:  # a hostname that did not resolve: no address to report
         return HostResult(None, h.hostname, HostState.UNKNOWN, error=h.error)
     if not h.up:
-        return HostResult(h.address, h.hostname, h.state, error=h.error, reason=h.reason)
+        return HostResult(h.address, h.hostname, h.state, error=h.note, reason=h.reason)
     counts: Counter[PortState] = Counter()
     for table in h.results.values():
         counts.update(outcome[0] for outcome in table.values())
