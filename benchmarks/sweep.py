@@ -78,7 +78,9 @@ def nmap(host: Host, *args: str) -> tuple[float, Found]:
         status = node.find("status")
         if status is None or status.get("state") != "up":
             continue
-        address = next(a.get("addr", "") for a in node.iter("address") if a.get("addrtype") == "ipv4")
+        address = next(
+            a.get("addr", "") for a in node.iter("address") if a.get("addrtype") == "ipv4"
+        )
         found[address] = tuple(
             sorted(
                 int(p.get("portid", "0"))

@@ -99,6 +99,7 @@ def discover(
     for address in addresses:
         if address not in verdicts and (address.is_loopback or address in links.local):
             verdicts[address] = Verdict(HostState.UP, Reason.LOCALHOST_RESPONSE)
+            stats.estimator(address, preset).sample(0.0)  # no wire: never the initial timeout
     groups: dict[tuple[str, int], list[IPAddress]] = {}
     elsewhere: list[IPAddress] = []
     use_neighbours = raw and neighbours.available()

@@ -25,7 +25,7 @@ from ppsguard.scan.links import Links, parse_local4, parse_local6, parse_routes4
 Progress = Callable[[int], None]  # called with a number of requests sent or made unnecessary
 _PROC = Path("/proc/thread-self/net")  # this thread's namespace (the lab's scanner runs in one)
 _ARPHRD_ETHER = 1
-_BATCH = 256
+_BATCH = 32  # read answers this often while sending: RTTs stay honest
 
 
 def load_links() -> Links:
@@ -82,9 +82,11 @@ def _arp_port(interface: str, targets: Sequence[IPAddress]) -> _Port | None:
     mac = bytes(name[4][:6])
     dest = (interface, pk.ETH_P_ARP, 0, 0, pk.BROADCAST_MAC)
 
+    assert isinstance(source, ipaddress.IPv4Address)
+    head = pk.arp_request(mac, source, ipaddress.IPv4Address(0))[: -len(source.packed)]
+
     def send(address: IPAddress) -> None:
-        assert isinstance(address, ipaddress.IPv4Address) and isinstance(source, type(address))
-        sock.sendto(pk.arp_request(mac, source, address), dest)
+        sock.sendto(head + address.packed, dest)  # only the target address differs
 
     return _Port(sock, send)
 
@@ -203,15 +205,15 @@ def _passes(
             now = time.monotonic()
             if config.deadline is not None and now >= config.deadline:
                 return
-            if interval:
-                delay = sent_at + i * interval - now
-                if delay > 0:
-                    drain(delay)
-            wanted[address] = time.monotonic()
+            if interval and (delay := sent_at + i * interval - now) > 0:
+                drain(delay)
+                now = time.monotonic()
+            wanted[address] = now
             _send(ports[key], address)
-            config.progress(1)
             if i % _BATCH == _BATCH - 1:
+                config.progress(_BATCH)
                 drain(0.0)
+        config.progress(len(pending) % _BATCH)
         # wait for stragglers: the configured wait, or much less once the link showed its RTT
         end = time.monotonic() + (min(config.wait, max(0.05, 8 * worst_rtt)) if answered
                                   else config.wait)  # fmt: skip
