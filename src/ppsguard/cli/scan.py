@@ -108,7 +108,7 @@ def compact_json(r: ScanResult) -> str:
     templates: dict[tuple[int, int, int], str] = {}  # by enum member ids: no Enum.__hash__
     hosts: list[str] = []
     for h in r.hosts:
-        doc = host_json(dataclasses.replace(h, ports=()))
+        doc = host_json(dataclasses.replace(h, ports=()) if h.ports else h)  # a /16: 65k down
         head, _, tail = dumps(doc).partition('"ports":[]')
         parts: list[str] = []
         for p in h.ports:
@@ -246,7 +246,7 @@ def host_count(result: ScanResult) -> str:
     if skipped:
         text += f", {skipped} not scanned (network/broadcast)"
     if unknown:
-        text += f", {unknown} not probed (deadline)"
+        text += f", {unknown} undecided (--deadline)"
     if len(addressed) < len(result.hosts):
         text += f", {len(result.hosts) - len(addressed)} unresolved"
     return text
@@ -499,7 +499,7 @@ def register(app: typer.Typer) -> None:
 
             _write_atomic(out_grep, render_grepable(result))
         if as_json:
-            if sum(len(h.ports) for h in result.hosts) > 1000:  # big: compact, templated ports
+            if len(result.hosts) + sum(len(h.ports) for h in result.hosts) > 1000:  # big: compact
                 sys.stdout.write(compact_json(result) + "\n")
                 sys.stdout.flush()
             else:

@@ -281,7 +281,7 @@ async def scan(
             break
         probes = _Probes(live, plist, seed)
         # the engines hand back the address objects they were given: one table per object
-        tables = {id(h.address): h.results.setdefault(proto, {}) for h in hosts}
+        tables = {id(h.address): h.results.setdefault(proto, {}) for h in hosts if h.up}
 
         def emit(  # noqa: PLR0917 - the engines' callback signature
             address: IPAddress,
@@ -378,15 +378,14 @@ def _discover(  # noqa: PLR0917
     if opts.skip_discovery:
         verdicts = discovery.special_addresses(addresses, links)
     else:
-        rate = opts.max_rate
-        if rate is None and any(not (a.is_private or a.is_loopback) for a in addresses):
-            rate = DEFAULT_REMOTE_RATE
-        verdicts = discovery.discover(
-            addresses, preset, stats, links=links, methods=methods, raw=can_raw(),
-            deadline=deadline, max_rate=rate, progress=progress,
+        verdicts = list(
+            discovery.discover(
+                addresses, preset, stats, links=links, methods=methods, raw=can_raw(),
+                deadline=deadline, max_rate=opts.max_rate, remote_rate=DEFAULT_REMOTE_RATE,
+                progress=progress,
+            )
         )  # fmt: skip
-    for h in hosts:
-        verdict = verdicts.get(h.address)
+    for h, verdict in zip(hosts, verdicts, strict=True):
         if verdict is None:
             h.reason = Reason.USER_SET
             continue

@@ -136,21 +136,22 @@ def _source(targets: Sequence[IPAddress]) -> IPAddress | None:
 
 def sweep(
     groups: dict[tuple[str, int], list[IPAddress]], config: SweepConfig
-) -> tuple[dict[IPAddress, float], set[IPAddress]]:
+) -> tuple[dict[bytes, float], set[bytes]]:
     """Ask every address of `groups` ((interface, IP version) -> addresses) on its link.
 
-    Returns (answered address -> round-trip seconds, addresses that could not be asked because
-    no raw socket works on their link); every other address did not answer.
+    Returns (answered packed address -> round-trip seconds, packed addresses that could not be
+    asked because no raw socket works on their link); every other address did not answer.
+    Addresses are keys as packed bytes: hashing an `ipaddress` object costs a hex() each time.
     """
     ports: dict[tuple[str, int], _Port] = {}
-    unaskable: set[IPAddress] = set()
+    unaskable: set[bytes] = set()
     for (interface, version), addresses in groups.items():
         port = (_arp_port if version == 4 else _nd_port)(interface, addresses)
         if port is None:
-            unaskable.update(addresses)
+            unaskable.update(a.packed for a in addresses)
         else:
             ports[(interface, version)] = port
-    answered: dict[IPAddress, float] = {}
+    answered: dict[bytes, float] = {}
     try:
         _passes(ports, groups, config, answered)
     finally:
@@ -163,10 +164,10 @@ def _passes(
     ports: dict[tuple[str, int], _Port],
     groups: dict[tuple[str, int], list[IPAddress]],
     config: SweepConfig,
-    answered: dict[IPAddress, float],
+    answered: dict[bytes, float],
 ) -> None:
-    wanted: dict[IPAddress, float] = {}  # address -> when its latest request went out
-    pending = [(key, a) for key, addrs in groups.items() if key in ports for a in addrs]
+    wanted: dict[bytes, float] = {}  # packed address -> when its latest request went out
+    pending = [(key, a, a.packed) for key, addrs in groups.items() if key in ports for a in addrs]
     socks = {port.sock: key[1] for key, port in ports.items()}
     buffer = bytearray(2048)
     interval = 0.0 if config.max_rate is None else 1.0 / config.max_rate
@@ -190,25 +191,28 @@ def _passes(
                     if socks[sock] == 4
                     else pk.parse_neighbour_advertisement(data)
                 )
-                if reply is None or reply.address in answered or reply.address not in wanted:
+                if reply is None:
                     continue
-                rtt = max(0.0, now - wanted[reply.address])
-                answered[reply.address] = rtt
+                packed = reply.address.packed
+                if packed in answered or packed not in wanted:
+                    continue
+                rtt = max(0.0, now - wanted[packed])
+                answered[packed] = rtt
                 worst_rtt = max(worst_rtt, rtt)
 
     for attempt in range(config.tries):
-        pending = [(key, a) for key, a in pending if a not in answered]
+        pending = [entry for entry in pending if entry[2] not in answered]
         if not pending:
             break
         sent_at = time.monotonic()
-        for i, (key, address) in enumerate(pending):
+        for i, (key, address, packed) in enumerate(pending):
             now = time.monotonic()
             if config.deadline is not None and now >= config.deadline:
                 return
             if interval and (delay := sent_at + i * interval - now) > 0:
                 drain(delay)
                 now = time.monotonic()
-            wanted[address] = now
+            wanted[packed] = now
             _send(ports[key], address)
             if i % _BATCH == _BATCH - 1:
                 config.progress(_BATCH)
@@ -221,7 +225,7 @@ def _passes(
             end = min(end, config.deadline)
         while (now := time.monotonic()) < end:
             drain(end - now)
-        skipped = sum(1 for _key, a in pending if a in answered) * (config.tries - 1 - attempt)
+        skipped = sum(1 for entry in pending if entry[2] in answered) * (config.tries - 1 - attempt)
         if skipped:
             config.progress(skipped)  # the retries an answer made unnecessary
 

@@ -51,6 +51,7 @@ def ping(  # noqa: PLR0917
     tries: int,
     raw: bool,
     deadline: float | None,
+    rate: float | None,
     progress: Callable[[int], None],
 ) -> dict[IPAddress, tuple[str, float]]:
     """Address -> (reason, round-trip seconds) for the hosts that replied."""
@@ -84,11 +85,16 @@ def ping(  # noqa: PLR0917
                     alive[found] = (reason, now - sent_at[found])
 
     try:
+        interval = 0.0 if rate is None else 1.0 / rate
         for attempt in range(tries):
             rest = [h for h in hosts if h not in alive]
+            started = time.monotonic()
             for i, host in enumerate(rest):
-                if deadline is not None and time.monotonic() >= deadline:
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
                     return alive
+                if interval and (delay := started + i * interval - now) > 0:
+                    drain(delay)
                 entry = socks.get(host.version)
                 progress(1)
                 if entry is None:
