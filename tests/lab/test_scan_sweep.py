@@ -185,3 +185,75 @@ def test_all_hosts_lists_down_hosts_and_discovery_methods_can_be_chosen(
         check=False,
     )
     assert bad.returncode == 2 and "carrier-pigeon" in bad.stderr
+
+
+class _Phases:
+    """Records what a progress bar would show: phases, and (done, total) per phase."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, list[tuple[int, int]]]] = []
+
+    def on_phase(self, name: str) -> None:
+        self.seen.append((name, []))
+
+    def on_start(self, total_probes: int, seed: int) -> None:
+        return None
+
+    def on_progress(self, done: int, total: int) -> None:
+        self.seen[-1][1].append((done, total))
+
+    def on_port(self, address: object, result: object) -> None:
+        return None
+
+    def on_host(self, host: object) -> None:
+        return None
+
+
+def test_a_slash_16_sweep_reports_phases_and_honours_its_deadline(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import resource
+
+    from ppsguard.scan import ScanOptions, scan
+
+    lab = lab_factory(
+        [HostSpec("scanner", "198.19.0.1"), HostSpec("far", "198.19.200.9")],
+        subnet4="198.19.0.0/16",
+        subnet6="2001:db8:19::/64",
+    )
+    lab["far"].listen(22)
+    phases = _Phases()
+
+    def sweep() -> tuple[object, int]:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        opts = ScanOptions(timing=4)
+        result = asyncio.run(scan(["198.19.0.0/16"], "22", options=opts, observer=phases))
+        return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+
+    result, grown_kib = lab["scanner"].call(sweep)
+    assert grown_kib < 300_000  # bounded: 65,536 addresses, not per-port state for each
+    up = {str(h.address): [p.port for p in h.ports] for h in result.hosts if h.state == "up"}  # type: ignore[attr-defined]
+    assert up == {"198.19.0.1": [], "198.19.200.9": [22]}
+    assert len(result.hosts) == 65536  # type: ignore[attr-defined]
+    assert [name for name, _points in phases.seen] == ["discovery", "ports"]
+    for _name, points in phases.seen:
+        dones = [done for done, _total in points]
+        assert dones == sorted(dones) and points[-1][0] == points[-1][1]  # monotone, ends full
+    # the same sweep with a 1 s deadline stops early and says which hosts stayed undecided
+    done = lab["scanner"].run(
+        [
+            sys.executable,
+            "-m",
+            "ppsguard",
+            "scan",
+            "-T4",
+            "-p",
+            "22",
+            "--deadline",
+            "1",
+            "198.19.0.0/16",
+        ],
+        timeout=120,
+    )
+    text = done.stdout + done.stderr
+    assert "65536 addresses" in text and "undecided (--deadline)" in text
+    assert "Traceback" not in text

@@ -56,6 +56,8 @@ PURE_MODULES = (
     "scan/identify/escape.py",
     "scan/identify/handshakes.py",
     "scan/identify/signatures.py",
+    "scan/links.py",
+    "scan/engines/discovery_packets.py",
     "audit/advise.py",
     "audit/baseline.py",
     "audit/context.py",

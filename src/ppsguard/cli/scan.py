@@ -107,8 +107,19 @@ def compact_json(r: ScanResult) -> str:
     dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
     templates: dict[tuple[int, int, int], str] = {}  # by enum member ids: no Enum.__hash__
     hosts: list[str] = []
+    # a host with nothing but an address (a /16 sweep has 65k down ones): text per template too
+    bare: dict[tuple[str, object, object], tuple[str, str]] = {}
     for h in r.hosts:
-        doc = host_json(dataclasses.replace(h, ports=()) if h.ports else h)  # a /16: 65k down
+        if h.address is not None and not (h.ports or h.summary or h.flags or h.hostname):
+            key = (str(h.state), h.reason, h.error)
+            if key not in bare:
+                text = dumps(host_json(dataclasses.replace(h, address=None)))
+                head, _, tail = text.partition('"address":null')
+                bare[key] = (head + '"address":"', '"' + tail)
+            head, tail = bare[key]
+            hosts.append(head + str(h.address) + tail)
+            continue
+        doc = host_json(dataclasses.replace(h, ports=()))
         head, _, tail = dumps(doc).partition('"ports":[]')
         parts: list[str] = []
         for p in h.ports:
