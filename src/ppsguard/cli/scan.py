@@ -180,7 +180,8 @@ class _CliObserver:
             self.eta = Eta()
 
     def on_start(self, total_probes: int, seed: int) -> None:
-        output.human().print(f"seed {seed} (repeat this probe order with --seed {seed})")
+        if total_probes:  # a discovery-only run (-sn) has no probe order to repeat
+            output.human().print(f"seed {seed} (repeat this probe order with --seed {seed})")
         if self.bar is not None and self.task is None:
             self.on_phase("ports")
 
@@ -223,7 +224,8 @@ def render_table(result: ScanResult, all_hosts: bool = False) -> None:
         summary = ", ".join(f"{n} {s}" for s, n in sorted(host.summary.items()))
         why = f" ({host.reason})" if host.reason is not None else ""
         console.print(
-            f"[bold]{host.address}{name}[/bold]{why}: {summary or 'no ports'}", markup=True
+            f"[bold]{host.address}{name}[/bold]{why}: {summary or 'up, no ports scanned'}",
+            markup=True,
         )
         for flag in host.flags:
             console.print(f"  [yellow]flag:[/yellow] {flag}", markup=True)
