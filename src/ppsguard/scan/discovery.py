@@ -17,6 +17,7 @@ network/broadcast check. Sends the kernel refuses for one address are that addre
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from enum import StrEnum
 from ppsguard.errors import UsageError
 from ppsguard.model.net import IPAddress
 from ppsguard.model.scan import HostState, PortState, Reason
-from ppsguard.scan import neighbours, ping
+from ppsguard.scan import neighbours, ping, tcpping
 from ppsguard.scan.engines.base import EngineConfig, EngineStats
 from ppsguard.scan.links import Links
 from ppsguard.scan.timing import TimingPreset
@@ -124,7 +125,10 @@ def discover(
             elsewhere.append(i)
     tries = 2 if preset.initial_timeout <= 0.5 else 3
     icmp_on, tcp_on = Method.ICMP in methods, Method.TCP in methods
-    total = len(elsewhere) * (tries * icmp_on + 2 * tcp_on) + sum(map(len, groups.values())) * tries
+    # progress units per probed host: ICMP tries, then SYN (one outcome) + ACK tries as root,
+    # or one outcome per connect to 443 and 80 without root
+    per_probe = tries * icmp_on + tcp_on * ((1 + tries) if raw else 2)
+    total = len(elsewhere) * per_probe + sum(map(len, groups.values())) * tries
     counter = _Counter(total, progress)
     if groups:
         config = neighbours.SweepConfig(
@@ -192,41 +196,53 @@ def _probe(  # noqa: PLR0917
     rate: float | None,
     counter: _Counter,
 ) -> dict[bytes, Verdict]:
-    """ICMP echo/timestamp, then TCP to 443 and 80, for hosts not on a link we can ask;
-    verdicts of the hosts that answered, by packed address."""
-    found: dict[bytes, Verdict] = {}
+    """For hosts not on a link we can ask, all at once as nmap does: ICMP echo (and timestamp as
+    root), TCP SYN to 443 and, as root, a TCP ACK to 80 (without root: connects to 443 and 80).
+    Verdicts of the hosts that answered, by packed address; ICMP answers count first."""
     timeout = min(1.0, max(preset.initial_timeout, 0.5))
     tries = 2 if preset.initial_timeout <= 0.5 else 3
-    if icmp_on:
+    end = time.monotonic() + 3 * timeout * tries
+    end = end if deadline is None else min(end, deadline)
+    by_icmp: dict[bytes, Verdict] = {}
+    by_tcp: dict[bytes, Verdict] = {}
+    by_ack: dict[bytes, Verdict] = {}
+
+    def icmp() -> None:
         for address, (reason, rtt) in ping.ping(
             hosts, timeout, tries, raw, deadline, rate, counter.add
         ).items():
             stats.estimator(address, preset).sample(rtt)
-            found[address.packed] = Verdict(HostState.UP, Reason(reason), rtt=rtt)
-    rest = [h for h in hosts if h.packed not in found]
-    if not rest or not tcp_on:
-        return found
+            by_icmp[address.packed] = Verdict(HostState.UP, Reason(reason), rtt=rtt)
 
     def emit(
         address: IPAddress, port: int, state: PortState, reason: Reason, ttl: int | None
     ) -> None:
         counter.add(1)
-        if address.packed not in found and (
+        if address.packed not in by_tcp and (
             state in (PortState.OPEN, PortState.CLOSED) or reason is Reason.ADMIN_PROHIBITED
         ):
-            found[address.packed] = Verdict(HostState.UP, reason)
+            by_tcp[address.packed] = Verdict(HostState.UP, reason)
 
-    cfg = EngineConfig(preset=preset, max_retries=1, window=256, max_rate=rate)
-    cfg.deadline = time.monotonic() + 3 * timeout
-    if deadline is not None:
-        cfg.deadline = min(cfg.deadline, deadline)
-    probes = ((h, p) for p in _TCP_PORTS for h in rest)
-    if raw:
-        from ppsguard.scan.engines import syn
+    def tcp() -> None:
+        cfg = EngineConfig(preset=preset, max_retries=tries - 1, window=256, max_rate=rate)
+        cfg.deadline = end
+        if raw:
+            from ppsguard.scan.engines import syn
 
-        syn.run(probes, cfg, emit, stats)
-    else:
-        from ppsguard.scan.engines import connect
+            syn.run(((h, 443) for h in hosts), cfg, emit, stats)
+        else:
+            from ppsguard.scan.engines import connect
 
-        connect.run(probes, cfg, emit, stats)
-    return found
+            connect.run(((h, p) for p in _TCP_PORTS for h in hosts), cfg, emit, stats)
+
+    def ack() -> None:
+        for packed, rtt in tcpping.ack_ping(hosts, 80, timeout, tries, end, counter.add).items():
+            by_ack[packed] = Verdict(HostState.UP, Reason.RESET, rtt=rtt)
+
+    jobs = [job for job, on in ((icmp, icmp_on), (tcp, tcp_on), (ack, tcp_on and raw)) if on]
+    threads = [threading.Thread(target=job, daemon=True) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {**by_ack, **by_tcp, **by_icmp}

@@ -162,3 +162,46 @@ def parse_icmp_reply(message: bytes, version: int) -> str | None:
     if version == 4:
         return {ECHO_REPLY4: "echo-reply", TIMESTAMP_REPLY4: "timestamp-reply"}.get(message[0])
     return "echo-reply" if message[0] == ECHO_REPLY6 else None
+
+
+TCP = Layout(
+    ("sport", "H"),
+    ("dport", "H"),
+    ("seq", "I"),
+    ("ack", "I"),
+    ("offset", "B"),  # data offset << 4
+    ("flags", "B"),  # ACK 0x10, RST 0x04, SYN 0x02
+    ("window", "H"),
+    ("checksum", "H"),
+    ("urgent", "H"),
+)
+TCP_ACK, TCP_RST = 0x10, 0x04
+
+
+def tcp_ack(  # noqa: PLR0917
+    src: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    dst: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    sport: int,
+    dport: int,
+    seq: int,
+    ack: int,
+) -> bytes:
+    """A bare TCP ACK (nmap's -PA probe): a live host answers RST with sequence number `ack`."""
+    values: dict[str, int | bytes] = {
+        "sport": sport, "dport": dport, "seq": seq, "ack": ack, "offset": 5 << 4,
+        "flags": TCP_ACK, "window": 1024, "checksum": 0, "urgent": 0,
+    }  # fmt: skip
+    if dst.version == 4:
+        pseudo = src.packed + dst.packed + struct.pack("!BBH", 0, 6, TCP.size)
+    else:
+        pseudo = src.packed + dst.packed + struct.pack("!IxxxB", TCP.size, 6)
+    values["checksum"] = checksum_fold(words(pseudo + TCP.pack(values)))
+    return TCP.pack(values)
+
+
+def parse_rst(segment: bytes) -> tuple[int, int, int] | None:
+    """(source port, destination port, sequence number) of a TCP RST, else None."""
+    fields = TCP.unpack(segment)
+    if fields is None or not int(fields["flags"]) & TCP_RST:
+        return None
+    return int(fields["sport"]), int(fields["dport"]), int(fields["seq"])
