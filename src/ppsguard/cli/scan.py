@@ -111,12 +111,12 @@ def compact_json(r: ScanResult) -> str:
     bare: dict[tuple[str, object, object], tuple[str, str]] = {}
     for h in r.hosts:
         if h.address is not None and not (h.ports or h.summary or h.flags or h.hostname):
-            key = (str(h.state), h.reason, h.error)
-            if key not in bare:
+            bare_key = (str(h.state), h.reason, h.error)
+            if bare_key not in bare:
                 text = dumps(host_json(dataclasses.replace(h, address=None)))
                 head, _, tail = text.partition('"address":null')
-                bare[key] = (head + '"address":"', '"' + tail)
-            head, tail = bare[key]
+                bare[bare_key] = (head + '"address":"', '"' + tail)
+            head, tail = bare[bare_key]
             hosts.append(head + str(h.address) + tail)
             continue
         doc = host_json(dataclasses.replace(h, ports=()))
