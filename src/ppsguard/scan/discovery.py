@@ -5,9 +5,9 @@ probes on it?
 - network/broadcast address of an attached IPv4 subnet (/30 or wider): not scanned; down.
 - on a directly attached link: ARP (IPv4) or neighbour solicitation (IPv6) over raw sockets;
   up with `arp-response` / `nd-response`, else down with `no-response`.
-- elsewhere, or without raw sockets: ICMP echo (plus timestamp as root), then TCP to 443 and 80
-  (SYN as root, connect otherwise); up with `echo-reply`, `timestamp-reply`, `syn-ack`, `reset`
-  or `conn-refused`.
+- elsewhere, or without raw sockets: all at once, ICMP echo (plus timestamp as root), TCP SYN to
+  443 and a TCP ACK to 80 as root (connects to 443 and 80 otherwise); up with `echo-reply`,
+  `timestamp-reply`, `syn-ack`, `reset` or `conn-refused`.
 
 A host on the link that does not answer ARP/ND is down (nmap's rule: nothing else gets through a
 link without it). `--discovery` narrows the methods (`arp`, `nd`, `icmp`, `tcp`); a target whose
