@@ -26,7 +26,7 @@ from enum import StrEnum
 from ppsguard.errors import UsageError
 from ppsguard.model.net import IPAddress
 from ppsguard.model.scan import HostState, PortState, Reason
-from ppsguard.scan import neighbours, ping, tcpping
+from ppsguard.scan import kernel_neighbours, neighbours, ping, tcpping
 from ppsguard.scan.engines.base import EngineConfig, EngineStats
 from ppsguard.scan.links import Links
 from ppsguard.scan.timing import TimingPreset
@@ -107,6 +107,7 @@ def discover(
     cost more than the ARP sweep of a /16 itself."""
     verdicts: list[Verdict | None] = special_addresses(addresses, links)
     groups: dict[tuple[str, int], list[int]] = {}
+    by_kernel: list[int] = []  # on a link, without raw sockets: the kernel resolves them
     elsewhere: list[int] = []
     use_neighbours = raw and neighbours.available()
     local = links.local
@@ -119,8 +120,11 @@ def discover(
             continue
         route = links.attached(address)
         wanted = Method.ARP if address.version == 4 else Method.ND
-        if route is not None and use_neighbours and wanted in methods:
-            groups.setdefault((route.interface, address.version), []).append(i)
+        if route is not None and wanted in methods:
+            if use_neighbours:
+                groups.setdefault((route.interface, address.version), []).append(i)
+            else:
+                by_kernel.append(i)
         else:
             elsewhere.append(i)
     tries = 2 if preset.initial_timeout <= 0.5 else 3
@@ -128,7 +132,7 @@ def discover(
     # progress units per probed host: ICMP tries, then SYN (one outcome) + ACK tries as root,
     # or one outcome per connect to 443 and 80 without root
     per_probe = tries * icmp_on + tcp_on * ((1 + tries) if raw else 2)
-    total = len(elsewhere) * per_probe + sum(map(len, groups.values())) * tries
+    total = len(elsewhere) * per_probe + sum(map(len, groups.values())) * tries + len(by_kernel)
     counter = _Counter(total, progress)
     if groups:
         config = neighbours.SweepConfig(
@@ -149,6 +153,14 @@ def discover(
                     verdicts[i] = Verdict(HostState.UP, reason, rtt=rtt)
                 elif unaskable and addresses[i].packed in unaskable:
                     elsewhere.append(i)
+    if by_kernel:
+        known, _failed = kernel_neighbours.resolve(
+            [addresses[i] for i in by_kernel], deadline, counter.add
+        )
+        for i in by_kernel:
+            if addresses[i].packed in known:
+                reason = Reason.ARP_RESPONSE if addresses[i].version == 4 else Reason.ND_RESPONSE
+                verdicts[i] = Verdict(HostState.UP, reason)
     if elsewhere:
         rest = [addresses[i] for i in elsewhere]
         rate = max_rate

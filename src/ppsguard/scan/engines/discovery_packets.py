@@ -24,11 +24,12 @@ from ppsguard.scan.engines.packets import checksum_fold, words
 
 
 class Layout:
-    """A fixed header as a table of (field, struct code), network byte order."""
+    """A fixed header as a table of (field, struct code), network byte order unless `order`
+    says otherwise ("=": the host's, as netlink uses)."""
 
-    def __init__(self, *fields: tuple[str, str]) -> None:
+    def __init__(self, *fields: tuple[str, str], order: str = "!") -> None:
         self.names = tuple(name for name, _code in fields)
-        self.struct = struct.Struct("!" + "".join(code for _name, code in fields))
+        self.struct = struct.Struct(order + "".join(code for _name, code in fields))
         self.size = self.struct.size
 
     def pack(self, values: Mapping[str, int | bytes]) -> bytes:
@@ -205,3 +206,56 @@ def parse_rst(segment: bytes) -> tuple[int, int, int] | None:
     if fields is None or not int(fields["flags"]) & TCP_RST:
         return None
     return int(fields["sport"]), int(fields["dport"]), int(fields["seq"])
+
+
+# rtnetlink neighbour dump (RTM_GETNEIGH): what the kernel's neighbour table says about addresses
+NLMSG = Layout(
+    ("length", "I"), ("type", "H"), ("flags", "H"), ("seq", "I"), ("pid", "I"), order="="
+)
+NDMSG = Layout(("family", "B"), ("pad1", "B"), ("pad2", "H"), ("ifindex", "i"),
+               ("state", "H"), ("flags", "B"), ("type", "B"), order="=")  # fmt: skip
+RTATTR = Layout(("length", "H"), ("type", "H"), order="=")
+RTM_NEWNEIGH, RTM_GETNEIGH, NLMSG_DONE, NLMSG_ERROR = 28, 30, 3, 2
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NDA_DST = 1
+NUD_INCOMPLETE, NUD_FAILED = 0x01, 0x20
+NUD_ANSWERED = 0x02 | 0x04 | 0x08 | 0x10 | 0x80  # reachable, stale, delay, probe, permanent
+
+
+def neighbour_dump_request(family: int, seq: int) -> bytes:
+    """An RTM_GETNEIGH dump request for one address family (AF_INET 2, AF_INET6 10)."""
+    body = NDMSG.pack({"family": family, "pad1": 0, "pad2": 0, "ifindex": 0, "state": 0,
+                       "flags": 0, "type": 0})  # fmt: skip
+    head = NLMSG.pack({"length": NLMSG.size + len(body), "type": RTM_GETNEIGH,
+                       "flags": NLM_F_REQUEST | NLM_F_DUMP, "seq": seq, "pid": 0})  # fmt: skip
+    return head + body
+
+
+def parse_neighbours(data: bytes) -> tuple[dict[bytes, int], bool]:
+    """(packed address -> NUD state, whether the dump is done) from netlink bytes."""
+    states: dict[bytes, int] = {}
+    done = False
+    offset = 0
+    while offset + NLMSG.size <= len(data):
+        head = NLMSG.unpack(data[offset:])
+        assert head is not None
+        length, kind = int(head["length"]), int(head["type"])
+        if length < NLMSG.size:
+            break
+        if kind in (NLMSG_DONE, NLMSG_ERROR):
+            done = True
+        elif kind == RTM_NEWNEIGH:
+            body = data[offset + NLMSG.size : offset + length]
+            nd = NDMSG.unpack(body)
+            at = NDMSG.size
+            while nd is not None and at + RTATTR.size <= len(body):
+                attr = RTATTR.unpack(body[at:])
+                assert attr is not None
+                size = int(attr["length"])
+                if size < RTATTR.size:
+                    break
+                if attr["type"] == NDA_DST:
+                    states[bytes(body[at + RTATTR.size : at + size])] = int(nd["state"])
+                at += (size + 3) & ~3
+        offset += (length + 3) & ~3
+    return states, done
