@@ -5,7 +5,8 @@ rtnetlink (RTM_GETNEIGH, allowed unprivileged).
 Addresses go in a sliding window of half the table's hard limit (gc_thresh3: 1,024 entries by
 default), so the table never overflows — thousands of connects to unresolved neighbours are what
 made the old sweep miss live hosts. A silent address costs the kernel's own retries (3
-solicitations, 1 s apart, by default): a /22 of mostly empty addresses takes ~6 s. Nothing here edits the neighbour table.
+solicitations, 1 s apart, by default): a /22 of mostly empty addresses takes ~6 s. Nothing here
+edits the neighbour table.
 """
 
 from __future__ import annotations
