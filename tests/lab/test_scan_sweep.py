@@ -257,3 +257,28 @@ def test_a_slash_16_sweep_reports_phases_and_honours_its_deadline(lab_factory) -
     text = done.stdout + done.stderr
     assert "65536 addresses" in text and "undecided (--deadline)" in text
     assert "Traceback" not in text
+
+
+def test_unprivileged_sweep_reads_the_kernels_neighbour_table(
+    sweep_lab: tuple[Lab, dict[str, set[int]]],
+) -> None:
+    """Without root (no raw sockets) the kernel resolves the link: firewalled hosts are found."""
+    lab, truth = sweep_lab
+    scanner = lab["scanner"]
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = scanner.run([*nobody, sys.executable, "-c", "import ppsguard"], check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"user nobody cannot import ppsguard from this checkout: {probe.stderr[-200:]}")
+    for net, version in ((str(NET4), 4), ("2001:db8:8::/120", 6)):
+        done = scanner.run(
+            [*nobody, sys.executable, "-m", "ppsguard", "scan", "--json", "-T4", "-p", PORTS, net],
+            timeout=300,
+        )
+        doc = json.loads(done.stdout)
+        assert doc["stats"]["engine"] == "connect"
+        members = ipaddress.ip_network(net)
+        want = {a: p for a, p in truth.items() if ipaddress.ip_address(a) in members}
+        assert pps_found(doc) == want
+        neighbour = "arp-response" if version == 4 else "nd-response"
+        reasons = {h["reason"] for h in doc["hosts"] if h["state"] == "up"}
+        assert reasons == {neighbour, "localhost-response"}

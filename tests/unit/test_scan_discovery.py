@@ -221,3 +221,57 @@ def test_table_shows_hosts_that_are_up_and_counts_the_rest(
     text = captured.out + captured.err  # tables may move to stdout
     assert "198.18.0.2: host down (no-response)" in text
     assert "198.18.0.0: host down (not scanned: network address)" in text
+
+
+def _neighbour_message(packed: bytes, state: int) -> bytes:
+    attr = pk.RTATTR.pack({"length": pk.RTATTR.size + len(packed), "type": pk.NDA_DST}) + packed
+    attr += b"\0" * (-len(attr) % 4)
+    body = pk.NDMSG.pack({"family": 2 if len(packed) == 4 else 10, "pad1": 0, "pad2": 0,
+                          "ifindex": 2, "state": state, "flags": 0, "type": 1}) + attr  # fmt: skip
+    head = pk.NLMSG.pack({"length": pk.NLMSG.size + len(body), "type": pk.RTM_NEWNEIGH,
+                          "flags": 2, "seq": 1, "pid": 0})  # fmt: skip
+    return head + body
+
+
+def test_neighbour_table_dump_parses_states_and_the_end() -> None:
+    done = pk.NLMSG.pack({"length": 20, "type": pk.NLMSG_DONE, "flags": 2, "seq": 1, "pid": 0})
+    data = (
+        _neighbour_message(a("198.18.0.3").packed, 0x02)  # reachable
+        + _neighbour_message(a("2001:db8::9").packed, pk.NUD_FAILED)
+        + done
+        + b"\0\0\0\0"
+    )
+    states, finished = pk.parse_neighbours(data)
+    assert finished
+    assert states == {a("198.18.0.3").packed: 0x02, a("2001:db8::9").packed: pk.NUD_FAILED}
+    assert states[a("198.18.0.3").packed] & pk.NUD_ANSWERED
+    assert pk.parse_neighbours(data[:30]) == ({}, False)  # a cut message is no answer
+    request = pk.neighbour_dump_request(2, 7)
+    head = pk.NLMSG.unpack(request)
+    assert head is not None and head["length"] == len(request) == 28
+    assert head["type"] == pk.RTM_GETNEIGH and head["seq"] == 7
+
+
+@given(st.binary(max_size=80))
+def test_neighbour_parser_takes_any_bytes(data: bytes) -> None:
+    pk.parse_neighbours(data)
+    pk.parse_rst(data)
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"), [("198.18.0.1", "198.19.50.6"), ("2001:db8::1", "2001:db8:50::6")]
+)
+def test_tcp_ack_probe_checksum_and_the_rst_it_expects(src: str, dst: str) -> None:
+    source, target = a(src), a(dst)
+    segment = pk.tcp_ack(source, target, 40001, 80, 5, 0xDEADBEEF)
+    if target.version == 4:
+        pseudo = source.packed + target.packed + struct.pack("!BBH", 0, 6, len(segment))
+    else:
+        pseudo = source.packed + target.packed + struct.pack("!IxxxB", len(segment), 6)
+    assert checksum_fold(words(pseudo + segment)) == 0
+    assert pk.parse_rst(segment) is None  # an ACK is not a reset
+    fields = pk.TCP.unpack(segment)
+    assert fields is not None and fields["flags"] == pk.TCP_ACK and fields["ack"] == 0xDEADBEEF
+    rst = pk.TCP.pack({**fields, "sport": 80, "dport": 40001, "seq": 0xDEADBEEF, "ack": 0,
+                       "flags": pk.TCP_RST})  # fmt: skip
+    assert pk.parse_rst(rst) == (80, 40001, 0xDEADBEEF)

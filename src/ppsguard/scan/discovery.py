@@ -3,7 +3,8 @@ probes on it?
 
 - loopback, our own addresses: asked nothing; up, `localhost-response`.
 - network/broadcast address of an attached IPv4 subnet (/30 or wider): not scanned; down.
-- on a directly attached link: ARP (IPv4) or neighbour solicitation (IPv6) over raw sockets;
+- on a directly attached link: ARP (IPv4) or neighbour solicitation (IPv6) over raw sockets, or
+  without them the kernel's own resolution read from its neighbour table (kernel_neighbours.py);
   up with `arp-response` / `nd-response`, else down with `no-response`.
 - elsewhere, or without raw sockets: all at once, ICMP echo (plus timestamp as root), TCP SYN to
   443 and a TCP ACK to 80 as root (connects to 443 and 80 otherwise); up with `echo-reply`,
