@@ -70,6 +70,15 @@ def _routed_lab(lab_factory: Any) -> Lab:
     lab["open"].listen(22)
     lab["stateless"].nft(NO_PING_NO_SYN)
     lab["wall"].nft(DROP_ALL)
+    # fresh namespaces: wait until the routed path carries traffic both ways (IPv6 link-local
+    # addresses finish duplicate address detection about a second after the links come up)
+    for target in (FAR4.format(5), FAR6.format(5)):
+        for _ in range(20):
+            probe = f"import socket; socket.create_connection(({target!r}, 22), 1).close()"
+            if scanner.run([sys.executable, "-c", probe], check=False).returncode == 0:
+                break
+        else:
+            pytest.fail(f"the routed lab never carried a connection to {target}")
     return lab
 
 
