@@ -36,7 +36,9 @@ HELP = (
     "TARGETS: addresses, CIDRs, ranges (198.18.0.1-20), hostnames. Engines: --syn (root, "
     "default as root), --connect (unprivileged, default otherwise), --udp. Every open port "
     "is re-probed before it "
-    "is reported. See docs/scan.md."
+    "is reported. Host discovery comes first (ARP/ND on a local link, ICMP and TCP elsewhere; "
+    "-Pn skips it, -sn stops after it); hosts that are up are listed, the others counted "
+    "(--all-hosts lists them). See docs/scan.md."
 )
 
 
