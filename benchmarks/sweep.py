@@ -10,6 +10,10 @@ nmap, ...) so both see the same machine load. Printed per comparison: the live h
 ports each found, whether they are the same and match the lab's truth, best and median times and
 the ratio of bests. Target of issue 22: the same hosts and ports as nmap in <= 1/3 of its time.
 
+ppsguard runs as installed, from compiled bytecode: a warm-up run writes it to a temporary
+PYTHONPYCACHEPREFIX (an environment with PYTHONDONTWRITEBYTECODE=1 would otherwise recompile about
+150 modules on every run, ~0.15 s of CPU that an installed package never spends).
+
 Runs: 3 of each; `--quick`: 1 of each (about half a minute, mostly nmap).
 `python benchmarks/sweep.py [--quick]` (root).
 """
@@ -19,8 +23,10 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import os
 import statistics
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -51,9 +57,12 @@ def build(lab: Lab) -> Found:
     return truth
 
 
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(host: Host, argv: list[str]) -> tuple[float, str]:
     started = time.monotonic()
-    done = host.run(argv, timeout=600, check=False)
+    done = host.run(argv, timeout=600, check=False, env=ENV)
     elapsed = time.monotonic() - started
     if done.returncode != 0:
         raise SystemExit(f"{argv[0]} failed ({done.returncode}): {done.stderr[-500:]}")
@@ -137,9 +146,14 @@ def main() -> int:
     specs = [HostSpec("scanner", str(NET[1]), "2001:db8:12::1")]
     specs += [HostSpec(f"h{n}", str(NET[n]), f"2001:db8:12::{n:x}") for n in NUMBERS]
     lines: list[str] = []
-    with Lab(specs, subnet4=str(NET), subnet6="2001:db8:12::/64") as lab:
+    with (
+        Lab(specs, subnet4=str(NET), subnet6="2001:db8:12::/64") as lab,
+        tempfile.TemporaryDirectory(prefix="ppsguard-bench-pyc-") as cache,
+    ):
+        ENV["PYTHONPYCACHEPREFIX"] = cache
         truth = build(lab)
         scanner = lab["scanner"]
+        pps(scanner, "-sn", str(NET[1]))  # warm-up: compiles the bytecode once
         print(f"truth: {show(truth)}")
         for name, ours, theirs, want in (
             ("ports /22 top-100", ["--top-ports", "100"], ["-T4", "--top-ports", "100"], truth),
