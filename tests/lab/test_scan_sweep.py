@@ -282,3 +282,31 @@ def test_unprivileged_sweep_reads_the_kernels_neighbour_table(
         neighbour = "arp-response" if version == 4 else "nd-response"
         reasons = {h["reason"] for h in doc["hosts"] if h["state"] == "up"}
         assert reasons == {neighbour, "localhost-response"}
+
+
+@pytest.mark.parametrize("engine", ["syn", "connect"])
+def test_engines_given_a_broadcast_address_report_it_instead_of_crashing(
+    sweep_lab: tuple[Lab, dict[str, set[int]]], engine: str
+) -> None:
+    """Below discovery: the kernel refuses sends to a broadcast address (EACCES); each probe
+    gets a result and the run goes on to the next address."""
+    from ppsguard.model.scan import PortState
+    from ppsguard.scan.engines.base import EngineConfig, EngineStats
+
+    lab, truth = sweep_lab
+    broadcast, live = NET4.broadcast_address, NET4[NUMBERS[0]]
+    seen: dict[tuple[str, int], PortState] = {}
+
+    def run() -> None:
+        from importlib import import_module
+
+        module = import_module(f"ppsguard.scan.engines.{engine}")
+        probes = [(broadcast, 22), (broadcast, 80), (live, 22)]
+        config = EngineConfig(max_retries=1)
+        module.run(probes, config, lambda a, p, s, r, t: seen.__setitem__((str(a), p), s),
+                   EngineStats())  # fmt: skip
+
+    lab["scanner"].call(run)
+    assert seen[(str(live), 22)] is PortState.OPEN and 22 in truth[str(live)]
+    assert seen[(str(broadcast), 22)] is PortState.FILTERED
+    assert seen[(str(broadcast), 80)] is PortState.FILTERED

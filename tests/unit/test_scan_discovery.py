@@ -275,3 +275,15 @@ def test_tcp_ack_probe_checksum_and_the_rst_it_expects(src: str, dst: str) -> No
     rst = pk.TCP.pack({**fields, "sport": 80, "dport": 40001, "seq": 0xDEADBEEF, "ack": 0,
                        "flags": pk.TCP_RST})  # fmt: skip
     assert pk.parse_rst(rst) == (80, 40001, 0xDEADBEEF)
+
+
+def test_host_reasons_survive_nmap_xml() -> None:
+    from ppsguard.report.nmapxml import render_xml
+    from ppsguard.scan.nmap_import import load_nmap_xml
+
+    xml = render_xml(_sweep_result())
+    assert '<status state="up" reason="arp-response"' in xml
+    loaded = load_nmap_xml(xml, "sweep.xml")
+    reasons = {str(h.address): h.reason for h in loaded.hosts}
+    assert reasons["198.18.0.3"] is Reason.ARP_RESPONSE
+    assert reasons["198.18.0.2"] is Reason.NO_RESPONSE

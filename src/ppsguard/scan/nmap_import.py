@@ -7,6 +7,7 @@ installed `nmap -sV -oX -` and parses its output. We never read nmap's data file
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import shutil
@@ -118,6 +119,10 @@ def _host(element: ET.Element, source: str) -> HostResult | None:
         state = HostState(status.get("state", "unknown") if status is not None else "unknown")
     except ValueError:
         state = HostState.UNKNOWN
+    reason: Reason | None = None
+    if status is not None:
+        with contextlib.suppress(ValueError):  # a reason name we do not know: none
+            reason = Reason(status.get("reason", ""))
     name_element = element.find("hostnames/hostname")
     ports = tuple(
         p for p in (_port(e, source) for e in element.findall("ports/port")) if p is not None
@@ -131,6 +136,7 @@ def _host(element: ET.Element, source: str) -> HostResult | None:
         state=state,
         ports=ports,
         summary=dict(summary),
+        reason=reason,
     )
 
 
