@@ -145,6 +145,7 @@ def discover(
         )
         asked = {key: [addresses[i] for i in members] for key, members in groups.items()}
         answered, unaskable = neighbours.sweep(asked, config)
+        silent = _silent(deadline)  # every pass done in time: the silent ones are down
         for key, members in groups.items():
             reason = Reason.ARP_RESPONSE if key[1] == 4 else Reason.ND_RESPONSE
             for i in members:
@@ -154,31 +155,40 @@ def discover(
                     verdicts[i] = Verdict(HostState.UP, reason, rtt=rtt)
                 elif unaskable and addresses[i].packed in unaskable:
                     elsewhere.append(i)
+                else:
+                    verdicts[i] = silent
     if by_kernel:
-        known, _failed = kernel_neighbours.resolve(
+        known, failed = kernel_neighbours.resolve(
             [addresses[i] for i in by_kernel], deadline, counter.add
         )
         for i in by_kernel:
-            if addresses[i].packed in known:
+            packed = addresses[i].packed
+            if packed in known:
                 reason = Reason.ARP_RESPONSE if addresses[i].version == 4 else Reason.ND_RESPONSE
                 verdicts[i] = Verdict(HostState.UP, reason)
+            elif packed in failed:
+                verdicts[i] = _DOWN
     if elsewhere:
         rest = [addresses[i] for i in elsewhere]
         rate = max_rate
         if remote_rate is not None and any(not (a.is_private or a.is_loopback) for a in rest):
             rate = remote_rate if rate is None else min(rate, remote_rate)
         found = _probe(rest, preset, stats, raw, icmp_on, tcp_on, deadline, rate, counter)
+        silent = _silent(deadline)
         for i in elsewhere:
-            verdicts[i] = found.get(addresses[i].packed)
-    silent = _silent(deadline)  # one shared object: 65,536 down hosts need no 65,536 verdicts
+            verdicts[i] = found.get(addresses[i].packed, silent)
+    silent = _silent(deadline)  # shared objects: 65,536 down hosts need no 65,536 verdicts
     counter.finish()
     return [silent if v is None else v for v in verdicts]
 
 
+_DOWN = Verdict(HostState.DOWN, Reason.NO_RESPONSE)
+_UNDECIDED = Verdict(HostState.UNKNOWN, Reason.NO_RESPONSE, "undecided: --deadline reached")
+
+
 def _silent(deadline: float | None) -> Verdict:
-    if deadline is not None and time.monotonic() >= deadline:
-        return Verdict(HostState.UNKNOWN, Reason.NO_RESPONSE, "undecided: --deadline reached")
-    return Verdict(HostState.DOWN, Reason.NO_RESPONSE)
+    """Down, or undecided when the deadline cut the asking short."""
+    return _UNDECIDED if deadline is not None and time.monotonic() >= deadline else _DOWN
 
 
 class _Counter:
