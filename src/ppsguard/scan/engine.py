@@ -243,9 +243,8 @@ async def scan(
     by_addr = {h.address: h for h in hosts}
     methods = discovery.parse_methods(opts.discovery)
     if hosts:
-        await asyncio.to_thread(
-            _discover, hosts, preset, stats, opts, methods, deadline, _phase(obs, "discovery")
-        )
+        progress = obs.on_progress if opts.skip_discovery else _phase(obs, "discovery")
+        await asyncio.to_thread(_discover, hosts, preset, stats, opts, methods, deadline, progress)
     live = [h.address for h in hosts if h.up]
     max_rate = opts.max_rate
     if max_rate is None and any(not (a.is_private or a.is_loopback) for a in live):
