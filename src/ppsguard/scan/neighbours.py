@@ -59,7 +59,7 @@ class SweepConfig:
 
 
 class _Port:
-    """One raw socket on one interface: how to send a request for an address, how to read."""
+    """One raw socket on one interface and how to send it a request for one address."""
 
     def __init__(self, sock: socket.socket, send: Callable[[IPAddress], None]) -> None:
         self.sock = sock
