@@ -218,9 +218,12 @@ def _passes(
                 config.progress(_BATCH)
                 drain(0.0)
         config.progress(len(pending) % _BATCH)
-        # wait for stragglers: the configured wait, or much less once the link showed its RTT
-        end = time.monotonic() + (min(config.wait, max(0.05, 8 * worst_rtt)) if answered
-                                  else config.wait)  # fmt: skip
+        # wait for stragglers: the configured wait, or much less once the link showed its RTT;
+        # the last pass waits longer (an answer to an earlier pass still counts in a later one)
+        last = attempt == config.tries - 1
+        floor, factor = (0.1, 16) if last else (0.05, 8)
+        wait = min(config.wait, max(floor, factor * worst_rtt)) if answered else config.wait
+        end = time.monotonic() + wait
         if config.deadline is not None:
             end = min(end, config.deadline)
         while (now := time.monotonic()) < end:
