@@ -71,8 +71,18 @@ def test_prefixed_garbage_never_raises(tail: bytes) -> None:
         ("http", "https", None),
         ("https", "tls", None),
         ("smtp", "http", Mismatch("smtp", "http")),
-        ("domain", None, Mismatch("domain", "unknown")),
-        ("dns", None, Mismatch("dns", "unknown")),
+        ("domain", None, None),  # "unknown" is never a mismatch
+        ("dns", None, None),
+        ("rsync", None, None),
+        ("ssh", "smtp", Mismatch("ssh", "smtp")),  # SMTP on 22
+        ("redis", "http", Mismatch("redis", "http")),  # HTTP on 6379
+        ("jupyter", "http", None),  # 8888
+        ("portainer", "https", None),  # 9443
+        ("iprop", "ftp", None),  # 2121: a port-table name we cannot identify claims nothing
+        ("http-alt", "http-proxy", None),
+        ("imaps", "imap", None),
+        ("submissions", "smtp", None),
+        ("ssh", "tls", None),  # a bare TLS wrapper could carry anything
         ("dns", "domain", None),
         ("kubernetes-api", "kubernetes", None),
         ("node-exporter", "prometheus", None),

@@ -89,10 +89,15 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class Mismatch:
-    """The service found is not the one the port number suggests."""
+    """The service found is positively not the one the port is expected to carry.
+
+    `source` says where the expectation came from ("registry" or "well-known port");
+    `evidence` is the observation that contradicts it (probe, answer, what it proved)."""
 
     expected: str
     found: str
+    source: str = "well-known port"
+    evidence: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ signatures, handshake parsers, escaping, classification) live beside the async e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import ServiceInfo
@@ -22,8 +22,13 @@ async def identify_services(
     timeout: float = 2.0,  # noqa: ASYNC109 - a per-port budget, not one deadline for the call
     intrusive: bool = False,
     concurrency: int = 256,
+    expect: Mapping[tuple[IPAddress, int, Protocol], str] | None = None,
 ) -> dict[tuple[IPAddress, int, Protocol], ServiceInfo]:
     """Identify the service on each (address, port, protocol); `timeout` is the per-port budget
     in seconds, `intrusive` allows probes such as SNMP community "public", `concurrency` caps
-    the open connections. Never raises for a port's failure: it becomes data in its ServiceInfo."""
-    return await identify_all(targets, budget=timeout, intrusive=intrusive, concurrency=concurrency)
+    the open connections, `expect` gives the registry's service per target (a mismatch is
+    judged against it, else against the port's well-known service). Never raises for a port's
+    failure: it becomes data in its ServiceInfo."""
+    return await identify_all(
+        targets, budget=timeout, intrusive=intrusive, concurrency=concurrency, expect=expect
+    )

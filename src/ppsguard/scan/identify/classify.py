@@ -1,4 +1,4 @@
-"""Turn one probe's response into a ServiceInfo, and decide protocol mismatches. Pure.
+"""Turn one probe's response into a ServiceInfo (mismatch rules live in families.py). Pure.
 
 A parsed handshake makes the identification `confirmed`; a signature alone makes it `matched`;
 the signature, when it matches too, supplies the product, version, CPE and a more specific name
@@ -8,74 +8,15 @@ the signature, when it matches too, supplies the product, version, CPE and a mor
 from __future__ import annotations
 
 from ppsguard.model.scan import Confidence, Mismatch, ServiceInfo
-from ppsguard.scan.identify import handshakes, signatures
+from ppsguard.scan.identify import families, handshakes, signatures
 
-# Names that describe the same door: finding one where another is expected is no mismatch.
-_FAMILIES: tuple[frozenset[str], ...] = (
-    frozenset(
-        {
-            "http",
-            "https",
-            "http-alt",
-            "http-proxy",
-            "https-alt",
-            "www",
-            "www-http",
-            "webcache",
-            "http-mgmt",
-            "docker",
-            "docker-s",
-            "kubernetes",
-            "kubelet",
-            "etcd",
-            "etcd-client",
-            "etcd-server",
-            "elasticsearch",
-            "prometheus",
-            "wap-wsp",
-            "sun-sr-https",
-            "pcsync-https",
-            "tls",
-            "kubernetes-api",
-            "node-exporter",
-            "grafana",
-            "consul",
-            "vault",
-            "jenkins",
-        }
-    ),
-    frozenset({"domain", "dns", "mdns", "dns-tcp"}),
-    frozenset({"ms-wbt-server", "rdp", "ms-term-serv"}),
-    frozenset({"microsoft-ds", "smb", "netbios-ssn", "cifs"}),
-    frozenset({"postgresql", "postgres"}),
-    frozenset({"imap", "imaps", "imap2", "imap3", "tls"}),
-    frozenset({"pop3", "pop3s", "tls"}),
-    frozenset({"smtp", "submission", "smtps", "submissions", "urd", "tls"}),
-    frozenset({"ldap", "ldaps", "tls"}),
-    frozenset({"ftp", "ftps", "tls"}),
-    frozenset({"vnc", "rfb", "vnc-server"}),
-    frozenset({"ssh"}),
-    frozenset({"memcached", "memcache"}),
-    frozenset({"mongodb", "mongod"}),
-    frozenset({"snmp"}),
-    frozenset({"ntp"}),
-    frozenset({"mysql", "mariadb"}),
-)
-
-
-def same_service(expected: str, found: str) -> bool:
-    if expected == found:
-        return True
-    return any(expected in family and found in family for family in _FAMILIES)
+same_service = families.same_service  # kept here for callers that name it classify.same_service
 
 
 def mismatch(expected: str | None, found: str | None) -> Mismatch | None:
-    """`Mismatch(expected, found)` when the port suggests a different service than was found.
-    `found=None` means the service answered something we could not name ("unknown")."""
-    if expected is None:
-        return None
-    shown = found if found is not None else "unknown"
-    return None if same_service(expected, shown) else Mismatch(expected, shown)
+    """`Mismatch(expected, found)` when a positively named service contradicts the port's
+    expected one; "unknown" (`found=None`) never does. See `families.mismatch`."""
+    return families.mismatch(expected, found)
 
 
 ECHO_MIN_BYTES = 4

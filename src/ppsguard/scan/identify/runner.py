@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ppsguard.knowledge.services import service_name
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import Confidence, Evidence, ServiceInfo, TlsInfo
-from ppsguard.scan.identify import classify, probes
+from ppsguard.scan.identify import classify, families, probes
 from ppsguard.scan.identify.escape import escape_bytes
 from ppsguard.scan.identify.tls import read_idle, tls_exchange
 
@@ -224,20 +224,31 @@ def _evidence(attempt: Attempt) -> Evidence:
     )
 
 
-def summarize(target: Target, winner: Attempt | None, attempts: list[Attempt]) -> ServiceInfo:
-    """The ServiceInfo for one port from its attempts (pure; exposed for tests)."""
+def _mismatch_evidence(attempt: Attempt, service: ServiceInfo) -> str:
+    named = " ".join(x for x in (service.name, service.product, service.version) if x)
+    answer = escape_bytes(attempt.data, 60) if attempt.data else "(no bytes)"
+    how = "handshake" if service.confidence is Confidence.CONFIRMED else "signature"
+    return f"the {attempt.probe} probe's answer {answer} is {named} ({how})"
+
+
+def summarize(
+    target: Target, winner: Attempt | None, attempts: list[Attempt], expect: str | None = None
+) -> ServiceInfo:
+    """The ServiceInfo for one port from its attempts (pure; exposed for tests). `expect` is
+    the registry's service for the port; without it the port's well-known service is expected."""
     _, port, protocol = target
-    expected = expected_service(port, protocol)
+    source = "registry" if expect else "well-known port"
+    expected = expect or expected_service(port, protocol)
     if winner is not None and winner.service is not None:
         service = replace(winner.service, tls=winner.tls, evidence=_evidence(winner))
-        return replace(service, mismatch=classify.mismatch(expected, service.name))
+        found = families.mismatch(
+            expected, service, source=source, evidence=_mismatch_evidence(winner, service)
+        )
+        return replace(service, mismatch=found)
     answered = [a for a in attempts if a.data]
     if answered:  # it spoke, but nothing we know: keep its first bytes for signature writers
         return ServiceInfo(
-            name=None,
-            confidence=Confidence.GUESSED,
-            evidence=_evidence(answered[0]),
-            mismatch=classify.mismatch(expected, None),
+            name=None, confidence=Confidence.GUESSED, evidence=_evidence(answered[0])
         )
     waited = max((a.elapsed_s for a in attempts), default=0.0)
     return ServiceInfo(
@@ -248,9 +259,15 @@ def summarize(target: Target, winner: Attempt | None, attempts: list[Attempt]) -
 
 
 async def identify_all(
-    targets: Sequence[Target], *, budget: float, intrusive: bool, concurrency: int
+    targets: Sequence[Target],
+    *,
+    budget: float,
+    intrusive: bool,
+    concurrency: int,
+    expect: Mapping[Target, str] | None = None,
 ) -> dict[Target, ServiceInfo]:
-    """Identify every target; each port gets `budget` seconds from when its turn starts."""
+    """Identify every target; each port gets `budget` seconds from when its turn starts.
+    `expect` names the registry's service per target (the mismatch reference)."""
     slots = asyncio.Semaphore(max(1, concurrency // (BATCH + 1)))
 
     async def one(target: Target) -> tuple[Target, ServiceInfo]:
@@ -261,7 +278,7 @@ async def identify_all(
                 winner, attempts = await _identify_udp(host, port, budget, intrusive)
             else:
                 winner, attempts = await _identify_tcp(host, port, budget, intrusive)
-        return target, summarize(target, winner, attempts)
+        return target, summarize(target, winner, attempts, (expect or {}).get(target))
 
     results = await asyncio.gather(*(one(t) for t in dict.fromkeys(targets)))
     return dict(results)
