@@ -47,7 +47,7 @@ def _netbios_nbstat() -> bytes:
     )
 
 
-def _ike_main_mode() -> bytes:
+def ike_main_mode() -> bytes:
     transform = (
         struct.pack("!BBHBBH", 0, 0, 36, 1, 1, 0)
         + struct.pack(
@@ -84,7 +84,7 @@ PAYLOADS: dict[int, bytes] = {
         b"MX: 1\r\nST: ssdp:all\r\n\r\n"
     ),
     5353: _dns_query("_services._dns-sd._udp.local", 12, txid=0, flags=0, qclass=0x8001),
-    500: _ike_main_mode(),
+    500: ike_main_mode(),
     11211: b"\x00\x01\x00\x00\x00\x01\x00\x00stats\r\n",
 }
 NAMES: dict[int, str] = {

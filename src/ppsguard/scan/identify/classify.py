@@ -52,9 +52,16 @@ def interpret(
     if shake is not None and sig is not None and not same_service(shake.service, sig.service):
         name = shake.service  # the handshake is proof; a signature cannot contradict it
         sig = None
+    proxied = shake is not None and shake.service == "http-proxy"
+    if proxied and sig is not None and sig.service != "http-proxy":
+        # the signature named the web server behind the proxy: ask the proxies' signatures
+        name, sig = "http-proxy", signatures.match(probe, data, service="http-proxy")
     product = (sig.product if sig else None) or (shake.product if shake else None)
     version = (sig.version if sig else None) or (shake.version if shake else None)
-    extras = [e for e in ((shake.extra if shake else None), (sig.extra if sig else None)) if e]
+    extras: list[str] = []
+    for extra in ((shake.extra if shake else None), (sig.extra if sig else None)):
+        if extra and not any(extra == kept or kept.endswith(f": {extra}") for kept in extras):
+            extras.append(extra)  # one fact once (SNMP sysDescr from parser and signature)
     if tls and name == "http":
         name = "https"
     return ServiceInfo(

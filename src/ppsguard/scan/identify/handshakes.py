@@ -11,18 +11,10 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from ppsguard.scan.identify import handshakes_more as more
 from ppsguard.scan.identify.escape import clean_field
-
-
-@dataclass(frozen=True, slots=True)
-class Handshake:
-    service: str
-    product: str | None = None
-    version: str | None = None
-    extra: str | None = None
-
+from ppsguard.scan.identify.shake import Handshake
 
 _SSH = re.compile(rb"^SSH-(\d+\.\d+)-([!-~]+)")
 _HTTP = re.compile(rb"^HTTP/(\d\.\d) (\d{3})")
@@ -96,7 +88,47 @@ def http(data: bytes) -> Handshake | None:
         token = server.split(b" ")[0]
         name, _, number = token.partition(b"/")
         product, version = clean_field(name), clean_field(number)
+    proxy = _proxy(headers, product)
+    if proxy is not None:
+        if product and proxy[0] != product:
+            extras.append(f"behind it: {product}{' ' + version if version else ''}")
+        return Handshake("http-proxy", proxy[0], proxy[1], "; ".join(extras))
     return Handshake("http", product, version, "; ".join(extras))
+
+
+_PROXY_PRODUCTS = {
+    b"squid": "Squid",
+    b"tinyproxy": "Tinyproxy",
+    b"privoxy": "Privoxy",
+    b"varnish": "Varnish",
+    b"ats": "Apache Traffic Server",
+    b"polipo": "Polipo",
+}
+_VIA_COMMENT = re.compile(rb"\(([A-Za-z][\w.\-]*)/([\w.\-]+)\)")
+
+
+def _proxy(headers: dict[bytes, bytes], server: str | None) -> tuple[str | None, str | None] | None:
+    """(product, version) of the proxy that answered, from `Via:` (RFC 9110 7.6.3), a proxy's
+    own `Server:` or its error headers; None when no proxy shows itself."""
+    via = headers.get(b"via")
+    if via is not None:
+        last = via.split(b",")[-1].strip()  # the hop nearest to us is listed last
+        comment = _VIA_COMMENT.search(last)
+        if comment:
+            name = comment.group(1)
+            product = _PROXY_PRODUCTS.get(name.lower()) or clean_field(name)
+            return product, clean_field(comment.group(2))
+        parts = last.split()
+        pseudonym = parts[1].lower() if len(parts) > 1 else b""
+        named = next((p for key, p in _PROXY_PRODUCTS.items() if key in pseudonym), None)
+        return named, None
+    token = (headers.get(b"server") or b"").split(b" ")[0]
+    name, _, number = token.partition(b"/")
+    if name.lower() in _PROXY_PRODUCTS:
+        return _PROXY_PRODUCTS[name.lower()], clean_field(number)
+    if b"x-squid-error" in headers:
+        return "Squid", None
+    return None
 
 
 def redis(data: bytes) -> Handshake | None:
@@ -240,7 +272,7 @@ def ldap(data: bytes) -> Handshake | None:
 
 Parser = Callable[[bytes], Handshake | None]
 
-_SPEAKS_FIRST: tuple[Parser, ...] = (ssh, mysql, rfb, telnet)
+_SPEAKS_FIRST: tuple[Parser, ...] = (ssh, mysql, rfb, telnet, more.rsync, more.nats)
 BY_PROBE: dict[str, tuple[Parser, ...]] = {
     "null": _SPEAKS_FIRST,
     "http-get": (http, *_SPEAKS_FIRST),
@@ -254,7 +286,16 @@ BY_PROBE: dict[str, tuple[Parser, ...]] = {
     "snmp-sysdescr": (snmp,),
     "rdp-x224": (rdp, *_SPEAKS_FIRST),
     "smb-negotiate": (smb, *_SPEAKS_FIRST),
-    "ldap-rootdse": (ldap, *_SPEAKS_FIRST),
+    "ldap-rootdse": (more.ldap_rootdse, ldap, *_SPEAKS_FIRST),
+    "mqtt-connect": (more.mqtt, *_SPEAKS_FIRST),
+    "amqp-header": (more.amqp, *_SPEAKS_FIRST),
+    "stomp-connect": (more.stomp, *_SPEAKS_FIRST),
+    "kafka-apiversions": (more.kafka, *_SPEAKS_FIRST),
+    "x11-setup": (more.x11, *_SPEAKS_FIRST),
+    "zabbix-version": (more.zabbix, *_SPEAKS_FIRST),
+    "openvpn-tcp": (more.openvpn, *_SPEAKS_FIRST),
+    "openvpn-udp": (more.openvpn,),
+    "ike-main-mode": (more.ike,),
 }
 
 

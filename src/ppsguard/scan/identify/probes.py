@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ppsguard.model.net import Protocol
+from ppsguard.scan.udp_payloads import ike_main_mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,24 +62,53 @@ def _snmp_get_sysdescr() -> bytes:
     return b"\x30" + bytes([len(body)]) + body
 
 
+def _ber(tag: int, body: bytes) -> bytes:
+    if len(body) < 0x80:
+        return bytes([tag, len(body)]) + body
+    return bytes([tag, 0x82]) + len(body).to_bytes(2, "big") + body
+
+
 def _ldap_rootdse() -> bytes:
-    # SearchRequest: base "", scope base, filter (objectClass=*), attrs vendorName, vendorVersion
-    attrs = b"\x04\x0avendorName" + b"\x04\x0dvendorVersion"
+    # SearchRequest (RFC 4511): base "", scope base, no alias deref, no limits, types and values,
+    # filter (objectClass=*), attributes vendorName, vendorVersion, objectClass
+    attrs = b"".join(_ber(0x04, a) for a in (b"vendorName", b"vendorVersion", b"objectClass"))
     request = (
-        b"\x04\x00"
-        + b"\x0a\x01\x00"
-        + b"\x0a\x01\x00"
-        + b"\x02\x01\x00"
-        + b"\x02\x01\x00"
-        + b"\x01\x01\x00"
-        + b"\x87\x0bobjectClass"
-        + b"\x30"
-        + bytes([len(attrs)])
-        + attrs
+        _ber(0x04, b"")
+        + b"\x0a\x01\x00\x0a\x01\x00\x02\x01\x00\x02\x01\x00\x01\x01\x00"
+        + _ber(0x87, b"objectClass")
+        + _ber(0x30, attrs)
     )
-    request = b"\x63" + bytes([len(request)]) + request
-    body = b"\x02\x01\x01" + request
-    return b"\x30" + bytes([len(body)]) + body
+    return _ber(0x30, b"\x02\x01\x01" + _ber(0x63, request))
+
+
+def _mqtt_connect_and_subscribe() -> bytes:
+    # MQTT 3.1.1 CONNECT (clean session, keep-alive 10 s, client id "ppsguard"), then a
+    # SUBSCRIBE to $SYS/broker/version (read-only; brokers that publish it name themselves)
+    def string(text: bytes) -> bytes:
+        return len(text).to_bytes(2, "big") + text
+
+    connect = string(b"MQTT") + b"\x04\x02\x00\x0a" + string(b"ppsguard")
+    topic = string(b"$SYS/broker/version") + b"\x00"
+    subscribe = b"\x00\x01" + topic
+    return b"\x10" + bytes([len(connect)]) + connect + b"\x82" + bytes([len(subscribe)]) + subscribe
+
+
+def _kafka_api_versions() -> bytes:
+    # ApiVersions (key 18) v0, correlation id 0x5053, client id "ppsguard"
+    body = (18).to_bytes(2, "big") + (0).to_bytes(2, "big") + (0x5053).to_bytes(4, "big")
+    body += (8).to_bytes(2, "big") + b"ppsguard"
+    return len(body).to_bytes(4, "big") + body
+
+
+def _zabbix_agent_version() -> bytes:
+    key = b"agent.version"
+    return b"ZBXD\x01" + len(key).to_bytes(8, "little") + key
+
+
+def _openvpn_reset(tcp: bool) -> bytes:
+    # P_CONTROL_HARD_RESET_CLIENT_V2, key id 0, our session id, no acks, packet id 0
+    packet = bytes([7 << 3]) + b"PPSGUARD" + b"\x00" + (0).to_bytes(4, "big")
+    return (len(packet).to_bytes(2, "big") + packet) if tcp else packet
 
 
 def _smb_negotiate() -> bytes:
@@ -168,9 +198,24 @@ PROBES: tuple[Probe, ...] = (
     Probe("rdp-x224", TCP, _RDP_X224, frozenset({3389}), 4),
     Probe("smb-negotiate", TCP, _SMB_NEGOTIATE, frozenset({139, 445}), 4),
     Probe("ldap-rootdse", TCP, _ldap_rootdse(), frozenset({389, 3268}), 4),
+    Probe("mqtt-connect", TCP, _mqtt_connect_and_subscribe(), frozenset({1883}), 4),
+    Probe("amqp-header", TCP, b"AMQP\x00\x00\x09\x01", frozenset({5672}), 5),
+    Probe(
+        "stomp-connect",
+        TCP,
+        b"CONNECT\naccept-version:1.0,1.1,1.2\nhost:{host}\n\n\x00",
+        frozenset({61613}),
+        5,
+    ),
+    Probe("kafka-apiversions", TCP, _kafka_api_versions(), frozenset({9092}), 5),
+    Probe("x11-setup", TCP, b"l\x00\x0b\x00" + b"\x00" * 8, frozenset(range(6000, 6008)), 6),
+    Probe("zabbix-version", TCP, _zabbix_agent_version(), frozenset({10050}), 6),
+    Probe("openvpn-tcp", TCP, _openvpn_reset(tcp=True), frozenset({1194}), 6),
     Probe("dns-version-udp", UDP, _dns_version_bind(tcp=False), frozenset({53, 5353}), 1),
     Probe("ntp-client", UDP, _NTP_CLIENT, frozenset({123}), 1),
     Probe("snmp-sysdescr", UDP, _snmp_get_sysdescr(), frozenset({161}), 1, intrusive=True),
+    Probe("openvpn-udp", UDP, _openvpn_reset(tcp=False), frozenset({1194}), 2),
+    Probe("ike-main-mode", UDP, ike_main_mode(), frozenset({500, 4500}), 2),
 )
 
 BY_NAME: dict[str, Probe] = {probe.name: probe for probe in PROBES}

@@ -148,10 +148,17 @@ def builtin_signatures() -> list[Signature]:
     return _CACHE
 
 
-def match(probe: str, response: bytes, signatures: list[Signature] | None = None) -> Match | None:
-    """The first signature that applies to `probe` and matches `response`."""
+def match(
+    probe: str,
+    response: bytes,
+    signatures: list[Signature] | None = None,
+    *,
+    service: str | None = None,
+) -> Match | None:
+    """The first signature that applies to `probe` and matches `response` (only signatures for
+    `service` when given)."""
     for signature in builtin_signatures() if signatures is None else signatures:
-        if not signature.applies_to(probe):
+        if not signature.applies_to(probe) or (service and signature.service != service):
             continue
         found = signature.pattern.search(response)
         if found is None:
