@@ -101,7 +101,8 @@ def test_mismatch(expected: str | None, found: str | None, result: Mismatch | No
 def test_suggested_probe_follows_port_and_respects_intrusive() -> None:
     assert probes.suggested(443, Protocol.TCP, intrusive=False).name == "tls"  # type: ignore[union-attr]
     assert probes.suggested(6379, Protocol.TCP, intrusive=False).name == "redis-info"  # type: ignore[union-attr]
-    assert probes.suggested(161, Protocol.UDP, intrusive=False) is None
+    # without --intrusive SNMP is asked by the credential-free SNMPv3 discovery
+    assert probes.suggested(161, Protocol.UDP, intrusive=False).name == "snmpv3-discovery"  # type: ignore[union-attr]
     assert probes.suggested(161, Protocol.UDP, intrusive=True).name == "snmp-sysdescr"  # type: ignore[union-attr]
     assert all(not p.intrusive for p in probes.fallbacks(Protocol.UDP, intrusive=False))
 
@@ -190,3 +191,45 @@ def test_a_reflected_probe_is_an_echo_service(payload, data, echo):
         assert service is not None and service.name == "echo"
     else:
         assert service is None or service.name != "echo"
+
+
+def test_discovery_sends_no_snmp_community_without_intrusive() -> None:
+    from ppsguard.scan.udp_payloads import payload_for
+
+    assert b"public" not in payload_for(161)
+    assert payload_for(161)[4:5] == b"\x03"  # SNMP version 3 (engine-ID discovery)
+    assert b"public" in payload_for(161, intrusive=True)
+
+
+def test_snmpv3_report_names_net_snmp_and_extra_is_not_repeated() -> None:
+    def ber(tag: int, value: bytes) -> bytes:
+        return bytes([tag, len(value)]) + value
+
+    # a Report from net-snmp: engine ID 80001f88 80 ..., boots 3, engine time 1234 s
+    engine = bytes.fromhex("80001f8880a1b2c3d4e5f60708")
+    usm = ber(
+        0x30, ber(0x04, engine) + ber(0x02, b"\x03") + ber(0x02, b"\x04\xd2") + b"\x04\x00" * 3
+    )
+    report = ber(0xA8, ber(0x02, b"PT") + b"\x02\x01\x00" * 2 + ber(0x30, b""))
+    scoped = ber(0x30, ber(0x04, engine) + b"\x04\x00" + report)
+    glob = ber(0x30, bytes.fromhex("02025053020300ffe3040100020103"))
+    body = b"\x02\x01\x03" + glob + ber(0x04, usm) + scoped
+    found = classify.interpret("snmpv3-discovery", bytes([0x30, len(body)]) + body)
+    assert found is not None and found.name == "snmp" and found.product == "Net-SNMP"
+    assert found.extra is not None and "boots 3" in found.extra and "up 1234 s" in found.extra
+
+
+def test_answered_open_filtered_udp_becomes_open_and_silent_ones_drop() -> None:
+    from ppsguard.model.scan import Confidence, PortResult, PortState, Reason, ServiceInfo
+    from ppsguard.scan.identify.ports import asks, settle
+
+    silent = PortResult(5533, Protocol.UDP, PortState.OPEN_FILTERED, Reason.NO_RESPONSE)
+    assert asks(silent)
+    assert not asks(PortResult(22, Protocol.TCP, PortState.FILTERED, Reason.NO_RESPONSE))
+    dns = ServiceInfo(name="dns", confidence=Confidence.CONFIRMED)
+    settled = settle(silent, dns, all_states=False)
+    assert settled is not None and settled.state is PortState.OPEN
+    assert settled.reason is Reason.UDP_RESPONSE and settled.service == dns
+    guess = ServiceInfo(name=None, confidence=Confidence.GUESSED)
+    assert settle(silent, guess, all_states=False) is None
+    assert settle(silent, guess, all_states=True) == silent

@@ -297,14 +297,20 @@ def _merge(
     return info
 
 
-async def _identify(result: ScanResult, timeout: float, intrusive: bool) -> ScanResult:  # noqa: ASYNC109
+async def _identify(
+    result: ScanResult,
+    timeout: float,  # noqa: ASYNC109
+    intrusive: bool,
+    all_states: bool = False,
+) -> ScanResult:
     from ppsguard.scan.identify import identify_services
+    from ppsguard.scan.identify.ports import asks, settle
 
     wanted = [
         (h.address, p.port, p.protocol)
         for h in result.hosts
         for p in h.ports
-        if p.state is PortState.OPEN and h.address is not None
+        if asks(p) and h.address is not None
     ]
     if not wanted:
         return result
@@ -315,8 +321,13 @@ async def _identify(result: ScanResult, timeout: float, intrusive: bool) -> Scan
         if address is None:
             hosts.append(h)
             continue
-        ports = tuple(dataclasses.replace(p, service=_merge(address, p, found)) for p in h.ports)
-        hosts.append(dataclasses.replace(h, ports=ports))
+        ports = []
+        for p in h.ports:
+            info = _merge(address, p, found) if asks(p) else p.service
+            settled = settle(p, info, all_states=all_states)
+            if settled is not None:
+                ports.append(settled)
+        hosts.append(dataclasses.replace(h, ports=tuple(ports)))
     return dataclasses.replace(result, hosts=tuple(hosts))
 
 
@@ -489,6 +500,8 @@ def register(app: typer.Typer) -> None:
                     host_timeout=host_timeout,
                     deadline=deadline,
                     guess_services=not service,
+                    intrusive=intrusive,
+                    keep_open_filtered=service,
                     arguments=args,
                 )
                 if dry_run:
@@ -504,7 +517,7 @@ def register(app: typer.Typer) -> None:
                 finally:
                     observer.stop()
         if service:
-            result = _run(_identify(result, service_timeout, intrusive))
+            result = _run(_identify(result, service_timeout, intrusive, all_states))
         if out_xml is not None:
             from ppsguard.report.nmapxml import render_xml
 

@@ -67,6 +67,8 @@ class ScanOptions:
     host_timeout: float | None = None
     deadline: float | None = None  # seconds for the whole scan
     guess_services: bool = True
+    intrusive: bool = False  # discovery may send payloads that try a credential (SNMP "public")
+    keep_open_filtered: bool = False  # list open|filtered UDP ports (for -sV to ask them)
     arguments: str = ""
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -311,6 +313,7 @@ async def scan(
             deadline,
             stop,
             host_expired,
+            intrusive=opts.intrusive,
         )
         await asyncio.to_thread(_run_engine, name, probes, cfg, emit, stats)
         if opts.confirm:
@@ -425,7 +428,10 @@ def _host_result(h: _Host, opts: ScanOptions) -> HostResult:
             elif implausible:
                 continue
             else:
-                listed = sorted(port for port, o in table.items() if o[0] is PortState.OPEN)
+                wanted = {PortState.OPEN}
+                if opts.keep_open_filtered and proto is Protocol.UDP:
+                    wanted.add(PortState.OPEN_FILTERED)
+                listed = sorted(port for port, o in table.items() if o[0] in wanted)
             for port in listed:
                 state, reason, ttl = table[port]
                 guess = _guess(port, proto) if guess_open and state is PortState.OPEN else None

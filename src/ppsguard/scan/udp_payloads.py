@@ -1,6 +1,8 @@
 """UDP probe payloads: a request each service answers, so that "no answer" means something.
 
-Ports without a payload get an empty datagram (a closed port still answers with ICMP
+Only `INTRUSIVE` payloads (SNMP community "public") try a credential; they are sent only when
+the caller passes `intrusive=True` (`pps scan --intrusive`). Ports without a payload get an
+empty datagram (a closed port still answers with ICMP
 port-unreachable). Pure data; written by us from the protocol specifications (RFC 1035, RFC 5905,
 RFC 3416, RFC 1002, UPnP 1.1, RFC 6762, RFC 2408, memcached protocol.txt).
 """
@@ -34,6 +36,27 @@ def _snmp_get(community: bytes = b"public") -> bytes:
         0xA0, _ber(0x02, b"\x50\x53") + _ber(0x02, b"\0") + _ber(0x02, b"\0") + _ber(0x30, varbind)
     )
     return _ber(0x30, _ber(0x02, b"\x01") + _ber(0x04, community) + pdu)
+
+
+def snmpv3_discovery() -> bytes:
+    """An SNMPv3 engine-ID discovery request (RFC 3414 section 4): no community, no user, so no
+    credential is tried; agents answer with a Report carrying their engine ID. Not intrusive."""
+    # msgGlobalData: msgID, msgMaxSize 65507, msgFlags "reportable" only, security model USM
+    global_data = _ber(
+        0x30,
+        _ber(0x02, b"\x50\x53") + _ber(0x02, b"\x00\xff\xe3")
+        + _ber(0x04, b"\x04") + _ber(0x02, b"\x03"),
+    )  # fmt: skip
+    usm = _ber(
+        0x30,
+        _ber(0x04, b"") + _ber(0x02, b"\x00") + _ber(0x02, b"\x00")
+        + _ber(0x04, b"") + _ber(0x04, b"") + _ber(0x04, b""),
+    )  # fmt: skip
+    pdu = _ber(
+        0xA0, _ber(0x02, b"\x50\x54") + _ber(0x02, b"\0") + _ber(0x02, b"\0") + _ber(0x30, b"")
+    )
+    scoped = _ber(0x30, _ber(0x04, b"") + _ber(0x04, b"") + pdu)
+    return _ber(0x30, _ber(0x02, b"\x03") + global_data + _ber(0x04, usm) + scoped)
 
 
 def _netbios_nbstat() -> bytes:
@@ -77,7 +100,7 @@ def ike_main_mode() -> bytes:
 PAYLOADS: dict[int, bytes] = {
     53: _dns_query(".", 2),
     123: b"\x1b" + b"\0" * 47,
-    161: _snmp_get(),
+    161: snmpv3_discovery(),
     137: _netbios_nbstat(),
     1900: (
         b'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\n'
@@ -99,6 +122,15 @@ NAMES: dict[int, str] = {
 }
 
 
-def payload_for(port: int, protocol: Protocol = Protocol.UDP) -> bytes:
-    """The probe datagram for `port` (empty when we have none for it)."""
-    return PAYLOADS.get(port, b"") if protocol is Protocol.UDP else b""
+# payloads that try a credential or may change state: sent only when the user allows it
+INTRUSIVE: dict[int, bytes] = {161: _snmp_get()}
+
+
+def payload_for(port: int, protocol: Protocol = Protocol.UDP, *, intrusive: bool = False) -> bytes:
+    """The probe datagram for `port` (empty when we have none for it). SNMP on 161 is asked
+    with an SNMPv3 discovery (no credential) unless `intrusive` allows community "public"."""
+    if protocol is not Protocol.UDP:
+        return b""
+    if intrusive and port in INTRUSIVE:
+        return INTRUSIVE[port]
+    return PAYLOADS.get(port, b"")

@@ -44,6 +44,7 @@ class EngineConfig:
     deadline: float | None = None  # time.monotonic() value after which nothing new is sent
     stop: threading.Event = field(default_factory=threading.Event)
     host_expired: Callable[[IPAddress, float], bool] | None = None
+    intrusive: bool = False  # UDP payloads that try a credential (SNMP "public") allowed
 
     def min_window(self, preset: TimingPreset, floor: int) -> int:
         """The window never shrinks below what `--min-rate` needs at the shortest timeout."""

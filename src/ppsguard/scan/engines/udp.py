@@ -70,7 +70,7 @@ def run(
                         base.family(address), socket.SOCK_DGRAM | socket.SOCK_NONBLOCK
                     )
                     sock.connect(base.sockaddr(address, port))
-                    sock.send(payload_for(port))
+                    sock.send(payload_for(port, intrusive=config.intrusive))
                 except OSError as exc:
                     if sock is not None:
                         sock.close()

@@ -284,6 +284,7 @@ BY_PROBE: dict[str, tuple[Parser, ...]] = {
     "dns-version-udp": (dns,),
     "ntp-client": (ntp,),
     "snmp-sysdescr": (snmp,),
+    "snmpv3-discovery": (more.snmpv3,),
     "rdp-x224": (rdp, *_SPEAKS_FIRST),
     "smb-negotiate": (smb, *_SPEAKS_FIRST),
     "ldap-rootdse": (more.ldap_rootdse, ldap, *_SPEAKS_FIRST),

@@ -202,3 +202,48 @@ def ldap_rootdse(data: bytes) -> Handshake | None:
         number = re.search(rb"(\d+\.\d+(?:\.\d+)*)", version)
         shown = clean_field(number.group(1)) if number else clean_field(version, 60)
     return Handshake("ldap", product, shown, "root DSE readable" if classes or vendor else None)
+
+
+def _tlv(data: bytes, position: int) -> tuple[int, bytes, int]:
+    """(tag, value, next position) of the BER element at `position`; IndexError past the end."""
+    tag, size, position = data[position], data[position + 1], position + 2
+    if size & 0x80:
+        count = size & 0x7F
+        size = int.from_bytes(data[position : position + count], "big")
+        position += count
+    if position + size > len(data):
+        raise IndexError("BER element longer than the datagram")
+    return tag, data[position : position + size], position + size
+
+
+_ENTERPRISES = {8072: "Net-SNMP", 9: "Cisco", 2636: "Juniper", 311: "Microsoft", 11: "HP"}
+
+
+def snmpv3(data: bytes) -> Handshake | None:
+    """The Report to our SNMPv3 discovery: version 3, the agent's engine ID (its first four
+    bytes name the vendor's enterprise number), engine boots and time."""
+    tag, message, _ = _tlv(data, 0)
+    if tag != 0x30:
+        return None
+    tag, version, position = _tlv(message, 0)
+    if tag != 0x02 or version != b"\x03":
+        return None
+    tag, _global, position = _tlv(message, position)
+    tag, usm, position = _tlv(message, position)
+    if tag != 0x04:
+        return None
+    _, parameters, _ = _tlv(usm, 0)
+    tag, engine, at = _tlv(parameters, 0)
+    _, boots, at = _tlv(parameters, at)
+    _, uptime, _ = _tlv(parameters, at)
+    if tag != 0x04:
+        return None
+    product = None
+    if len(engine) >= 5 and engine[0] & 0x80:
+        enterprise = int.from_bytes(engine[:4], "big") & 0x7FFFFFFF
+        product = _ENTERPRISES.get(enterprise, f"enterprise {enterprise}")
+    extra = (
+        f"SNMPv3 engine {engine.hex() or '(none)'}, boots {int.from_bytes(boots, 'big')}, "
+        f"up {int.from_bytes(uptime, 'big')} s"
+    )
+    return Handshake("snmp", product, extra=extra)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ppsguard.model.net import Protocol
-from ppsguard.scan.udp_payloads import ike_main_mode
+from ppsguard.scan.udp_payloads import ike_main_mode, snmpv3_discovery
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +214,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("dns-version-udp", UDP, _dns_version_bind(tcp=False), frozenset({53, 5353}), 1),
     Probe("ntp-client", UDP, _NTP_CLIENT, frozenset({123}), 1),
     Probe("snmp-sysdescr", UDP, _snmp_get_sysdescr(), frozenset({161}), 1, intrusive=True),
+    Probe("snmpv3-discovery", UDP, snmpv3_discovery(), frozenset({161}), 1),
     Probe("openvpn-udp", UDP, _openvpn_reset(tcp=False), frozenset({1194}), 2),
     Probe("ike-main-mode", UDP, ike_main_mode(), frozenset({500, 4500}), 2),
 )

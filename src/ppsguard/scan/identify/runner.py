@@ -206,12 +206,25 @@ async def _udp_exchange(host: str, port: int, probe: probes.Probe, deadline: flo
 async def _identify_udp(
     host: str, port: int, budget: float, intrusive: bool
 ) -> tuple[Attempt | None, list[Attempt]]:
-    deadline = asyncio.get_running_loop().time() + budget
-    first = probes.suggested(port, Protocol.UDP, intrusive=intrusive)
-    chosen = [first] if first else probes.fallbacks(Protocol.UDP, intrusive=intrusive)
+    """Every UDP payload goes to every UDP port at once (a DNS server or SNMP agent may sit on
+    any port; a datagram each is cheap); the first answer that names the service wins. With
+    `intrusive`, an SNMP agent found by the credential-free SNMPv3 discovery is then asked its
+    sysDescr with community "public"."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
+    chosen = probes.fallbacks(Protocol.UDP, intrusive=False)
+    first = probes.suggested(port, Protocol.UDP, intrusive=False)
+    if first is not None:
+        chosen = [first, *(p for p in chosen if p is not first)]
     attempts: list[Attempt] = []
     tasks = [asyncio.create_task(_udp_exchange(host, port, p, deadline)) for p in chosen]
     winner = await _first_identified(tasks, attempts)
+    named = winner.service.name if winner is not None and winner.service is not None else None
+    if intrusive and named == "snmp" and loop.time() < deadline:
+        asked = await _udp_exchange(host, port, probes.BY_NAME["snmp-sysdescr"], deadline)
+        attempts.append(asked)
+        if asked.service is not None:
+            winner = asked
     return winner, attempts
 
 
