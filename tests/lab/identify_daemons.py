@@ -23,7 +23,16 @@ DAEMONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "memcached": ("memcached", "memcached", "Memcached", ("tcp",)),
     "vsftpd": ("vsftpd", "ftp", "vsftpd", ("tcp",)),
     "dnsmasq": ("dnsmasq-base", "dns", "dnsmasq", ("udp", "tcp")),
+    "rsyncd": ("rsync", "rsync", "rsync daemon", ("tcp",)),
+    "mosquitto": ("mosquitto", "mqtt", "Mosquitto", ("tcp",)),
+    "tinyproxy": ("tinyproxy", "http-proxy", "Tinyproxy", ("tcp",)),
+    "snmpd": ("snmpd", "snmp", "Net-SNMP", ("udp",)),
+    "lighttpd": ("lighttpd", "http", "lighttpd", ("tcp",)),
+    "nginx-tls": ("nginx", "https", "nginx", ("tcp",)),  # HTTPS (self-signed certificate)
 }
+# daemons whose answers carry no release number (rsync shows its protocol version, an SNMP
+# agent asked without a community only its engine ID): the expected version is None
+NO_VERSION = {"rsyncd", "snmpd"}
 STANDARD_PORTS = {
     "nginx": 80,
     "sshd": 22,
@@ -31,6 +40,11 @@ STANDARD_PORTS = {
     "memcached": 11211,
     "vsftpd": 21,
     "dnsmasq": 53,
+    "rsyncd": 873,
+    "mosquitto": 1883,
+    "tinyproxy": 3128,
+    "snmpd": 161,
+    "lighttpd": 8080,
 }
 EXECUTABLES = {
     "nginx": "/usr/sbin/nginx",
@@ -39,6 +53,12 @@ EXECUTABLES = {
     "memcached": "memcached",
     "vsftpd": "/usr/sbin/vsftpd",
     "dnsmasq": "/usr/sbin/dnsmasq",
+    "rsyncd": "/usr/bin/rsync",
+    "mosquitto": "/usr/sbin/mosquitto",
+    "tinyproxy": "/usr/bin/tinyproxy",
+    "snmpd": "/usr/sbin/snmpd",
+    "lighttpd": "/usr/sbin/lighttpd",
+    "nginx-tls": "/usr/sbin/nginx",
 }
 
 
@@ -49,7 +69,7 @@ class Expected:
     protocol: str
     service: str
     product: str
-    version: str
+    version: str | None
 
 
 def missing_daemons() -> list[str]:
@@ -87,6 +107,26 @@ http {{
 """
     )
     return ["/usr/sbin/nginx", "-c", str(config), "-g", "daemon off;"]
+
+
+def _nginx_tls(host: Host, port: int, work: Path) -> list[str]:
+    key, cert = work / "key.pem", work / "cert.pem"
+    if not cert.exists():
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-subj", "/CN=lab.test", "-days", "2",
+             "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True, timeout=30,
+        )  # fmt: skip
+    argv = _nginx(host, port, work)
+    config = work / "nginx.conf"
+    config.write_text(
+        config.read_text().replace(
+            f"listen {host.ipv4}:{port};",
+            f"listen {host.ipv4}:{port} ssl; ssl_certificate {cert}; ssl_certificate_key {key};",
+        )
+    )
+    return argv
 
 
 def _sshd(host: Host, port: int, work: Path) -> list[str]:
@@ -134,6 +174,52 @@ def _dnsmasq(host: Host, port: int, work: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def _rsyncd(host: Host, port: int, work: Path) -> list[str]:
+    config = work / "rsyncd.conf"
+    config.write_text(f"use chroot = no\npid file =\n[lab]\n  path = {work}\n  read only = yes\n")
+    return [
+        "/usr/bin/rsync", "--daemon", "--no-detach", f"--config={config}",
+        f"--address={host.ipv4}", f"--port={port}",
+    ]  # fmt: skip
+
+
+def _mosquitto(host: Host, port: int, work: Path) -> list[str]:
+    config = work / "mosquitto.conf"
+    config.write_text(
+        f"listener {port} {host.ipv4}\nallow_anonymous true\npersistence false\n"
+        "log_dest none\nuser root\n"
+    )
+    return ["/usr/sbin/mosquitto", "-c", str(config)]
+
+
+def _tinyproxy(host: Host, port: int, work: Path) -> list[str]:
+    config = work / "tinyproxy.conf"
+    config.write_text(
+        f"Port {port}\nListen {host.ipv4}\nTimeout 5\nMaxClients 20\n"
+        f'PidFile "{work}/tinyproxy.pid"\nLogFile "{work}/tinyproxy.log"\nLogLevel Critical\n'
+    )
+    return ["/usr/bin/tinyproxy", "-d", "-c", str(config)]
+
+
+def _snmpd(host: Host, port: int, work: Path) -> list[str]:
+    config = work / "snmpd.conf"
+    config.write_text(f"rocommunity public\npersistentDir {work}\n")
+    return [
+        "/usr/sbin/snmpd", "-f", "-Lf", "/dev/null", "-C", "-c", str(config),
+        "-p", str(work / "snmpd.pid"), f"udp:{host.ipv4}:{port}",
+    ]  # fmt: skip
+
+
+def _lighttpd(host: Host, port: int, work: Path) -> list[str]:
+    config = work / "lighttpd.conf"
+    config.write_text(
+        f'server.document-root = "{work}"\nserver.port = {port}\n'
+        f'server.bind = "{host.ipv4}"\nserver.errorlog = "{work}/error.log"\n'
+    )
+    (work / "index.html").write_text("<title>lab</title>\n")
+    return ["/usr/sbin/lighttpd", "-D", "-f", str(config)]
+
+
 LAUNCHERS = {
     "nginx": _nginx,
     "sshd": _sshd,
@@ -141,6 +227,12 @@ LAUNCHERS = {
     "memcached": _memcached,
     "vsftpd": _vsftpd,
     "dnsmasq": _dnsmasq,
+    "rsyncd": _rsyncd,
+    "mosquitto": _mosquitto,
+    "tinyproxy": _tinyproxy,
+    "snmpd": _snmpd,
+    "lighttpd": _lighttpd,
+    "nginx-tls": _nginx_tls,
 }
 
 
@@ -161,7 +253,7 @@ def start(host: Host, daemon: str, port: int, work: Path) -> list[Expected]:
     folder.mkdir(parents=True, exist_ok=True)
     host.popen(LAUNCHERS[daemon](host, port, folder))
     package, service, product, protocols = DAEMONS[daemon]
-    version = package_version(package)
+    version = None if daemon in NO_VERSION else package_version(package)
     for protocol in protocols:
         wait_listening(host, port, protocol)
     return [Expected(daemon, port, protocol, service, product, version) for protocol in protocols]

@@ -20,6 +20,11 @@ UNUSUAL_PORTS = {
     "memcached": 5001,
     "vsftpd": 8022,
     "dnsmasq": 5533,
+    "rsyncd": 2873,
+    "mosquitto": 8883,
+    "tinyproxy": 8888,
+    "snmpd": 1161,
+    "lighttpd": 9443,
 }
 
 
