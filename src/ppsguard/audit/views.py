@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 
 from ppsguard.model.net import Family, IPAddress, Protocol
-from ppsguard.model.scan import PortState, ScanResult
+from ppsguard.model.scan import Confidence, PortState, ScanResult
 from ppsguard.model.sockets import Exposure, Inventory, Role, exposure_of
 
 _SERVICE_UNIT_SUFFIXES = (".service", ".socket")
@@ -90,6 +90,7 @@ class Reach:
     banner: str | None = None
     expected: str | None = None  # what the port number says, when identification disagrees
     found: str | None = None
+    identified: str | None = None  # the service name a handshake or signature proved
 
 
 class Vantage(StrEnum):
@@ -284,6 +285,11 @@ def outside_from_scan(
                     banner=(evidence.response if evidence else None),
                     expected=mismatch.expected if mismatch else None,
                     found=mismatch.found if mismatch else None,
+                    identified=(
+                        service.name
+                        if service is not None and service.confidence is not Confidence.GUESSED
+                        else None
+                    ),
                 )
             )
     probed = frozenset(scanned) if scanned is not None else frozenset(named)

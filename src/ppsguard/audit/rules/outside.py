@@ -13,6 +13,7 @@ from ppsguard.audit.views import Reach
 from ppsguard.model.findings import Finding, FindingType, Severity
 from ppsguard.model.net import Family
 from ppsguard.model.sockets import Exposure
+from ppsguard.scan.identify import families
 
 
 def reachable_undocumented(case: Case) -> Iterator[Finding]:
@@ -43,7 +44,13 @@ def protocol_mismatch(case: Case) -> Iterator[Finding]:
     """Service identification found another protocol than the port's own (http on 22)."""
     view = case.obs.outside
     for reach in view.results if view is not None else ():
-        if reach.expected and reach.found:
+        entry = case.baseline.provides_for(reach.protocol, reach.port)
+        documented = entry.service if entry is not None else None
+        if documented and reach.identified:  # the registry's word replaces the port table's
+            verdict = families.mismatch(documented, reach.identified, source="registry")
+            if verdict is not None:
+                yield _mismatch(case, reach, verdict.expected, verdict.found)
+        elif reach.expected and reach.found:
             yield _mismatch(case, reach, reach.expected, reach.found)
 
 
