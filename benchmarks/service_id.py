@@ -76,8 +76,13 @@ def points(item: Expected, service: ServiceInfo | None) -> tuple[int, int]:
     named = classify.same_service(item.service, service.name) or (
         item.service == "http-proxy" and service.name in ("http-proxy", "squid")
     )
-    product = PRODUCT_KEYS[item.daemon] in (service.product or "").lower()
-    version = item.version is not None and (service.version or "").startswith(item.version)
+    # lenient for both tools alike: a product or version reported in another field still counts
+    # (nmap puts "mosquitto version 2.0.11" in the service name, for example)
+    text = " ".join(x for x in (service.name, service.product, service.version, service.extra) if x)
+    product = PRODUCT_KEYS[item.daemon] in text.lower()
+    version = item.version is not None and (
+        (service.version or "").startswith(item.version) or item.version in text
+    )
     return int(named) + int(product) + int(version), possible
 
 

@@ -312,3 +312,21 @@ def test_the_port_number_suggests_what_the_knowledge_base_names() -> None:
 
     assert expected_service(22, Protocol.TCP) == "ssh"
     assert expected_service(3306, Protocol.TCP) == service_name(3306, Protocol.TCP) == "mysql"
+
+
+async def _silent_inside_tls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await asyncio.sleep(3)  # a TLS service that answers nothing we send
+
+
+def test_alpn_names_the_protocol_inside_an_unknown_tls_service(tmp_path: Path) -> None:
+    context = server_context(tmp_path, expired=False)
+    context.set_alpn_protocols(["mqtt"])  # the server speaks MQTT over TLS, and says so
+    service, _ = run(_silent_inside_tls, context=context, budget=2.0)
+    assert service.name == "mqtt", service  # type: ignore[attr-defined]
+    assert service.tls is not None and service.tls.alpn == "mqtt"  # type: ignore[attr-defined]
+    assert service.extra == "ALPN mqtt"  # type: ignore[attr-defined]
+
+
+def test_tls_without_alpn_stays_tls(tmp_path: Path) -> None:
+    service, _ = run(_silent_inside_tls, context=server_context(tmp_path, expired=False))
+    assert service.name == "tls" and service.tls.alpn is None  # type: ignore[attr-defined]

@@ -76,6 +76,7 @@ class TlsInfo:
     self_signed: bool | None = None
     expired: bool | None = None
     starttls: str | None = None  # the protocol that upgraded, e.g. "smtp"
+    alpn: str | None = None  # the application protocol the server chose (RFC 7301), e.g. "h2"
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import Confidence, Evidence, ServiceInfo, TlsInfo
 from ppsguard.scan.identify import classify, families, probes
 from ppsguard.scan.identify.escape import escape_bytes
-from ppsguard.scan.identify.tls import read_idle, tls_exchange
+from ppsguard.scan.identify.tls import ALPN_OFFER, ALPN_SERVICES, read_idle, tls_exchange
 
 READ_CAP = 64 * 1024
 IDLE_GAP = 0.15  # after the first bytes, stop reading when nothing more comes for this long
@@ -98,10 +98,18 @@ async def _tls_attempt(
         passive_wait=0.0 if starttls else 0.25,
         handshake_wait=wait,
         now=dt.datetime.now(dt.UTC),
+        alpn=() if starttls else ALPN_OFFER,
     )
     service = None
-    if outcome.info is not None:
+    info = outcome.info
+    if info is not None:
         inner = classify.interpret(outcome.inner_probe, outcome.response, tls=True)
+        chosen = info.alpn
+        if inner is None and chosen in ALPN_SERVICES:
+            # the server named the protocol inside the tunnel when it chose from our ALPN offer
+            inner = ServiceInfo(
+                name=ALPN_SERVICES[chosen], extra=f"ALPN {chosen}", confidence=Confidence.MATCHED
+            )
         service = inner or ServiceInfo(name="tls", confidence=Confidence.CONFIRMED)
     return Attempt(
         "tls",
@@ -109,7 +117,7 @@ async def _tls_attempt(
         outcome.response,
         loop.time() - started,
         service,
-        outcome.info,
+        info,
     )
 
 

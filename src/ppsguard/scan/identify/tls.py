@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import re
 import ssl
@@ -95,8 +96,35 @@ async def read_idle(
     return data
 
 
-def client_context() -> ssl.SSLContext:
+# ALPN ids (IANA registry) we offer when the protocol inside TLS is still unknown, and the
+# service each one names when the server chooses it
+ALPN_SERVICES: dict[str, str] = {
+    "h2": "https",
+    "http/1.1": "https",
+    "imap": "imap",
+    "pop3": "pop3",
+    "ftp": "ftp",
+    "smtp": "smtp",
+    "xmpp-client": "xmpp",
+    "xmpp-server": "xmpp",
+    "mqtt": "mqtt",
+    "dot": "dns",
+    "postgresql": "postgresql",
+    "managesieve": "sieve",
+    "ldap": "ldap",
+    "coap": "coap",
+}
+
+
+# what we offer: every id above but h2 (our HTTP probe speaks HTTP/1.x); a server that picks a
+# non-HTTP id has named its protocol and gets no HTTP request
+ALPN_OFFER: tuple[str, ...] = tuple(a for a in ALPN_SERVICES if a != "h2")
+
+
+def client_context(alpn: tuple[str, ...] = ()) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if alpn:
+        context.set_alpn_protocols(list(alpn))
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
@@ -183,6 +211,7 @@ async def tls_exchange(
     passive_wait: float = 0.25,
     handshake_wait: float = 1.0,
     now: dt.datetime | None = None,
+    alpn: tuple[str, ...] = (),
 ) -> TlsOutcome:
     """Shake hands (after a STARTTLS upgrade when `starttls` names a protocol), send `payload`
     inside the tunnel and read the answer. A peer that does not answer the ClientHello within
@@ -198,7 +227,7 @@ async def tls_exchange(
         ):
             return TlsOutcome(None, b"", f"{starttls} STARTTLS refused")
         await asyncio.wait_for(
-            stream.start_tls(client_context(), server_hostname=None),
+            stream.start_tls(client_context(alpn), server_hostname=None),
             min(_remaining(deadline), handshake_wait),
         )
         ssl_object = stream.get_extra_info("ssl_object")
@@ -212,6 +241,12 @@ async def tls_exchange(
             now or dt.datetime.now(dt.UTC),
             starttls,
         )
+        chosen = ssl_object.selected_alpn_protocol()
+        if chosen:
+            info = dataclasses.replace(info, alpn=escape_text(chosen, 40))
+            if chosen != "http/1.1":  # the server named its protocol: no HTTP request for it
+                banner = await read_idle(reader, deadline, passive_wait, cap)
+                return TlsOutcome(info, banner, inner_probe="null")
         # services that speak first inside TLS (imaps, pop3s, smtps) get a short passive read
         response = await read_idle(reader, deadline, passive_wait, cap)
         if response or not payload:
