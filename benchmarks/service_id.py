@@ -1,8 +1,9 @@
 """Benchmark: service identification, ppsguard against `nmap -sV`, on real Debian daemons.
 
-In one lab run (network namespaces "srv" and "scanner"), the lab's Debian daemons (nginx,
-lighttpd, OpenSSH, Redis, memcached, vsftpd, rsync, dnsmasq on TCP and UDP, Mosquitto,
-Tinyproxy, snmpd on UDP) run on their standard ports and again on shuffled unusual ports. Both
+In one lab run (network namespaces "srv", "srv2" and "scanner"), the lab's Debian daemons
+(nginx, lighttpd, OpenSSH, Redis, memcached, vsftpd, rsync, dnsmasq and Unbound on TCP and UDP,
+Mosquitto, Tinyproxy, snmpd on UDP, OpenSMTPD, Dovecot IMAP and POP3) run on their standard
+ports and again on shuffled unusual ports (Unbound on the second host, beside dnsmasq). Both
 tools identify the same ports from the scanner host. Points, one each: the service name (same
 family), the product, and the version where the service reveals one (the installed package's
 version is the truth). Printed: points per protocol family and in all, wall time for each
@@ -33,13 +34,17 @@ from ppsguard.scan.nmap_import import run_nmap
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "lab"))
 from identify_daemons import (  # type: ignore[import-not-found,unused-ignore]
+    SECOND_HOST,
     STANDARD_PORTS,
     Expected,
     missing_daemons,
     start,
 )
 
-SPARE_PORTS = [2121, 3030, 4343, 5151, 6262, 7373, 8484, 9595, 10606, 12717, 13828, 14939]
+SPARE_PORTS = [
+    2121, 3030, 4343, 5151, 6262, 7373, 8484, 9595, 10606, 12717, 13828, 14939, 15050, 16161,
+    17272, 18383, 19494,
+]  # fmt: skip
 PRODUCT_KEYS = {
     "nginx": "nginx",
     "sshd": "openssh",
@@ -52,6 +57,10 @@ PRODUCT_KEYS = {
     "tinyproxy": "tinyproxy",
     "snmpd": "net-snmp",
     "lighttpd": "lighttpd",
+    "opensmtpd": "opensmtpd",
+    "dovecot-imap": "dovecot",
+    "dovecot-pop3": "dovecot",
+    "unbound": "unbound",
 }
 FAMILIES = {
     "nginx": "web",
@@ -65,6 +74,10 @@ FAMILIES = {
     "dnsmasq": "dns",
     "mosquitto": "brokers",
     "snmpd": "monitoring",
+    "opensmtpd": "mail",
+    "dovecot-imap": "mail",
+    "dovecot-pop3": "mail",
+    "unbound": "dns",
 }
 
 
@@ -92,12 +105,16 @@ def _brief(service: ServiceInfo | None) -> str:
     return f"{service.name} / {service.product} / {service.version}"
 
 
-def nmap_services(result: ScanResult) -> dict[tuple[int, str], ServiceInfo | None]:
-    found: dict[tuple[int, str], ServiceInfo | None] = {}
+def nmap_services(result: ScanResult) -> dict[tuple[str, int, str], ServiceInfo | None]:
+    found: dict[tuple[str, int, str], ServiceInfo | None] = {}
     for host in result.hosts:
         for port in host.ports:
-            found[(port.port, str(port.protocol))] = port.service
+            found[(str(host.address), port.port, str(port.protocol))] = port.service
     return found
+
+
+def where(item: Expected) -> tuple[IPAddress, int, Protocol]:
+    return (ipaddress.ip_address(item.address), item.port, Protocol(item.protocol))
 
 
 def main() -> int:
@@ -112,14 +129,15 @@ def main() -> int:
     shuffled = random.Random(args.seed).sample(SPARE_PORTS, len(STANDARD_PORTS))
     placements = [] if args.quick else [dict(STANDARD_PORTS)]
     placements.append(dict(zip(STANDARD_PORTS, shuffled, strict=True)))
-    with Lab(["srv", "scanner"]) as lab, tempfile.TemporaryDirectory() as work:
-        srv, scanner = lab["srv"], lab["scanner"]
+    with Lab(["srv", "srv2", "scanner"]) as lab, tempfile.TemporaryDirectory() as work:
+        srv, srv2, scanner = lab["srv"], lab["srv2"], lab["scanner"]
         expected: list[Expected] = []
         for placement in placements:
             for daemon, port in placement.items():
-                expected.extend(start(srv, daemon, port, Path(work)))
-        address: IPAddress = ipaddress.ip_address(srv.ipv4)
-        targets = [(address, e.port, Protocol(e.protocol)) for e in expected]
+                host = srv2 if daemon in SECOND_HOST else srv
+                expected.extend(start(host, daemon, port, Path(work)))
+        addresses = sorted({e.address for e in expected})
+        targets = [where(e) for e in expected]
 
         def ours() -> tuple[dict[tuple[IPAddress, int, Protocol], ServiceInfo], float]:
             started = time.monotonic()
@@ -132,7 +150,7 @@ def main() -> int:
             ports = f"T:{','.join(map(str, tcp))},U:{','.join(map(str, udp))}"
             started = time.monotonic()
             extra = ["-sS", "-sU", "-Pn", "-n", "--host-timeout", "240s"]
-            result = run_nmap([str(address)], ports, extra_args=extra)
+            result = run_nmap(addresses, ports, extra_args=extra)
             return result, time.monotonic() - started
 
         our_found, our_time = scanner.call(ours, timeout=120)
@@ -140,8 +158,8 @@ def main() -> int:
     nmap_found = nmap_services(nmap_result)
     table: dict[str, list[int]] = {}  # family -> [ours, nmap's, possible]
     for item in expected:
-        mine = our_found.get((address, item.port, Protocol(item.protocol)))
-        other = nmap_found.get((item.port, item.protocol))
+        mine = our_found.get(where(item))
+        other = nmap_found.get((item.address, item.port, item.protocol))
         (ours, possible), (theirs, _) = points(item, mine), points(item, other)
         row = table.setdefault(FAMILIES[item.daemon], [0, 0, 0])
         row[0], row[1], row[2] = row[0] + ours, row[1] + theirs, row[2] + possible

@@ -29,10 +29,14 @@ DAEMONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "snmpd": ("snmpd", "snmp", "Net-SNMP", ("udp",)),
     "lighttpd": ("lighttpd", "http", "lighttpd", ("tcp",)),
     "nginx-tls": ("nginx", "https", "nginx", ("tcp",)),  # HTTPS (self-signed certificate)
+    "opensmtpd": ("opensmtpd", "smtp", "OpenSMTPD", ("tcp",)),
+    "dovecot-imap": ("dovecot-imapd", "imap", "Dovecot imapd", ("tcp",)),
+    "dovecot-pop3": ("dovecot-pop3d", "pop3", "Dovecot pop3d", ("tcp",)),
+    "unbound": ("unbound", "dns", "Unbound", ("udp", "tcp")),
 }
 # daemons whose answers carry no release number (rsync shows its protocol version, an SNMP
 # agent asked without a community only its engine ID): the expected version is None
-NO_VERSION = {"rsyncd", "snmpd"}
+NO_VERSION = {"rsyncd", "snmpd", "opensmtpd", "dovecot-imap", "dovecot-pop3"}
 STANDARD_PORTS = {
     "nginx": 80,
     "sshd": 22,
@@ -45,7 +49,14 @@ STANDARD_PORTS = {
     "tinyproxy": 3128,
     "snmpd": 161,
     "lighttpd": 8080,
+    "opensmtpd": 25,
+    "dovecot-imap": 143,
+    "dovecot-pop3": 110,
+    "unbound": 53,
 }
+# second products of a protocol run on a second lab host, so both can hold the standard port
+# (proftpd would be one, but its Debian package conflicts with vsftpd's)
+SECOND_HOST = {"unbound"}
 EXECUTABLES = {
     "nginx": "/usr/sbin/nginx",
     "sshd": "/usr/sbin/sshd",
@@ -59,6 +70,10 @@ EXECUTABLES = {
     "snmpd": "/usr/sbin/snmpd",
     "lighttpd": "/usr/sbin/lighttpd",
     "nginx-tls": "/usr/sbin/nginx",
+    "opensmtpd": "/usr/sbin/smtpd",
+    "dovecot-imap": "/usr/sbin/dovecot",
+    "dovecot-pop3": "/usr/sbin/dovecot",
+    "unbound": "/usr/sbin/unbound",
 }
 
 
@@ -70,6 +85,7 @@ class Expected:
     service: str
     product: str
     version: str | None
+    address: str = ""  # the lab host's address the daemon listens on
 
 
 def missing_daemons() -> list[str]:
@@ -109,7 +125,7 @@ http {{
     return ["/usr/sbin/nginx", "-c", str(config), "-g", "daemon off;"]
 
 
-def _nginx_tls(host: Host, port: int, work: Path) -> list[str]:
+def _self_signed(work: Path) -> tuple[Path, Path]:
     key, cert = work / "key.pem", work / "cert.pem"
     if not cert.exists():
         subprocess.run(
@@ -118,6 +134,11 @@ def _nginx_tls(host: Host, port: int, work: Path) -> list[str]:
              "-keyout", str(key), "-out", str(cert)],
             check=True, capture_output=True, timeout=30,
         )  # fmt: skip
+    return cert, key
+
+
+def _nginx_tls(host: Host, port: int, work: Path) -> list[str]:
+    cert, key = _self_signed(work)
     argv = _nginx(host, port, work)
     config = work / "nginx.conf"
     config.write_text(
@@ -220,6 +241,62 @@ def _lighttpd(host: Host, port: int, work: Path) -> list[str]:
     return ["/usr/sbin/lighttpd", "-D", "-f", str(config)]
 
 
+def _opensmtpd(host: Host, port: int, work: Path) -> list[str]:
+    config = work / "smtpd.conf"
+    config.write_text(
+        f'listen on {host.ipv4} port {port}\naction "local" mbox\nmatch for local action "local"\n'
+    )
+    config.chmod(0o600)
+    # smtpd's control socket has a fixed path under /run: each instance gets a private /run
+    return [
+        "unshare", "--mount", "--propagation", "private", "sh", "-c",
+        f"mount -t tmpfs lab-run /run && exec /usr/sbin/smtpd -d -f {config}",
+    ]  # fmt: skip
+
+
+def _dovecot(host: Host, port: int, work: Path, protocol: str) -> list[str]:
+    # dovecot's sockets live under base_dir, and a socket path must stay under 108 bytes: each
+    # instance gets a private /run (a tmpfs that vanishes with it) instead of the long tmp path
+    base = "/run/dovecot"
+    secure = "imaps" if protocol == "imap" else "pop3s"
+    cert, key = _self_signed(work)  # STARTTLS / STLS offered with a self-signed certificate
+    config = work / "dovecot.conf"
+    config.write_text(
+        f"base_dir = {base}\ninstance_name = lab-{protocol}-{port}\nprotocols = {protocol}\n"
+        f"listen = {host.ipv4}\nssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\n"
+        f"log_path = {work}/dovecot.log\n"
+        f"passdb {{\n  driver = static\n  args = nopassword=y\n}}\n"
+        f"userdb {{\n  driver = static\n  args = uid=nobody gid=nogroup home={work}\n}}\n"
+        f"service {protocol}-login {{\n  inet_listener {protocol} {{\n    port = {port}\n  }}\n"
+        f"  inet_listener {secure} {{\n    port = 0\n  }}\n}}\n"
+        "service anvil {\n  chroot =\n}\nservice stats {\n  chroot =\n}\n"
+    )
+    return [
+        "unshare", "--mount", "--propagation", "private", "sh", "-c",
+        f"mount -t tmpfs lab-run /run && exec /usr/sbin/dovecot -F -c {config}",
+    ]  # fmt: skip
+
+
+def _dovecot_imap(host: Host, port: int, work: Path) -> list[str]:
+    return _dovecot(host, port, work, "imap")
+
+
+def _dovecot_pop3(host: Host, port: int, work: Path) -> list[str]:
+    return _dovecot(host, port, work, "pop3")
+
+
+def _unbound(host: Host, port: int, work: Path) -> list[str]:
+    config = work / "unbound.conf"
+    config.write_text(
+        f"server:\n  interface: {host.ipv4}\n  port: {port}\n  do-daemonize: no\n"
+        f'  chroot: ""\n  username: ""\n  pidfile: ""\n  directory: "{work}"\n'
+        '  use-syslog: no\n  logfile: ""\n  access-control: 0.0.0.0/0 allow\n'
+        '  module-config: "iterator"\n  hide-version: no\n'
+        "remote-control:\n  control-enable: no\n"
+    )
+    return ["/usr/sbin/unbound", "-d", "-c", str(config)]
+
+
 LAUNCHERS = {
     "nginx": _nginx,
     "sshd": _sshd,
@@ -233,6 +310,10 @@ LAUNCHERS = {
     "snmpd": _snmpd,
     "lighttpd": _lighttpd,
     "nginx-tls": _nginx_tls,
+    "opensmtpd": _opensmtpd,
+    "dovecot-imap": _dovecot_imap,
+    "dovecot-pop3": _dovecot_pop3,
+    "unbound": _unbound,
 }
 
 
@@ -256,4 +337,7 @@ def start(host: Host, daemon: str, port: int, work: Path) -> list[Expected]:
     version = None if daemon in NO_VERSION else package_version(package)
     for protocol in protocols:
         wait_listening(host, port, protocol)
-    return [Expected(daemon, port, protocol, service, product, version) for protocol in protocols]
+    return [
+        Expected(daemon, port, protocol, service, product, version, str(host.ipv4))
+        for protocol in protocols
+    ]

@@ -7,7 +7,7 @@ import ipaddress
 from pathlib import Path
 
 import pytest
-from identify_daemons import STANDARD_PORTS, Expected, missing_daemons, start
+from identify_daemons import SECOND_HOST, STANDARD_PORTS, Expected, missing_daemons, start
 
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import Confidence, ServiceInfo
@@ -25,6 +25,10 @@ UNUSUAL_PORTS = {
     "tinyproxy": 8888,
     "snmpd": 1161,
     "lighttpd": 9443,
+    "opensmtpd": 2525,
+    "dovecot-imap": 1143,
+    "dovecot-pop3": 1110,
+    "unbound": 5353,
 }
 
 
@@ -36,29 +40,34 @@ def test_debian_daemons_are_identified_with_package_versions(
     missing = missing_daemons()
     if missing:
         pytest.skip(f"daemons not installed: {missing} (make test installs them)")
-    lab = lab_factory(["srv", "scanner"])  # type: ignore[operator]
-    srv, scanner = lab["srv"], lab["scanner"]
+    lab = lab_factory(["srv", "srv2", "scanner"])  # type: ignore[operator]
+    srv, srv2, scanner = lab["srv"], lab["srv2"], lab["scanner"]
     ports = STANDARD_PORTS if placement == "standard" else UNUSUAL_PORTS
     expected: list[Expected] = []
     for daemon, port in ports.items():
-        expected.extend(start(srv, daemon, port, tmp_path))
+        expected.extend(start(srv2 if daemon in SECOND_HOST else srv, daemon, port, tmp_path))
     address = ipaddress.ip_address(srv.ipv4)
-    targets = [(address, e.port, Protocol(e.protocol)) for e in expected]
+
+    def where(item: Expected) -> tuple[IPAddress, int, Protocol]:
+        return (ipaddress.ip_address(item.address), item.port, Protocol(item.protocol))
+
+    targets = [where(e) for e in expected]
 
     def scan() -> dict[tuple[IPAddress, int, Protocol], ServiceInfo]:
         return asyncio.run(identify_services(targets, timeout=2.0))
 
     found = scanner.call(scan, timeout=60)
     for item in expected:
-        service = found[(address, item.port, Protocol(item.protocol))]
+        service = found[where(item)]
         got = (service.name, service.product, service.version)
         assert got == (item.service, item.product, item.version), (item, service)
         assert service.confidence in (Confidence.CONFIRMED, Confidence.MATCHED)
         assert service.evidence is not None and service.evidence.response
+        if item.daemon.startswith("dovecot"):  # IMAP STARTTLS / POP3 STLS: certificate read
+            assert service.tls is not None and service.tls.starttls == item.service
+            assert service.tls.subject == "CN=lab.test"
     if placement == "unusual":
         ssh_on_https = found[(address, 443, Protocol.TCP)]
         assert ssh_on_https.mismatch is not None and ssh_on_https.mismatch.found == "ssh"
     else:
-        assert all(
-            found[(address, e.port, Protocol(e.protocol))].mismatch is None for e in expected
-        )
+        assert all(found[where(e)].mismatch is None for e in expected)
