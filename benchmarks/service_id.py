@@ -160,21 +160,21 @@ def main() -> int:
     for item in expected:
         mine = our_found.get(where(item))
         other = nmap_found.get((item.address, item.port, item.protocol))
-        (ours, possible), (theirs, _) = points(item, mine), points(item, other)
+        (mine_pts, possible), (nmap_pts, _) = points(item, mine), points(item, other)
         row = table.setdefault(FAMILIES[item.daemon], [0, 0, 0])
-        row[0], row[1], row[2] = row[0] + ours, row[1] + theirs, row[2] + possible
-        if ours < possible or theirs < possible:
+        row[0], row[1], row[2] = row[0] + mine_pts, row[1] + nmap_pts, row[2] + possible
+        if mine_pts < possible or nmap_pts < possible:
             want = f"{item.service} {item.product} {item.version or '(no version shown)'}"
             print(f"  {item.daemon} {item.protocol}/{item.port} (want {want}):")
-            print(f"    ppsguard {ours}/{possible}: {_brief(mine)}")
-            print(f"    nmap     {theirs}/{possible}: {_brief(other)}")
+            print(f"    ppsguard {mine_pts}/{possible}: {_brief(mine)}")
+            print(f"    nmap     {nmap_pts}/{possible}: {_brief(other)}")
     total = len(expected)
     print(
         f"ports: {total} (daemons on {'shuffled' if args.quick else 'standard and shuffled'} ports)"
     )
     print(f"{'family':<18} {'ppsguard':>9} {'nmap -sV':>9} {'possible':>9}")
-    for family, (ours, theirs, possible) in sorted(table.items()):
-        print(f"{family:<18} {ours:>9} {theirs:>9} {possible:>9}")
+    for family, (mine_pts, nmap_pts, possible) in sorted(table.items()):
+        print(f"{family:<18} {mine_pts:>9} {nmap_pts:>9} {possible:>9}")
     our_points = sum(row[0] for row in table.values())
     nmap_points = sum(row[1] for row in table.values())
     possible = sum(row[2] for row in table.values())
