@@ -121,18 +121,34 @@ async def _tls_attempt(
     )
 
 
+def _weak(attempt: Attempt) -> bool:
+    service = attempt.service
+    return (
+        service is not None
+        and service.name == "http"
+        and service.product is None
+        and attempt.probe != "http-get"
+    )
+
+
 async def _first_identified(
     tasks: list[asyncio.Task[Attempt]], attempts: list[Attempt]
 ) -> Attempt | None:
-    """Wait for tasks in completion order; the first that names a service wins, the rest stop."""
+    """Wait for tasks in completion order; the first that names a service wins, the rest stop.
+    A bare HTTP error page to another protocol's probe (a web server refusing bytes it cannot
+    parse) names HTTP but not the server: it wins only if no other task does better."""
     winner = None
     try:
         for next_done in asyncio.as_completed(tasks):
             attempt = await next_done
             attempts.append(attempt)
-            if attempt.service is not None:
-                winner = attempt
-                break
+            if attempt.service is None:
+                continue
+            if _weak(attempt) and any(not t.done() for t in tasks):
+                winner = winner or attempt
+                continue
+            winner = attempt if winner is None or not _weak(attempt) else winner
+            break
     finally:
         for task in tasks:
             task.cancel()
