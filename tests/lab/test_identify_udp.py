@@ -28,6 +28,8 @@ def test_dns_and_snmp_on_unusual_udp_ports_are_named_without_intrusive(
     document = json.loads(done.stdout)
     ports = {p["port"]: p for h in document["hosts"] for p in h["ports"]}
     assert set(ports) == {5533, 1161}, ports  # 7777 stays silent and out of the default view
+    summary = document["hosts"][0]["summary"]
+    assert summary.get("open") == 2 and summary.get("open|filtered", 0) <= 1, summary
     dns, snmp = ports[5533], ports[1161]
     assert (dns["state"], dns["reason"]) == ("open", "udp-response")
     assert dns["service"]["name"] == "dns" and dns["service"]["product"] == "dnsmasq"

@@ -322,12 +322,17 @@ async def _identify(
             hosts.append(h)
             continue
         ports = []
+        summary = dict(h.summary)
         for p in h.ports:
             info = _merge(address, p, found) if asks(p) else p.service
             settled = settle(p, info, all_states=all_states)
             if settled is not None:
                 ports.append(settled)
-        hosts.append(dataclasses.replace(h, ports=tuple(ports)))
+                if settled.state is not p.state:  # an answer proved an open|filtered port open
+                    summary[p.state.value] = summary.get(p.state.value, 1) - 1
+                    summary[settled.state.value] = summary.get(settled.state.value, 0) + 1
+        summary = {state: count for state, count in summary.items() if count > 0}
+        hosts.append(dataclasses.replace(h, ports=tuple(ports), summary=summary))
     return dataclasses.replace(result, hosts=tuple(hosts))
 
 
