@@ -233,3 +233,25 @@ def test_answered_open_filtered_udp_becomes_open_and_silent_ones_drop() -> None:
     guess = ServiceInfo(name=None, confidence=Confidence.GUESSED)
     assert settle(silent, guess, all_states=False) is None
     assert settle(silent, guess, all_states=True) == silent
+
+
+def test_new_parsers_never_raise_on_truncated_or_random_bytes() -> None:
+    import random
+
+    from ppsguard.scan.identify import handshakes_more, signatures
+
+    rng = random.Random(20)
+    samples = [s.response for sig in signatures.builtin_signatures() for s in sig.samples]
+    blobs = [bytes(rng.randrange(256) for _ in range(rng.randrange(80))) for _ in range(300)]
+    for sample in samples:
+        blobs.extend(sample[:cut] for cut in range(0, len(sample), max(1, len(sample) // 12)))
+    parsers = [
+        handshakes_more.rsync, handshakes_more.mqtt, handshakes_more.amqp, handshakes_more.stomp,
+        handshakes_more.nats, handshakes_more.kafka, handshakes_more.x11, handshakes_more.zabbix,
+        handshakes_more.openvpn, handshakes_more.ike, handshakes_more.ldap_rootdse,
+    ]  # fmt: skip
+    for blob in blobs:
+        for parser in parsers:
+            parser(blob)  # must not raise
+        for probe in ("snmpv3-discovery", "mqtt-connect", "amqp-header", "x11-setup"):
+            classify.interpret(probe, blob)  # parse() guards the BER walkers

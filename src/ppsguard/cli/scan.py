@@ -443,7 +443,12 @@ def register(app: typer.Typer) -> None:
             float, typer.Option("--service-timeout", min=0.1, help="Seconds per service probe.")
         ] = 2.0,
         intrusive: Annotated[
-            bool, typer.Option("--intrusive", help="Allow probes that may disturb services.")
+            bool,
+            typer.Option(
+                "--intrusive",
+                help="Allow probes that try a credential or may disturb services (SNMP "
+                "community 'public'), in UDP discovery and in -sV alike.",
+            ),
         ] = False,
         from_nmap: Annotated[
             Path | None,
