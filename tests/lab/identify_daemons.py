@@ -26,6 +26,7 @@ DAEMONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "rsyncd": ("rsync", "rsync", "rsync daemon", ("tcp",)),
     "mosquitto": ("mosquitto", "mqtt", "Mosquitto", ("tcp",)),
     "tinyproxy": ("tinyproxy", "http-proxy", "Tinyproxy", ("tcp",)),
+    "tinyproxy-front": ("tinyproxy", "http-proxy", "Tinyproxy", ("tcp",)),
     "snmpd": ("snmpd", "snmp", "Net-SNMP", ("udp",)),
     "lighttpd": ("lighttpd", "http", "lighttpd", ("tcp",)),
     "nginx-tls": ("nginx", "https", "nginx", ("tcp",)),  # HTTPS (self-signed certificate)
@@ -67,6 +68,7 @@ EXECUTABLES = {
     "rsyncd": "/usr/bin/rsync",
     "mosquitto": "/usr/sbin/mosquitto",
     "tinyproxy": "/usr/bin/tinyproxy",
+    "tinyproxy-front": "/usr/bin/tinyproxy",
     "snmpd": "/usr/sbin/snmpd",
     "lighttpd": "/usr/sbin/lighttpd",
     "nginx-tls": "/usr/sbin/nginx",
@@ -213,13 +215,20 @@ def _mosquitto(host: Host, port: int, work: Path) -> list[str]:
     return ["/usr/sbin/mosquitto", "-c", str(config)]
 
 
-def _tinyproxy(host: Host, port: int, work: Path) -> list[str]:
+def _tinyproxy(host: Host, port: int, work: Path, reverse_to: str | None = None) -> list[str]:
     config = work / "tinyproxy.conf"
+    reverse = f'ReversePath "/" "{reverse_to}"\nReverseOnly Yes\n' if reverse_to else ""
     config.write_text(
         f"Port {port}\nListen {host.ipv4}\nTimeout 5\nMaxClients 20\n"
         f'PidFile "{work}/tinyproxy.pid"\nLogFile "{work}/tinyproxy.log"\nLogLevel Critical\n'
+        + reverse
     )
     return ["/usr/bin/tinyproxy", "-d", "-c", str(config)]
+
+
+def _tinyproxy_front(host: Host, port: int, work: Path) -> list[str]:
+    """Tinyproxy in front of the web server on the same host's port 80 (start nginx there)."""
+    return _tinyproxy(host, port, work, reverse_to=f"http://{host.ipv4}:80/")
 
 
 def _snmpd(host: Host, port: int, work: Path) -> list[str]:
@@ -307,6 +316,7 @@ LAUNCHERS = {
     "rsyncd": _rsyncd,
     "mosquitto": _mosquitto,
     "tinyproxy": _tinyproxy,
+    "tinyproxy-front": _tinyproxy_front,
     "snmpd": _snmpd,
     "lighttpd": _lighttpd,
     "nginx-tls": _nginx_tls,

@@ -71,3 +71,28 @@ def test_debian_daemons_are_identified_with_package_versions(
         assert ssh_on_https.mismatch is not None and ssh_on_https.mismatch.found == "ssh"
     else:
         assert all(found[where(e)].mismatch is None for e in expected)
+
+
+@pytest.mark.lab
+def test_a_proxy_in_front_of_a_web_server_is_named_as_the_proxy(
+    lab_factory: object, tmp_path: Path
+) -> None:
+    missing = missing_daemons()
+    if missing:
+        pytest.skip(f"daemons not installed: {missing} (make test installs them)")
+    lab = lab_factory(["srv", "scanner"])  # type: ignore[operator]
+    srv, scanner = lab["srv"], lab["scanner"]
+    start(srv, "nginx", 80, tmp_path)
+    (proxy,) = start(srv, "tinyproxy-front", 8118, tmp_path)  # relays to nginx on port 80
+    key = (ipaddress.ip_address(srv.ipv4), 8118, Protocol.TCP)
+    found = scanner.call(lambda: asyncio.run(identify_services([key], timeout=2.0)), timeout=60)
+    service = found[key]
+    # the answer is nginx's page, relayed: only Via names the proxy that answered us
+    assert service.evidence is not None and "Server: nginx" in (service.evidence.response or "")
+    assert (service.name, service.product, service.version) == (
+        "http-proxy",
+        "Tinyproxy",
+        proxy.version,
+    )
+    assert service.extra is not None and "behind it: nginx" in service.extra
+    assert service.mismatch is None  # a proxy on a web port is the same door

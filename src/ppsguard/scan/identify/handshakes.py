@@ -90,7 +90,7 @@ def http(data: bytes) -> Handshake | None:
         product, version = clean_field(name), clean_field(number)
     proxy = _proxy(headers, product)
     if proxy is not None:
-        if product and proxy[0] != product:
+        if product and product.lower() != (proxy[0] or "").lower():
             extras.append(f"behind it: {product}{' ' + version if version else ''}")
         return Handshake("http-proxy", proxy[0], proxy[1], "; ".join(extras))
     return Handshake("http", product, version, "; ".join(extras))
