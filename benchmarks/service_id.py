@@ -2,7 +2,7 @@
 
 In one lab run (network namespaces "srv", "srv2" and "scanner"), the lab's Debian daemons
 (nginx, lighttpd, OpenSSH, Redis, memcached, vsftpd, rsync, dnsmasq and Unbound on TCP and UDP,
-Mosquitto, Tinyproxy, snmpd on UDP, OpenSMTPD, Dovecot IMAP and POP3) run on their standard
+Mosquitto, Tinyproxy, snmpd on UDP, OpenSMTPD, Dovecot IMAP, IMAPS and POP3) run on their standard
 ports and again on shuffled unusual ports (Unbound on the second host, beside dnsmasq). Both
 tools identify the same ports from the scanner host. Points, one each: the service name (same
 family), the product, and the version where the service reveals one (the installed package's
@@ -60,6 +60,7 @@ PRODUCT_KEYS = {
     "opensmtpd": "opensmtpd",
     "dovecot-imap": "dovecot",
     "dovecot-pop3": "dovecot",
+    "dovecot-imaps": "dovecot",
     "unbound": "unbound",
 }
 FAMILIES = {
@@ -77,6 +78,7 @@ FAMILIES = {
     "opensmtpd": "mail",
     "dovecot-imap": "mail",
     "dovecot-pop3": "mail",
+    "dovecot-imaps": "mail",
     "unbound": "dns",
 }
 

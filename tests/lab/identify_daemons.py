@@ -33,11 +33,12 @@ DAEMONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "opensmtpd": ("opensmtpd", "smtp", "OpenSMTPD", ("tcp",)),
     "dovecot-imap": ("dovecot-imapd", "imap", "Dovecot imapd", ("tcp",)),
     "dovecot-pop3": ("dovecot-pop3d", "pop3", "Dovecot pop3d", ("tcp",)),
+    "dovecot-imaps": ("dovecot-imapd", "imap", "Dovecot imapd", ("tcp",)),  # implicit TLS
     "unbound": ("unbound", "dns", "Unbound", ("udp", "tcp")),
 }
 # daemons whose answers carry no release number (rsync shows its protocol version, an SNMP
 # agent asked without a community only its engine ID): the expected version is None
-NO_VERSION = {"rsyncd", "snmpd", "opensmtpd", "dovecot-imap", "dovecot-pop3"}
+NO_VERSION = {"rsyncd", "snmpd", "opensmtpd", "dovecot-imap", "dovecot-pop3", "dovecot-imaps"}
 STANDARD_PORTS = {
     "nginx": 80,
     "sshd": 22,
@@ -53,6 +54,7 @@ STANDARD_PORTS = {
     "opensmtpd": 25,
     "dovecot-imap": 143,
     "dovecot-pop3": 110,
+    "dovecot-imaps": 993,
     "unbound": 53,
 }
 # second products of a protocol run on a second lab host, so both can hold the standard port
@@ -75,6 +77,7 @@ EXECUTABLES = {
     "opensmtpd": "/usr/sbin/smtpd",
     "dovecot-imap": "/usr/sbin/dovecot",
     "dovecot-pop3": "/usr/sbin/dovecot",
+    "dovecot-imaps": "/usr/sbin/dovecot",
     "unbound": "/usr/sbin/unbound",
 }
 
@@ -263,7 +266,7 @@ def _opensmtpd(host: Host, port: int, work: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _dovecot(host: Host, port: int, work: Path, protocol: str) -> list[str]:
+def _dovecot(host: Host, port: int, work: Path, protocol: str, implicit: bool = False) -> list[str]:
     # dovecot's sockets live under base_dir, and a socket path must stay under 108 bytes: each
     # instance gets a private /run (a tmpfs that vanishes with it) instead of the long tmp path
     base = "/run/dovecot"
@@ -276,8 +279,10 @@ def _dovecot(host: Host, port: int, work: Path, protocol: str) -> list[str]:
         f"log_path = {work}/dovecot.log\n"
         f"passdb {{\n  driver = static\n  args = nopassword=y\n}}\n"
         f"userdb {{\n  driver = static\n  args = uid=nobody gid=nogroup home={work}\n}}\n"
-        f"service {protocol}-login {{\n  inet_listener {protocol} {{\n    port = {port}\n  }}\n"
-        f"  inet_listener {secure} {{\n    port = 0\n  }}\n}}\n"
+        f"service {protocol}-login {{\n  inet_listener {protocol} {{\n"
+        f"    port = {0 if implicit else port}\n  }}\n"
+        f"  inet_listener {secure} {{\n    port = {port if implicit else 0}\n"
+        f"    ssl = yes\n  }}\n}}\n"
         "service anvil {\n  chroot =\n}\nservice stats {\n  chroot =\n}\n"
     )
     return [
@@ -292,6 +297,10 @@ def _dovecot_imap(host: Host, port: int, work: Path) -> list[str]:
 
 def _dovecot_pop3(host: Host, port: int, work: Path) -> list[str]:
     return _dovecot(host, port, work, "pop3")
+
+
+def _dovecot_imaps(host: Host, port: int, work: Path) -> list[str]:
+    return _dovecot(host, port, work, "imap", implicit=True)
 
 
 def _unbound(host: Host, port: int, work: Path) -> list[str]:
@@ -323,6 +332,7 @@ LAUNCHERS = {
     "opensmtpd": _opensmtpd,
     "dovecot-imap": _dovecot_imap,
     "dovecot-pop3": _dovecot_pop3,
+    "dovecot-imaps": _dovecot_imaps,
     "unbound": _unbound,
 }
 

@@ -28,6 +28,7 @@ UNUSUAL_PORTS = {
     "opensmtpd": 2525,
     "dovecot-imap": 1143,
     "dovecot-pop3": 1110,
+    "dovecot-imaps": 10993,
     "unbound": 5353,
 }
 
@@ -63,9 +64,10 @@ def test_debian_daemons_are_identified_with_package_versions(
         assert got == (item.service, item.product, item.version), (item, service)
         assert service.confidence in (Confidence.CONFIRMED, Confidence.MATCHED)
         assert service.evidence is not None and service.evidence.response
-        if item.daemon.startswith("dovecot"):  # IMAP STARTTLS / POP3 STLS: certificate read
-            assert service.tls is not None and service.tls.starttls == item.service
-            assert service.tls.subject == "CN=lab.test"
+        if item.daemon.startswith("dovecot"):  # STARTTLS, STLS or implicit TLS: certificate read
+            implicit = item.daemon == "dovecot-imaps"
+            assert service.tls is not None and service.tls.subject == "CN=lab.test"
+            assert service.tls.starttls == (None if implicit else item.service)
     if placement == "unusual":
         ssh_on_https = found[(address, 443, Protocol.TCP)]
         assert ssh_on_https.mismatch is not None and ssh_on_https.mismatch.found == "ssh"
