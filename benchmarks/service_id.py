@@ -2,8 +2,8 @@
 
 In one lab run (network namespaces "srv", "srv2" and "scanner"), the lab's Debian daemons
 (nginx, lighttpd, OpenSSH, Redis, memcached, vsftpd, rsync, dnsmasq and Unbound on TCP and UDP,
-Mosquitto, Tinyproxy, snmpd on UDP, OpenSMTPD, Dovecot IMAP, IMAPS and POP3) run on their standard
-ports and again on shuffled unusual ports (Unbound on the second host, beside dnsmasq). Both
+Mosquitto, Tinyproxy, snmpd on UDP, OpenSMTPD, Dovecot IMAP, IMAPS and POP3, OpenLDAP) run on
+their standard ports and again on shuffled unusual ports (Unbound on a second host). Both
 tools identify the same ports from the scanner host. Points, one each: the service name (same
 family), the product, and the version where the service reveals one (the installed package's
 version is the truth). Printed: points per protocol family and in all, wall time for each
@@ -43,7 +43,7 @@ from identify_daemons import (  # type: ignore[import-not-found,unused-ignore]
 
 SPARE_PORTS = [
     2121, 3030, 4343, 5151, 6262, 7373, 8484, 9595, 10606, 12717, 13828, 14939, 15050, 16161,
-    17272, 18383, 19494,
+    17272, 18383, 19494, 20505, 21616,
 ]  # fmt: skip
 PRODUCT_KEYS = {
     "nginx": "nginx",
@@ -62,6 +62,7 @@ PRODUCT_KEYS = {
     "dovecot-pop3": "dovecot",
     "dovecot-imaps": "dovecot",
     "unbound": "unbound",
+    "slapd": "openldap",
 }
 FAMILIES = {
     "nginx": "web",
@@ -80,6 +81,7 @@ FAMILIES = {
     "dovecot-pop3": "mail",
     "dovecot-imaps": "mail",
     "unbound": "dns",
+    "slapd": "directory",
 }
 
 

@@ -35,10 +35,13 @@ DAEMONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "dovecot-pop3": ("dovecot-pop3d", "pop3", "Dovecot pop3d", ("tcp",)),
     "dovecot-imaps": ("dovecot-imapd", "imap", "Dovecot imapd", ("tcp",)),  # implicit TLS
     "unbound": ("unbound", "dns", "Unbound", ("udp", "tcp")),
+    "slapd": ("slapd", "ldap", "OpenLDAP", ("tcp",)),
 }
 # daemons whose answers carry no release number (rsync shows its protocol version, an SNMP
 # agent asked without a community only its engine ID): the expected version is None
-NO_VERSION = {"rsyncd", "snmpd", "opensmtpd", "dovecot-imap", "dovecot-pop3", "dovecot-imaps"}
+NO_VERSION = {
+    "rsyncd", "snmpd", "opensmtpd", "dovecot-imap", "dovecot-pop3", "dovecot-imaps", "slapd",
+}  # fmt: skip
 STANDARD_PORTS = {
     "nginx": 80,
     "sshd": 22,
@@ -56,6 +59,7 @@ STANDARD_PORTS = {
     "dovecot-pop3": 110,
     "dovecot-imaps": 993,
     "unbound": 53,
+    "slapd": 389,
 }
 # second products of a protocol run on a second lab host, so both can hold the standard port
 # (proftpd would be one, but its Debian package conflicts with vsftpd's)
@@ -79,6 +83,7 @@ EXECUTABLES = {
     "dovecot-pop3": "/usr/sbin/dovecot",
     "dovecot-imaps": "/usr/sbin/dovecot",
     "unbound": "/usr/sbin/unbound",
+    "slapd": "/usr/sbin/slapd",
 }
 
 
@@ -303,6 +308,15 @@ def _dovecot_imaps(host: Host, port: int, work: Path) -> list[str]:
     return _dovecot(host, port, work, "imap", implicit=True)
 
 
+def _slapd(host: Host, port: int, work: Path) -> list[str]:
+    config = work / "slapd.conf"
+    config.write_text(
+        f"include /etc/ldap/schema/core.schema\npidfile {work}/slapd.pid\n"
+        f"argsfile {work}/slapd.args\n"
+    )  # no database: the root DSE alone answers, as it does before any bind
+    return ["/usr/sbin/slapd", "-d", "0", "-f", str(config), "-h", f"ldap://{host.ipv4}:{port}/"]
+
+
 def _unbound(host: Host, port: int, work: Path) -> list[str]:
     config = work / "unbound.conf"
     config.write_text(
@@ -334,6 +348,7 @@ LAUNCHERS = {
     "dovecot-pop3": _dovecot_pop3,
     "dovecot-imaps": _dovecot_imaps,
     "unbound": _unbound,
+    "slapd": _slapd,
 }
 
 

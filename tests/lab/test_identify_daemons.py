@@ -30,6 +30,7 @@ UNUSUAL_PORTS = {
     "dovecot-pop3": 1110,
     "dovecot-imaps": 10993,
     "unbound": 5353,
+    "slapd": 3890,
 }
 
 
