@@ -74,9 +74,13 @@ def _ping(hosts: Sequence[IPAddress], timeout: float, tries: int) -> set[IPAddre
 
 
 def discover(
-    hosts: Sequence[IPAddress], preset: TimingPreset, stats: EngineStats
+    hosts: Sequence[IPAddress],
+    preset: TimingPreset,
+    stats: EngineStats,
+    *,
+    max_rate: float | None = None,
 ) -> set[IPAddress]:
-    """The subset of `hosts` that answered anything."""
+    """The subset of `hosts` that answered anything; TCP probes within `max_rate` packets/s."""
     alive: set[IPAddress] = {h for h in hosts if h.is_loopback or _is_local_address(h)}
     rest = [h for h in hosts if h not in alive]
     if not rest:
@@ -93,7 +97,7 @@ def discover(
         if state in (PortState.OPEN, PortState.CLOSED) or reason is Reason.ADMIN_PROHIBITED:
             alive.add(address)
 
-    cfg = EngineConfig(preset=preset, max_retries=1, window=256)
+    cfg = EngineConfig(preset=preset, max_retries=1, max_rate=max_rate, window=256)
     cfg.deadline = time.monotonic() + 3 * timeout
     connect.run(((h, p) for h in rest for p in _PING_PORTS), cfg, emit, stats)
     return alive

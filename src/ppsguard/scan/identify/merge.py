@@ -1,0 +1,56 @@
+"""Put what service identification found into a scan result — the one implementation that
+`pps scan -sV`, the library's `scan(identify=True)` and the audit's outside view share.
+
+Pure: takes a ScanResult and the identified services, returns a new ScanResult. It must not
+probe anything (`scan.identify.identify_open_ports` does that, through the scope gate).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from ppsguard.model.net import IPAddress, Protocol
+from ppsguard.model.scan import Confidence, PortResult, PortState, ScanResult, ServiceInfo
+
+PortKey = tuple[IPAddress, int, Protocol]
+
+
+def open_ports(result: ScanResult, limit: int | None = None) -> list[PortKey]:
+    """(address, port, protocol) of every open port, in result order, at most `limit`."""
+    wanted = [
+        (h.address, p.port, p.protocol)
+        for h in result.hosts
+        for p in h.ports
+        if p.state is PortState.OPEN and h.address is not None
+    ]
+    return wanted if limit is None else wanted[:limit]
+
+
+def merge_service(port: PortResult, found: ServiceInfo | None) -> ServiceInfo | None:
+    """The identified service; the port-number guess keeps its name when nothing matched."""
+    if found is None:
+        return port.service
+    if found.name is None and port.service is not None and port.service.name:
+        return dataclasses.replace(found, name=port.service.name, confidence=Confidence.GUESSED)
+    return found
+
+
+def merge_services(result: ScanResult, found: Mapping[PortKey, ServiceInfo]) -> ScanResult:
+    """`result` with every identified port's service merged in (`merge_service`)."""
+    if not found:
+        return result
+    hosts = []
+    for host in result.hosts:
+        address = host.address
+        if address is None:  # a name that did not resolve has no ports
+            hosts.append(host)
+            continue
+        ports = tuple(
+            dataclasses.replace(
+                p, service=merge_service(p, found.get((address, p.port, p.protocol)))
+            )
+            for p in host.ports
+        )
+        hosts.append(dataclasses.replace(host, ports=ports))
+    return dataclasses.replace(result, hosts=tuple(hosts))
