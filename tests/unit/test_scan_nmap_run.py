@@ -30,6 +30,7 @@ def _nmap(targets: list[str], ports: str | None, **options: object) -> ScanResul
     plan = run_sync(plan_scan(targets, ports, options=opts, engine="nmap"))
     return run_nmap(plan, opts, ports)
 
+
 _XML = """<?xml version="1.0"?>
 <nmaprun scanner="nmap" args="nmap" start="1767225600" version="7.93">
 <host><status state="up" reason="user-set"/>

@@ -17,6 +17,7 @@ import datetime as dt
 import math
 import shutil
 import subprocess
+from collections.abc import Sequence
 
 from ppsguard.errors import RuntimeFailure
 from ppsguard.model.net import IPAddress, IPNetwork
@@ -47,9 +48,12 @@ def nmap_argv(
     options: ScanOptions,
     ports: str | None,
     top: int | None = None,
+    *,
     executable: str = "nmap",
+    extra_args: Sequence[str] = (),
 ) -> list[list[str]]:
-    """The nmap command lines (one per address family with targets) that carry out `plan`."""
+    """The nmap command lines (one per address family with targets) that carry out `plan`;
+    `extra_args` (for programs, never from the command line) go before the targets."""
     common = [executable, "-sV", "-oX", "-"]
     if ports is not None:
         # our own parser admits only digits, commas, ranges, T:/U: and "-" (all ports): nothing
@@ -73,6 +77,7 @@ def nmap_argv(
         common += ["--host-timeout", f"{math.ceil(options.host_timeout * 1000)}ms"]
     if options.skip_discovery:
         common.append("-Pn")
+    common.extend(extra_args)
     commands: list[list[str]] = []
     for version in (4, 6):
         blocks = [_block(n) for n in plan.targets.networks() if n.version == version]
@@ -101,14 +106,36 @@ def _run(argv: list[str], timeout: float) -> ScanResult:
     return load_nmap_xml(completed.stdout, "nmap -oX -")
 
 
+def nmap_scan(
+    targets: Sequence[str],
+    ports: str | None = None,
+    *,
+    top: int | None = None,
+    options: ScanOptions | None = None,
+    extra_args: Sequence[str] = (),
+) -> ScanResult:
+    """Plan `targets` through the scope gate, then run nmap on them (the library's --nmap)."""
+    from ppsguard.scan.engine import run_sync
+    from ppsguard.scan.plan import plan_scan
+
+    opts = options or ScanOptions()
+    plan = run_sync(plan_scan(targets, ports, top=top, options=opts, engine="nmap"))
+    return run_nmap(plan, opts, ports, top, extra_args=extra_args)
+
+
 def run_nmap(
-    plan: ScanPlan, options: ScanOptions, ports: str | None, top: int | None = None
+    plan: ScanPlan,
+    options: ScanOptions,
+    ports: str | None,
+    top: int | None = None,
+    *,
+    extra_args: Sequence[str] = (),
 ) -> ScanResult:
     """Run the installed nmap (with -sV) on what `plan` admitted and parse its XML."""
     executable = shutil.which("nmap")
     if executable is None:
         raise RuntimeFailure("nmap is not installed (install it, or scan with pps scan --service)")
-    commands = nmap_argv(plan, options, ports, top, executable)
+    commands = nmap_argv(plan, options, ports, top, executable=executable, extra_args=extra_args)
     plan.gate.clear_to_send("nmap")
     timeout = NMAP_TIMEOUT_S if options.deadline is None else min(NMAP_TIMEOUT_S, options.deadline)
     results = [_run(argv, timeout) for argv in commands]
