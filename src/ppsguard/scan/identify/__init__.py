@@ -10,8 +10,8 @@ reader in `tls.py`.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Sequence
+from time import monotonic as _clock
 
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import ScanResult, ServiceInfo
@@ -67,7 +67,7 @@ async def identify_open_ports(
         return result
     gate.clear_to_send("service identification")
     concurrency = min(MAX_CONCURRENCY, window or gate.preset.max_window)
-    started = time.monotonic()
+    started = _clock()
     found = await identify_services(
         wanted,
         timeout=timeout,
@@ -76,5 +76,5 @@ async def identify_open_ports(
         rate=gate.rate_ceiling(admitted),
     )
     merged = merge_services(result, found)
-    elapsed = round(merged.stats.elapsed_s + time.monotonic() - started, 3)
+    elapsed = round(merged.stats.elapsed_s + _clock() - started, 3)
     return dataclasses.replace(merged, stats=dataclasses.replace(merged.stats, elapsed_s=elapsed))
