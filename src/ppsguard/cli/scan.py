@@ -29,7 +29,9 @@ HELP = (
     "TARGETS: addresses, CIDRs, ranges (198.18.0.1-20), hostnames. Engines: --syn (root, "
     "default as root), --connect (unprivileged, default otherwise), --udp. Every open port "
     "is re-probed before it "
-    "is reported. See docs/scan.md."
+    "is reported. Every path that sends packets (our engines, --nmap, -sV) passes one scope "
+    "gate: --scope, --exclude, -T, --max-rate and --dry-run hold for all of them. "
+    "See docs/scan.md."
 )
 
 
@@ -160,7 +162,13 @@ def register(app: typer.Typer) -> None:
             float | None, typer.Option("--min-rate", min=1, help="Packets/s floor (informational).")
         ] = None,
         max_rate: Annotated[
-            float | None, typer.Option("--max-rate", min=1, help="Packets/s ceiling.")
+            float | None,
+            typer.Option(
+                "--max-rate",
+                min=1,
+                help="Packets/s ceiling (default: the -T preset's; 5,000 for non-local "
+                "targets). Also paces -sV connections and is passed to --nmap.",
+            ),
         ] = None,
         window: Annotated[
             int | None, typer.Option("--window", min=1, help="Max probes in flight.")
@@ -176,10 +184,19 @@ def register(app: typer.Typer) -> None:
         ] = None,
         scope: Annotated[
             Path | None,
-            typer.Option("--scope", help="Allow-list FILE of CIDRs; others are refused."),
+            typer.Option(
+                "--scope",
+                help="Allow-list FILE of CIDRs: a target outside it (anywhere in a range, or "
+                "a name's address) refuses the whole scan, exit 2.",
+            ),
         ] = None,
         dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="Print what would be sent and to whom.")
+            bool,
+            typer.Option(
+                "--dry-run",
+                help="Print whom the scope gate admits, what would be sent and how fast (and the "
+                "nmap command with --nmap); send nothing.",
+            ),
         ] = False,
         no_ping: Annotated[
             bool, typer.Option("-Pn", "--no-ping", help="Skip host discovery.")
@@ -220,7 +237,12 @@ def register(app: typer.Typer) -> None:
             typer.Option("--from-nmap", help="Read an nmap XML FILE instead of scanning."),
         ] = None,
         use_nmap: Annotated[
-            bool, typer.Option("--nmap", help="Run nmap for discovery instead of our engines.")
+            bool,
+            typer.Option(
+                "--nmap",
+                help="Run the installed nmap (-sV) instead of our engines, on what the scope "
+                "gate admits; -T, --max-rate, --exclude, -p, -Pn are passed on.",
+            ),
         ] = False,
     ) -> None:
         from ppsguard.scan.engine import ScanOptions
