@@ -166,3 +166,31 @@ def test_dry_run_counts_the_admitted_set(tmp_path: Path) -> None:
     assert "target 198.18.0.1-4: 3 address(es) 198.18.0.1 .. 198.18.0.4 (1 excluded)" in lines
     assert "scope: all 3 address(es) inside the --scope allow-list" in lines
     assert "up to 30 probes" in result.output  # 198.18.0.3 twice counts once
+
+
+def test_engines_and_service_probes_get_the_gates_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """-T2 without --max-rate: the engine and -sV are paced at the preset's 100 packets/s."""
+    import ppsguard.scan.engine as engine_module
+    import ppsguard.scan.identify as identify_module
+
+    seen: dict[str, object] = {}
+    real_run_engine = engine_module._run_engine
+
+    def run_engine(name: str, probes: object, cfg: object, emit: object, stats: object) -> None:
+        seen["engine"] = cfg.max_rate  # type: ignore[attr-defined]
+        real_run_engine(name, probes, cfg, emit, stats)  # type: ignore[arg-type]
+
+    async def identify(targets: object, **kwargs: object) -> dict[object, object]:
+        seen["identify"] = (kwargs["rate"], kwargs["concurrency"])
+        return {}
+
+    monkeypatch.setattr(engine_module, "_run_engine", run_engine)
+    monkeypatch.setattr(identify_module, "identify_services", identify)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        options = ScanOptions(engine="connect", timing=2, identify=True, confirm=False)
+        result = run_sync(scan(["127.0.0.1"], str(port), options=options))
+    assert [p.port for p in result.hosts[0].ports] == [port]
+    assert seen == {"engine": 100.0, "identify": (100.0, 64)}
