@@ -298,13 +298,16 @@ class ScopeGate:
             (admitted if self.inside(address) else refused).append(address)
         return admitted, refused
 
+    @property
+    def fixed_rate(self) -> float | None:
+        """The ceiling for every target, local or not: --max-rate, else the -T preset's."""
+        return self.max_rate if self.max_rate is not None else self.preset.max_rate
+
     def rate_ceiling(self, targets: Targets | Iterable[IPAddress]) -> float | None:
         """Packets/s ceiling: --max-rate, else the preset's, else 5,000 if any target is remote
         (outside LOCAL_NETWORKS), else none."""
-        if self.max_rate is not None:
-            return self.max_rate
-        if self.preset.max_rate is not None:
-            return self.preset.max_rate
+        if self.fixed_rate is not None:
+            return self.fixed_rate
         if isinstance(targets, Targets):
             spans = [(t.version, span) for t in targets.entries for span in t.spans]
             remote = any(subtract_spans([span], _LOCAL[version]) for version, span in spans)
