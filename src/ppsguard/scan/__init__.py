@@ -16,9 +16,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ppsguard.scan.engine import ScanOptions, scan, scan_sync
+    from ppsguard.scan.engine import scan, scan_sync
     from ppsguard.scan.identify import identify_open_ports
     from ppsguard.scan.observer import NullObserver, ScanObserver
+    from ppsguard.scan.options import ScanOptions
     from ppsguard.scan.plan import ScanPlan, plan_scan
     from ppsguard.scan.scope import ScopeGate
 
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 _HOMES = {
-    "ScanOptions": "engine",
+    "ScanOptions": "options",
     "scan": "engine",
     "scan_sync": "engine",
     "identify_open_ports": "identify",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from ppsguard.knowledge.services import service_name
-from ppsguard.model.net import IPAddress, IPNetwork, Protocol
+from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import (
     Confidence,
     HostResult,
@@ -35,6 +35,7 @@ from ppsguard.model.scan import (
 from ppsguard.scan import discovery
 from ppsguard.scan.engines.base import EngineConfig, EngineStats
 from ppsguard.scan.observer import NullObserver, ScanObserver
+from ppsguard.scan.options import ScanOptions
 from ppsguard.scan.permutation import KeyedPermutation, new_seed
 from ppsguard.scan.plan import ENGINES, ScanPlan, can_raw, pick_engine, plan_scan, resolve_ports
 from ppsguard.scan.ports import PortSpec
@@ -55,32 +56,6 @@ _T = TypeVar("_T")
 IMPLAUSIBLE_MIN_PORTS = 1000
 IMPLAUSIBLE_SHARE = 0.5
 _SHUFFLE_MAX = 1 << 22
-
-
-@dataclass(slots=True)
-class ScanOptions:
-    engine: str | None = None  # None: syn when root, else connect
-    udp: bool = False  # also scan UDP ports (U: items, or --udp with the TCP engine)
-    timing: int = 3
-    max_retries: int | None = None
-    min_rate: float | None = None
-    max_rate: float | None = None
-    window: int | None = None
-    seed: int | None = None
-    exclude: Sequence[str] = ()
-    scope: Sequence[IPNetwork] | None = None
-    skip_discovery: bool = False
-    confirm: bool = True
-    all_states: bool = False
-    host_timeout: float | None = None
-    deadline: float | None = None  # seconds for the whole scan
-    guess_services: bool = True
-    arguments: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
-    dry_run: bool = False  # the gate refuses to send: plan_scan() shows what would be sent
-    identify: bool = False  # identify the services on open ports (-sV)
-    service_timeout: float = 2.0  # seconds per port for identification
-    intrusive: bool = False  # allow identification probes that may disturb services
 
 
 _Outcome = tuple[PortState, Reason, "int | None"]

@@ -15,16 +15,13 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ppsguard.errors import InputError, PermissionDenied, UsageError
 from ppsguard.model.net import IPAddress, IPNetwork, Protocol
+from ppsguard.scan.options import ScanOptions
 from ppsguard.scan.ports import PortSpec, parse_ports, top_ports
 from ppsguard.scan.scope import ScopeGate, Targets
 from ppsguard.scan.targets import parse_networks, parse_targets, split_tokens
-
-if TYPE_CHECKING:
-    from ppsguard.scan.engine import ScanOptions
 
 ENGINES = ("connect", "syn", "udp")
 RESOLVE_TIMEOUT_S = 10.0
