@@ -47,10 +47,10 @@ def test_no_module_is_over_the_limit(path: Path) -> None:
     assert lines <= MAX_LINES, f"{_name(path)} has {lines} lines (limit {MAX_LINES}): split it"
 
 
-@pytest.mark.parametrize("name", sorted(OVER_THE_LIMIT))
-def test_the_allow_list_only_names_modules_still_over_the_limit(name: str) -> None:
-    path = SRC / name
-    assert path.is_file() and line_count(path) > MAX_LINES, f"remove {name} from OVER_THE_LIMIT"
+def test_the_allow_list_only_names_modules_still_over_the_limit() -> None:
+    for name in sorted(OVER_THE_LIMIT):
+        path = SRC / name
+        assert path.is_file() and line_count(path) > MAX_LINES, f"remove {name} from OVER_THE_LIMIT"
 
 
 def layout_section() -> str:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ppsguard.cli.policy_enforce import lockout_problem
 from ppsguard.firewall.apply import describe_change, entry_ids, replacement_batch, ssh_session
-from ppsguard.firewall.watchdog import StateDir, restore_text
+from ppsguard.firewall.session import SessionSearch, lockout_problem
+from ppsguard.firewall.watchdog import StateDir, owned_restore_text
 from ppsguard.policy.compile import compile_host_policy
 from ppsguard.registry.load import load_registry
 
@@ -39,15 +39,21 @@ def test_ssh_session(value: str, expected: tuple | None) -> None:
         assert got == expected
 
 
-def test_lockout_detected_and_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+def _search(value: str, own: bool = True) -> SessionSearch:
+    session = ssh_session({"SSH_CONNECTION": value})
+    assert session is not None
+    return SessionSearch((session,), own, "process ancestry" if own else "all SSH sessions")
+
+
+def test_lockout_detected_and_allowed() -> None:
     policy = compile_host_policy(load_registry(SEED))
-    monkeypatch.setenv("SSH_CONNECTION", "198.18.0.9 51000 198.18.0.1 22")
-    problem = lockout_problem(policy)
+    problem = lockout_problem(policy, _search("198.18.0.9 51000 198.18.0.1 22"))
     assert problem is not None and "building/default" in problem and "22/tcp" in problem
-    monkeypatch.setenv("SSH_CONNECTION", "198.18.0.9 51000 198.18.0.1 80")  # http is open
-    assert lockout_problem(policy) is None
-    monkeypatch.delenv("SSH_CONNECTION")
-    assert lockout_problem(policy) is None
+    assert "your SSH session" in problem
+    others = lockout_problem(policy, _search("198.18.0.9 51000 198.18.0.1 22", own=False))
+    assert others is not None and "this command's own is unknown" in others
+    assert lockout_problem(policy, _search("198.18.0.9 51000 198.18.0.1 80")) is None  # http
+    assert lockout_problem(policy, SessionSearch((), False, "none")) is None
 
 
 def test_replacement_batch_is_idempotent_shape() -> None:
@@ -66,9 +72,10 @@ def test_describe_change() -> None:
     assert entry_ids(new) == {"ftp", "imap"}
 
 
-def test_restore_text_handles_an_empty_snapshot() -> None:
-    assert restore_text("") == "flush ruleset\n"
-    assert restore_text("table ip t {\n}\n").startswith("flush ruleset\ntable ip t")
+def test_restore_touches_only_our_table() -> None:
+    assert owned_restore_text("") == "table inet ppsguard {}\ndelete table inet ppsguard\n"
+    restored = owned_restore_text("table inet ppsguard {\n}\n")
+    assert "flush" not in restored and restored.endswith("table inet ppsguard {\n}\n")
 
 
 def test_state_dir_per_namespace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

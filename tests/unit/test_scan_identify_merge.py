@@ -168,5 +168,5 @@ def test_summary_time_includes_the_service_phase(
     ticks = iter([1000.0, 1100.0])
     table = CliRunner().invoke(app, [*args, "127.0.0.1"])
     assert table.exit_code == 0, table.output
-    [summary] = [line for line in table.output.splitlines() if " host(s) in " in line]
+    [summary] = [line for line in table.output.splitlines() if " up in " in line]
     assert float(summary.split(" in ")[1].split("s,")[0]) >= 100.0

@@ -92,6 +92,7 @@ def test_unresolved_name_has_no_address_in_any_output() -> None:
         "address": None,
         "hostname": "no-such-host.invalid",
         "state": "unknown",
+        "reason": None,
         "ports": [],
         "summary": {},
         "flags": [],

@@ -201,7 +201,15 @@ def door_verdict(
                 f"the rule of entry {provide.id!r} is missing from the table",
                 False,
             )
-        if firewall.overriding:
+        effects = firewall.foreign_for(provide.id)
+        if effects:
+            sure = any(e.certainty == "all" and e.verdict in {"drop", "reject"} for e in effects)
+            return DoorVerdict(
+                Verdict.BLOCKED if sure else Verdict.UNKNOWN,
+                f"another table drops it: {effects[0].where} rule {effects[0].rule!r}",
+                False,
+            )
+        if firewall.overriding and not firewall.evaluated:
             return DoorVerdict(Verdict.UNKNOWN, "another table may drop it", False)
         return DoorVerdict(Verdict.OPEN, f"allowed by entry {provide.id!r}", False)
     if baseline.default in (Action.DENY, Action.REJECT, None) and not changed:

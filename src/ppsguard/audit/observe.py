@@ -8,10 +8,11 @@
   scan from (the audited one, or `scan_from` to look from another host), through the scope gate
   (`--scope`: addresses outside it are not scanned and are named as a gap), or an imported nmap
   XML file;
-- firewall: `nft -j list ruleset` (via `ip netns exec NAME` for a namespace), read by
-  `firewall.live`; ppsguard's table is "enforced" when it is present and either matches the
-  fingerprint recorded at apply time or, with no record, carries every entry the registry's
-  policy renders. Other tables' base chains that can drop traffic are noted.
+- firewall: `firewall.state.read_enforcement` — the one judgement that `pps policy status` and
+  the apply's drift check use too: ppsguard's table is "enforced" when it is present and either
+  matches the fingerprint recorded at apply time or, with no record, carries every entry the
+  registry's policy renders, and no other table (any family, hook or priority, iptables-legacy
+  too) drops what an entry allows ("overridden" otherwise, each place named).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ppsguard.audit.baseline import Baseline
 from ppsguard.audit.views import (
     FirewallState,
     FirewallView,
+    ForeignEffect,
     Listener,
     OutsideView,
     Vantage,
@@ -34,7 +36,7 @@ from ppsguard.audit.views import (
     normalise,
     outside_from_scan,
 )
-from ppsguard.errors import InputError, PpsError
+from ppsguard.errors import InputError
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.registry import HostPolicy
 from ppsguard.model.scan import ScanResult
@@ -179,62 +181,49 @@ def outside_from_nmap(path: Path) -> OutsideView:
 
 
 def firewall_view(netns: str | None, policy: HostPolicy | None) -> FirewallView:
-    """Read the live rule set and judge it against the registry's policy (if any)."""
-    from ppsguard.firewall.live import legacy_rule_lines, parse_ruleset
+    """Read the live rule set and judge it against the registry's policy (`firewall.state`)."""
     from ppsguard.firewall.nft import Runner
-    from ppsguard.firewall.watchdog import StateDir
+    from ppsguard.firewall.state import describe_effects, read_enforcement
+    from ppsguard.firewall.statedir import StateDir
 
-    runner = Runner(netns=netns, timeout=30)
-    try:
-        live = parse_ruleset(runner.nft_list_json())
-    except PpsError as exc:
-        return FirewallView(FirewallState.UNKNOWN, notes=(f"could not read nftables: {exc}",))
-    notes: list[str] = []
-    legacy_text = None
-    try:
-        legacy_text = runner.legacy_rules()
-    except PpsError:
-        legacy_text = None
-    legacy = legacy_rule_lines(legacy_text) if legacy_text else ()
-    if legacy:
-        notes.append(f"{len(legacy)} iptables-legacy rules are active (invisible to nft)")
+    found = read_enforcement(Runner(netns=netns, timeout=30), StateDir.for_netns(netns), policy)
     overriding = tuple(
         f"{c.family} {c.table} chain {c.name} (hook {c.hook}, policy {c.policy}, "
         f"{c.drop_rules} drop/reject rules) can drop what ppsguard accepts"
-        for c in live.overriding_chains
+        for c in found.overriding
     )
-    if live.empty and not legacy:
-        return FirewallView(FirewallState.NONE, notes=("no nftables tables at all",))
-    if not live.owned_present:
-        tables = ", ".join(f"{f} {n}" for f, n in live.tables) or "iptables-legacy"
-        return FirewallView(
-            FirewallState.FOREIGN, overriding=overriding, notes=(f"tables: {tables}", *notes)
+    notes = list(found.notes)
+    if found.legacy_rules:
+        notes.append(f"{len(found.legacy_rules)} iptables-legacy rules are active (not in nft)")
+    if found.recorded_fingerprint and found.drift and found.live and found.live.owned_present:
+        notes.append("inet ppsguard differs from what ppsguard last applied")
+    if found.missing_entries:
+        notes.append("rules missing for entries: " + ", ".join(sorted(found.missing_entries)))
+    foreign = tuple(
+        ForeignEffect(
+            entry_id=entry,
+            where=effect.where,
+            rule=effect.rule,
+            verdict=effect.verdict,
+            certainty=effect.certainty,
+            description=line,
+            protocol=effect.packets.protocol,
+            port=effect.packets.ports[0][0] if effect.packets.ports else None,
         )
-    applied = StateDir.for_netns(netns).read_json(StateDir.for_netns(netns).applied) or {}
-    recorded = applied.get("fingerprint")
-    missing: frozenset[str] = frozenset()
-    if policy is not None:
-        missing = expected_entry_ids(policy) - {c.entry_id for c in live.counters}
-    if recorded:
-        unchanged = recorded == live.owned_fingerprint
-        if not unchanged:
-            notes.append("inet ppsguard differs from what ppsguard last applied")
-    else:
-        unchanged = not missing
-        notes.append("no apply record here; judged by the entries present in the table")
-    if missing:
-        notes.append("rules missing for entries: " + ", ".join(sorted(missing)))
-    state = FirewallState.ENFORCED if unchanged and not missing else FirewallState.CHANGED
-    return FirewallView(state, missing, overriding, tuple(notes))
+        for entry, effect, line in describe_effects(found.effects)
+    )
+    return FirewallView(
+        FirewallState(found.state.value),
+        found.missing_entries,
+        overriding,
+        tuple(notes),
+        foreign,
+        evaluated=policy is not None and found.live is not None,
+    )
 
 
 def expected_entry_ids(policy: HostPolicy) -> frozenset[str]:
     """Entry ids the nftables rendering of `policy` names in its rule comments."""
-    from ppsguard.firewall.apply import entry_ids
-    from ppsguard.firewall.render.nftables import NftablesRenderer
+    from ppsguard.firewall.state import expected_entry_ids as expected
 
-    try:
-        text = NftablesRenderer().render_table(policy)
-    except InputError:
-        return frozenset()
-    return frozenset(i for i in entry_ids(text) if not i.startswith("default"))
+    return expected(policy)

@@ -136,20 +136,42 @@ class FirewallState(StrEnum):
 
     NONE = "none"  # no rule set at all: nothing is enforced
     ENFORCED = "enforced"  # ppsguard's table is in place and unchanged
+    OVERRIDDEN = "overridden"  # in place, but another table drops what an entry allows
     CHANGED = "changed"  # ppsguard's table is in place but differs from what was applied
     FOREIGN = "foreign"  # no ppsguard table; other tables decide
     UNKNOWN = "unknown"  # could not be read
 
 
 @dataclass(frozen=True, slots=True)
+class ForeignEffect:
+    """A place in another table (or iptables-legacy) that changes the fate of packets an entry
+    allows, found by evaluating the whole rule set (`firewall.fate`)."""
+
+    entry_id: str
+    where: str  # "inet other chain input"
+    rule: str  # the rule as text, or "policy drop"
+    verdict: str  # drop | reject | queue | rewrite | uncertain
+    certainty: str  # all | some | uncertain
+    description: str  # the whole sentence, for evidence
+    protocol: str = "tcp"
+    port: int | None = None  # the first port concerned
+
+
+@dataclass(frozen=True, slots=True)
 class FirewallView:
     """`missing_entries`: entry ids the registry's policy renders into rules that the live
-    table lacks; `overriding`: other tables' base chains that can drop what ppsguard accepts."""
+    table lacks; `overriding`: other tables' base chains that can drop what ppsguard accepts;
+    `foreign`: what those tables do to each allowed entry's packets."""
 
     state: FirewallState
     missing_entries: frozenset[str] = frozenset()
     overriding: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    foreign: tuple[ForeignEffect, ...] = ()
+    evaluated: bool = False  # the whole rule set was evaluated against the registry's entries
+
+    def foreign_for(self, entry_id: str) -> tuple[ForeignEffect, ...]:
+        return tuple(f for f in self.foreign if f.entry_id == entry_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,7 @@ import typer
 
 from ppsguard.cli.output import emit_json, human, warn
 from ppsguard.errors import UsageError
-from ppsguard.model.net import Protocol
-from ppsguard.model.registry import Action, HostPolicy
+from ppsguard.model.registry import HostPolicy
 
 if TYPE_CHECKING:
     from ppsguard.firewall.nft import Runner
@@ -63,25 +62,6 @@ def _write_atomic(path: Path, text: str) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}", token=str(path)) from None
 
 
-def lockout_problem(policy: HostPolicy) -> str | None:
-    """Why this policy would cut the SSH connection we run over (None when it would not)."""
-    from ppsguard.firewall.apply import ssh_session
-    from ppsguard.policy.evaluate import evaluate
-
-    session = ssh_session()
-    if session is None:
-        return None
-    decision = evaluate(policy, session.client, session.server_port, Protocol.TCP, session.server)
-    if decision.action is Action.ALLOW:
-        return None
-    by = decision.rule.entry_id if decision.rule else f"{policy.host}/default"
-    return (
-        f"the new rule set would {decision.action} your SSH connection from {session.client} "
-        f"to port {session.server_port}/tcp (decided by {by}); add an entry allowing it, or "
-        "use --force"
-    )
-
-
 def _live_table_text(runner: Runner) -> str | None:
     from ppsguard.firewall.nft import RulesetRejected
 
@@ -93,20 +73,9 @@ def _live_table_text(runner: Runner) -> str | None:
 
 def _live_drift(runner: Runner, state: StateDir) -> str | None:
     """Why the live table is not what ppsguard last applied (None when it is)."""
-    from ppsguard.firewall.live import parse_ruleset
+    from ppsguard.firewall.state import read_enforcement
 
-    live = parse_ruleset(runner.nft_list_json())
-    applied = state.read_json(state.applied)
-    recorded = applied.get("fingerprint") if applied else None
-    if recorded is None:
-        return (
-            "inet ppsguard exists but was not applied by ppsguard" if live.owned_present else None
-        )
-    if not live.owned_present:
-        return "inet ppsguard was removed since the last apply"
-    if live.owned_fingerprint != recorded:
-        return "inet ppsguard was changed by hand since the last apply"
-    return None
+    return read_enforcement(runner, state).drift
 
 
 def _ask_confirm(seconds: float) -> bool:
@@ -188,13 +157,14 @@ def register(group: typer.Typer) -> None:
         host: HostOpt = None,
         netns: NetnsOpt = None,
         confirm_within: Annotated[
-            float,
+            str,
             typer.Option(
                 "--confirm-within",
-                help="Seconds to confirm before the watchdog restores the old rule set (0: none).",
-                min=0,
+                metavar="SECONDS",
+                help="Seconds to confirm before the watchdog restores ppsguard's previous table: "
+                "0 for no window, else 10 to 3600.",
             ),
-        ] = 120.0,
+        ] = "120",
         dry_run: Annotated[
             bool,
             typer.Option("--dry-run", help="Show the diff and check with nft -c; change nothing."),
@@ -206,31 +176,33 @@ def register(group: typer.Typer) -> None:
     ) -> None:
         """Apply the registry's nftables table atomically, with an automatic rollback window.
 
-        Shows the change, checks it with `nft -c`, snapshots the whole rule set, replaces the
-        `inet ppsguard` table in one transaction, and starts a detached watchdog that restores the
-        snapshot unless `pps policy confirm` runs within --confirm-within seconds.
+        Shows the change, checks that it does not cut your SSH session (found through the
+        process ancestry, so it works under sudo) and that nft accepts it, saves ppsguard's
+        table, arms a detached watchdog, and only then replaces the `inet ppsguard` table in one
+        transaction. Connections established before the apply stay open. Unless
+        `pps policy confirm` runs within --confirm-within seconds, the watchdog puts ppsguard's
+        previous table back; other tables are never touched.
         """
         from ppsguard.firewall.apply import (
-            apply_table,
+            apply_policy,
+            check_lockout,
             describe_change,
             previous_applied_text,
             replacement_batch,
+            validate_window,
         )
         from ppsguard.firewall.nft import Runner
+        from ppsguard.firewall.render import RenderOptions
         from ppsguard.firewall.render.nftables import NftablesRenderer
         from ppsguard.firewall.watchdog import StateDir
 
+        window = validate_window(confirm_within)
         policy = _policy(registry, host)
-        from ppsguard.firewall.render import RenderOptions
-
         table = NftablesRenderer().render_table(policy, RenderOptions(log_group=log_group))
         runner = Runner(netns=netns)
         state = StateDir.for_netns(netns)
         console = human()
-        if netns is None and not force:
-            problem = lockout_problem(policy)
-            if problem:
-                raise UsageError(f"refusing to apply: {problem}")
+        state.check()
         previous = previous_applied_text(state)
         drift = _live_drift(runner, state)
         if drift is not None:
@@ -243,26 +215,34 @@ def register(group: typer.Typer) -> None:
             console.print(change.diff or "(no previous apply recorded)", markup=False)
             console.print(
                 f"entries added: {', '.join(change.added) or '-'}; "
-                f"removed: {', '.join(change.removed) or '-'}"
+                f"removed: {', '.join(change.removed) or '-'}",
+                markup=False,
             )
         if dry_run:
+            if not force:
+                check_lockout(policy, netns, warn)
             runner.nft_check(replacement_batch(table))
             console.print("nft -c: the rule set is valid; nothing applied (--dry-run).")
             return
-        window = confirm_within if confirm_within > 0 else None
-        outcome = apply_table(
-            table,
+        outcome = apply_policy(
+            policy,
             runner=runner,
             state=state,
             window=window,
+            log_group=log_group,
+            force=force,
             details={"registry": str(registry), "host": policy.host},
+            warn=warn,
         )
-        console.print(f"applied {policy.host}'s policy (apply id {outcome.apply_id}).")
+        kept = (
+            f"; {outcome.kept_open} established connections kept open" if outcome.kept_open else ""
+        )
+        console.print(f"applied {policy.host}'s policy (apply id {outcome.apply_id}){kept}.")
         if window is None:
             return
         where = f" --netns {netns}" if netns else ""
         console.print(
-            f"Run `pps policy confirm{where}` within {window:.0f} s, or the previous rule set "
+            f"Run `pps policy confirm{where}` within {window:.0f} s, or ppsguard's previous table "
             f"is restored (watchdog pid {outcome.watchdog_pid})."
         )
         if _ask_confirm(window):
@@ -282,55 +262,71 @@ def register(group: typer.Typer) -> None:
 
     @group.command("rollback")
     def rollback_command(netns: NetnsOpt = None) -> None:
-        """Restore the rule set saved before the last apply (an empty one stays empty)."""
+        """Put ppsguard's table back as it was before the last apply (absent if it was absent).
+
+        Only the `inet ppsguard` table is restored; other tables stay as they are now."""
         from ppsguard.firewall.apply import rollback
         from ppsguard.firewall.nft import Runner
         from ppsguard.firewall.watchdog import StateDir
 
-        rollback(StateDir.for_netns(netns), Runner(netns=netns))
-        human().print("restored the snapshot taken before the last apply.")
+        how = rollback(StateDir.for_netns(netns), Runner(netns=netns))
+        human().print(f"restored ppsguard's table as it was before the last apply ({how}).")
 
     @group.command("status")
     def status_command(
         netns: NetnsOpt = None,
+        registry: Annotated[
+            Path | None,
+            typer.Option(
+                "--registry",
+                help="Also evaluate every other table (and iptables-legacy) against this "
+                "registry's allowed entries and name each rule that drops them.",
+            ),
+        ] = None,
+        host: HostOpt = None,
         json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
     ) -> None:
         """What the kernel holds: ppsguard's table, tables that can override it, counters.
 
         Exit 1 when the table is missing, changed since apply, or another table can drop
-        traffic it accepts.
+        traffic it accepts (with --registry: drops packets an entry allows).
         """
-        from ppsguard.firewall.live import legacy_rule_lines, parse_ruleset
         from ppsguard.firewall.nft import Runner
+        from ppsguard.firewall.state import EnforcementState, read_enforcement
         from ppsguard.firewall.watchdog import StateDir
 
         runner = Runner(netns=netns)
         state = StateDir.for_netns(netns)
-        live = parse_ruleset(runner.nft_list_json())
-        applied = state.read_json(state.applied) or {}
-        legacy_text = runner.legacy_rules()
-        legacy = legacy_rule_lines(legacy_text) if legacy_text is not None else ()
-        recorded = applied.get("fingerprint")
-        unchanged = bool(recorded) and recorded == live.owned_fingerprint
+        policy = _policy(registry, host) if registry is not None else None
+        found = read_enforcement(runner, state, policy)
+        if found.state is EnforcementState.UNKNOWN or found.live is None:
+            from ppsguard.errors import RuntimeFailure
+
+            raise RuntimeFailure("; ".join(found.notes) or "could not read nftables")
+        live = found.live
+        applied = (state.read_json(state.applied) or {}) if state.trusted() else {}
+        unchanged = found.unchanged_since_apply
         pending = state.read_json(state.pending)
-        problems = []
+        problems: list[str] = []
         if pending and not _alive(pending.get("watchdog_pid")):
             problems.append("an apply waits for confirmation but its watchdog is not running")
-        if not live.owned_present:
-            problems.append("ppsguard's table inet ppsguard is not loaded")
-        elif not unchanged:
+        if live.owned_present and not unchanged:
             problems.append("inet ppsguard differs from what ppsguard last applied")
-        problems.extend(
-            f"{c.family} {c.table} chain {c.name} (hook {c.hook}, priority {c.priority}, "
-            f"policy {c.policy}, {c.drop_rules} drop/reject rules) can drop what ppsguard accepts"
-            for c in live.overriding_chains
-        )
-        if legacy:
-            problems.append(f"{len(legacy)} iptables-legacy rules are active (invisible to nft)")
+        problems.extend(p for p in found.problems if "was changed by hand" not in p)
+        if policy is None:
+            problems.extend(
+                f"{c.family} {c.table} chain {c.name} (hook {c.hook}, priority {c.priority}, "
+                f"policy {c.policy}, {c.drop_rules} drop/reject rules) can drop what ppsguard "
+                "accepts"
+                for c in live.overriding_chains
+            )
+        if not state.trusted():
+            problems.append(f"apply record not trusted: {state.problem()}")
         if json_out:
             emit_json(
                 {
                     "netns": netns,
+                    "state": str(found.state),
                     "owned_present": live.owned_present,
                     "unchanged_since_apply": unchanged,
                     "applied": {k: v for k, v in applied.items() if k != "text"},
@@ -338,7 +334,17 @@ def register(group: typer.Typer) -> None:
                     "tables": [f"{f} {n}" for f, n in live.tables],
                     "base_chains": live.base_chains,
                     "counters": live.counters,
-                    "legacy_rules": list(legacy),
+                    "legacy_rules": list(found.legacy_rules),
+                    "foreign_effects": [
+                        {
+                            "entry": entry,
+                            "where": effect.where,
+                            "rule": effect.rule,
+                            "verdict": effect.verdict,
+                            "certainty": effect.certainty,
+                        }
+                        for entry, effect in found.effects
+                    ],
                     "problems": problems,
                 }
             )
@@ -348,11 +354,15 @@ def register(group: typer.Typer) -> None:
                 f"inet ppsguard: {'loaded' if live.owned_present else 'absent'}"
                 + (", unchanged since apply" if unchanged else "")
                 + (f"; {_left(pending)}" if pending else "")
+                + (f"; registry {found.state}" if policy is not None else ""),
+                markup=False,
             )
-            console.print("tables: " + (", ".join(f"{f} {n}" for f, n in live.tables) or "none"))
+            tables = ", ".join(f"{f} {n}" for f, n in live.tables) or "none"
+            console.print("tables: " + tables, markup=False)
             for item in live.counters:
                 console.print(
-                    f"  {item.entry_id:40} {item.packets:>10} packets {item.bytes:>12} bytes"
+                    f"  {item.entry_id:40} {item.packets:>10} packets {item.bytes:>12} bytes",
+                    markup=False,
                 )
             for problem in problems:
                 warn(problem)

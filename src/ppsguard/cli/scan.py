@@ -29,9 +29,11 @@ HELP = (
     "TARGETS: addresses, CIDRs, ranges (198.18.0.1-20), hostnames. Engines: --syn (root, "
     "default as root), --connect (unprivileged, default otherwise), --udp. Every open port "
     "is re-probed before it "
-    "is reported. Every path that sends packets (our engines, --nmap, -sV) passes one scope "
-    "gate: --scope, --exclude, -T, --max-rate and --dry-run hold for all of them. "
-    "See docs/scan.md."
+    "is reported. Host discovery comes first (ARP/ND on a local link, ICMP and TCP elsewhere; "
+    "-Pn skips it, -sn stops after it); hosts that are up are listed, the others counted "
+    "(--all-hosts lists them). Every path that sends packets (our engines, --nmap, -sV) "
+    "passes one scope gate: --scope, --exclude, -T, --max-rate and --dry-run hold for all of "
+    "them. See docs/scan.md."
 )
 
 
@@ -69,6 +71,7 @@ def host_json(h: HostResult) -> dict[str, Any]:
         "address": None if h.address is None else str(h.address),
         "hostname": h.hostname,
         "state": str(h.state),
+        "reason": None if h.reason is None else str(h.reason),
         "ports": [_port_json(p) for p in h.ports],
         "summary": dict(h.summary),
         "flags": list(h.flags),
@@ -101,7 +104,18 @@ def compact_json(r: ScanResult) -> str:
     dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
     templates: dict[tuple[int, int, int], str] = {}  # by enum member ids: no Enum.__hash__
     hosts: list[str] = []
+    # a host with nothing but an address (a /16 sweep has 65k down ones): text per template too
+    bare: dict[tuple[str, object, object], tuple[str, str]] = {}
     for h in r.hosts:
+        if h.address is not None and not (h.ports or h.summary or h.flags or h.hostname):
+            bare_key = (str(h.state), h.reason, h.error)
+            if bare_key not in bare:
+                text = dumps(host_json(dataclasses.replace(h, address=None)))
+                head, _, tail = text.partition('"address":null')
+                bare[bare_key] = (head + '"address":"', '"' + tail)
+            head, tail = bare[bare_key]
+            hosts.append(head + str(h.address) + tail)
+            continue
         doc = host_json(dataclasses.replace(h, ports=()))
         head, _, tail = dumps(doc).partition('"ports":[]')
         parts: list[str] = []
@@ -201,6 +215,20 @@ def register(app: typer.Typer) -> None:
         no_ping: Annotated[
             bool, typer.Option("-Pn", "--no-ping", help="Skip host discovery.")
         ] = False,
+        discovery: Annotated[
+            str,
+            typer.Option(
+                "--discovery",
+                help="Host discovery methods: auto (ARP/ND on a local link, ICMP and TCP "
+                "elsewhere) or a comma list of arp, nd, icmp, tcp.",
+            ),
+        ] = "auto",
+        ping_only: Annotated[
+            bool, typer.Option("-sn", "--ping-only", help="Host discovery only, no port scan.")
+        ] = False,
+        all_hosts: Annotated[
+            bool, typer.Option("--all-hosts", help="List down hosts too (JSON always does).")
+        ] = False,
         no_confirm: Annotated[
             bool, typer.Option("--no-confirm", help="Skip the re-probe of open ports.")
         ] = False,
@@ -264,6 +292,8 @@ def register(app: typer.Typer) -> None:
             exclude=[t for t in (exclude or "").split(",") if t],
             scope=None if scope is None else load_scope_file(scope),
             skip_discovery=no_ping,
+            discovery=discovery,
+            ping_only=ping_only,
             confirm=not no_confirm,
             all_states=all_states,
             host_timeout=host_timeout,
@@ -275,7 +305,7 @@ def register(app: typer.Typer) -> None:
             service_timeout=service_timeout,
             intrusive=intrusive,
         )
-        view = _View(as_json, as_jsonl, all_states, out_xml, out_grep)
+        view = _View(as_json, as_jsonl, all_states, out_xml, out_grep, all_hosts)
         if from_nmap is not None:
             result = _from_nmap_file(from_nmap, options)
         elif not tokens:
@@ -295,6 +325,7 @@ class _View:
     all_states: bool
     out_xml: Path | None
     out_grep: Path | None
+    all_hosts: bool = False
 
 
 def _tokens(targets: list[str] | None, input_list: Path | None) -> list[str]:
@@ -394,7 +425,8 @@ def _emit(result: ScanResult, view: _View) -> None:
 
         _write_atomic(view.out_grep, render_grepable(result))
     if view.as_json:
-        if sum(len(h.ports) for h in result.hosts) > 1000:  # big: compact, templated ports
+        big = len(result.hosts) + sum(len(h.ports) for h in result.hosts) > 1000
+        if big:  # compact, templated ports and bare hosts
             sys.stdout.write(compact_json(result) + "\n")
             sys.stdout.flush()
         else:
@@ -402,4 +434,4 @@ def _emit(result: ScanResult, view: _View) -> None:
     elif view.as_jsonl:
         output.emit_jsonl([{"type": "host", **host_json(h)} for h in result.hosts])
     else:
-        render_table(result)
+        render_table(result, view.all_hosts)

@@ -48,7 +48,7 @@ class ProgressObserver:
             )
 
             self.bar = Progress(
-                TextColumn("scanning"),
+                TextColumn("{task.fields[phase]}"),
                 BarColumn(),
                 TaskProgressColumn(),
                 TextColumn("{task.description}"),
@@ -56,11 +56,22 @@ class ProgressObserver:
                 transient=True,
             )
 
-    def on_start(self, total_probes: int, seed: int) -> None:
-        output.human().print(f"seed {seed} (repeat this probe order with --seed {seed})")
+    def on_phase(self, name: str) -> None:
+        """A new phase (discovery, ports): a bar of its own, with its own ETA."""
         if self.bar is not None:
+            if self.task is not None:
+                self.bar.remove_task(self.task)
             self.bar.start()
-            self.task = self.bar.add_task("ETA --", total=max(1, total_probes))
+            self.task = self.bar.add_task("ETA --", total=1, phase=name)
+            from ppsguard.scan.observer import Eta
+
+            self.eta = Eta()
+
+    def on_start(self, total_probes: int, seed: int) -> None:
+        if total_probes:  # a discovery-only run (-sn) has no probe order to repeat
+            output.human().print(f"seed {seed} (repeat this probe order with --seed {seed})")
+        if self.bar is not None and self.task is None:
+            self.on_phase("ports")
 
     def on_progress(self, done: int, total: int) -> None:
         if self.bar is not None and self.task is not None:
@@ -85,22 +96,27 @@ class ProgressObserver:
             self.bar.stop()
 
 
-def render_table(result: ScanResult) -> None:
+def render_table(result: ScanResult, all_hosts: bool = False) -> None:
+    """Hosts that are up (all with `all_hosts`), then a summary that counts the others."""
     from rich.table import Table
 
     console = output.human()
     for host in result.hosts:
         name = f" ({host.hostname})" if host.hostname else ""
-        if host.error:
-            console.print(f"[red]{host.hostname or host.address}[/red]: {host.error}", markup=True)
+        if host.address is None:
+            console.print(f"[red]{host.hostname}[/red]: {host.error}", markup=True)
             continue
         if host.state is not HostState.UP:
-            console.print(
-                f"{host.address}{name}: host down (no reply to discovery; -Pn to scan anyway)"
-            )
+            if all_hosts:
+                why = host.error or str(host.reason or "no-response")
+                console.print(f"{host.address}{name}: host {host.state} ({why})")
             continue
         summary = ", ".join(f"{n} {s}" for s, n in sorted(host.summary.items()))
-        console.print(f"[bold]{host.address}{name}[/bold]: {summary or 'no ports'}", markup=True)
+        why = f" ({host.reason})" if host.reason is not None else ""
+        console.print(
+            f"[bold]{host.address}{name}[/bold]{why}: {summary or 'up, no ports scanned'}",
+            markup=True,
+        )
         for flag in host.flags:
             console.print(f"  [yellow]flag:[/yellow] {flag}", markup=True)
         if host.ports:
@@ -118,9 +134,25 @@ def render_table(result: ScanResult) -> None:
             console.print(table)
     s = result.stats
     console.print(
-        f"{len(result.hosts)} host(s) in {s.elapsed_s:.2f}s, {s.probes_sent} probes, "
+        f"{host_count(result)} in {s.elapsed_s:.2f}s, {s.probes_sent} probes, "
         f"{s.retransmissions} retransmissions, engine {result.engine}, seed {s.seed}"
     )
+
+
+def host_count(result: ScanResult) -> str:
+    """`254 addresses, 2 up` (plus how many were not scanned or not probed, when any were)."""
+    addressed = [h for h in result.hosts if h.address is not None]
+    up = sum(1 for h in addressed if h.state is HostState.UP)
+    text = f"{len(addressed)} address{'es' if len(addressed) != 1 else ''}, {up} up"
+    skipped = sum(1 for h in addressed if h.error and h.error.startswith("not scanned"))
+    unknown = sum(1 for h in addressed if h.state is HostState.UNKNOWN)
+    if skipped:
+        text += f", {skipped} not scanned (network/broadcast)"
+    if unknown:
+        text += f", {unknown} undecided (--deadline)"
+    if len(addressed) < len(result.hosts):
+        text += f", {len(result.hosts) - len(addressed)} unresolved"
+    return text
 
 
 def render_plan(plan: ScanPlan, nmap: list[list[str]] | None = None) -> None:

@@ -48,6 +48,9 @@ class Runner:
                 text=True,
                 timeout=self.timeout,
                 check=False,
+                # Its own session: a Ctrl-C or hang-up aimed at our terminal's process group
+                # must not kill `nft -f` half-way through the apply's critical section.
+                start_new_session=True,
             )
         except subprocess.TimeoutExpired as exc:
             raise RuntimeFailure(f"{tool} did not finish within {self.timeout:.0f} s") from exc
@@ -83,12 +86,13 @@ class Runner:
         tool = "ip6tables-restore" if ipv6 else "iptables-restore"
         self.run([tool, "--test"] if test else [tool], stdin=text)
 
-    def legacy_rules(self) -> str | None:
+    def legacy_rules(self, ipv6: bool = False) -> str | None:
         """Rules held by iptables-legacy (invisible to nft), or None when the tool is absent."""
-        if shutil.which("iptables-legacy-save") is None:
+        tool = "ip6tables-legacy-save" if ipv6 else "iptables-legacy-save"
+        if shutil.which(tool) is None:
             return None
         try:
-            return self.run(["iptables-legacy-save"])
+            return self.run([tool])
         except RuntimeFailure:
             return None
         except InputError:

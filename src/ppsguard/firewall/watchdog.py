@@ -1,210 +1,172 @@
-"""The confirm window: state files, the detached watchdog process, and snapshot restore.
+"""The confirm window: the detached watchdog process and the restore of ppsguard's own table.
 
-After `pps policy apply`, a watchdog process restores the saved snapshot unless `pps policy
-confirm` writes the confirm marker before the deadline. The watchdog is started in a new session
-(`setsid`, no controlling terminal, SIGHUP ignored), with its standard streams on /dev/null, so
-it survives the loss of the terminal or SSH session and the death of the apply process and its
-process group. It holds all it needs in the state directory (per network namespace):
+`pps policy apply` starts the watchdog BEFORE it loads the new rule set (see `apply.py`): the
+snapshot of ppsguard's table and pending.json are on disk (fsynced) and the watchdog has said
+"armed" on its pipe before `nft -f` runs, so no moment exists in which the new rules are live
+without a rollback owner. The watchdog is started in a new session (`setsid`, no controlling
+terminal, SIGHUP and SIGINT ignored), with its standard streams on /dev/null, so it survives the
+loss of the terminal or SSH session and the death of the apply process (even SIGKILL) and its
+process group. It restores the snapshot unless `pps policy confirm` writes the confirm marker
+before the deadline, which it re-reads from pending.json (the apply moves it once the load is
+done, so the operator gets the whole window).
 
-    $PPSGUARD_STATE_DIR (default /var/lib/ppsguard)/<root | netns-NAME>/
-        snapshot.nft     the whole rule set before the apply (may be empty: restore = flush)
-        snapshot-owned.nft   ppsguard's table alone before the apply (fallback restore)
-        pending.json     apply id, deadline, watchdog pid, while a window is open
-        confirmed        marker: contains the apply id that was confirmed
-        applied.json     fingerprint and text of the last applied table
-        apply-log.jsonl  one line per apply / confirm / rollback, with what changed
-        lock             flock serialising apply, confirm, rollback and the watchdog
-
-Unlike iptables-apply, the rollback never depends on the session that started it, and an empty
-previous rule set is restored as an empty rule set (`flush ruleset`).
+The rollback restores ppsguard's table alone (`table inet ppsguard {}` + `delete table inet
+ppsguard` + the saved listing, one transaction): tables that other software (Docker, libvirt,
+iptables-nft) holds — also those added during the window — are never touched; `flush ruleset` is
+never used. The state folder's files and rules are in `statedir.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import fcntl
-import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ppsguard.firewall.nft import Runner
+from ppsguard.errors import RuntimeFailure
+from ppsguard.firewall.nft import RulesetRejected, Runner
+from ppsguard.firewall.statedir import DEFAULT_STATE_DIR, StateDir
 
-DEFAULT_STATE_DIR = "/var/lib/ppsguard"
+__all__ = [
+    "DEFAULT_STATE_DIR",
+    "StateDir",
+    "owned_restore_text",
+    "restore_snapshot",
+    "spawn",
+    "watch",
+]
+
 _POLL_SECONDS = 0.2
-
-
-@dataclass(frozen=True, slots=True)
-class StateDir:
-    """The state files of one network namespace."""
-
-    path: Path
-    netns: str | None
-
-    @classmethod
-    def for_netns(cls, netns: str | None, base: str | Path | None = None) -> StateDir:
-        root = Path(base or os.environ.get("PPSGUARD_STATE_DIR") or DEFAULT_STATE_DIR)
-        return cls(path=root / (f"netns-{netns}" if netns else "root"), netns=netns)
-
-    @property
-    def snapshot(self) -> Path:
-        return self.path / "snapshot.nft"
-
-    @property
-    def owned_snapshot(self) -> Path:
-        return self.path / "snapshot-owned.nft"
-
-    @property
-    def pending(self) -> Path:
-        return self.path / "pending.json"
-
-    @property
-    def confirmed(self) -> Path:
-        return self.path / "confirmed"
-
-    @property
-    def applied(self) -> Path:
-        return self.path / "applied.json"
-
-    @property
-    def log(self) -> Path:
-        return self.path / "apply-log.jsonl"
-
-    def ensure(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        self.ensure()
-        with (self.path / "lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def write_atomic(self, target: Path, text: str) -> None:
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        temporary.write_text(text)
-        temporary.replace(target)
-
-    def read_json(self, target: Path) -> dict[str, Any] | None:
-        try:
-            value = json.loads(target.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        return value if isinstance(value, dict) else None
-
-    def record(self, action: str, **fields: Any) -> None:
-        """Append one line to the apply log."""
-        self.ensure()
-        row: dict[str, Any] = {
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "action": action,
-        }
-        row["netns"] = self.netns
-        row.update(fields)
-        with self.log.open("a") as handle:
-            handle.write(json.dumps(row, sort_keys=True) + "\n")
-
-
-def restore_text(snapshot: str) -> str:
-    """The nft input that puts back a snapshot: flush everything, then the saved rule set."""
-    return "flush ruleset\n" + snapshot
+ARMED_TIMEOUT = 20.0
+# After the deadline, how long the watchdog waits for a lock holder before restoring anyway.
+LOCK_PATIENCE = 30.0
 
 
 def owned_restore_text(owned: str) -> str:
-    """The nft input that puts back only ppsguard's own table as it was (absent = deleted)."""
+    """The nft input that puts back only ppsguard's own table as it was (empty = absent)."""
     return "table inet ppsguard {}\ndelete table inet ppsguard\n" + owned
 
 
 def restore_snapshot(state: StateDir, runner: Runner) -> str:
-    """Put the snapshot back; returns how: `full` or `owned-table`.
+    """Put ppsguard's table back as it was before the apply; returns how.
 
-    First the whole rule set (`flush ruleset` + snapshot). Tables written by iptables-nft with
-    matches nft cannot express (shown as `# xt_...`) do not reload from their listing; then only
-    ppsguard's table — the one thing an apply changes — is put back as it was, and the other
-    tables, untouched by the apply, stay as they are.
+    `owned-table`: the saved listing was loaded; `last-applied`: the listing did not reload (a
+    hand edit nft cannot read back) and the text ppsguard applied before was loaded instead.
     """
-    from ppsguard.firewall.nft import RulesetRejected
-
-    snapshot = state.snapshot.read_text() if state.snapshot.exists() else ""
+    owned = state.read_text(state.owned_snapshot)
     try:
-        runner.nft_apply(restore_text(snapshot))
-        return "full"
-    except RulesetRejected:
-        owned = state.owned_snapshot.read_text() if state.owned_snapshot.exists() else ""
         runner.nft_apply(owned_restore_text(owned))
         return "owned-table"
+    except RulesetRejected:
+        previous = state.read_json(state.path / "applied-before.json") or {}
+        text = previous.get("text")
+        if not isinstance(text, str):
+            raise
+        runner.nft_apply(owned_restore_text(text))
+        return "last-applied"
 
 
-def spawn(state: StateDir, apply_id: str, deadline: float) -> int:
-    """Start the detached watchdog; return its pid."""
-    argv = [
-        sys.executable,
-        "-m",
-        "ppsguard.firewall.watchdog",
-        str(state.path),
-        apply_id,
-        repr(deadline),
-        state.netns or "",
-    ]
-    process = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        close_fds=True,
-        cwd="/",
-    )
-    return process.pid
+def spawn(state: StateDir, apply_id: str) -> int:
+    """Start the detached watchdog and wait until it says it is armed; return its pid.
 
-
-def watch(state: StateDir, apply_id: str, deadline: float) -> str:
-    """The watchdog's loop; returns what it did: confirmed, superseded or rolled-back."""
-    while True:
-        marker = state.confirmed.read_text().strip() if state.confirmed.exists() else ""
-        if marker == apply_id:
-            return "confirmed"
-        pending = state.read_json(state.pending)
-        if pending is None or pending.get("apply_id") != apply_id:
-            return "superseded"
-        if time.time() >= deadline:
-            break
-        time.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.time())))
-    with state.locked():
-        marker = state.confirmed.read_text().strip() if state.confirmed.exists() else ""
-        pending = state.read_json(state.pending)
-        if marker == apply_id:
-            return "confirmed"
-        if pending is None or pending.get("apply_id") != apply_id:
-            return "superseded"
-        try:
-            how = restore_snapshot(state, Runner(netns=state.netns))
-        except Exception as exc:  # a watchdog has nobody to raise to: log it
-            state.record("watchdog-rollback-failed", apply_id=apply_id, error=str(exc)[:500])
-            return "failed"
-        state.pending.unlink(missing_ok=True)
-        state.applied.unlink(missing_ok=True)
-        state.record(
-            "watchdog-rollback", apply_id=apply_id, reason="not confirmed in time", restored=how
+    Raises RuntimeFailure (and stops the process) when it does not arm in time: the caller has
+    not changed the rule set yet and must not.
+    """
+    argv = [sys.executable, "-m", "ppsguard.firewall.watchdog", str(state.path), apply_id]
+    argv.append(state.netns or "")
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+            cwd="/",
         )
-        return "rolled-back"
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot start the rollback watchdog: {exc}") from None
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], ARMED_TIMEOUT)
+    line = process.stdout.readline().decode(errors="replace").strip() if ready else ""
+    process.stdout.close()
+    if line != f"armed {apply_id}":
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        raise RuntimeFailure("the rollback watchdog did not start: nothing was applied")
+    return process.pid  # it lives on in its own session; Popen reaps it if it ends before us
+
+
+def _deadline(pending: dict[str, object]) -> float:
+    value = pending.get("deadline")
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _ours(state: StateDir, apply_id: str) -> tuple[str | None, float]:
+    """('confirmed' | 'superseded' | None, deadline) as the folder says now."""
+    marker = state.confirmed.read_text().strip() if state.confirmed.exists() else ""
+    if marker == apply_id:
+        return "confirmed", 0.0
+    pending = state.read_json(state.pending)
+    if pending is None or pending.get("apply_id") != apply_id:
+        return "superseded", 0.0
+    return None, _deadline(pending)
+
+
+def watch(state: StateDir, apply_id: str) -> str:
+    """The watchdog's loop; returns what it did: confirmed, superseded, rolled-back or failed."""
+    while True:
+        outcome, deadline = _ours(state, apply_id)
+        if outcome:
+            return outcome
+        if time.time() < deadline:
+            time.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.time())))
+            continue
+        with state.locked(timeout=LOCK_PATIENCE) as held:
+            outcome, deadline = _ours(state, apply_id)
+            if outcome:
+                return outcome
+            if time.time() < deadline:  # the apply moved the deadline while we waited
+                continue
+            try:
+                how = restore_snapshot(state, Runner(netns=state.netns))
+            except Exception as exc:  # a watchdog has nobody to raise to: log it
+                state.record("watchdog-rollback-failed", apply_id=apply_id, error=str(exc)[:500])
+                return "failed"
+            state.pending.unlink(missing_ok=True)
+            state.applied.unlink(missing_ok=True)
+            state.record(
+                "watchdog-rollback",
+                apply_id=apply_id,
+                reason="not confirmed in time",
+                restored=how,
+                lock="held" if held else "holder stuck; restored without it",
+            )
+            return "rolled-back"
 
 
 def main(argv: list[str]) -> int:
+    # The apply blocks these around its critical section and the mask is inherited: undo that.
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    path, apply_id, deadline, netns = argv
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    path, apply_id, netns = argv
     state = StateDir(path=Path(path), netns=netns or None)
-    outcome = watch(state, apply_id, float(deadline))
+    try:
+        state.check()
+    except RuntimeFailure:
+        return 1
+    sys.stdout.write(f"armed {apply_id}\n")
+    sys.stdout.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    outcome = watch(state, apply_id)
     return 0 if outcome in {"confirmed", "superseded", "rolled-back"} else 1
 
 

@@ -52,6 +52,7 @@ from ppsguard.lab.namespaces import (
 
 SUBNET4 = ipaddress.IPv4Network("198.18.0.0/24")
 SUBNET6 = ipaddress.IPv6Network("2001:db8::/64")
+RANGE4, RANGE6 = ipaddress.IPv4Network("198.18.0.0/15"), ipaddress.IPv6Network("2001:db8::/32")
 
 T = TypeVar("T")
 
@@ -230,6 +231,8 @@ class Lab:
         *,
         owner: int | None = None,
         lab_id: str | None = None,
+        subnet4: str | None = None,
+        subnet6: str | None = None,
     ) -> None:
         specs = [h if isinstance(h, HostSpec) else HostSpec(h) for h in hosts]
         names = [s.name for s in specs]
@@ -239,6 +242,11 @@ class Lab:
             if not name.isalnum() or len(name) > 20:
                 raise UsageError("lab host names are letters and digits, at most 20", token=name)
         self.specs = specs
+        # another subnet per lab (inside the lab ranges), e.g. 198.18.4.0/22 for sweeps
+        self.subnet4 = ipaddress.IPv4Network(subnet4) if subnet4 else SUBNET4
+        self.subnet6 = ipaddress.IPv6Network(subnet6) if subnet6 else SUBNET6
+        if not (self.subnet4.subnet_of(RANGE4) and self.subnet6.subnet_of(RANGE6)):
+            raise UsageError(f"lab subnets must be inside {RANGE4} and {RANGE6}")
         self.owner = os.getpid() if owner is None else owner
         self.lab_id = lab_id or secrets.token_hex(3)
         self.hosts: dict[str, Host] = {}
@@ -260,7 +268,7 @@ class Lab:
     def unused_ipv4(self) -> ipaddress.IPv4Address:
         """An address on the lab subnet that no host has (a dead host)."""
         used = {h.ipv4 for h in self.hosts.values()}
-        for candidate in reversed(list(SUBNET4.hosts())):
+        for candidate in reversed(list(self.subnet4.hosts())):
             if candidate not in used:
                 return candidate
         raise RuntimeFailure("lab subnet is full")
@@ -274,12 +282,12 @@ class Lab:
             v4, v6 = spec.ipv4, spec.ipv6
             while v4 is None:
                 n = next(numbers)
-                if str(SUBNET4[n]) not in taken4 and str(SUBNET6[n]) not in taken6:
-                    v4 = str(SUBNET4[n])
-                    v6 = v6 or str(SUBNET6[n])
+                if str(self.subnet4[n]) not in taken4 and str(self.subnet6[n]) not in taken6:
+                    v4 = str(self.subnet4[n])
+                    v6 = v6 or str(self.subnet6[n])
             if v6 is None:
-                v6 = str(SUBNET6[int(ipaddress.IPv4Address(v4)) & 0xFFFF])
-            for value, net in ((v4, SUBNET4), (v6, SUBNET6)):
+                v6 = str(self.subnet6[int(ipaddress.IPv4Address(v4)) & 0xFFFF])
+            for value, net in ((v4, self.subnet4), (v6, self.subnet6)):
                 if ipaddress.ip_address(value) not in net:
                     raise UsageError(f"lab addresses must be inside {net}", token=value)
             result.append((v4, v6))
@@ -313,8 +321,8 @@ class Lab:
             run_ip(*sw, "link", "set", port, "up")
             h = ["-n", netns]
             run_ip(*h, "link", "set", "lo", "up")
-            run_ip(*h, "addr", "add", f"{v4}/{SUBNET4.prefixlen}", "dev", "eth0")
-            run_ip(*h, "addr", "add", f"{v6}/{SUBNET6.prefixlen}", "dev", "eth0", "nodad")
+            run_ip(*h, "addr", "add", f"{v4}/{self.subnet4.prefixlen}", "dev", "eth0")
+            run_ip(*h, "addr", "add", f"{v6}/{self.subnet6.prefixlen}", "dev", "eth0", "nodad")
             run_ip(*h, "link", "set", "eth0", "up")
 
     def stop(self) -> None:

@@ -43,6 +43,8 @@ class Reason(StrEnum):
     LOCALHOST_RESPONSE = "localhost-response"
     ECHO_REPLY = "echo-reply"
     ARP_RESPONSE = "arp-response"
+    ND_RESPONSE = "nd-response"
+    TIMESTAMP_REPLY = "timestamp-reply"
     UNKNOWN = "unknown"
 
 
@@ -123,7 +125,9 @@ class PortResult:
 @dataclass(frozen=True, slots=True)
 class HostResult:
     """One scanned host. `ports` lists open ports (all ports with --all-states); `summary` counts
-    every state; `flags` carries accuracy warnings such as "implausible-open-share"."""
+    every state; `flags` carries accuracy warnings such as "implausible-open-share"; `reason` says
+    why discovery found it up or down (None: not asked, as with -Pn); `error` also carries why an
+    address was not scanned ("not scanned: broadcast address")."""
 
     address: IPAddress | None  # None: the hostname did not resolve (see `error`)
     hostname: str | None
@@ -132,6 +136,7 @@ class HostResult:
     summary: dict[str, int] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
     error: str | None = None
+    reason: Reason | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,11 @@ def _host(root: ET.Element, host: HostResult, start: str, end: str) -> None:
         root.append(ET.Comment(note.replace("--", "- -")))
         return
     elem = ET.SubElement(root, "host", {"starttime": start, "endtime": end})
-    reason = "user-set" if host.state is HostState.UP else "no-response"
+    reason = (
+        str(host.reason)
+        if host.reason is not None
+        else ("user-set" if host.state is HostState.UP else "no-response")
+    )
     ET.SubElement(elem, "status", {"state": str(host.state), "reason": reason, "reason_ttl": "0"})
     ET.SubElement(
         elem,

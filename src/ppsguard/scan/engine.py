@@ -32,13 +32,14 @@ from ppsguard.model.scan import (
     ScanStats,
     ServiceInfo,
 )
-from ppsguard.scan import discovery
+from ppsguard.scan import discovery, neighbours
 from ppsguard.scan.engines.base import EngineConfig, EngineStats
 from ppsguard.scan.observer import NullObserver, ScanObserver
 from ppsguard.scan.options import ScanOptions
 from ppsguard.scan.permutation import KeyedPermutation, new_seed
 from ppsguard.scan.plan import ENGINES, ScanPlan, can_raw, pick_engine, plan_scan, resolve_ports
 from ppsguard.scan.ports import PortSpec
+from ppsguard.scan.timing import DEFAULT_REMOTE_RATE, TimingPreset
 
 __all__ = [
     "ENGINES",
@@ -70,6 +71,9 @@ class _Host:
     error: str | None = None
     up: bool = True
     expired: bool = False
+    state: HostState = HostState.UP
+    reason: Reason | None = None
+    note: str | None = None  # why an address was not scanned or probed
 
 
 def _run_engine(
@@ -200,16 +204,12 @@ async def run_plan(
     stop = threading.Event()
     deadline = None if opts.deadline is None else t0 + opts.deadline
     by_addr = {h.address: h for h in hosts}
-    if not opts.skip_discovery and hosts:
-        alive = await asyncio.to_thread(
-            discovery.discover,
-            [h.address for h in hosts],
-            preset,
-            stats,
-            max_rate=plan.max_rate,
+    methods = discovery.parse_methods(opts.discovery)
+    if hosts:
+        progress = obs.on_progress if opts.skip_discovery else _phase(obs, "discovery")
+        await asyncio.to_thread(
+            _discover, hosts, preset, stats, opts, methods, deadline, progress, plan.gate.fixed_rate
         )
-        for h in hosts:
-            h.up = h.address in alive
     live = [h.address for h in hosts if h.up]
     max_rate = plan.gate.rate_ceiling(live)
     host_deadline: dict[IPAddress, float] = {}
@@ -225,11 +225,12 @@ async def run_plan(
         return False
 
     phases: list[tuple[str, Protocol, tuple[int, ...]]] = []
-    if spec.tcp and engine != "udp":
+    if spec.tcp and engine != "udp" and not opts.ping_only:
         phases.append((engine, Protocol.TCP, spec.tcp))
-    if spec.udp:
+    if spec.udp and not opts.ping_only:
         phases.append(("udp", Protocol.UDP, spec.udp))
     total = sum(len(live) * len(p) for _, _, p in phases)
+    _phase(obs, "ports")
     obs.on_start(total, seed)
     done = 0
     # per-port callbacks build a PortResult each (~1.5 us): only for observers that want them
@@ -242,7 +243,7 @@ async def run_plan(
             break
         probes = _Probes(live, plist, seed)
         # the engines hand back the address objects they were given: one table per object
-        tables = {id(h.address): h.results.setdefault(proto, {}) for h in hosts}
+        tables = {id(h.address): h.results.setdefault(proto, {}) for h in hosts if h.up}
 
         def emit(  # noqa: PLR0917 - the engines' callback signature
             address: IPAddress,
@@ -316,6 +317,46 @@ async def _confirm(
         by_addr[address].results.setdefault(proto, {})[port] = outcome
 
 
+def _phase(obs: ScanObserver, name: str) -> Callable[[int, int], None]:
+    """Tell an observer that can show phases (`on_phase`) that one begins; its progress sink."""
+    on_phase = getattr(obs, "on_phase", None)
+    if on_phase is not None:
+        on_phase(name)
+    return obs.on_progress
+
+
+def _discover(  # noqa: PLR0917
+    hosts: Sequence[_Host],
+    preset: TimingPreset,
+    stats: EngineStats,
+    opts: ScanOptions,
+    methods: frozenset[discovery.Method],
+    deadline: float | None,
+    progress: Callable[[int, int], None],
+    max_rate: float | None,
+) -> None:
+    """Discovery's verdict on every host (with -Pn only the not-scannable addresses are out);
+    every send within the scope gate's `max_rate`, remote addresses also within the default."""
+    addresses = [h.address for h in hosts]
+    links = neighbours.load_links()
+    if opts.skip_discovery:
+        verdicts = discovery.special_addresses(addresses, links)
+    else:
+        verdicts = list(
+            discovery.discover(
+                addresses, preset, stats, links=links, methods=methods, raw=can_raw(),
+                deadline=deadline, max_rate=max_rate, remote_rate=DEFAULT_REMOTE_RATE,
+                progress=progress,
+            )
+        )  # fmt: skip
+    for h, verdict in zip(hosts, verdicts, strict=True):
+        if verdict is None:
+            h.reason = Reason.USER_SET
+            continue
+        h.up, h.state, h.reason = verdict.state is HostState.UP, verdict.state, verdict.reason
+        h.note = verdict.note
+
+
 def _guess(port: int, proto: Protocol) -> ServiceInfo | None:
     name = service_name(port, proto)
     return ServiceInfo(name=str(name), confidence=Confidence.GUESSED) if name else None
@@ -325,7 +366,7 @@ def _host_result(h: _Host, opts: ScanOptions) -> HostResult:
     if h.error is not None:  # a hostname that did not resolve: no address to report
         return HostResult(None, h.hostname, HostState.UNKNOWN, error=h.error)
     if not h.up:
-        return HostResult(h.address, h.hostname, HostState.DOWN)
+        return HostResult(h.address, h.hostname, h.state, error=h.note, reason=h.reason)
     counts: Counter[PortState] = Counter()
     for table in h.results.values():
         counts.update(outcome[0] for outcome in table.values())
@@ -359,7 +400,9 @@ def _host_result(h: _Host, opts: ScanOptions) -> HostResult:
             gc.enable()
     if h.expired:
         flags.append("host-timeout")
-    return HostResult(h.address, h.hostname, HostState.UP, tuple(ports), summary, tuple(flags))
+    return HostResult(
+        h.address, h.hostname, HostState.UP, tuple(ports), summary, tuple(flags), None, h.reason
+    )
 
 
 def _protocol_name(protocol: Protocol) -> str:

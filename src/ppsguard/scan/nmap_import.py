@@ -7,6 +7,7 @@ hostile XML is refused, not expanded) and escapes every string it keeps. Running
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import xml.etree.ElementTree as ET
@@ -113,6 +114,10 @@ def _host(element: ET.Element, source: str) -> HostResult | None:
         state = HostState(status.get("state", "unknown") if status is not None else "unknown")
     except ValueError:
         state = HostState.UNKNOWN
+    reason: Reason | None = None
+    if status is not None:
+        with contextlib.suppress(ValueError):  # a reason name we do not know: none
+            reason = Reason(status.get("reason", ""))
     name_element = element.find("hostnames/hostname")
     ports = tuple(
         p for p in (_port(e, source) for e in element.findall("ports/port")) if p is not None
@@ -126,6 +131,7 @@ def _host(element: ET.Element, source: str) -> HostResult | None:
         state=state,
         ports=ports,
         summary=dict(summary),
+        reason=reason,
     )
 
 

@@ -27,6 +27,8 @@ class ScanOptions:
     exclude: Sequence[str] = ()
     scope: Sequence[IPNetwork] | None = None
     skip_discovery: bool = False
+    discovery: str = "auto"  # methods: auto, or a comma list of arp, nd, icmp, tcp
+    ping_only: bool = False  # -sn: discovery only, no port scan
     confirm: bool = True
     all_states: bool = False
     host_timeout: float | None = None

@@ -15,7 +15,7 @@ import pytest
 from ppsguard.lab.hosts import HostSpec, Lab
 from ppsguard.lab.namespaces import clean_leftovers, lab_unavailable_reason
 
-LabFactory = Callable[[Sequence[str | HostSpec]], Lab]
+LabFactory = Callable[..., Lab]  # (hosts, subnet4=None, subnet6=None)
 
 
 def lab_required() -> bool:
@@ -48,8 +48,10 @@ def lab_factory() -> Iterator[LabFactory]:
     require_lab()
     labs: list[Lab] = []
 
-    def make(hosts: Sequence[str | HostSpec]) -> Lab:
-        lab = Lab(hosts)
+    def make(
+        hosts: Sequence[str | HostSpec], subnet4: str | None = None, subnet6: str | None = None
+    ) -> Lab:
+        lab = Lab(hosts, subnet4=subnet4, subnet6=subnet6)
         labs.append(lab)
         return lab.start()
 

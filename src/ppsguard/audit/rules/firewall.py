@@ -1,4 +1,5 @@
-"""The firewall-not-enforcing rule: per door, per port seen open from outside, and per host.
+"""The firewall-not-enforcing rule: per door, per port seen open from outside, per entry that
+another table takes packets from, and per host.
 
 Pure: reads a `Case`, yields findings; see `rules/__init__.py` for the table. A host-level
 finding is raised only when no door or port explains the problem already.
@@ -11,7 +12,8 @@ from collections.abc import Iterator
 from ppsguard.audit import advise
 from ppsguard.audit.rules.case import Case, finding, worse
 from ppsguard.audit.views import FirewallState
-from ppsguard.model.findings import Finding, FindingType, Severity
+from ppsguard.model.findings import Finding, FindingType, Remedy, Severity
+from ppsguard.model.net import Protocol
 
 T = FindingType.FIREWALL_NOT_ENFORCING
 
@@ -20,6 +22,7 @@ def firewall_not_enforcing(case: Case) -> Iterator[Finding]:
     """The registry refuses or restricts a door, and the firewall does not hold it."""
     per_port = [*_doors(case), *_unexplained(case)]
     yield from per_port
+    yield from _foreign(case)
     yield from _host(case, explained=bool(per_port))
 
 
@@ -64,6 +67,31 @@ def _unexplained(case: Case) -> Iterator[Finding]:
             evidence=case.reach_evidence(reach),
             remedy=advise.for_firewall(case.apply, f"entry {deny.id!r} must drop it."),
             **case.reach_keys(reach),
+        )
+
+
+def _foreign(case: Case) -> Iterator[Finding]:
+    """Another table (any family, hook or priority; iptables-legacy too) drops, rejects, queues
+    or rewrites packets an entry allows: found by evaluating the whole rule set."""
+    fw = case.obs.firewall
+    for effect in fw.foreign if fw is not None else ():
+        entry = next((e for e in case.baseline.entries if e.id == effect.entry_id), None)
+        sure = effect.certainty == "all" and effect.verdict in {"drop", "reject"}
+        yield finding(
+            T,
+            Severity.MEDIUM if sure else Severity.LOW,
+            f"{effect.where} {effect.verdict}s packets that entry {effect.entry_id!r} allows"
+            + ("" if sure else f" ({effect.certainty})"),
+            protocol=Protocol(effect.protocol),
+            address="*",
+            port=effect.port,
+            identity=f"{effect.where}: {effect.rule}",
+            entry=entry,
+            evidence=(effect.description,),
+            remedy=Remedy(
+                f"Another table decides beside ppsguard's: change rule {effect.rule!r} in "
+                f"{effect.where}, or document why entry {effect.entry_id!r} is not reachable."
+            ),
         )
 
 

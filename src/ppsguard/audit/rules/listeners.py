@@ -110,6 +110,8 @@ def listening_but_blocked(case: Case) -> Iterator[Finding]:
             and not door.restricted
             and verdict.evidence
             and (provide.bind is None or not widened(item, provide))
+            # not stale when another table drops it: firewall-not-enforcing names that table
+            and not (case.obs.firewall is not None and case.obs.firewall.foreign_for(provide.id))
         ):
             yield finding(
                 FindingType.LISTENING_BUT_BLOCKED,

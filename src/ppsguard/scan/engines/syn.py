@@ -45,6 +45,13 @@ from ppsguard.scan.engines.packets import (
 from ppsguard.scan.timing import CongestionWindow, RttEstimator
 
 _RCVBUF = 32 * 1024 * 1024
+# a send the kernel refuses for one address is that probe's result, never the scan's end
+_SEND_REFUSED = {
+    errno.EHOSTUNREACH: Reason.HOST_UNREACH,
+    errno.ENETUNREACH: Reason.NET_UNREACH,
+    errno.EACCES: Reason.ADMIN_PROHIBITED,
+    errno.EPERM: Reason.ADMIN_PROHIBITED,
+}
 _BATCH = 512
 
 
@@ -214,8 +221,14 @@ def run(
                 meta = info.get(id(address))
                 if meta is None:
                     packed = address.packed
+                    try:  # EACCES: a broadcast address; ENETUNREACH: no route
+                        src_address = source_address(address)
+                    except OSError as exc:
+                        reason = _SEND_REFUSED.get(exc.errno or 0, Reason.UNKNOWN)
+                        emit(address, port, PortState.FILTERED, reason, None)
+                        continue
                     builder = builders.get(packed) or SynBuilder(
-                        jar, source_address(address), address.version, sport
+                        jar, src_address, address.version, sport
                     )
                     builders[packed] = builder
                     builder.segment(address, 0)  # primes the checksum base
@@ -241,11 +254,7 @@ def run(
                     if exc.errno in (errno.ENOBUFS, errno.EAGAIN):
                         retry.appendleft((address, port, attempt))
                         break
-                    reason = (
-                        Reason.HOST_UNREACH
-                        if exc.errno == errno.EHOSTUNREACH
-                        else Reason.NET_UNREACH
-                    )
+                    reason = _SEND_REFUSED.get(exc.errno or 0, Reason.NET_UNREACH)
                     emit(address, port, PortState.FILTERED, reason, None)
                     continue
                 stats.probes_sent += 1
