@@ -29,8 +29,9 @@ from pathlib import Path
 from ppsguard.lab.hosts import Lab, lab_unavailable_reason
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import ScanResult, ServiceInfo
+from ppsguard.scan.engine import ScanOptions
 from ppsguard.scan.identify import classify, identify_services
-from ppsguard.scan.nmap_import import run_nmap
+from ppsguard.scan.nmap_run import nmap_scan
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "lab"))
 from identify_daemons import (  # type: ignore[import-not-found,unused-ignore]
@@ -153,8 +154,8 @@ def main() -> int:
             udp = sorted({e.port for e in expected if e.protocol == "udp"})
             ports = f"T:{','.join(map(str, tcp))},U:{','.join(map(str, udp))}"
             started = time.monotonic()
-            extra = ["-sS", "-sU", "-Pn", "-n", "--host-timeout", "240s"]
-            result = run_nmap(addresses, ports, extra_args=extra)
+            options = ScanOptions(engine="syn", udp=True, skip_discovery=True, host_timeout=240)
+            result = nmap_scan(addresses, ports, options=options, extra_args=["-n"])
             return result, time.monotonic() - started
 
         our_found, our_time = scanner.call(ours, timeout=120)

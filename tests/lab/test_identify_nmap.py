@@ -1,4 +1,4 @@
-"""`run_nmap` against real daemons in the lab: the user's nmap runs, its XML is parsed into our
+"""`nmap_scan` against real daemons in the lab: the user's nmap runs, its XML is parsed into our
 model (skips when nmap or the daemons are not installed)."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import pytest
 from identify_daemons import missing_daemons, start
 
 from ppsguard.model.scan import PortState, ScanResult
-from ppsguard.scan.nmap_import import run_nmap
+from ppsguard.scan.engine import ScanOptions
+from ppsguard.scan.nmap_run import nmap_scan
 
 
 @pytest.mark.lab
@@ -23,9 +24,8 @@ def test_run_nmap_in_the_lab(lab_factory: object, tmp_path: Path) -> None:
     [sshd] = start(srv, "sshd", 22, tmp_path)
 
     def scan() -> ScanResult:
-        return run_nmap(
-            [str(srv.ipv4)], "22,11211", extra_args=["-Pn", "-n", "--host-timeout", "120s"]
-        )
+        options = ScanOptions(skip_discovery=True, host_timeout=120)
+        return nmap_scan([str(srv.ipv4)], "22,11211", options=options, extra_args=["-n"])
 
     result = scanner.call(scan, timeout=180)
     [host] = result.hosts

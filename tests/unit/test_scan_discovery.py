@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ppsguard.cli.scan import compact_json, host_count, render_table, result_json
+from ppsguard.cli.scan import compact_json, result_json
+from ppsguard.cli.scan_render import host_count, render_table
 from ppsguard.errors import UsageError
 from ppsguard.model.scan import HostResult, HostState, Reason, ScanResult, ScanStats
 from ppsguard.scan.discovery import ALL_METHODS, Method, parse_methods, special_addresses

@@ -12,7 +12,8 @@ from ppsguard.errors import UsageError
 from ppsguard.model.net import Protocol
 from ppsguard.scan.permutation import KeyedPermutation
 from ppsguard.scan.ports import load_top_ports, parse_ports, parse_top_ports, top_ports
-from ppsguard.scan.targets import expand, in_networks, parse_networks, parse_target, split_tokens
+from ppsguard.scan.scope import ScopeGate
+from ppsguard.scan.targets import parse_networks, parse_target, split_tokens
 
 
 @pytest.mark.parametrize(
@@ -61,15 +62,12 @@ def test_bad_target_names_the_token(token: str) -> None:
 
 
 def test_expand_and_networks() -> None:
-    assert [str(a) for a in expand(parse_target("198.18.0.1-3"))] == [
-        "198.18.0.1",
-        "198.18.0.2",
-        "198.18.0.3",
-    ]
-    nets = parse_networks(["198.18.0.0/24", "2001:db8::/64"])
-    assert in_networks(ipaddress.ip_address("198.18.0.7"), nets)
-    assert in_networks(ipaddress.ip_address("2001:db8::7"), nets)
-    assert not in_networks(ipaddress.ip_address("198.19.0.7"), nets)
+    hosts = ScopeGate().admit([parse_target("198.18.0.1-3")]).hosts()
+    assert [str(a) for a, _ in hosts] == ["198.18.0.1", "198.18.0.2", "198.18.0.3"]
+    gate = ScopeGate(scope=parse_networks(["198.18.0.0/24", "2001:db8::/64"]))
+    assert gate.inside(ipaddress.ip_address("198.18.0.7"))
+    assert gate.inside(ipaddress.ip_address("2001:db8::7"))
+    assert not gate.inside(ipaddress.ip_address("198.19.0.7"))
     with pytest.raises(UsageError):
         parse_networks(["some-host"])
     assert split_tokens("198.18.0.1, 198.18.0.2 # comment\n\n2001:db8::1\n") == [

@@ -12,6 +12,7 @@ hands them to the pure part, `evaluate` (the rule table in `audit.rules`). `eval
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ppsguard.audit.context import AuditContext, knowledge_risks, knowledge_serv
 from ppsguard.audit.drift import find_drift, make_report
 from ppsguard.audit.views import Observations
 from ppsguard.model.findings import AuditReport
+from ppsguard.model.net import IPNetwork
 from ppsguard.model.registry import HostPolicy, Registry
 
 
@@ -80,8 +82,10 @@ def audit_machine(
     nmap_file: Path | None = None,
     local: bool = True,
     identify: bool = True,
+    scope: Sequence[IPNetwork] | None = None,
 ) -> AuditRun:
-    """Observe this machine (or `netns`) and audit it against the registry (if given)."""
+    """Observe this machine (or `netns`) and audit it against the registry (if given); the
+    outside view scans only addresses inside `scope` (when given)."""
     import socket
 
     from ppsguard.audit.sources import observe
@@ -103,6 +107,7 @@ def audit_machine(
         scan_from=scan_from,
         nmap_file=nmap_file,
         identify=identify,
+        scope=scope,
     )
     report = evaluate(
         obs,

@@ -5,7 +5,8 @@
 - local: `ppsguard.inventory.collect` (in `--netns` NAME when given);
 - outside: a TCP connect scan of the host's own non-loopback addresses (loopback is local by
   definition) on every listening and documented port, run in a thread inside the namespace to
-  scan from (the audited one, or `scan_from` to look from another host), or an imported nmap
+  scan from (the audited one, or `scan_from` to look from another host), through the scope gate
+  (`--scope`: addresses outside it are not scanned and are named as a gap), or an imported nmap
   XML file;
 - firewall: `firewall.state.read_enforcement` — the one judgement that `pps policy status` and
   the apply's drift check use too: ppsguard's table is "enforced" when it is present and either
@@ -17,7 +18,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import ipaddress
 import json
 import subprocess
@@ -39,8 +39,9 @@ from ppsguard.audit.views import (
 from ppsguard.errors import InputError
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.registry import HostPolicy
-from ppsguard.model.scan import PortState, ScanResult
+from ppsguard.model.scan import ScanResult
 from ppsguard.model.sockets import Exposure
+from ppsguard.scan.scope import ScopeGate
 
 MAX_SCAN_PORTS = 4096
 SCAN_DEADLINE_S = 120.0
@@ -118,20 +119,27 @@ def scan_outside(
     from_netns: str | None,
     vantage: Vantage,
     identify: bool = True,
+    gate: ScopeGate | None = None,
 ) -> OutsideView:
     """Connect-scan `addresses` on TCP `ports` from inside `from_netns` (None: here), then
-    identify the service behind each open port (non-intrusive probes: banners, handshakes)."""
+    identify the service behind each open port (non-intrusive probes: banners, handshakes).
+    Both pass the scope `gate` (by default one that allows everything at -T4)."""
     from ppsguard.inventory import netns as netns_mod
     from ppsguard.scan.engine import ScanOptions, scan
+    from ppsguard.scan.identify import identify_open_ports
     from ppsguard.scan.ports import PortSpec
 
+    gate = gate or ScopeGate(timing=4)
     if not addresses or not ports:
         return OutsideView(vantage, addresses, frozenset(), ())
     options = ScanOptions(
         engine="connect",
         skip_discovery=True,
         all_states=True,
-        timing=4,
+        timing=gate.timing,
+        max_rate=gate.max_rate,
+        scope=gate.scope,
+        exclude=[str(n) for n in gate.exclude],
         deadline=SCAN_DEADLINE_S,
         arguments="pps audit",
     )
@@ -140,7 +148,9 @@ def scan_outside(
     async def scan_and_identify() -> ScanResult:
         result = await scan(targets, PortSpec(ports, ()), options=options)
         if identify:
-            result = await identify_open(result)
+            result = await identify_open_ports(
+                result, gate=gate, timeout=IDENTIFY_TIMEOUT_S, limit=MAX_SCAN_PORTS
+            )
         return result
 
     def run() -> object:
@@ -153,36 +163,6 @@ def scan_outside(
         result = run()
     assert isinstance(result, ScanResult)
     return outside_from_scan(result, vantage, [(Protocol.TCP, p) for p in ports])
-
-
-async def identify_open(result: ScanResult) -> ScanResult:
-    """Fill `service` of every open port with what service identification finds there."""
-    from ppsguard.scan.identify import identify_services
-
-    wanted = [
-        (h.address, p.port, p.protocol)
-        for h in result.hosts
-        for p in h.ports
-        if p.state is PortState.OPEN and h.address is not None
-    ][:MAX_SCAN_PORTS]
-    if not wanted:
-        return result
-    found = await identify_services(wanted, timeout=IDENTIFY_TIMEOUT_S)
-    hosts = tuple(
-        h
-        if h.address is None  # a name that did not resolve has no ports
-        else dataclasses.replace(
-            h,
-            ports=tuple(
-                dataclasses.replace(
-                    p, service=found.get((h.address, p.port, p.protocol), p.service)
-                )
-                for p in h.ports
-            ),
-        )
-        for h in result.hosts
-    )
-    return dataclasses.replace(result, hosts=hosts)
 
 
 def outside_from_nmap(path: Path) -> OutsideView:

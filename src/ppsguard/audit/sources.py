@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -41,7 +41,9 @@ from ppsguard.audit.views import (
     Vantage,
 )
 from ppsguard.errors import PpsError
+from ppsguard.model.net import IPNetwork
 from ppsguard.model.registry import HostPolicy
+from ppsguard.scan.scope import ScopeGate
 
 
 class ObservationSource(Protocol):
@@ -80,26 +82,35 @@ class LocalInventory:
 class OutsideScan:
     """A TCP connect scan (and service identification) of the host's own addresses, on every
     port the local inventory saw open and every port the baseline names; run from inside
-    `from_netns` (None: here). Needs the local inventory's addresses."""
+    `from_netns` (None: here), through the scope gate: addresses outside `scope` (when given)
+    are not scanned and are named as a gap. Needs the local inventory's addresses."""
 
     baseline: Baseline
     from_netns: str | None = None
     vantage: Vantage = Vantage.SELF
     identify: bool = True
+    scope: Sequence[IPNetwork] | None = None
 
     def observe(self, seen: Observations) -> Observations:
         ports = ports_to_scan(seen.listeners or (), self.baseline)
+        gate = ScopeGate(scope=self.scope, timing=4)
+        admitted, refused = gate.partition(seen.addresses)
+        gaps = seen.gaps
+        if refused:
+            shown = ", ".join(str(a) for a in refused)
+            gaps = (*gaps, f"not scanned, outside the --scope allow-list: {shown}")
         try:
             view = scan_outside(
-                seen.addresses,
+                tuple(admitted),
                 ports,
                 from_netns=self.from_netns,
                 vantage=self.vantage,
                 identify=self.identify,
+                gate=gate,
             )
         except PpsError as exc:
-            return dataclasses.replace(seen, gaps=(*seen.gaps, f"outside view not taken: {exc}"))
-        return dataclasses.replace(seen, outside=view)
+            return dataclasses.replace(seen, gaps=(*gaps, f"outside view not taken: {exc}"))
+        return dataclasses.replace(seen, outside=view, gaps=gaps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,9 +197,11 @@ def observe(
     nmap_file: Path | None = None,
     firewall: bool = True,
     identify: bool = True,
+    scope: Sequence[IPNetwork] | None = None,
     now: dt.datetime | None = None,
 ) -> Observations:
-    """Take every view asked for: the sources `pps audit`'s options choose, in order."""
+    """Take every view asked for: the sources `pps audit`'s options choose, in order. The
+    outside scan covers only the addresses inside `scope` (when given)."""
     seen = Observations(host=host, observed_at=now or dt.datetime.now(dt.UTC), listeners=None)
     if local:
         seen = LocalInventory(netns).observe(seen)
@@ -196,7 +209,7 @@ def observe(
         seen = NmapFile(nmap_file).observe(seen)
     elif scan and local:
         vantage = Vantage.REMOTE if scan_from else Vantage.SELF
-        seen = OutsideScan(baseline, scan_from or netns, vantage, identify).observe(seen)
+        seen = OutsideScan(baseline, scan_from or netns, vantage, identify, scope).observe(seen)
     if firewall and not (local and describes_another_machine(seen)):
         seen = LiveFirewall(netns, policy).observe(seen)
     return seen

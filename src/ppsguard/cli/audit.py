@@ -126,6 +126,14 @@ def register(app: typer.Typer) -> None:
                 help="Scan from inside this other network namespace (a real outside view).",
             ),
         ] = None,
+        scope: Annotated[
+            Path | None,
+            typer.Option(
+                "--scope",
+                help="Allow-list FILE of CIDRs (as for pps scan): the outside view scans only "
+                "the host's addresses inside it and names the others as a gap.",
+            ),
+        ] = None,
         identify: Annotated[
             bool,
             typer.Option(
@@ -171,6 +179,8 @@ def register(app: typer.Typer) -> None:
         if from_nmap is not None and scan:
             raise UsageError("give either --scan or --from-nmap, not both")
         do_scan = scan if scan is not None else bool(netns or scan_from)
+        from ppsguard.scan.plan import load_scope_file
+
         run = audit_machine(
             registry,
             host=host,
@@ -179,6 +189,7 @@ def register(app: typer.Typer) -> None:
             scan_from=scan_from,
             nmap_file=from_nmap,
             identify=identify,
+            scope=None if scope is None else load_scope_file(scope),
         )
         report, baseline = run.report, run.baseline
         if markdown is not None:

@@ -1,29 +1,55 @@
-"""Port discovery (`pps scan`): targets, ports, engines and the `scan()` library entry point.
+"""Port discovery (`pps scan`): targets, the scope gate, ports, engines, identification and the
+`scan()` library entry point (async; `scan_sync` for callers without an event loop).
 
-result = await ppsguard.scan.scan(["198.18.0.2"], "1-1024", options=ScanOptions(engine="connect"))
+    result = await ppsguard.scan.scan(["198.18.0.2"], "1-1024", options=ScanOptions())
+    result = ppsguard.scan.scan_sync(["198.18.0.2"], "22,80", options=ScanOptions(identify=True))
+    plan = await ppsguard.scan.plan_scan(["198.18.0.0/28"], "22", options=ScanOptions())  # dry run
 
-The names are loaded on first use, so importing a submodule (the CLI imports
-`ppsguard.scan.observer` at start-up) does not load the engines.
+Every path that sends packets passes one `ScopeGate` (scope.py). The names are loaded on first
+use, so importing a submodule (the CLI imports `ppsguard.scan.observer` at start-up) does not
+load the engines. Nothing here may print: results are values, the CLI renders them.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ppsguard.scan.engine import ScanOptions, scan
+    from ppsguard.scan.engine import scan, scan_sync
+    from ppsguard.scan.identify import identify_open_ports
     from ppsguard.scan.observer import NullObserver, ScanObserver
+    from ppsguard.scan.options import ScanOptions
+    from ppsguard.scan.plan import ScanPlan, plan_scan
+    from ppsguard.scan.scope import ScopeGate
 
-__all__ = ["NullObserver", "ScanObserver", "ScanOptions", "scan"]
+__all__ = [
+    "NullObserver",
+    "ScanObserver",
+    "ScanOptions",
+    "ScanPlan",
+    "ScopeGate",
+    "identify_open_ports",
+    "plan_scan",
+    "scan",
+    "scan_sync",
+]
+
+_HOMES = {
+    "ScanOptions": "options",
+    "scan": "engine",
+    "scan_sync": "engine",
+    "identify_open_ports": "identify",
+    "NullObserver": "observer",
+    "ScanObserver": "observer",
+    "ScanPlan": "plan",
+    "plan_scan": "plan",
+    "ScopeGate": "scope",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("ScanOptions", "scan"):
-        from ppsguard.scan import engine
-
-        return getattr(engine, name)
-    if name in ("NullObserver", "ScanObserver"):
-        from ppsguard.scan import observer
-
-        return getattr(observer, name)
-    raise AttributeError(f"module 'ppsguard.scan' has no attribute {name!r}")
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'ppsguard.scan' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"ppsguard.scan.{home}"), name)

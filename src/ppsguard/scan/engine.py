@@ -12,16 +12,15 @@ import datetime as dt
 import gc
 import ipaddress
 import random
-import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
-from ppsguard.errors import PermissionDenied, UsageError
 from ppsguard.knowledge.services import service_name
-from ppsguard.model.net import IPAddress, IPNetwork, Protocol
+from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import (
     Confidence,
     HostResult,
@@ -36,82 +35,28 @@ from ppsguard.model.scan import (
 from ppsguard.scan import discovery, neighbours
 from ppsguard.scan.engines.base import EngineConfig, EngineStats
 from ppsguard.scan.observer import NullObserver, ScanObserver
+from ppsguard.scan.options import ScanOptions
 from ppsguard.scan.permutation import KeyedPermutation, new_seed
-from ppsguard.scan.ports import PortSpec, parse_ports, top_ports
-from ppsguard.scan.targets import TargetSpec, expand, in_networks, parse_networks, parse_targets
-from ppsguard.scan.timing import DEFAULT_REMOTE_RATE, PRESETS, TimingPreset
+from ppsguard.scan.plan import ENGINES, ScanPlan, can_raw, pick_engine, plan_scan, resolve_ports
+from ppsguard.scan.ports import PortSpec
+from ppsguard.scan.timing import DEFAULT_REMOTE_RATE, TimingPreset
 
+__all__ = [
+    "ENGINES",
+    "ScanOptions",
+    "can_raw",
+    "pick_engine",
+    "resolve_ports",
+    "run_plan",
+    "run_sync",
+    "scan",
+    "scan_sync",
+]
+
+_T = TypeVar("_T")
 IMPLAUSIBLE_MIN_PORTS = 1000
 IMPLAUSIBLE_SHARE = 0.5
-ENGINES = ("connect", "syn", "udp")
 _SHUFFLE_MAX = 1 << 22
-
-
-@dataclass(slots=True)
-class ScanOptions:
-    engine: str | None = None  # None: syn when root, else connect
-    udp: bool = False  # also scan UDP ports (U: items, or --udp with the TCP engine)
-    timing: int = 3
-    max_retries: int | None = None
-    min_rate: float | None = None
-    max_rate: float | None = None
-    window: int | None = None
-    seed: int | None = None
-    exclude: Sequence[str] = ()
-    scope: Sequence[IPNetwork] | None = None
-    skip_discovery: bool = False
-    discovery: str = "auto"  # methods: auto, or a comma list of arp, nd, icmp, tcp
-    ping_only: bool = False  # -sn: discovery only, no port scan
-    confirm: bool = True
-    all_states: bool = False
-    host_timeout: float | None = None
-    deadline: float | None = None  # seconds for the whole scan
-    guess_services: bool = True
-    intrusive: bool = False  # discovery may send payloads that try a credential (SNMP "public")
-    keep_open_filtered: bool = False  # list open|filtered UDP ports (for -sV to ask them)
-    arguments: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
-
-
-def can_raw() -> bool:
-    """Whether raw sockets are allowed here (root with CAP_NET_RAW)."""
-    try:
-        socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP).close()
-    except OSError:
-        return False
-    return True
-
-
-def pick_engine(requested: str | None) -> str:
-    """The engine to use: SYN when raw sockets are allowed, else connect; `--syn` demands raw."""
-    if requested is None:
-        return "syn" if can_raw() else "connect"
-    if requested not in ENGINES:
-        raise UsageError("unknown scan engine", token=requested)
-    if requested == "syn" and not can_raw():
-        raise PermissionDenied(
-            "--syn needs root with CAP_NET_RAW (raw sockets); "
-            "use --connect for an unprivileged scan"
-        )
-    return requested
-
-
-def resolve_ports(
-    ports: str | PortSpec | None, top: int | None, engine: str, udp: bool
-) -> PortSpec:
-    default = Protocol.UDP if engine == "udp" else Protocol.TCP
-    if isinstance(ports, PortSpec):
-        return ports
-    if ports is not None:
-        if top is not None:
-            raise UsageError("give either -p or --top-ports, not both")
-        return parse_ports(ports, default=default, both=udp and engine != "udp")
-    n = 1000 if top is None else top
-    tcp = top_ports(n, Protocol.TCP) if engine != "udp" else ()
-    udp_ports = (
-        top_ports(n if top is not None else 100, Protocol.UDP) if (engine == "udp" or udp) else ()
-    )
-    return PortSpec(tcp, udp_ports)
 
 
 _Outcome = tuple[PortState, Reason, "int | None"]
@@ -129,39 +74,6 @@ class _Host:
     state: HostState = HostState.UP
     reason: Reason | None = None
     note: str | None = None  # why an address was not scanned or probed
-
-
-async def _resolve(specs: Sequence[TargetSpec]) -> tuple[list[_Host], list[_Host]]:
-    loop = asyncio.get_running_loop()
-    hosts: list[_Host] = []
-    failed: list[_Host] = []
-    seen: set[IPAddress] = set()
-    for spec in specs:
-        if spec.hostname is None:
-            for addr in expand(spec):
-                if addr not in seen:
-                    seen.add(addr)
-                    hosts.append(_Host(addr, None))
-            continue
-        try:
-            infos = await asyncio.wait_for(
-                loop.getaddrinfo(spec.hostname, None, type=socket.SOCK_STREAM), timeout=10
-            )
-        except (TimeoutError, OSError) as exc:
-            failed.append(
-                _Host(
-                    ipaddress.IPv4Address(0),
-                    spec.hostname,
-                    error=f"cannot resolve: {exc}",
-                    up=False,
-                )
-            )
-            continue
-        addr = ipaddress.ip_address(str(infos[0][4][0]).split("%")[0])
-        if addr not in seen:
-            seen.add(addr)
-            hosts.append(_Host(addr, spec.hostname))
-    return hosts, failed
 
 
 def _run_engine(
@@ -217,27 +129,78 @@ async def scan(
     options: ScanOptions | None = None,
     observer: ScanObserver | None = None,
 ) -> ScanResult:
-    """Scan `targets` (tokens as on the command line) on `ports`; see ScanOptions for knobs."""
+    """Scan `targets` (tokens as on the command line) on `ports`; see ScanOptions for knobs.
+
+    Every target passes the scope gate first (`plan_scan`); with `options.identify` the open
+    ports' services are identified too (silent UDP ports are asked as well: an answer makes one
+    open), and the elapsed time covers both phases.
+    """
     opts = options or ScanOptions()
-    obs: ScanObserver = observer or NullObserver()
-    if opts.timing not in PRESETS:
-        raise UsageError("timing template must be 0-5", token=f"-T{opts.timing}")
-    preset = PRESETS[opts.timing]
-    engine = pick_engine(opts.engine)
-    spec = resolve_ports(ports, top, engine, opts.udp)
-    specs = parse_targets(targets)
-    excluded = parse_networks(list(opts.exclude), source="exclude") if opts.exclude else []
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
-    hosts, failed = await _resolve(specs)
-    hosts = [h for h in hosts if not in_networks(h.address, excluded)]
-    if opts.scope is not None:
-        outside = [h for h in hosts if not in_networks(h.address, opts.scope)]
-        if outside:
-            raise UsageError(
-                "target outside the --scope allow-list, refusing to scan",
-                token=str(outside[0].address),
-            )
+    plan = await plan_scan(targets, ports, top=top, options=opts)
+    result = await run_plan(plan, opts, observer or NullObserver(), started=started, t0=t0)
+    if opts.identify:
+        from ppsguard.scan.identify import identify_open_ports
+
+        result = await identify_open_ports(
+            result,
+            gate=plan.gate,
+            timeout=opts.service_timeout,
+            intrusive=opts.intrusive,
+            window=opts.window,
+            keep_silent=opts.all_states,
+        )
+    return result
+
+
+def scan_sync(
+    targets: Sequence[str],
+    ports: str | PortSpec | None = None,
+    *,
+    top: int | None = None,
+    options: ScanOptions | None = None,
+    observer: ScanObserver | None = None,
+) -> ScanResult:
+    """`scan()` for callers without an event loop (it runs one; not from inside a running one)."""
+    return run_sync(scan(targets, ports, top=top, options=options, observer=observer))
+
+
+def run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
+    """`asyncio.run(coro)` without handing the result back through the task.
+
+    Python 3.11's `asyncio.run` calls `signal.getsignal(SIGINT)` after the main task finished,
+    which formats a ValueError with the repr of that task — and so of its result: a
+    65,535-port ScanResult cost ~0.5-1 s of dataclass reprs. The task here returns None.
+    """
+    box: list[_T] = []
+
+    async def main() -> None:
+        box.append(await coro)
+
+    asyncio.run(main())
+    return box[0]
+
+
+async def run_plan(
+    plan: ScanPlan,
+    opts: ScanOptions,
+    obs: ScanObserver,
+    *,
+    started: dt.datetime | None = None,
+    t0: float | None = None,
+) -> ScanResult:
+    """Discovery, probes and confirmation for a plan the gate admitted."""
+    plan.gate.clear_to_send(f"the {plan.engine} scan")
+    preset = plan.gate.preset
+    engine, spec = plan.engine, plan.ports
+    started = started or dt.datetime.now(dt.UTC)
+    t0 = time.monotonic() if t0 is None else t0
+    hosts = [_Host(address, hostname) for address, hostname in plan.targets.hosts()]
+    failed = [
+        _Host(ipaddress.IPv4Address(0), t.hostname, error=t.error, up=False)
+        for t in plan.targets.failed
+    ]
     seed = new_seed() if opts.seed is None else opts.seed
     stats = EngineStats()
     stop = threading.Event()
@@ -246,11 +209,11 @@ async def scan(
     methods = discovery.parse_methods(opts.discovery)
     if hosts:
         progress = obs.on_progress if opts.skip_discovery else _phase(obs, "discovery")
-        await asyncio.to_thread(_discover, hosts, preset, stats, opts, methods, deadline, progress)
+        await asyncio.to_thread(
+            _discover, hosts, preset, stats, opts, methods, deadline, progress, plan.gate.fixed_rate
+        )
     live = [h.address for h in hosts if h.up]
-    max_rate = opts.max_rate
-    if max_rate is None and any(not (a.is_private or a.is_loopback) for a in live):
-        max_rate = DEFAULT_REMOTE_RATE
+    max_rate = plan.gate.rate_ceiling(live)
     host_deadline: dict[IPAddress, float] = {}
     host_timeout = opts.host_timeout if opts.host_timeout is not None else preset.host_timeout
 
@@ -373,8 +336,10 @@ def _discover(  # noqa: PLR0917
     methods: frozenset[discovery.Method],
     deadline: float | None,
     progress: Callable[[int, int], None],
+    max_rate: float | None,
 ) -> None:
-    """Discovery's verdict on every host (with -Pn only the not-scannable addresses are out)."""
+    """Discovery's verdict on every host (with -Pn only the not-scannable addresses are out);
+    every send within the scope gate's `max_rate`, remote addresses also within the default."""
     addresses = [h.address for h in hosts]
     links = neighbours.load_links()
     if opts.skip_discovery:
@@ -383,7 +348,7 @@ def _discover(  # noqa: PLR0917
         verdicts = list(
             discovery.discover(
                 addresses, preset, stats, links=links, methods=methods, raw=can_raw(),
-                deadline=deadline, max_rate=opts.max_rate, remote_rate=DEFAULT_REMOTE_RATE,
+                deadline=deadline, max_rate=max_rate, remote_rate=DEFAULT_REMOTE_RATE,
                 progress=progress,
             )
         )  # fmt: skip
@@ -429,7 +394,7 @@ def _host_result(h: _Host, opts: ScanOptions) -> HostResult:
                 continue
             else:
                 wanted = {PortState.OPEN}
-                if opts.keep_open_filtered and proto is Protocol.UDP:
+                if (opts.keep_open_filtered or opts.identify) and proto is Protocol.UDP:
                     wanted.add(PortState.OPEN_FILTERED)
                 listed = sorted(port for port, o in table.items() if o[0] in wanted)
             for port in listed:

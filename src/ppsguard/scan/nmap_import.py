@@ -1,8 +1,8 @@
-"""Use what people already have: load nmap XML into our ScanResult, or run the user's nmap.
+"""Use what people already have: load nmap XML (`-oX`) into our ScanResult.
 
 `load_nmap_xml` parses `-oX` output with defusedxml (no DTDs, entities or external references:
-hostile XML is refused, not expanded) and escapes every string it keeps. `run_nmap` runs the
-installed `nmap -sV -oX -` and parses its output. We never read nmap's data files.
+hostile XML is refused, not expanded) and escapes every string it keeps. Running nmap is
+`scan.nmap_run` (through the scope gate). We never read nmap's data files.
 """
 
 from __future__ import annotations
@@ -10,16 +10,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ipaddress
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Sequence
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from ppsguard.errors import InputError, RuntimeFailure, UsageError
+from ppsguard.errors import InputError
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import (
     Confidence,
@@ -35,10 +32,8 @@ from ppsguard.model.scan import (
     TlsInfo,
 )
 from ppsguard.scan.identify.escape import escape_text
-from ppsguard.scan.ports import parse_ports
 
 MAX_XML_CHARS = 256 * 1024 * 1024
-NMAP_TIMEOUT_S = 6 * 3600  # a bound, not an estimate: a -sV scan of many hosts can take hours
 
 
 def _text(value: str | None, limit: int = 200) -> str | None:
@@ -172,38 +167,3 @@ def load_nmap_xml(text: str, source: str) -> ScanResult:
         engine=engine,
         arguments=_text(root.get("args"), 1000) or "",
     )
-
-
-def run_nmap(targets: list[str], ports: str | None, extra_args: Sequence[str] = ()) -> ScanResult:
-    """Run the installed nmap with -sV on `targets` and parse its XML."""
-    executable = shutil.which("nmap")
-    if executable is None:
-        raise RuntimeFailure("nmap is not installed (install it, or scan with pps scan --service)")
-    for target in targets:
-        if not target or target.startswith("-"):
-            raise UsageError("a target cannot start with '-'", token=target)
-    port_arg: list[str] = []
-    if ports is not None:
-        # our own parser admits only digits, commas, ranges, T:/U: and "-" (all ports): nothing
-        # nmap could take for an option; joined to -p so "-" (nmap's -p-) stays -p's value
-        parse_ports(ports)
-        port_arg = ["-p" + "".join(ports.split())]
-    command = [
-        executable,
-        "-sV",
-        "-oX",
-        "-",
-        *port_arg,
-        *extra_args,
-        *targets,
-    ]
-    try:
-        completed = subprocess.run(
-            command, capture_output=True, text=True, timeout=NMAP_TIMEOUT_S, check=False
-        )
-    except subprocess.TimeoutExpired as error:
-        raise RuntimeFailure(f"nmap did not finish within {NMAP_TIMEOUT_S} s") from error
-    if completed.returncode != 0:
-        last = (completed.stderr.strip().splitlines() or ["no message"])[-1]
-        raise RuntimeFailure(f"nmap exited {completed.returncode}: {escape_text(last, 200)}")
-    return load_nmap_xml(completed.stdout, "nmap -oX -")

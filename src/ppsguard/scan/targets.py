@@ -1,14 +1,15 @@
 """Target specifications: addresses, CIDRs, octet/address ranges, hostnames, excludes, scope.
 
-Pure parsing: `parse_targets` turns tokens into `TargetSpec`s (no DNS here); `expand` yields the
-addresses of a parsed spec, bounded by `max_hosts`. Name resolution lives in `engine.py`.
+Pure parsing: `parse_targets` turns tokens into `TargetSpec`s (no DNS here), bounded by
+`max_hosts`. Expanding them, excluding and the scope check are the scope gate's (`scope.py`);
+name resolution lives in `plan.py`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ppsguard.errors import UsageError
@@ -99,14 +100,6 @@ def parse_targets(tokens: Iterable[str], *, max_hosts: int = MAX_HOSTS) -> list[
     return specs
 
 
-def expand(spec: TargetSpec) -> Iterator[IPAddress]:
-    if spec.first is None or spec.last is None:
-        return
-    cls = type(spec.first)
-    for value in range(int(spec.first), int(spec.last) + 1):
-        yield cls(value)
-
-
 def parse_networks(tokens: Sequence[str], *, source: str = "scope") -> list[IPNetwork]:
     """CIDR lists for `--scope` files and `--exclude`; a bad token raises UsageError."""
     nets: list[IPNetwork] = []
@@ -116,7 +109,3 @@ def parse_networks(tokens: Sequence[str], *, source: str = "scope") -> list[IPNe
             raise UsageError(f"{source} entries must be addresses or networks", token=token)
         nets.extend(ipaddress.summarize_address_range(spec.first, spec.last))
     return nets
-
-
-def in_networks(address: IPAddress, networks: Sequence[IPNetwork]) -> bool:
-    return any(address.version == n.version and address in n for n in networks)

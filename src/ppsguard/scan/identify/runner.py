@@ -4,10 +4,12 @@ Per TCP port: a passive read (for services that speak first) races the probe the
 suggests, on parallel connections; if neither names the service, the remaining probes run in
 small parallel batches, fewest-surprises first. TLS found anywhere is unwrapped and probed again
 inside; plaintext protocols with STARTTLS are upgraded to read their certificate. Per UDP port
-the suggested probe (or every UDP probe) is sent once. Every wait ends at the port's deadline
+every UDP payload is sent once (the suggested one first). Every wait ends at the port's deadline
 (default 2 s after the port's turn starts), at most 64 KiB is read per probe, and a port only
 gets its turn (and its clock) when a concurrency slot is free, so a tarpit stalls nothing else.
 Failures are data: a probe that errors is an attempt with no answer, never an exception.
+With a rate (the scope gate's ceiling), every connection and datagram waits for its turn in one
+shared pacer, so -T and --max-rate hold for service probes too.
 """
 
 from __future__ import annotations
@@ -35,6 +37,23 @@ STARTTLS = {"smtp", "imap", "pop3", "ftp", "ldap", "postgresql"}
 Target = tuple[IPAddress, int, Protocol]
 
 
+class Pacer:
+    """Starts at most `rate` connections (or datagrams) per second; no rate, no waiting."""
+
+    def __init__(self, rate: float | None = None) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self.next_turn = 0.0
+
+    async def turn(self) -> None:
+        if not self.interval:
+            return
+        now = asyncio.get_running_loop().time()
+        at = max(now, self.next_turn)
+        self.next_turn = at + self.interval
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     probe: str
@@ -55,10 +74,11 @@ async def _read(reader: asyncio.StreamReader, deadline: float, first_wait: float
     return await read_idle(reader, deadline, first_wait, READ_CAP, IDLE_GAP)
 
 
-async def _exchange(
-    host: str, port: int, probe: probes.Probe, deadline: float, wait: float
+async def _exchange(  # noqa: PLR0917
+    host: str, port: int, probe: probes.Probe, deadline: float, wait: float, pacer: Pacer
 ) -> Attempt:
     loop = asyncio.get_running_loop()
+    await pacer.turn()
     started = loop.time()
     payload = probes.render(probe, host)
     writer: asyncio.StreamWriter | None = None
@@ -81,10 +101,16 @@ async def _exchange(
     return Attempt(probe.name, payload, data, loop.time() - started, service)
 
 
-async def _tls_attempt(
-    host: str, port: int, deadline: float, starttls: str | None = None, wait: float = 1.0
+async def _tls_attempt(  # noqa: PLR0917
+    host: str,
+    port: int,
+    deadline: float,
+    pacer: Pacer,
+    starttls: str | None = None,
+    wait: float = 1.0,
 ) -> Attempt:
     loop = asyncio.get_running_loop()
+    await pacer.turn()
     started = loop.time()
     # after STARTTLS the protocol is already known: only the certificate is wanted
     payload = b"" if starttls else probes.render(probes.BY_NAME["http-get"], host)
@@ -157,7 +183,7 @@ async def _first_identified(
 
 
 async def _identify_tcp(
-    host: str, port: int, budget: float, intrusive: bool
+    host: str, port: int, budget: float, intrusive: bool, pacer: Pacer
 ) -> tuple[Attempt | None, list[Attempt]]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
@@ -172,11 +198,13 @@ async def _identify_tcp(
 
     def launch(probe: probes.Probe) -> asyncio.Task[Attempt]:
         if probe.tls:
-            return asyncio.create_task(_tls_attempt(host, port, deadline, wait=probe_wait))
-        return asyncio.create_task(_exchange(host, port, probe, deadline, probe_wait))
+            return asyncio.create_task(_tls_attempt(host, port, deadline, pacer, wait=probe_wait))
+        return asyncio.create_task(_exchange(host, port, probe, deadline, probe_wait, pacer))
 
     passive = probes.BY_NAME["null"]
-    phase1 = [asyncio.create_task(_exchange(host, port, passive, deadline, budget * PASSIVE_SHARE))]
+    phase1 = [
+        asyncio.create_task(_exchange(host, port, passive, deadline, budget * PASSIVE_SHARE, pacer))
+    ]
     phase1.extend(launch(p) for p in opening)
     winner = await _first_identified(phase1, attempts)
     for start in range(0, len(rest), BATCH):
@@ -186,14 +214,17 @@ async def _identify_tcp(
     if winner is not None and winner.service is not None and winner.tls is None:
         name = winner.service.name
         if name in STARTTLS and loop.time() < deadline:
-            upgraded = await _tls_attempt(host, port, deadline, starttls=name)
+            upgraded = await _tls_attempt(host, port, deadline, pacer, starttls=name)
             if upgraded.tls is not None:
                 winner = replace(winner, tls=upgraded.tls)
     return winner, attempts
 
 
-async def _udp_exchange(host: str, port: int, probe: probes.Probe, deadline: float) -> Attempt:
+async def _udp_exchange(
+    host: str, port: int, probe: probes.Probe, deadline: float, pacer: Pacer
+) -> Attempt:
     loop = asyncio.get_running_loop()
+    await pacer.turn()
     started = loop.time()
     payload = probes.render(probe, host)
     received: asyncio.Future[bytes] = loop.create_future()
@@ -228,7 +259,7 @@ async def _udp_exchange(host: str, port: int, probe: probes.Probe, deadline: flo
 
 
 async def _identify_udp(
-    host: str, port: int, budget: float, intrusive: bool
+    host: str, port: int, budget: float, intrusive: bool, pacer: Pacer
 ) -> tuple[Attempt | None, list[Attempt]]:
     """Every UDP payload goes to every UDP port at once (a DNS server or SNMP agent may sit on
     any port; a datagram each is cheap); the first answer that names the service wins. With
@@ -241,11 +272,12 @@ async def _identify_udp(
     if first is not None:
         chosen = [first, *(p for p in chosen if p is not first)]
     attempts: list[Attempt] = []
-    tasks = [asyncio.create_task(_udp_exchange(host, port, p, deadline)) for p in chosen]
+    tasks = [asyncio.create_task(_udp_exchange(host, port, p, deadline, pacer)) for p in chosen]
     winner = await _first_identified(tasks, attempts)
     named = winner.service.name if winner is not None and winner.service is not None else None
     if intrusive and named == "snmp" and loop.time() < deadline:
-        asked = await _udp_exchange(host, port, probes.BY_NAME["snmp-sysdescr"], deadline)
+        sysdescr = probes.BY_NAME["snmp-sysdescr"]
+        asked = await _udp_exchange(host, port, sysdescr, deadline, pacer)
         attempts.append(asked)
         if asked.service is not None:
             winner = asked
@@ -301,20 +333,23 @@ async def identify_all(
     budget: float,
     intrusive: bool,
     concurrency: int,
+    rate: float | None = None,
     expect: Mapping[Target, str] | None = None,
 ) -> dict[Target, ServiceInfo]:
-    """Identify every target; each port gets `budget` seconds from when its turn starts.
-    `expect` names the registry's service per target (the mismatch reference)."""
+    """Identify every target; each port gets `budget` seconds from when its turn starts, and
+    all connections together start at most `rate` per second. `expect` names the registry's
+    service per target (the mismatch reference)."""
     slots = asyncio.Semaphore(max(1, concurrency // (BATCH + 1)))
+    pacer = Pacer(rate)
 
     async def one(target: Target) -> tuple[Target, ServiceInfo]:
         address, port, protocol = target
         async with slots:
             host = str(address)
             if protocol is Protocol.UDP:
-                winner, attempts = await _identify_udp(host, port, budget, intrusive)
+                winner, attempts = await _identify_udp(host, port, budget, intrusive, pacer)
             else:
-                winner, attempts = await _identify_tcp(host, port, budget, intrusive)
+                winner, attempts = await _identify_tcp(host, port, budget, intrusive, pacer)
         return target, summarize(target, winner, attempts, (expect or {}).get(target))
 
     results = await asyncio.gather(*(one(t) for t in dict.fromkeys(targets)))
