@@ -20,6 +20,7 @@ from ppsguard.store.schema import hosts, runs
 from ppsguard.testing.postgres import PostgresCluster
 
 pytestmark = pytest.mark.lab
+PPS = (sys.executable, "-m", "ppsguard")
 
 
 def test_twenty_hosts_audit_concurrently_into_one_postgresql(
@@ -32,8 +33,7 @@ def test_twenty_hosts_audit_concurrently_into_one_postgresql(
         host.listen(7000 + i)
     procs = {
         host.netns: subprocess.Popen(
-            [sys.executable, "-m", "ppsguard", "audit", "--netns", host.netns, "--no-scan"]
-            + ["--json", "--store", plain_url],
+            [*PPS, "audit", "--netns", host.netns, "--no-scan", "--json", "--store", plain_url],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -122,8 +122,17 @@ def test_diff_of_two_scans_agrees_with_ndiff(
     def scan(name: str) -> Path:
         out = tmp_path / name
         done = scanner.run(
-            [sys.executable, "-m", "ppsguard", "scan", str(target.ipv4), "-p", "1-100,8000-8100"]
-            + ["--connect", "-Pn", "-oX", str(out)],
+            [
+                *PPS,
+                "scan",
+                str(target.ipv4),
+                "-p",
+                "1-100,8000-8100",
+                "-sT",
+                "-Pn",
+                "-oX",
+                str(out),
+            ],
             check=False,
             timeout=300,
         )

@@ -41,7 +41,7 @@ def render(items: list[dict[str, Any]]) -> None:
             for track in tracks:
                 write(f"  {_label(track, what)}\n")
                 for i in track["intervals"]:
-                    mark = "<=" if i["opened_before_first_run"] else "  "
+                    mark = "<= " if i["opened_before_first_run"] else "   "
                     closed = when(i["closed"]) if i["closed"] else "still open"
                     span = duration_text(i["open_seconds"])
                     write(f"    opened {mark}{when(i['opened'])}  closed {closed}  ({span})\n")

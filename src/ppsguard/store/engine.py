@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
 
 from ppsguard.errors import PpsError, RuntimeFailure
 from ppsguard.store.schema import HEAD
@@ -69,13 +68,13 @@ def _sqlite_events(engine: Engine) -> None:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 60})
+        engine = create_engine(url, connect_args={"timeout": 60})
         path = _sqlite_path(engine)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         _sqlite_events(engine)
         return engine
-    return create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 10})
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
 
 
 def current_revision(conn: Connection) -> str | None:

@@ -52,7 +52,8 @@ def _free_port() -> int:
 class PostgresCluster:
     """One private cluster; `url` is a SQLAlchemy/psycopg URL to its `postgres` database."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fsync: bool = False) -> None:
+        self.fsync = fsync  # off for tests (speed); on for benchmarks (honest write costs)
         self.folder = Path(tempfile.mkdtemp(prefix="ppsguard-pg-"))
         self.data = self.folder / "data"
         self.sockets = self.folder / "sockets"
@@ -80,13 +81,13 @@ class PostgresCluster:
             info = pwd.getpwnam("postgres")
             for path in (self.folder, self.sockets):
                 os.chown(path, info.pw_uid, info.pw_gid)
-        self._run(
-            [str(tools / "initdb"), "-A", "trust", "-U", self.user, "-E", "UTF8", "-D", str(self.data)]
-        )
+        initdb = [str(tools / "initdb"), "-A", "trust", "-U", self.user, "-E", "UTF8"]
+        self._run([*initdb, "-D", str(self.data)])
         self.port = _free_port()
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockets} "
-            "-c fsync=off -c max_connections=200 -c shared_buffers=64MB"
+            f"-c fsync={'on' if self.fsync else 'off'} -c max_connections=200 "
+            "-c shared_buffers=128MB"
         )
         self._run(
             [
