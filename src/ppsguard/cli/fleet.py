@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ppsguard.cli import output
-from ppsguard.cli.storeopt import StoreOption, now, utc_times, when
+from ppsguard.cli.storeopt import StoreOption, emit, now, when
 from ppsguard.errors import UsageError
 
 HELP = """Show every host recorded in the store: when it last reported, its open doors, the
@@ -88,7 +87,7 @@ def register(app: typer.Typer) -> None:
         url = resolve_url(store) or default_url()
         doc = fleet(url, now(), limit)
         if json_out:
-            output.emit_json(utc_times(doc))
+            emit(doc)
         else:
             render(doc)
         if doc["summary"]["stale"]:

@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ppsguard.cli import output
-from ppsguard.cli.storeopt import StoreOption, now, parse_since, utc_times, when
+from ppsguard.cli.storeopt import StoreOption, emit, now, parse_since, when
 
 HELP = """Show, per host, the findings and doors opened and closed over time, from the audits
 recorded with `pps audit --store`.
@@ -75,6 +74,6 @@ def register(app: typer.Typer) -> None:
         current = now()
         items = history(url, host, parse_since(since), current)
         if json_out:
-            output.emit_json(utc_times(items))
+            emit(items)
         else:
             render(items)

@@ -10,8 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ppsguard.cli import output
-from ppsguard.cli.storeopt import StoreOption, now, utc_times, when
+from ppsguard.cli.storeopt import StoreOption, emit, now, when
 from ppsguard.errors import InputError, UsageError
 
 HELP = """Look after the store that --store writes: its size, retention, and late imports.
@@ -42,7 +41,7 @@ def register(app: typer.Typer) -> None:
         url = _url(store)
         doc = stats(url)
         if json_out:
-            output.emit_json(utc_times({"store": display(url), **doc}))
+            emit({"store": display(url), **doc})
             return
         rows = doc["rows"]
         kinds = ", ".join(f"{k} {v}" for k, v in doc["runs_by_kind"].items()) or "none"

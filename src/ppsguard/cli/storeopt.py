@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,15 +68,16 @@ def record(
     sys.stderr.write(f"pps: {what} {kind} run {done.run_id} in {display(url)}\n")
 
 
-def utc_times(value: Any) -> Any:
-    """Naive UTC datetimes (the store's convention) made explicit (+00:00) for output."""
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
-    if isinstance(value, Mapping):
-        return {k: utc_times(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [utc_times(v) for v in value]
-    return value
+def emit(value: Any) -> None:
+    """A store document as indented JSON on stdout; naive times are UTC (`+00:00`). orjson:
+    `pps fleet --json` of 1,000 hosts spent ~0.3 s in the generic encoder, ~10 ms here."""
+    import orjson
+
+    sys.stdout.write(
+        orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC).decode()
+    )
+    sys.stdout.write("\n")
+    sys.stdout.flush()
 
 
 def when(value: dt.datetime | None) -> str:

@@ -17,48 +17,46 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from ppsguard.store.read import _host_rows, _read
-from ppsguard.store.schema import doors, findings, runs
+from ppsguard.store.schema import doors, findings, hosts, runs
 
 MIN_STALE = dt.timedelta(hours=1)
 ONE_RUN_STALE = dt.timedelta(days=1)
 
 
-def _last_two(conn: Connection) -> dict[int, list[Any]]:
-    """host id -> its last two runs (newest first), from the audits when it has any."""
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=runs.c.host_id,
-            order_by=(runs.c.observed_at.desc(), runs.c.id.desc()),
-        )
-        .label("rank")
+def _newest(kind: str | None, offset: int) -> Any:
+    """A scalar subquery: the id of a host's newest run (offset 0) or the one before (1)."""
+    inner = select(runs.c.id).where(runs.c.host_id == hosts.c.id)
+    if kind is not None:
+        inner = inner.where(runs.c.kind == kind)
+    return (
+        inner.order_by(runs.c.observed_at.desc(), runs.c.id.desc())
+        .limit(1)
+        .offset(offset)
+        .correlate(hosts)
+        .scalar_subquery()
     )
-    # audits first: a host with audits is judged by them, others by their last runs of any kind
-    audit_first = select(
-        runs.c.id,
-        runs.c.host_id,
-        runs.c.kind,
-        runs.c.observed_at,
-        runs.c.findings,
-        runs.c.open_doors,
-        runs.c.by_severity,
-        rank,
-    ).where(runs.c.kind == "audit")
-    ranked = audit_first.subquery()
-    out: dict[int, list[Any]] = defaultdict(list)
-    for row in conn.execute(select(ranked).where(ranked.c.rank <= 2)):
-        out[row.host_id].append(row)
-    missing = [h for (h,) in conn.execute(select(runs.c.host_id).distinct()) if h not in out]
-    if missing:
-        rank_all = (
-            func.row_number()
-            .over(
-                partition_by=runs.c.host_id,
-                order_by=(runs.c.observed_at.desc(), runs.c.id.desc()),
-            )
-            .label("rank")
+
+
+def _last_two(conn: Connection) -> dict[int, list[Any]]:
+    """host id -> its last two audits (newest first), or its last two runs of any kind when it
+    has no audit. Two index seeks per host (correlated subqueries), not a pass over all runs."""
+    picks = conn.execute(
+        select(
+            hosts.c.id,
+            _newest("audit", 0),
+            _newest("audit", 1),
+            _newest(None, 0),
+            _newest(None, 1),
         )
-        everything = (
+    ).all()
+    chosen: dict[int, list[int]] = {}
+    for host_id, last_audit, prev_audit, last_any, prev_any in picks:
+        pair = [last_audit, prev_audit] if last_audit is not None else [last_any, prev_any]
+        chosen[int(host_id)] = [int(r) for r in pair if r is not None]
+    wanted = [r for pair in chosen.values() for r in pair]
+    by_id: dict[int, Any] = {}
+    for start in range(0, len(wanted), 5000):
+        for row in conn.execute(
             select(
                 runs.c.id,
                 runs.c.host_id,
@@ -67,16 +65,10 @@ def _last_two(conn: Connection) -> dict[int, list[Any]]:
                 runs.c.findings,
                 runs.c.open_doors,
                 runs.c.by_severity,
-                rank_all,
-            )
-            .where(runs.c.host_id.in_(missing))
-            .subquery()
-        )
-        for row in conn.execute(select(everything).where(everything.c.rank <= 2)):
-            out[row.host_id].append(row)
-    for rows in out.values():
-        rows.sort(key=lambda r: (r.observed_at, r.id), reverse=True)
-    return out
+            ).where(runs.c.id.in_(wanted[start : start + 5000]))
+        ):
+            by_id[int(row.id)] = row
+    return {h: [by_id[r] for r in pair if r in by_id] for h, pair in chosen.items()}
 
 
 def fleet(url: str, now: dt.datetime, stale_after: dt.timedelta | None = None) -> dict[str, Any]:

@@ -120,9 +120,8 @@ def _host_history(
             .order_by(runs.c.observed_at, runs.c.id)
         )
     ]
-    in_runs = select(runs.c.id).where(*cond).scalar_subquery()
     found: dict[int, dict[Hashable, dict[str, Any]]] = defaultdict(dict)
-    for f in conn.execute(
+    for f in conn.execute(  # a join, so both engines walk runs by host, then findings by run
         select(
             findings.c.run_id,
             findings.c.key,
@@ -131,27 +130,31 @@ def _host_history(
             findings.c.title,
             findings.c.protocol,
             findings.c.port,
-        ).where(findings.c.run_id.in_(in_runs))
-    ):
-        found[f.run_id][f.key] = {
-            "key": f.key,
-            "type": f.type,
-            "severity": f.severity,
-            "title": f.title,
-            "protocol": f.protocol,
-            "port": f.port,
+        )
+        .select_from(runs.join(findings, findings.c.run_id == runs.c.id))
+        .where(*cond)
+    ).tuples():
+        run_id, key, kind, severity, title, protocol, port = f
+        found[run_id][key] = {
+            "key": key,
+            "type": kind,
+            "severity": severity,
+            "title": title,
+            "protocol": protocol,
+            "port": port,
         }
     opened: dict[int, dict[Hashable, dict[str, Any]]] = defaultdict(dict)
     for d in conn.execute(
-        select(
-            doors.c.run_id, doors.c.protocol, doors.c.port, doors.c.service, doors.c.process
-        ).where(doors.c.run_id.in_(in_runs), doors.c.state == "open")
-    ):
-        opened[d.run_id][(d.protocol, d.port)] = {
-            "protocol": d.protocol,
-            "port": d.port,
-            "service": d.service,
-            "process": d.process,
+        select(doors.c.run_id, doors.c.protocol, doors.c.port, doors.c.service, doors.c.process)
+        .select_from(runs.join(doors, doors.c.run_id == runs.c.id))
+        .where(*cond, doors.c.state == "open")
+    ).tuples():
+        run_id, protocol, port, service, process = d
+        opened[run_id][(protocol, port)] = {
+            "protocol": protocol,
+            "port": port,
+            "service": service,
+            "process": process,
         }
     finding_tracks = hist.track(run_list, found)
     door_tracks = hist.track(run_list, opened)
