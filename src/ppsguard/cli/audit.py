@@ -208,7 +208,7 @@ def register(app: typer.Typer) -> None:
             scope=None if scope is None else load_scope_file(scope),
         )
         full, baseline = run.report, run.baseline
-        report, store_error = full, None
+        report, store_error, new_note = full, None, ""
         if new_only and url is not None:
             from ppsguard.store.identity import this_host
             from ppsguard.store.read import last_audit_keys
@@ -220,6 +220,13 @@ def register(app: typer.Typer) -> None:
             if seen is not None:
                 report = dataclasses.replace(
                     full, findings=tuple(f for f in full.findings if f.id not in seen)
+                )
+            if store_error is None:
+                new_note = (
+                    f"--new-only: {len(report.findings)} of {len(full.findings)} findings are new "
+                    "since the last recorded audit of this host"
+                    if seen is not None
+                    else "--new-only: no recorded audit of this host yet, every finding is new"
                 )
         if markdown is not None:
             from ppsguard.report.markdown import render_markdown
@@ -242,6 +249,8 @@ def register(app: typer.Typer) -> None:
         for written in (markdown, html_file, csv_file):
             if written is not None:
                 human().print(f"wrote {written}", markup=False, highlight=False)
+        if new_note:
+            human().print(new_note, markup=False, highlight=False)
         if store_error is not None:
             raise store_error
         used = registry or (Path(full.registry) if full.registry else None)
