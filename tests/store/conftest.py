@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from ppsguard.store.engine import close_all
 from ppsguard.testing.postgres import PostgresCluster, unavailable_reason
 from ppsguard.testing.pytest_plugin import lab_required
 
@@ -33,12 +34,14 @@ def pg_cluster() -> Iterator[PostgresCluster]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty store of each kind (a new SQLite file; a new PostgreSQL database)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store' / 'ppsguard.db'}"
-    cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
-    return cluster.create_database()
+        yield f"sqlite:///{tmp_path / 'store' / 'ppsguard.db'}"
+    else:
+        cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+        yield cluster.create_database()
+    close_all()
 
 
 def audit_doc(

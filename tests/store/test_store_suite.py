@@ -290,6 +290,7 @@ def test_migration_from_first_revision_keeps_every_row(store_url: str) -> None:
                 ),
                 {"r": run_id},
             )
+    engine.dispose()
     assert counts(store_url) == {"hosts": 1, "runs": 3, "findings": 3, "doors": 3}
     assert stats(store_url)["revision"] == HEAD
     with open_store(store_url).connect() as conn:
@@ -302,5 +303,6 @@ def test_newer_schema_than_known_is_one_clear_error(store_url: str) -> None:
     upgrade(engine, "0001")
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
     with pytest.raises(RuntimeFailure, match="newer than this ppsguard knows"):
         open_store(store_url)

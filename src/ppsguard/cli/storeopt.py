@@ -74,7 +74,9 @@ def emit(value: Any) -> None:
     import orjson
 
     sys.stdout.write(
-        orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC).decode()
+        orjson.dumps(
+            value, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
+        ).decode()
     )
     sys.stdout.write("\n")
     sys.stdout.flush()

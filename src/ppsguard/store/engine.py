@@ -9,9 +9,9 @@ lock for PostgreSQL) so twenty hosts starting at once migrate once. Must not kno
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
-import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -138,14 +138,32 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         conn.commit()
 
 
-@functools.cache
+_ENGINES: dict[str, Engine] = {}
+
+
 def _opened(url: str) -> Engine:
+    engine = _ENGINES.get(url)
+    if engine is not None:
+        return engine
     engine = make_engine(url)
-    with engine.connect() as conn:
-        current = current_revision(conn)
-    if current != HEAD:
-        upgrade(engine)
+    try:
+        with engine.connect() as conn:
+            current = current_revision(conn)
+        if current != HEAD:
+            upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    if not _ENGINES:
+        atexit.register(close_all)
+    _ENGINES[url] = engine
     return engine
+
+
+def close_all() -> None:
+    """Close every pooled connection (at exit, and between tests)."""
+    while _ENGINES:
+        _ENGINES.popitem()[1].dispose()
 
 
 def open_store(url: str) -> Engine:

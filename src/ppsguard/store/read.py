@@ -133,7 +133,7 @@ def _host_history(
         )
         .select_from(runs.join(findings, findings.c.run_id == runs.c.id))
         .where(*cond)
-    ).tuples():
+    ):
         run_id, key, kind, severity, title, protocol, port = f
         found[run_id][key] = {
             "key": key,
@@ -148,7 +148,7 @@ def _host_history(
         select(doors.c.run_id, doors.c.protocol, doors.c.port, doors.c.service, doors.c.process)
         .select_from(runs.join(doors, doors.c.run_id == runs.c.id))
         .where(*cond, doors.c.state == "open")
-    ).tuples():
+    ):
         run_id, protocol, port, service, process = d
         opened[run_id][(protocol, port)] = {
             "protocol": protocol,
@@ -210,7 +210,7 @@ def stats(url: str) -> dict[str, Any]:
 
     def work(conn: Connection) -> dict[str, Any]:
         counts = {
-            t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+            str(t.name): int(conn.execute(select(func.count()).select_from(t)).scalar_one())
             for t in (hosts, runs, findings, doors)
         }
         kinds: dict[Any, Any] = dict(
