@@ -10,6 +10,7 @@ Pure: values in, values out — no database, no files, no clock.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,10 +87,50 @@ def _text(value: Any, limit: int = 2000) -> str | None:
     return None if value is None else str(value)[:limit]
 
 
+def _keyed(*parts: Any) -> str:
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:16]
+
+
+def _other_findings(kind: str, document: Any) -> list[dict[str, Any]]:
+    """Watch alerts and flow-audit findings as finding rows (keys: alert key; type + entry)."""
+    rows = []
+    if kind == "watch":
+        for a in document.get("alerts") or []:
+            ports = a.get("ports") or []
+            rows.append(
+                {
+                    "key": _keyed("watch", a.get("key")),
+                    "type": str(a.get("kind") or "")[:64],
+                    "severity": str(a.get("severity") or "info")[:16],
+                    "title": str(a.get("message") or ""),
+                    "protocol": _text(a.get("proto"), 8),
+                    "port": ports[0] if len(ports) == 1 and isinstance(ports[0], int) else None,
+                    "address": _text(a.get("remote"), 64),
+                    "process": None,
+                }
+            )
+    elif kind == "flows-audit":
+        for f in document.get("findings") or []:
+            rows.append(
+                {
+                    "key": _keyed("flows", f.get("type"), f.get("entry")),
+                    "type": str(f.get("type") or "")[:64],
+                    "severity": str(f.get("severity") or "info")[:16],
+                    "title": str(f.get("message") or ""),
+                    "protocol": None,
+                    "port": None,
+                    "address": None,
+                    "process": None,
+                }
+            )
+    return rows
+
+
 def finding_rows(kind: str, document: Any) -> list[dict[str, Any]]:
-    """One row per finding (audit runs only), keyed by the finding's stable id."""
+    """One row per finding, keyed by the finding's stable id (audits), the alert's key (watch),
+    or type and registry entry (flow audits)."""
     if kind != "audit":
-        return []
+        return _other_findings(kind, document)
     rows = []
     for f in document.get("findings") or []:
         rows.append(
@@ -181,12 +222,10 @@ def summary(
 ) -> tuple[int, int, dict[str, int]]:
     """(number of findings, open doors, findings by severity) of a run."""
     by_severity = dict.fromkeys(SEVERITIES, 0)
-    count = 0
-    if kind == "audit":
-        for f in document.get("findings") or []:
-            count += 1
-            sev = str(f.get("severity") or "info")
-            by_severity[sev] = by_severity.get(sev, 0) + 1
+    rows = finding_rows(kind, document)
+    for f in rows:
+        by_severity[f["severity"]] = by_severity.get(f["severity"], 0) + 1
+    count = len(rows)
     open_doors = len(
         {(d["address"], d["protocol"], d["port"]) for d in doors if d["state"] == "open"}
     )
