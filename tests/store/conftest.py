@@ -15,17 +15,12 @@ from typing import Any
 import pytest
 
 from ppsguard.store.engine import close_all
-from ppsguard.testing.postgres import PostgresCluster, unavailable_reason
-from ppsguard.testing.pytest_plugin import lab_required
+from ppsguard.testing.postgres import PostgresCluster, require_postgres
 
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PostgresCluster]:
-    reason = unavailable_reason()
-    if reason is not None:
-        if lab_required():
-            pytest.fail(f"PPSGUARD_REQUIRE_LAB=1 but {reason}", pytrace=False)
-        pytest.skip(reason)
+    require_postgres()
     cluster = PostgresCluster().start()
     try:
         yield cluster

@@ -113,3 +113,17 @@ def test_durations() -> None:
         "3h05m",
         "2d04h",
     ]
+
+
+def test_missing_postgresql_skips_or_fails_when_required(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from ppsguard.testing import postgres
+
+    monkeypatch.setattr(postgres, "PG_ROOT", tmp_path)  # no server installed there
+    monkeypatch.delenv("PPSGUARD_REQUIRE_LAB", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="PostgreSQL server not installed"):
+        postgres.require_postgres()
+    monkeypatch.setenv("PPSGUARD_REQUIRE_LAB", "1")
+    with pytest.raises(pytest.fail.Exception, match="PPSGUARD_REQUIRE_LAB=1 but PostgreSQL"):
+        postgres.require_postgres()
