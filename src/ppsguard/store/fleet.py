@@ -14,13 +14,20 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, String, cast, func, literal, select
 
 from ppsguard.store.read import _host_rows, _read
 from ppsguard.store.schema import doors, findings, hosts, runs
 
 MIN_STALE = dt.timedelta(hours=1)
 ONE_RUN_STALE = dt.timedelta(days=1)
+
+
+def _joined(conn: Connection, column: Any) -> Any:
+    """The values of `column` in a group, space-separated (keys and door labels have no space)."""
+    if conn.dialect.name == "postgresql":
+        return func.string_agg(column, literal(" "))
+    return func.group_concat(column, literal(" "))
 
 
 def _newest(kind: str | None, offset: int) -> Any:
@@ -82,19 +89,22 @@ def fleet(url: str, now: dt.datetime, stale_after: dt.timedelta | None = None) -
         )
         wanted = [r.id for rows in last_two.values() for r in rows]
         keys: dict[int, set[str]] = defaultdict(set)
-        door_keys: dict[int, set[tuple[str, int]]] = defaultdict(set)
-        for chunk in range(0, len(wanted), 5000):
+        door_keys: dict[int, set[str]] = defaultdict(set)
+        door = cast(doors.c.port, String) + literal("/") + doors.c.protocol
+        for chunk in range(0, len(wanted), 5000):  # one aggregated row per run, not per finding
             ids = wanted[chunk : chunk + 5000]
-            for run_id, key in conn.execute(
-                select(findings.c.run_id, findings.c.key).where(findings.c.run_id.in_(ids))
+            for run_id, joined in conn.execute(
+                select(findings.c.run_id, _joined(conn, findings.c.key))
+                .where(findings.c.run_id.in_(ids))
+                .group_by(findings.c.run_id)
             ):
-                keys[run_id].add(key)
-            for run_id, protocol, port in conn.execute(
-                select(doors.c.run_id, doors.c.protocol, doors.c.port).where(
-                    doors.c.run_id.in_(ids), doors.c.state == "open"
-                )
+                keys[run_id] = set(joined.split(" "))
+            for run_id, joined in conn.execute(
+                select(doors.c.run_id, _joined(conn, door))
+                .where(doors.c.run_id.in_(ids), doors.c.state == "open")
+                .group_by(doors.c.run_id)
             ):
-                door_keys[run_id].add((protocol, port))
+                door_keys[run_id] = set(joined.split(" "))
         hosts_out = []
         for host in host_rows:
             rows = last_two.get(host.id, [])
@@ -117,8 +127,8 @@ def fleet(url: str, now: dt.datetime, stale_after: dt.timedelta | None = None) -
                     "since": prev.observed_at,
                     "findings_new": len(b_k - a_k),
                     "findings_fixed": len(a_k - b_k),
-                    "doors_opened": sorted(f"{p}/{n}" for n, p in b_d - a_d),
-                    "doors_closed": sorted(f"{p}/{n}" for n, p in a_d - b_d),
+                    "doors_opened": sorted(b_d - a_d),
+                    "doors_closed": sorted(a_d - b_d),
                 }
             hosts_out.append(
                 {
