@@ -175,10 +175,18 @@ def test_cli_import_twice_is_one_run_and_diff_of_runs(
     assert missing.returncode == 2 and "no such run" in missing.stderr
     stats_out = run_pps("store", "stats", "--json", "--store", store_url)
     assert json.loads(stats_out.stdout)["rows"]["runs"] == 2
+    elsewhere = run_pps(
+        "store", "import", str(first), "--hostname", "db7", "--machine-id", "7" * 32,
+        "--store", store_url,
+    )  # fmt: skip
+    assert elsewhere.returncode == 0 and elsewhere.stdout.startswith("imported audit run ")
+    # (PostgreSQL ids are not dense: the duplicate import above used up a sequence value)
+    assert run_document(store_url, int(elsewhere.stdout.split()[3]))[2] == "db7"
     fleet_out = run_pps("fleet", "--json", "--store", store_url)
     assert {h["host"] for h in json.loads(fleet_out.stdout)["hosts"]} == {
         HostIdentity("", os.uname().nodename).label,
         HostIdentity("", os.uname().nodename, "lab-x").label,
+        "db7",
     }
 
 

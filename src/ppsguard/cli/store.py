@@ -82,15 +82,22 @@ def register(app: typer.Typer) -> None:
         "import",
         help="Record a document saved earlier with `pps audit|scan|sockets --json > FILE` "
         "(e.g. while the store was down). The host is this machine (in --netns) unless the "
-        "document names one; importing the same document twice records it once.",
+        "document names one or --hostname/--machine-id say which; importing the same document "
+        "twice records it once.",
     )
-    def import_command(
+    def import_command(  # noqa: PLR0917 - Typer maps parameters to options
         file: Annotated[Path, typer.Argument(help="The saved JSON document.")],
         netns: Annotated[
             str | None, typer.Option("--netns", help="The network namespace it was taken in.")
         ] = None,
         registry: Annotated[
             Path | None, typer.Option("--registry", help="The registry file the run used.")
+        ] = None,
+        hostname: Annotated[
+            str | None, typer.Option("--hostname", help="The host the document came from.")
+        ] = None,
+        machine_id: Annotated[
+            str | None, typer.Option("--machine-id", help="That host's /etc/machine-id.")
         ] = None,
         store: StoreOption = None,
     ) -> None:
@@ -108,6 +115,13 @@ def register(app: typer.Typer) -> None:
         identity = HostIdentity.from_dict(
             document.get("identity") if isinstance(document, dict) else None
         )
+        if hostname is not None or machine_id is not None:
+            from ppsguard.store.identity import this_host
+
+            here = identity or this_host(netns)
+            identity = HostIdentity(
+                (machine_id or here.machine_id)[:64], (hostname or here.hostname)[:255], here.netns
+            )
         url = _url(store)
         done = record_run(url, kind, document, netns=netns, registry=registry, identity=identity)
         word = "imported" if done.new else "already recorded:"
