@@ -314,3 +314,20 @@ def test_newer_schema_than_known_is_one_clear_error(store_url: str) -> None:
     engine.dispose()
     with pytest.raises(RuntimeFailure, match="newer than this ppsguard knows"):
         open_store(store_url)
+
+
+def test_reading_a_store_that_does_not_exist_is_one_error(run_pps: Any, tmp_path: Path) -> None:
+    missing = tmp_path / "never.db"
+    for args, code in (
+        (["fleet"], 3),
+        (["history"], 3),
+        (["store", "stats"], 3),
+        (["diff", "1", "2"], 2),
+    ):
+        done = run_pps(*args, "--store", str(missing))
+        assert done.returncode == code
+        assert (
+            done.stderr.strip()
+            == f"pps: error: no store at {missing}: record runs with --store first"
+        )
+    assert not missing.exists()  # reading never creates an empty store

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ppsguard.cli import output
-from ppsguard.cli.storeopt import StoreOption
+from ppsguard.cli.storeopt import StoreOption, read_url
 from ppsguard.errors import EXIT_BAD_INPUT, InputError, PpsError
 
 HELP = """Compare two runs: ports opened, closed, or changed state, service or version; findings
@@ -51,9 +51,8 @@ def load(token: str, store: str | None) -> Any:
         return documents.snapshot(documents.kind_of(document, token), document, token)
     if token.isdigit():
         from ppsguard.store.read import run_document
-        from ppsguard.store.urls import default_url, resolve_url
 
-        kind, document, host = run_document(resolve_url(store) or default_url(), int(token))
+        kind, document, host = run_document(read_url(store), int(token))
         return documents.snapshot(kind, document, f"run {token} ({kind} of {host})")
     raise InputError("neither a file nor a recorded run id", token=token)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ppsguard.cli.storeopt import StoreOption, emit, now, when
+from ppsguard.cli.storeopt import StoreOption, emit, now, read_url, when
 from ppsguard.errors import UsageError
 
 HELP = """Show every host recorded in the store: when it last reported, its open doors, the
@@ -77,14 +77,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from ppsguard.store.fleet import fleet
         from ppsguard.store.history import parse_duration
-        from ppsguard.store.urls import default_url, resolve_url
 
         limit = None
         if stale is not None:
             limit = parse_duration(stale)
             if limit is None:
                 raise UsageError("not a duration (30m, 2h, 1d, 2w)", token=stale)
-        url = resolve_url(store) or default_url()
+        url = read_url(store)
         doc = fleet(url, now(), limit)
         if json_out:
             emit(doc)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ppsguard.cli.storeopt import StoreOption, emit, now, parse_since, when
+from ppsguard.cli.storeopt import StoreOption, emit, now, parse_since, read_url, when
 
 HELP = """Show, per host, the findings and doors opened and closed over time, from the audits
 recorded with `pps audit --store`.
@@ -68,9 +68,8 @@ def register(app: typer.Typer) -> None:
         store: StoreOption = None,
     ) -> None:
         from ppsguard.store.read import history
-        from ppsguard.store.urls import default_url, resolve_url
 
-        url = resolve_url(store) or default_url()
+        url = read_url(store)
         current = now()
         items = history(url, host, parse_since(since), current)
         if json_out:

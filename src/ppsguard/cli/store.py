@@ -10,19 +10,13 @@ from typing import Annotated
 
 import typer
 
-from ppsguard.cli.storeopt import StoreOption, emit, now, when
+from ppsguard.cli.storeopt import StoreOption, emit, now, read_url, when
 from ppsguard.errors import InputError, UsageError
 
 HELP = """Look after the store that --store writes: its size, retention, and late imports.
 
 See docs/store.md for the default location, PostgreSQL for a fleet, and a systemd timer recipe.
 """
-
-
-def _url(store: str | None) -> str:
-    from ppsguard.store.urls import default_url, resolve_url
-
-    return resolve_url(store) or default_url()
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +32,7 @@ def register(app: typer.Typer) -> None:
         from ppsguard.store.read import stats
         from ppsguard.store.urls import display
 
-        url = _url(store)
+        url = read_url(store)
         doc = stats(url)
         if json_out:
             emit({"store": display(url), **doc})
@@ -72,7 +66,7 @@ def register(app: typer.Typer) -> None:
         span = parse_duration(keep)
         if span is None:
             raise UsageError("not a duration (90d, 12w, 48h)", token=keep)
-        gone = prune(_url(store), now() - span)
+        gone = prune(read_url(store), now() - span)
         sys.stdout.write(
             f"pruned {gone['runs']} runs ({gone['findings']} findings, {gone['doors']} doors), "
             f"{gone['hosts']} hosts with no run left\n"
@@ -122,7 +116,9 @@ def register(app: typer.Typer) -> None:
             identity = HostIdentity(
                 (machine_id or here.machine_id)[:64], (hostname or here.hostname)[:255], here.netns
             )
-        url = _url(store)
+        from ppsguard.store.urls import default_url, resolve_url
+
+        url = resolve_url(store) or default_url()
         done = record_run(url, kind, document, netns=netns, registry=registry, identity=identity)
         word = "imported" if done.new else "already recorded:"
         sys.stdout.write(f"{word} {kind} run {done.run_id} in {display(url)}\n")

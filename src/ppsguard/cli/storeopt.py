@@ -47,6 +47,20 @@ def store_url(given: str | None) -> str | None:
     return resolve_url(given)
 
 
+def read_url(given: str | None) -> str:
+    """The store a reading command reads (`--store`, PPSGUARD_STORE, else the default); a SQLite
+    file that does not exist is an error, not a new empty store."""
+    from ppsguard.errors import RuntimeFailure
+    from ppsguard.store.urls import default_url, resolve_url
+
+    url = resolve_url(given) or default_url()
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        if not path.exists():
+            raise RuntimeFailure(f"no store at {path}: record runs with --store first")
+    return url
+
+
 def record(
     given: str | None,
     kind: str,
