@@ -88,7 +88,9 @@ def render(diff: Any, a: str, b: str) -> None:
 def register(app: typer.Typer) -> None:
     """Add `pps diff` to `app`."""
 
-    @app.command("diff", help=HELP)
+    @app.command(
+        "diff", help=HELP, short_help="What changed between two runs, documents or nmap XML files."
+    )
     def diff_command(
         a: Annotated[str, typer.Argument(help="The earlier run: run id, JSON document or XML.")],
         b: Annotated[str, typer.Argument(help="The later run: run id, JSON document or XML.")],

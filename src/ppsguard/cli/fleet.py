@@ -66,7 +66,11 @@ def render(doc: dict[str, Any]) -> None:
 def register(app: typer.Typer) -> None:
     """Add `pps fleet` to `app`."""
 
-    @app.command("fleet", help=HELP)
+    @app.command(
+        "fleet",
+        help=HELP,
+        short_help="Every recorded host: last seen, doors, findings, drift, stale.",
+    )
     def fleet_command(
         stale: Annotated[
             str | None,

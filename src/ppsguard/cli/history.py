@@ -52,7 +52,9 @@ def render(items: list[dict[str, Any]]) -> None:
 def register(app: typer.Typer) -> None:
     """Add `pps history` to `app`."""
 
-    @app.command("history", help=HELP)
+    @app.command(
+        "history", help=HELP, short_help="When each finding and door opened and closed (the store)."
+    )
     def history_command(
         host: Annotated[
             str | None,

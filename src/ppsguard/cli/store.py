@@ -22,7 +22,9 @@ See docs/store.md for the default location, PostgreSQL for a fleet, and a system
 def register(app: typer.Typer) -> None:
     """Add `pps store stats|prune|import` to `app`."""
     group = typer.Typer(help=HELP, no_args_is_help=True)
-    app.add_typer(group, name="store")
+    app.add_typer(
+        group, name="store", short_help="The store of runs: stats, prune --keep 90d, import FILE."
+    )
 
     @group.command("stats", help="Rows per table, runs per kind, oldest and newest run, bytes.")
     def stats_command(
