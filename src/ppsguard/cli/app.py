@@ -33,6 +33,10 @@ COMMAND_MODULES = (
     "watch",
     "flows",
     "lab",
+    "history",
+    "diff",
+    "fleet",
+    "store",
 )
 _GLOBAL_FLAGS = frozenset({"--no-color", "--debug"})
 
@@ -114,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     here is a PpsError (one line, its exit code) or a bug (a traceback, as it should).
     """
     args = sys.argv[1:] if argv is None else argv
+    if "--store" in args:
+        from ppsguard.cli.storeopt import expand_store_flag
+
+        args = expand_store_flag(args)
     _debug["on"] = "--debug" in args
     try:
         build_app(command_of(args))(args=args, prog_name="pps")

@@ -3,6 +3,7 @@ registry; print findings, write reports (JSON, Markdown, HTML building, FedRAMP-
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import Annotated, Any
 import typer
 
 from ppsguard.cli.output import emit_json, human
-from ppsguard.errors import InputError, UsageError
+from ppsguard.cli.storeopt import StoreOption, record, store_url
+from ppsguard.errors import InputError, RuntimeFailure, UsageError
 from ppsguard.model.findings import AuditReport, Severity
 
 HELP = """Audit this machine (or a network namespace) against the PPS registry.
@@ -24,6 +26,8 @@ firewall-not-enforcing, risky-service, protocol-mismatch, waiver-expired. Withou
 everything is undocumented and `pps registry init` drafts one.
 
 Finding ids never use pids, so restarting services creates no new finding.
+--store records the run (docs/store.md); --new-only shows only the findings that the host's last
+recorded audit did not have (the whole audit is still recorded).
 Exit codes: 0 clean, 1 findings at or above --fail-on (default medium), 2 bad input.
 """
 
@@ -165,6 +169,15 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--csv", help="Write the PPS table (FedRAMP SSP 10-4 columns) as CSV."),
         ] = None,
+        store: StoreOption = None,
+        new_only: Annotated[
+            bool,
+            typer.Option(
+                "--new-only",
+                help="Only findings not present in the last recorded audit of this host "
+                "(needs --store or PPSGUARD_STORE).",
+            ),
+        ] = False,
     ) -> None:
         from ppsguard.audit import audit_machine
 
@@ -178,6 +191,9 @@ def register(app: typer.Typer) -> None:
             ) from None
         if from_nmap is not None and scan:
             raise UsageError("give either --scan or --from-nmap, not both")
+        url = store_url(store)
+        if new_only and url is None:
+            raise UsageError("--new-only needs a store: --store [URL] or PPSGUARD_STORE")
         do_scan = scan if scan is not None else bool(netns or scan_from)
         from ppsguard.scan.plan import load_scope_file
 
@@ -191,7 +207,27 @@ def register(app: typer.Typer) -> None:
             identify=identify,
             scope=None if scope is None else load_scope_file(scope),
         )
-        report, baseline = run.report, run.baseline
+        full, baseline = run.report, run.baseline
+        report, store_error, new_note = full, None, ""
+        if new_only and url is not None:
+            from ppsguard.store.identity import this_host
+            from ppsguard.store.read import last_audit_keys
+
+            try:
+                seen = last_audit_keys(url, this_host(netns))
+            except RuntimeFailure as exc:  # show everything, then fail: the result comes first
+                seen, store_error = None, exc
+            if seen is not None:
+                report = dataclasses.replace(
+                    full, findings=tuple(f for f in full.findings if f.id not in seen)
+                )
+            if store_error is None:
+                new_note = (
+                    f"--new-only: {len(report.findings)} of {len(full.findings)} findings are new "
+                    "since the last recorded audit of this host"
+                    if seen is not None
+                    else "--new-only: no recorded audit of this host yet, every finding is new"
+                )
         if markdown is not None:
             from ppsguard.report.markdown import render_markdown
 
@@ -213,5 +249,11 @@ def register(app: typer.Typer) -> None:
         for written in (markdown, html_file, csv_file):
             if written is not None:
                 human().print(f"wrote {written}", markup=False, highlight=False)
+        if new_note:
+            human().print(new_note, markup=False, highlight=False)
+        if store_error is not None:
+            raise store_error
+        used = registry or (Path(full.registry) if full.registry else None)
+        record(store, "audit", report_document(full, threshold), netns=netns, registry=used)
         if report.failing(threshold):
             raise typer.Exit(1)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ppsguard.cli.storeopt import StoreOption
+
 if TYPE_CHECKING:
     from ppsguard.model.flows import Flow
 
@@ -110,7 +112,7 @@ def register(app: typer.Typer) -> None:
         out.flush()
 
     @group.command("audit", help=_AUDIT_HELP, short_help="Hold flows against the registry.")
-    def audit_command(
+    def audit_command(  # noqa: PLR0917 - Typer maps parameters to options
         registry: Annotated[Path, typer.Argument(help="The PPS registry.", metavar="REGISTRY")],
         files: Annotated[list[Path], typer.Argument(help="Evidence files.", metavar="FILE...")],
         host: Annotated[str | None, typer.Option("--host", help="The registry host.")] = None,
@@ -119,8 +121,10 @@ def register(app: typer.Typer) -> None:
             typer.Option("--format", help=_FORMAT_HELP),
         ] = "auto",
         as_json: Annotated[bool, typer.Option("--json", help="The audit as JSON.")] = False,
+        store: StoreOption = None,
     ) -> None:
         from ppsguard.cli.output import emit_json
+        from ppsguard.cli.storeopt import record
         from ppsguard.flows.audit import audit_flows, document
         from ppsguard.flows.inputs import read_flows
         from ppsguard.registry.load import load_registry
@@ -137,6 +141,7 @@ def register(app: typer.Typer) -> None:
             emit_json(doc)
         else:
             _print_audit(doc)
+        record(store, "flows-audit", doc, registry=registry)
         findings = doc["findings"]
         assert isinstance(findings, list)
         raise typer.Exit(1 if any(f["type"] != "denied-attempts" for f in findings) else 0)

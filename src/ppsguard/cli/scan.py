@@ -16,6 +16,7 @@ import typer
 
 from ppsguard.cli import output
 from ppsguard.cli.scan_render import ProgressObserver, render_plan, render_table
+from ppsguard.cli.storeopt import StoreOption, record
 from ppsguard.errors import InputError, UsageError
 from ppsguard.model.scan import HostResult, PortResult, ScanResult
 from ppsguard.report.jsonout import to_jsonable
@@ -277,6 +278,7 @@ def register(app: typer.Typer) -> None:
                 "gate admits; -T, --max-rate, --exclude, -p, -Pn are passed on.",
             ),
         ] = False,
+        store: StoreOption = None,
     ) -> None:
         from ppsguard.scan.engine import ScanOptions
         from ppsguard.scan.plan import load_scope_file
@@ -319,6 +321,7 @@ def register(app: typer.Typer) -> None:
             result = _scan(tokens, ports, top_ports, options, view, use_nmap=use_nmap)
         if result is not None:
             _emit(result, view)
+            record(store, "scan", result_json(result))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from ppsguard.cli import output
+from ppsguard.cli.storeopt import StoreOption, record
 from ppsguard.errors import UsageError
 from ppsguard.model.net import Protocol
 from ppsguard.model.sockets import (
@@ -243,6 +244,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--jsonl", help="One JSON record per line on stdout.")
         ] = False,
         csv_out: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
+        store: StoreOption = None,
     ) -> None:
         """List open sockets and the processes holding them (help text: _HELP)."""
         from ppsguard.inventory import collect
@@ -304,3 +306,4 @@ def register(app: typer.Typer) -> None:
                 )
             render_table(inventory, show_netns=all_netns)
             output.human().print(summary(inventory, active_count, doors=want_listening))
+        record(store, "sockets", [record_row(r) for r in records], netns=netns)

@@ -7,12 +7,17 @@ streams every event and alert to stdout.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import socket
 import sys
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from ppsguard.cli.storeopt import StoreOption
 
 _HELP = """Watch connections, firewall log records and listening sockets live, and raise alerts
 when traffic appears where the registry does not expect it.
@@ -26,7 +31,8 @@ Alerts: scans (Threshold Random Walk, decided after 4-5 first contacts; or the S
 presets low/medium/high), connections the registry does not allow, undocumented ports,
 outbound connections no `uses` entry covers, new unregistered listeners, unexpected processes,
 and lost events. Runs until interrupted (or --duration); SIGHUP reloads the registry, SIGTERM
-flushes and exits 0. Needs root (CAP_NET_ADMIN)."""
+flushes and exits 0. Needs root (CAP_NET_ADMIN). With --store, the alerts (each in its last
+state) are recorded as one run when the watch stops (docs/store.md)."""
 
 
 def register(app: typer.Typer) -> None:
@@ -92,6 +98,7 @@ def register(app: typer.Typer) -> None:
                 min=4096,
             ),
         ] = 16 << 20,
+        store: StoreOption = None,
     ) -> None:
         from ppsguard.cli.output import human
         from ppsguard.errors import UsageError
@@ -121,7 +128,10 @@ def register(app: typer.Typer) -> None:
         def note(text: str) -> None:
             console.print(escape_text(f"watch: {text}", limit=1000), markup=False, highlight=False)
 
+        kept: dict[str, Alert] = {}  # the latest state of each alert, recorded at the end (--store)
+
         def alert_line(alert: Alert) -> None:
+            kept[alert.key] = alert
             if jsonl:
                 return
             entry = (
@@ -138,6 +148,7 @@ def register(app: typer.Typer) -> None:
             )
 
         watch = Watch(options, stdout=sys.stdout, on_alert=alert_line, on_note=note)
+        started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         note(
             "sources: "
             + (", ".join(options_sources(options)) or "none")
@@ -149,7 +160,12 @@ def register(app: typer.Typer) -> None:
             from ppsguard.cli.watch_view import LiveView
 
             view = LiveView(watch)
-            watch.on_alert = view.add
+
+            def on_alert(alert: Alert) -> None:
+                kept[alert.key] = alert
+                view.add(alert)
+
+            watch.on_alert = on_alert
             with Live(view, console=console, refresh_per_second=2, transient=True):
                 code = watch.run()
         else:
@@ -162,6 +178,20 @@ def register(app: typer.Typer) -> None:
         for health in watch.health.values():
             summary += f"; {health.name}: {'on' if health.running else 'off (' + health.note + ')'}"
         note(summary)
+        if store is not None or os.environ.get("PPSGUARD_STORE"):
+            from ppsguard.cli.storeopt import record
+            from ppsguard.monitor.records import alert_record
+
+            document = {
+                "schema": "ppsguard.watch",
+                "version": 1,
+                "host": netns or socket.gethostname(),
+                "observed_at": started,
+                "stopped_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "events": watch.events,
+                "alerts": [alert_record(a) for a in kept.values()],
+            }
+            record(store, "watch", document, netns=netns, registry=registry)
         raise typer.Exit(code)
 
 

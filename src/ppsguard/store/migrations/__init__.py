@@ -1,0 +1,1 @@
+"""Alembic migrations of the store's schema (env.py and versions/), shipped in the package."""
