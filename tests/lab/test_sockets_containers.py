@@ -125,7 +125,7 @@ def test_listener_in_docker_scope_names_the_container(lab_factory: LabFactory) -
                 check=True,
                 env={**os.environ, "COLUMNS": "200"},
             )
-            assert f"(docker:{hex_id[:12]})" in table.stderr
+            assert f"(docker:{hex_id[:12]})" in table.stdout
     finally:
         in_a.stop()
 

@@ -1,4 +1,4 @@
-"""`pps port` end to end, in a real subprocess: JSON on stdout, cards on stderr, exit codes."""
+"""`pps port` end to end, in a real subprocess: JSON and cards on stdout, exit codes."""
 
 from __future__ import annotations
 
@@ -73,20 +73,21 @@ def test_port_by_name_returns_all_ports() -> None:
     assert [(m["port"], m["protocol"]) for m in pps_json("53/udp")] == [(53, "udp")]
 
 
-def test_human_card_goes_to_stderr() -> None:
+def test_human_card_goes_to_stdout() -> None:
     done = pps("3306", "--json")
     assert done.stderr == ""
     done = pps("3306")
     assert done.returncode == 0
-    assert done.stdout == ""
+    assert done.stderr == ""
     for text in ("3306/tcp", "registered", "1024-49151", "mysql", "exposed-database-mysql", "fix:"):
-        assert text in done.stderr
+        assert text in done.stdout
+    assert not set("┃│─╭╰━") & set(done.stdout)  # piped: no box drawing
 
 
 def test_unassigned_card() -> None:
     done = pps("1337")
     assert done.returncode == 0
-    assert "unassigned" in done.stderr and "1337/udp" in done.stderr
+    assert "unassigned" in done.stdout and "1337/udp" in done.stdout
 
 
 @pytest.mark.parametrize(
@@ -129,4 +130,4 @@ def test_ephemeral_follows_the_network_namespace(lab_factory: LabFactory) -> Non
         (match,) = json.loads(done.stdout)
         assert match["ephemeral"] is expected, (port, match)
     done = host.run([sys.executable, "-m", "ppsguard", "port", "42000/udp"])
-    assert "in this host's 40000-45000" in done.stderr
+    assert "in this host's 40000-45000" in done.stdout

@@ -44,12 +44,17 @@ def test_jsonl_and_csv(listener: socket.socket) -> None:
     assert [(r["local_port"], r["owners"], r["exposure"]) for r in rows] == [(port, "", "loopback")]
 
 
-def test_table_and_summary_go_to_stderr(listener: socket.socket) -> None:
+def test_piped_table_goes_to_stdout(listener: socket.socket) -> None:
+    """Piped: one plain ss-like table on stdout (a header and one line per socket), no summary."""
     port = str(listener.getsockname()[1])
     result = CliRunner().invoke(app, ["sockets", "--port", port])
     assert result.exit_code == 0
-    assert result.stdout == ""
-    assert "1 door open: 1 loopback-only" in result.stderr
+    assert result.stderr == ""
+    header, row = result.stdout.splitlines()
+    assert header.split() == [
+        "proto", "local", "remote", "state", "exposure", "process", "user", "service"
+    ]  # fmt: skip
+    assert row.split()[:5] == ["tcp", f"127.0.0.1:{port}", "*", "LISTEN", "loopback"]
 
 
 @pytest.mark.parametrize(
@@ -67,3 +72,27 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
     error = capsys.readouterr().err
     assert error.startswith("pps: error: ")
     assert len(error.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("show_netns", [False, True])
+def test_plain_widths_equal_measured_widths(listener: socket.socket, show_netns: bool) -> None:
+    """The plain table's widths computed from lengths give the same lines as measuring."""
+    from ppsguard.cli.sockets import _plain_widths, _table_cells
+    from ppsguard.inventory import collect
+    from ppsguard.report.streams import table_lines
+
+    inventory = collect(listening=True, active=True, all_netns=show_netns)
+    records = list(inventory.records)
+    header = [f"c{i}" for i in range(9 if show_netns else 8)]
+
+    def rows() -> list[list[str]]:
+        out = []
+        for r in records:
+            cells = _table_cells(r, inventory.owners_resolved, show_netns)
+            out.append(
+                [*cells[:4], str(r.exposure) if r.role.value == "passive" else "-", *cells[4:]]
+            )
+        return out
+
+    widths = _plain_widths(records, inventory.owners_resolved, show_netns)
+    assert list(table_lines(header, rows, widths=widths)) == list(table_lines(header, rows))

@@ -142,4 +142,4 @@ def test_validate_and_show() -> None:
     assert policy["rules"][0]["entry_id"] == "db/no-mysql"
     table = pps("registry", "show", SEED)
     assert table.returncode == 0
-    assert "pop3-others" in table.stderr
+    assert "pop3-others" in table.stdout and table.stderr == ""

@@ -8,7 +8,9 @@ import html.parser
 import io
 import ipaddress
 import re
+import sys
 
+import pytest
 from rich.console import Console
 
 from ppsguard.audit import baseline_for, evaluate
@@ -156,3 +158,20 @@ def test_json_document_has_the_promised_keys() -> None:
     keys = {"id", "type", "severity", "protocol", "port", "address", "process", "entry"}
     assert all(keys | {"evidence", "remedy"} <= set(f) for f in doc["findings"])
     assert doc["summary"]["failing"] == len(report.failing(Severity.MEDIUM))
+
+
+def test_reports_show_control_characters_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process name and banner with ESC/OSC sequences: no ESC byte in the terminal report
+    (Rich and plain), the Markdown, or the CSV; the markup prints literally."""
+    hostile = "a\x1b[8m\x1b]0;PWNED\x07[link=http://x]\u202e"
+    monkeypatch.setattr(sys.modules[__name__], "HOSTILE", hostile)
+    report, baseline = sample_report()
+    for fancy in (True, False):
+        buffer = io.StringIO()
+        print_report(report, Console(file=buffer, width=200, color_system=None), fancy=fancy)
+        out = buffer.getvalue()
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+        assert "a\\x1b[8m\\x1b]0;PWNED\\x07[link=http://x]" in out
+    markdown = render_markdown(report)
+    assert "\x1b" not in markdown and "\\x1b[8m" in markdown
+    assert "\x1b" not in render_csv(report, baseline)  # type: ignore[arg-type]

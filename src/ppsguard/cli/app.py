@@ -38,7 +38,8 @@ COMMAND_MODULES = (
     "fleet",
     "store",
 )
-_GLOBAL_FLAGS = frozenset({"--no-color", "--debug"})
+_GLOBAL_FLAGS = frozenset({"--no-color", "--debug", "--pretty"})
+_ANYWHERE_FLAGS = ("--no-color", "--pretty")  # accepted after the command too
 
 _new_app = functools.partial(
     typer.Typer,
@@ -46,8 +47,9 @@ _new_app = functools.partial(
     help=(
         "ppsguard — the guard of this machine's Ports, Protocols & Services.\n\n"
         "Know what is open (sockets), see it from outside (scan), document it (registry), "
-        "enforce it (policy), verify it (audit). Machine output (--json, --jsonl, --csv) goes to "
-        "stdout; tables, warnings and progress go to stderr. Exit codes: 0 clean, 1 findings or "
+        "enforce it (policy), verify it (audit). The result goes to stdout in every format "
+        "(tables, --json, --jsonl, --csv); warnings, errors and progress go to stderr. Colour "
+        "and box drawing only on a terminal. Exit codes: 0 clean, 1 findings or "
         "differences, 2 bad input or usage, 3 runtime failure (permission, kernel feature)."
     ),
     no_args_is_help=True,
@@ -68,7 +70,11 @@ def _version(value: bool) -> None:
 
 def _global_options(
     no_color: Annotated[
-        bool, typer.Option("--no-color", help="No colour on stderr (NO_COLOR is honoured too).")
+        bool, typer.Option("--no-color", help="No colour (NO_COLOR is honoured too).")
+    ] = False,
+    pretty: Annotated[
+        bool,
+        typer.Option("--pretty", help="Indented JSON even when stdout is not a terminal."),
     ] = False,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show the traceback of an error instead of one line.")
@@ -81,6 +87,7 @@ def _global_options(
     ] = False,
 ) -> None:
     output.set_no_color(no_color)
+    output.set_pretty(pretty)
     _debug["on"] = debug
 
 
@@ -117,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     Typer runs in standalone mode, so usage errors already print and exit 2; what reaches us
     here is a PpsError (one line, its exit code) or a bug (a traceback, as it should).
     """
-    args = sys.argv[1:] if argv is None else argv
+    args = hoist_global_flags(sys.argv[1:] if argv is None else argv)
     if "--store" in args:
         from ppsguard.cli.storeopt import expand_store_flag
 
@@ -127,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         build_app(command_of(args))(args=args, prog_name="pps")
     except SystemExit as done:
         code = done.code
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            # Click's answer to EPIPE (the reader went away: `pps sockets | head`) is exit 1,
+            # our code for findings; a closed pipe is not a finding, as below.
+            return 0
         return code if isinstance(code, int) else (0 if code is None else EXIT_BAD_INPUT)
     except PpsError as error:
         if _debug["on"]:
@@ -134,19 +145,30 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"pps: error: {one_line(str(error))}\n")
         return error.exit_code
     except KeyboardInterrupt:
-        output.human().print("pps: interrupted", markup=False)
+        output.note("pps: interrupted")
         return 130
     except BrokenPipeError:
         return 0
     return 0
 
 
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """`--pretty` and `--no-color` may follow the command (`pps sockets --json --pretty`):
+    move them before it, where Typer reads global options. Nothing after `--` is touched."""
+    end = args.index("--") if "--" in args else len(args)
+    found = [a for a in args[:end] if a in _ANYWHERE_FLAGS]
+    if not found:
+        return list(args)
+    rest = [a for a in args[:end] if a not in _ANYWHERE_FLAGS]
+    return [*dict.fromkeys(found), *rest, *args[end:]]
+
+
 def one_line(text: str, limit: int = 2000) -> str:
     """An error message as one printable line: newlines folded, control characters escaped."""
+    from ppsguard.report.sanitize import visible
+
     folded = " | ".join(part.strip() for part in text.splitlines() if part.strip())
-    printable = "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in folded
-    )
+    printable = visible(folded)
     return printable if len(printable) <= limit else printable[: limit - 1] + "…"
 
 

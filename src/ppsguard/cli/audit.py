@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ppsguard.cli.output import emit_json, human
+from ppsguard.cli.output import emit_json, note, results, stdout_is_terminal
 from ppsguard.cli.storeopt import StoreOption, record, store_url
 from ppsguard.errors import InputError, RuntimeFailure, UsageError
 from ppsguard.model.findings import AuditReport, Severity
@@ -25,9 +25,10 @@ exposure-widened, owner-changed, reachable-undocumented, listening-but-blocked,
 firewall-not-enforcing, risky-service, protocol-mismatch, waiver-expired. Without a registry
 everything is undocumented and `pps registry init` drafts one.
 
-Finding ids never use pids, so restarting services creates no new finding.
---store records the run (docs/store.md); --new-only shows only the findings that the host's last
-recorded audit did not have (the whole audit is still recorded).
+The report goes to stdout (plain columns when piped, `--json` streamed); `wrote FILE` notes
+and warnings go to stderr. Finding ids never use pids, so restarting services creates no new
+finding. --store records the run (docs/store.md); --new-only shows only the findings that the
+host's last recorded audit did not have (the whole audit is still recorded).
 Exit codes: 0 clean, 1 findings at or above --fail-on (default medium), 2 bad input.
 """
 
@@ -241,19 +242,25 @@ def register(app: typer.Typer) -> None:
 
             write_atomic(csv_file, render_csv(report, baseline))
         if json_out:
-            emit_json(report_document(report, threshold))
+            from ppsguard.report.streams import Streamed
+
+            document = report_document(report, threshold)
+            document["findings"] = Streamed(document["findings"])
+            document["doors"] = Streamed(document["doors"])
+            emit_json(document)
         else:
             from ppsguard.report.console import print_report
 
-            print_report(report, human())
+            print_report(report, results(), fancy=stdout_is_terminal())
         for written in (markdown, html_file, csv_file):
             if written is not None:
-                human().print(f"wrote {written}", markup=False, highlight=False)
+                note(f"wrote {written}")
         if new_note:
-            human().print(new_note, markup=False, highlight=False)
+            note(new_note)
         if store_error is not None:
             raise store_error
         used = registry or (Path(full.registry) if full.registry else None)
-        record(store, "audit", report_document(full, threshold), netns=netns, registry=used)
+        if store_url(store) is not None:
+            record(store, "audit", report_document(full, threshold), netns=netns, registry=used)
         if report.failing(threshold):
             raise typer.Exit(1)

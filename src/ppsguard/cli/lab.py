@@ -76,13 +76,13 @@ def register(app: typer.Typer) -> None:
                 target.listen(port)
             for port in DEMO_UDP_PORTS:
                 target.listen(port, protocol="udp")
-        console = output.human()
-        console.print(f"lab [bold]{lab.lab_id}[/bold] is up:")
+        output.emit_line(f"lab {lab.lab_id} is up:")
         for host in lab.hosts.values():
-            line = f"  {host.name:<10} {host.ipv4!s:<14} {host.ipv6!s:<16} netns {host.netns}"
-            console.print(line, soft_wrap=True)
+            output.emit_line(
+                f"  {host.name:<10} {host.ipv4!s:<14} {host.ipv6!s:<16} netns {host.netns}"
+            )
         first, last = lab[names[0]], lab[names[-1]]
-        console.print(
+        output.emit_line(
             f"\ntry:  ip netns exec {first.netns} pps scan {last.ipv4} -p 1-2000\n"
             f"      ip netns exec {last.netns} pps sockets\n"
             f"then: pps lab down {lab.lab_id}"
@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
             if lab_id in (None, key):
                 for name in names:
                     labmod.delete_namespace(name)
-                output.human().print(f"lab {key} removed ({len(names)} namespaces)")
+                output.emit_line(f"lab {key} removed ({len(names)} namespaces)")
 
     @group.command("status")
     def status(
@@ -125,13 +125,12 @@ def register(app: typer.Typer) -> None:
         if as_json:
             output.emit_json(rows)
             return
-        console = output.human()
         if not rows:
-            console.print("no lab namespaces")
+            output.emit_line("no lab namespaces")
         for row in rows:
             owner = "persistent" if row["owner"] == 0 else f"pid {row['owner']}"
-            addrs = " ".join(_host_addresses(str(row["netns"]))) or "-"
-            console.print(f"{row['netns']!s:<40} {owner:<12} {addrs}", soft_wrap=True)
+            addrs = " ".join(str(a) for a in row["addresses"]) or "-"  # type: ignore[attr-defined]
+            output.emit_line(f"{row['netns']!s:<40} {owner:<12} {addrs}")
 
     @group.command("clean")
     def clean(
@@ -143,8 +142,8 @@ def register(app: typer.Typer) -> None:
         """Remove leftover lab namespaces whose owner process has died (after a crash)."""
         _require_lab()
         removed = labmod.clean_leftovers(include_live=everything)
-        output.human().print(f"removed {len(removed)} lab namespaces")
+        output.emit_line(f"removed {len(removed)} lab namespaces")
         for name in removed:
-            output.human().print(f"  {name}")
+            output.emit_line(f"  {name}")
 
     app.add_typer(group, name="lab")

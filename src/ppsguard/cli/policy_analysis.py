@@ -54,13 +54,17 @@ def register(group: typer.Typer) -> None:
     ) -> None:
         """Would this connection attempt be allowed, is it logged, and which entry decides?
 
+        On stdout: the verdict line (ALLOW or DENY, logged or not, the deciding entry and its
+        file:line), then the reason.
+
         Example: pps policy explain examples/seed-building.yaml --from 198.18.0.11 --to-port 110/tcp
         """
-        from ppsguard.cli.output import emit_json, human
+        from ppsguard.cli.output import emit_json, results, styled
         from ppsguard.policy.compile import compile_host_policy
         from ppsguard.policy.evaluate import explain
         from ppsguard.registry.load import load_registry
         from ppsguard.registry.naming import parse_port_text
+        from ppsguard.report.sanitize import visible
 
         src = _address(source, "--from")
         dst = _address(to, "--to") if to is not None else None
@@ -90,14 +94,16 @@ def register(group: typer.Typer) -> None:
             emit_json(result)
             return
         colour = "green" if result.verdict == "allow" else "red"
-        console = human()
-        console.print(
-            f"[bold {colour}]{result.verdict.upper()}[/]"
-            f"{' [yellow](logged)[/]' if result.log else ' (not logged)'}"
-            f"  entry {result.entry.id} at {result.entry.file}:{result.entry.line}",
-            markup=True,
+        line = styled(f"bold {colour}", result.verdict.upper())
+        line.append_text(
+            styled("yellow", " (logged)") if result.log else styled("", " (not logged)")
         )
-        console.print(result.reason, markup=False)
+        line.append(
+            visible(f"  entry {result.entry.id} at {result.entry.file}:{result.entry.line}")
+        )
+        console = results()
+        console.print(line)
+        console.print(visible(result.reason, keep_newlines=True))
 
     @group.command("lint")
     def lint_command(
@@ -110,28 +116,32 @@ def register(group: typer.Typer) -> None:
         ] = 30,
     ) -> None:
         """Check a registry: unknown names, contradictions, shadowed/redundant/correlated entries,
-        risky exposures, waivers, missing purpose or owner. Exit 1 on any error-level finding."""
-        from ppsguard.cli.output import emit_json, human
+        risky exposures, waivers, missing purpose or owner. Exit 1 on any error-level finding.
+
+        On stdout: one line per finding (level, file:line:column, code, message), then a count.
+        """
+        from ppsguard.cli.output import emit_json, results, styled
         from ppsguard.policy.lint import FindingLevel, lint_registry
         from ppsguard.registry.load import load_registry
+        from ppsguard.report.sanitize import visible
+        from ppsguard.report.streams import Streamed
 
         reg = load_registry(registry)
         findings = lint_registry(reg, today=dt.date.today(), soon_days=soon_days)
         if json_out:
-            emit_json({"findings": findings})
+            emit_json({"findings": Streamed(findings)})
         else:
-            console = human()
+            console = results()
             colours = {"error": "red", "warning": "yellow", "info": "cyan"}
             for f in findings:
-                console.print(
-                    f"[{colours[f.level.value]}]{f.level.value:7}[/] {f.location}: "
-                    f"[bold]{f.code}[/] {f.message}",
-                    markup=True,
-                    highlight=False,
-                )
+                line = styled(colours[f.level.value], f"{f.level.value:7}")
+                line.append(visible(f" {f.location}: "))
+                line.append_text(styled("bold", f.code))
+                line.append(" " + visible(f.message))
+                console.print(line)
                 if f.example is not None:
-                    console.print(f"        e.g. {f.example}", markup=False)
+                    console.print(visible(f"        e.g. {f.example}"))
             errors = sum(f.level is FindingLevel.ERROR for f in findings)
-            console.print(f"{len(findings)} findings, {errors} at error level", markup=False)
+            console.print(f"{len(findings)} findings, {errors} at error level")
         if any(f.level is FindingLevel.ERROR for f in findings):
             raise typer.Exit(1)

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ppsguard.cli.output import emit_json, human, warn
+from ppsguard.cli.output import emit_json, human, note, results, warn
 from ppsguard.errors import UsageError
 from ppsguard.model.registry import HostPolicy
+from ppsguard.report.sanitize import visible
 
 if TYPE_CHECKING:
     from ppsguard.firewall.nft import Runner
@@ -149,7 +150,7 @@ def register(group: typer.Typer) -> None:
         for item in rendered.files:
             path = output if len(rendered.files) == 1 else Path(f"{output}.{item.suffix}")
             _write_atomic(path, item.text)
-            human().print(f"wrote {path} (load with {item.loader})")
+            note(f"wrote {path} (load with {item.loader})")
 
     @group.command("apply")
     def apply_command(  # noqa: PLR0917 - options mirror the command line
@@ -201,7 +202,7 @@ def register(group: typer.Typer) -> None:
         table = NftablesRenderer().render_table(policy, RenderOptions(log_group=log_group))
         runner = Runner(netns=netns)
         state = StateDir.for_netns(netns)
-        console = human()
+        console = results()
         state.check()
         previous = previous_applied_text(state)
         drift = _live_drift(runner, state)
@@ -212,11 +213,14 @@ def register(group: typer.Typer) -> None:
         if change.unchanged:
             console.print("No change against the last applied rule set.")
         else:
-            console.print(change.diff or "(no previous apply recorded)", markup=False)
             console.print(
-                f"entries added: {', '.join(change.added) or '-'}; "
-                f"removed: {', '.join(change.removed) or '-'}",
-                markup=False,
+                visible(change.diff or "(no previous apply recorded)", keep_newlines=True)
+            )
+            console.print(
+                visible(
+                    f"entries added: {', '.join(change.added) or '-'}; "
+                    f"removed: {', '.join(change.removed) or '-'}"
+                )
             )
         if dry_run:
             if not force:
@@ -237,7 +241,9 @@ def register(group: typer.Typer) -> None:
         kept = (
             f"; {outcome.kept_open} established connections kept open" if outcome.kept_open else ""
         )
-        console.print(f"applied {policy.host}'s policy (apply id {outcome.apply_id}){kept}.")
+        console.print(
+            visible(f"applied {policy.host}'s policy (apply id {outcome.apply_id}){kept}.")
+        )
         if window is None:
             return
         where = f" --netns {netns}" if netns else ""
@@ -258,7 +264,7 @@ def register(group: typer.Typer) -> None:
         from ppsguard.firewall.watchdog import StateDir
 
         apply_id = confirm(StateDir.for_netns(netns))
-        human().print(f"confirmed apply {apply_id}.")
+        results().print(visible(f"confirmed apply {apply_id}."))
 
     @group.command("rollback")
     def rollback_command(netns: NetnsOpt = None) -> None:
@@ -270,7 +276,9 @@ def register(group: typer.Typer) -> None:
         from ppsguard.firewall.watchdog import StateDir
 
         how = rollback(StateDir.for_netns(netns), Runner(netns=netns))
-        human().print(f"restored ppsguard's table as it was before the last apply ({how}).")
+        results().print(
+            visible(f"restored ppsguard's table as it was before the last apply ({how}).")
+        )
 
     @group.command("status")
     def status_command(
@@ -349,20 +357,22 @@ def register(group: typer.Typer) -> None:
                 }
             )
         else:
-            console = human()
+            console = results()
             console.print(
-                f"inet ppsguard: {'loaded' if live.owned_present else 'absent'}"
-                + (", unchanged since apply" if unchanged else "")
-                + (f"; {_left(pending)}" if pending else "")
-                + (f"; registry {found.state}" if policy is not None else ""),
-                markup=False,
+                visible(
+                    f"inet ppsguard: {'loaded' if live.owned_present else 'absent'}"
+                    + (", unchanged since apply" if unchanged else "")
+                    + (f"; {_left(pending)}" if pending else "")
+                    + (f"; registry {found.state}" if policy is not None else "")
+                )
             )
             tables = ", ".join(f"{f} {n}" for f, n in live.tables) or "none"
-            console.print("tables: " + tables, markup=False)
+            console.print(visible("tables: " + tables))
             for item in live.counters:
                 console.print(
-                    f"  {item.entry_id:40} {item.packets:>10} packets {item.bytes:>12} bytes",
-                    markup=False,
+                    visible(
+                        f"  {item.entry_id:40} {item.packets:>10} packets {item.bytes:>12} bytes"
+                    )
                 )
             for problem in problems:
                 warn(problem)

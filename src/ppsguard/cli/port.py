@@ -1,6 +1,7 @@
 """The `pps port` command: what ppsguard knows about a port or a service name.
 
-Human output is one card per match on stderr; `--json` prints the list of matches on stdout.
+One card per match on stdout (a panel on a terminal, plain lines when piped); `--json` prints
+the list of matches.
 """
 
 from __future__ import annotations
@@ -60,47 +61,73 @@ def register(app: typer.Typer) -> None:
         _render_cards(matches)
 
 
+Segments = list[tuple[str, str]]  # (text, Rich style) pieces of one card value
+
+
+def _card_rows(match: PortInfo, ephemeral_range: object) -> list[tuple[str, Segments]]:
+    from ppsguard.knowledge.ranges import range_bounds
+
+    rows: list[tuple[str, Segments]] = []
+    rows.append(("range", [(f"{match.range.value} ({range_bounds(match.range)})", "")]))
+    where = "in" if match.ephemeral else "outside"
+    answer = "yes" if match.ephemeral else "no"
+    rows.append(("ephemeral", [(f"{answer} ({where} this host's {ephemeral_range})", "")]))
+    for entry in match.entries:
+        names: Segments = [(entry.name, "bold")]
+        if entry.aliases:
+            names.append((" (" + ", ".join(entry.aliases) + ")", "dim"))
+        if entry.description:
+            names.append((f" — {entry.description}", ""))
+        rows.append(("service", names))
+    if not match.entries:
+        rows.append(("service", [("unassigned (no known service name)", "dim")]))
+    if not match.risks:
+        rows.append(("risks", [("none known", "dim")]))
+    for risk in match.risks:
+        style = _SEVERITY_STYLE.get(risk.severity.value, "")
+        rows.append(
+            (
+                "risk",
+                [
+                    (risk.severity.value.upper(), style),
+                    (f" {risk.id}: {risk.title}\nwhy: {risk.reason}\nfix: {risk.remedy}", ""),
+                ],
+            )
+        )
+    return rows
+
+
 def _render_cards(matches: Sequence[PortInfo]) -> None:
-    from rich.panel import Panel
-    from rich.table import Table
-    from rich.text import Text
+    """One card per match on stdout: a Rich panel on a terminal; piped, a title line and
+    indented `key: value` lines (no box drawing, and no Rich import: start-up counts here)."""
+    from ppsguard.cli.output import emit_line, results, stdout_is_terminal
+    from ppsguard.knowledge.ranges import host_ephemeral_range
 
-    from ppsguard.cli.output import human
-    from ppsguard.knowledge.ranges import host_ephemeral_range, range_bounds
-
-    console = human()
+    fancy = stdout_is_terminal()
     ephemeral_range = host_ephemeral_range()
     for match in matches:
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold", no_wrap=True)
-        grid.add_column()
-        grid.add_row("range", f"{match.range.value} ({range_bounds(match.range)})")
-        where = "in" if match.ephemeral else "outside"
-        grid.add_row(
-            "ephemeral",
-            f"{'yes' if match.ephemeral else 'no'} ({where} this host's {ephemeral_range})",
-        )
-        if match.entries:
-            for entry in match.entries:
-                names = Text(entry.name, style="bold")
-                if entry.aliases:
-                    names.append(" (" + ", ".join(entry.aliases) + ")", style="dim")
-                if entry.description:
-                    names.append(f" — {entry.description}")
-                grid.add_row("service", names)
-        else:
-            grid.add_row("service", Text("unassigned (no known service name)", style="dim"))
-        if not match.risks:
-            grid.add_row("risks", Text("none known", style="dim"))
-        for risk in match.risks:
-            style = _SEVERITY_STYLE.get(risk.severity.value, "")
-            head = Text()
-            head.append(f"{risk.severity.value.upper()}", style=style)
-            head.append(f" {risk.id}: {risk.title}")
-            body = head
-            body.append(f"\nwhy: {risk.reason}\nfix: {risk.remedy}")
-            grid.add_row("risk", body)
+        rows = _card_rows(match, ephemeral_range)
         title = f"{match.port}/{match.protocol.value}"
         if match.services:
             title += f"  {match.services[0]}"
-        console.print(Panel(grid, title=title, title_align="left", expand=False))
+        if not fancy:
+            lines = [title]
+            for key, segments in rows:
+                first, *more = "".join(text for text, _ in segments).split("\n")
+                lines.append(f"  {key + ':':<11}{first}")
+                lines.extend(f"  {'':<11}{line}" for line in more)
+            emit_line("\n".join(lines))
+            continue
+        from rich.panel import Panel
+        from rich.table import Table
+        from rich.text import Text
+
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column()
+        for key, segments in rows:
+            text = Text()
+            for piece, style in segments:
+                text.append(piece, style=style)
+            grid.add_row(key, text)
+        results().print(Panel(grid, title=title, title_align="left", expand=False))

@@ -5,7 +5,9 @@ Thin: the loader (ppsguard.registry.load) and compiler (ppsguard.policy.compile)
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -38,7 +40,7 @@ def register(group: typer.Typer) -> None:
 
         Semantic analysis (shadowed entries, risks, waivers) is `pps policy lint`.
         """
-        from ppsguard.cli.output import emit_json, human
+        from ppsguard.cli.output import emit_json, emit_line
         from ppsguard.registry.load import load_registry
 
         reg = load_registry(registry)
@@ -54,11 +56,10 @@ def register(group: typer.Typer) -> None:
         if json_out:
             emit_json(summary)
             return
-        human().print(
+        emit_line(
             f"valid: {len(reg.hosts)} hosts, {len(reg.roles)} roles, {len(reg.entries())} "
             f"entries, {len(reg.networks)} networks, {len(reg.services)} services "
-            f"({len(reg.files)} files)",
-            markup=False,
+            f"({len(reg.files)} files)"
         )
 
     @group.command("show")
@@ -70,42 +71,54 @@ def register(group: typer.Typer) -> None:
         ] = None,
         json_out: Annotated[bool, typer.Option("--json", help="HostPolicy as JSON.")] = False,
     ) -> None:
-        """Show a host's resolved rules in evaluation order (first match wins), then the default."""
-        from rich.table import Table
+        """Show a host's resolved rules in evaluation order (first match wins), then the default.
 
-        from ppsguard.cli.output import emit_json, human
+        On stdout: a table (Rich on a terminal when small; plain aligned columns when piped or
+        big), one row per rule and a last row for the default; `--json` streams the HostPolicy.
+        """
+        from ppsguard.cli.output import emit_json, emit_table
         from ppsguard.policy.compile import compile_host_policy
         from ppsguard.registry.load import load_registry
+        from ppsguard.report.streams import Streamed
 
         policy = compile_host_policy(load_registry(registry), host)
         if json_out:
-            emit_json(policy)
+            from ppsguard.report.jsonout import to_jsonable
+
+            head = to_jsonable(dataclasses.replace(policy, rules=()))
+            head["rules"] = Streamed(policy.rules)
+            emit_json(head, plain=False)
             return
-        table = Table(title=f"host {policy.host}: first match wins")
-        for column in ("#", "entry", "action", "log", "proto", "ports", "from", "to", "at"):
-            table.add_column(column)
-        for i, rule in enumerate(policy.rules, 1):
-            table.add_row(
-                str(i),
-                rule.entry_id,
-                str(rule.action),
-                "yes" if rule.log else "",
-                str(rule.protocol),
-                ",".join(str(p) for p in rule.ports),
-                "anywhere" if rule.source_is_any else _nets(rule.sources),
-                "" if rule.destination_is_any else _nets(rule.destinations),
-                f"{rule.location.file}:{rule.location.line}",
+
+        def rows() -> Iterator[tuple[str, ...]]:
+            for i, rule in enumerate(policy.rules, 1):
+                yield (
+                    str(i),
+                    rule.entry_id,
+                    str(rule.action),
+                    "yes" if rule.log else "",
+                    str(rule.protocol),
+                    ",".join(str(p) for p in rule.ports),
+                    "anywhere" if rule.source_is_any else _nets(rule.sources),
+                    "" if rule.destination_is_any else _nets(rule.destinations),
+                    f"{rule.location.file}:{rule.location.line}",
+                )
+            yield (
+                "",
+                "default",
+                str(policy.default_action),
+                "yes" if policy.default_log else "",
+                *[""] * 5,
             )
-        table.add_row(
-            "",
-            "default",
-            str(policy.default_action),
-            "yes" if policy.default_log else "",
-            *[""] * 5,
+
+        emit_table(
+            ("#", "entry", "action", "log", "proto", "ports", "from", "to", "at"),
+            rows,
+            count=len(policy.rules) + 1,
+            title=f"host {policy.host}: first match wins",
         )
-        human().print(table)
 
 
 def _nets(nets: tuple[object, ...]) -> str:
-    shown = ", ".join(str(n) for n in nets[:4])
-    return shown + (f" (+{len(nets) - 4})" if len(nets) > 4 else "") if nets else "(nothing)"
+    shown = ",".join(str(n) for n in nets[:4])  # no spaces: one awk field
+    return shown + (f",(+{len(nets) - 4})" if len(nets) > 4 else "") if nets else "(nothing)"

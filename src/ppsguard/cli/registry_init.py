@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ppsguard.cli.output import human
+from ppsguard.cli.output import note, warn
 from ppsguard.errors import UsageError
 
 HELP = """Draft a registry from what is observed: every open door, documented as it is.
@@ -69,7 +69,7 @@ def register(group: typer.Typer) -> None:
 
             listeners, gaps = local_listeners(netns)
             for gap in gaps:
-                human().print(f"pps: warning: {gap}", markup=False, highlight=False)
+                warn(gap)
             name = host or netns or socket.gethostname()
             outside: OutsideView | None = None
             if from_nmap is not None:
@@ -127,9 +127,7 @@ def register(group: typer.Typer) -> None:
             sys.stdout.write(text)
         else:
             write_atomic(output, text)
-            human().print(
+            note(
                 f"wrote {output}: {len(hosts)} host(s), {doors} documented door(s); "
-                "fill in the TODOs, then `pps audit " + str(output) + "`",
-                markup=False,
-                highlight=False,
+                "fill in the TODOs, then `pps audit " + str(output) + "`"
             )

@@ -9,14 +9,21 @@ import os
 import shlex
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ppsguard.cli import output
-from ppsguard.cli.scan_render import ProgressObserver, render_plan, render_table
-from ppsguard.cli.storeopt import StoreOption, record
+from ppsguard.cli.scan_render import (
+    Builders,
+    ProgressObserver,
+    json_document,
+    render_plan,
+    render_table,
+)
+from ppsguard.cli.storeopt import StoreOption, record, store_url
 from ppsguard.errors import InputError, UsageError
 from ppsguard.model.scan import HostResult, PortResult, ScanResult
 from ppsguard.report.jsonout import to_jsonable
@@ -34,7 +41,9 @@ HELP = (
     "-Pn skips it, -sn stops after it); hosts that are up are listed, the others counted "
     "(--all-hosts lists them). Every path that sends packets (our engines, --nmap, -sV) "
     "passes one scope gate: --scope, --exclude, -T, --max-rate and --dry-run hold for all of "
-    "them. See docs/scan.md."
+    "them. The result goes to stdout: a table per host (plain columns when piped), or "
+    "--json / --jsonl, or -oX - / -oG -; the progress bar and the seed go to stderr. "
+    "See docs/scan.md."
 )
 
 _SERVICE_HELP = (
@@ -54,12 +63,18 @@ def _read(path: Path, what: str) -> str:
         raise InputError(f"cannot read {what}: {exc.__class__.__name__}", file=path) from None
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, write: Callable[[IO[str]], object]) -> None:
+    """Write through `write(stream)` into a temporary file beside `path`, then rename; `-` is
+    stdout (`-oX -`, as nmap takes it)."""
+    if str(path) == "-":
+        sys.stdout.flush()
+        write(sys.stdout)
+        return
     directory = path.parent if str(path.parent) else Path()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            write(handle)
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -256,10 +271,11 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--jsonl", help="One JSON line per port result, streamed.")
         ] = False,
         out_xml: Annotated[
-            Path | None, typer.Option("-oX", help="Write nmap-compatible XML to FILE.")
+            Path | None,
+            typer.Option("-oX", help="Write nmap-compatible XML to FILE (- for stdout)."),
         ] = None,
         out_grep: Annotated[
-            Path | None, typer.Option("-oG", help="Write grepable output to FILE.")
+            Path | None, typer.Option("-oG", help="Write grepable output to FILE (- for stdout).")
         ] = None,
         service: Annotated[bool, typer.Option("--service", "-sV", help=_SERVICE_HELP)] = False,
         service_timeout: Annotated[
@@ -321,7 +337,8 @@ def register(app: typer.Typer) -> None:
             result = _scan(tokens, ports, top_ports, options, view, use_nmap=use_nmap)
         if result is not None:
             _emit(result, view)
-            record(store, "scan", result_json(result))
+            if store_url(store) is not None:  # 65,535 port documents are not built for nothing
+                record(store, "scan", result_json(result))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -398,10 +415,9 @@ def _from_nmap_file(path: Path, options: ScanOptions) -> ScanResult | None:
         wanted = open_ports(result)
         admitted = set(gate_for(options).admit_addresses(a for a, _, _ in wanted))
         count = sum(1 for a, _, _ in wanted if a in admitted)
-        output.human().print(
+        output.emit_line(
             f"dry run: would identify the services on {count} open port(s) of "
-            f"{len(admitted)} host(s) from {path}",
-            markup=False,
+            f"{len(admitted)} host(s) from {path}"
         )
         return None
     return _identify(result, gate_for(options), options, keep_silent=True)  # nmap listed them
@@ -429,22 +445,22 @@ def _identify(
 
 
 def _emit(result: ScanResult, view: _View) -> None:
+    """The result on stdout (table, --json, --jsonl, or -oX - / -oG -), files beside it."""
     if view.out_xml is not None:
-        from ppsguard.report.nmapxml import render_xml
+        from ppsguard.report.nmapxml_stream import write_xml
 
-        _write_atomic(view.out_xml, render_xml(result))
+        _write_atomic(view.out_xml, functools.partial(write_xml, result=result))
     if view.out_grep is not None:
         from ppsguard.report.grepable import render_grepable
 
-        _write_atomic(view.out_grep, render_grepable(result))
+        text = render_grepable(result)
+        _write_atomic(view.out_grep, lambda stream: stream.write(text))
+    if "-" in (str(view.out_xml), str(view.out_grep)):
+        return  # -oX - / -oG -: that document is the result on stdout
     if view.as_json:
-        big = len(result.hosts) + sum(len(h.ports) for h in result.hosts) > 1000
-        if big:  # compact, templated ports and bare hosts
-            sys.stdout.write(compact_json(result) + "\n")
-            sys.stdout.flush()
-        else:
-            output.emit_json(result_json(result))
+        builders = Builders(port=_port_json, host=host_json, result=result_json)
+        output.emit_json(json_document(result, builders), plain=True)
     elif view.as_jsonl:
-        output.emit_jsonl([{"type": "host", **host_json(h)} for h in result.hosts])
+        output.emit_jsonl(({"type": "host", **host_json(h)} for h in result.hosts), plain=True)
     else:
         render_table(result, view.all_hosts)

@@ -1,16 +1,22 @@
-"""How `pps scan` shows its work to people: the progress bar, the result table, the dry-run plan.
+"""How `pps scan` shows its work: the progress bar (stderr), the result table and the dry-run
+plan (stdout), and the `--json` document streamed host by host and port by port.
 
 Rendering only: it takes a ScanResult or a ScanPlan and prints; it must not scan, plan or decide.
-Machine formats (JSON, JSONL, XML, grepable) are built elsewhere; the progress observer is
-handed the JSONL row builder so that it can stream port lines as they are found.
+The document builders (`host_json`, `result_json`, the port row) live with the command and are
+handed in (`Builders`, `port_row`); this module decides only how their documents are written.
+Tables are plain aligned columns when piped or past output.FAST_ROWS ports, Rich on a terminal;
+every outside string (host names, banners, errors) goes through the one sanitizer.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import shlex
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ppsguard.cli import output
@@ -39,7 +45,7 @@ class ProgressObserver:
 
         self.eta = Eta()  # sliding-window rate: never negative, no stall at 99%
         self.task: Any = None
-        if progress:
+        if progress and sys.stderr.isatty():  # a bar in a log file is noise
             from rich.progress import (
                 BarColumn,
                 Progress,
@@ -69,7 +75,7 @@ class ProgressObserver:
 
     def on_start(self, total_probes: int, seed: int) -> None:
         if total_probes:  # a discovery-only run (-sn) has no probe order to repeat
-            output.human().print(f"seed {seed} (repeat this probe order with --seed {seed})")
+            output.note(f"seed {seed} (repeat this probe order with --seed {seed})")
         if self.bar is not None and self.task is None:
             self.on_phase("ports")
 
@@ -85,7 +91,8 @@ class ProgressObserver:
         if self.jsonl and (self.all_states or result.state is PortState.OPEN):
             with self.lock:
                 output.emit_jsonl(
-                    [{"type": "port", "address": str(address), **self.port_row(result)}]
+                    [{"type": "port", "address": str(address), **self.port_row(result)}],
+                    plain=True,
                 )
 
     def on_host(self, host: HostResult) -> None:
@@ -96,47 +103,108 @@ class ProgressObserver:
             self.bar.stop()
 
 
-def render_table(result: ScanResult, all_hosts: bool = False) -> None:
-    """Hosts that are up (all with `all_hosts`), then a summary that counts the others."""
-    from rich.table import Table
+def _service_cell(p: PortResult) -> str:
+    if p.service is None or not p.service.name:
+        return ""
+    name = " ".join(x for x in (p.service.name, p.service.product, p.service.version) if x)
+    return f"{name} ({p.service.confidence})"
 
-    console = output.human()
+
+def _port_rows(ports: tuple[PortResult, ...]) -> Iterator[tuple[str, str, str, str]]:
+    for p in ports:
+        service = "" if p.service is None else _service_cell(p)
+        yield f"{p.port}/{p.protocol}", str(p.state), str(p.reason), service
+
+
+def _port_widths(ports: tuple[PortResult, ...]) -> tuple[int, int, int, int]:
+    """The table's column widths without formatting a row: from the largest port number and
+    the enum values present (65,535 rows: one pass of cheap attribute reads)."""
+    port_width = len(str(max(p.port for p in ports))) + 1
+    port_width += max(len(protocol) for protocol in {p.protocol for p in ports})
+    states = max(len(state) for state in {p.state for p in ports})
+    reasons = max(len(reason) for reason in {p.reason for p in ports})
+    return port_width, states, reasons, 0
+
+
+def render_table(result: ScanResult, all_hosts: bool = False) -> None:
+    """On stdout, nmap-like: hosts that are up (all with `all_hosts`), a line each, then its
+    ports as a table (plain and aligned when piped or big, Rich on a terminal), then a summary
+    line that counts the others."""
     for host in result.hosts:
         name = f" ({host.hostname})" if host.hostname else ""
         if host.address is None:
-            console.print(f"[red]{host.hostname}[/red]: {host.error}", markup=True)
+            output.emit_line(f"{host.hostname}: {host.error}")
             continue
         if host.state is not HostState.UP:
             if all_hosts:
                 why = host.error or str(host.reason or "no-response")
-                console.print(f"{host.address}{name}: host {host.state} ({why})")
+                output.emit_line(f"{host.address}{name}: host {host.state} ({why})")
             continue
         summary = ", ".join(f"{n} {s}" for s, n in sorted(host.summary.items()))
         why = f" ({host.reason})" if host.reason is not None else ""
-        console.print(
-            f"[bold]{host.address}{name}[/bold]{why}: {summary or 'up, no ports scanned'}",
-            markup=True,
-        )
+        output.emit_line(f"{host.address}{name}{why}: {summary or 'up, no ports scanned'}")
         for flag in host.flags:
-            console.print(f"  [yellow]flag:[/yellow] {flag}", markup=True)
+            output.emit_line(f"  flag: {flag}")
         if host.ports:
-            table = Table(show_header=True, header_style="bold")
-            for col in ("PORT", "STATE", "REASON", "SERVICE"):
-                table.add_column(col)
-            for p in host.ports:
-                svc = ""
-                if p.service is not None and p.service.name:
-                    svc = " ".join(
-                        x for x in (p.service.name, p.service.product, p.service.version) if x
-                    )
-                    svc += f" ({p.service.confidence})"
-                table.add_row(f"{p.port}/{p.protocol}", str(p.state), str(p.reason), svc)
-            console.print(table)
+            output.emit_table(
+                ("PORT", "STATE", "REASON", "SERVICE"),
+                functools.partial(_port_rows, host.ports),
+                count=len(host.ports),
+                widths=_port_widths(host.ports),
+            )
     s = result.stats
-    console.print(
+    output.emit_line(
         f"{host_count(result)} in {s.elapsed_s:.2f}s, {s.probes_sent} probes, "
         f"{s.retransmissions} retransmissions, engine {result.engine}, seed {s.seed}"
     )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Builders:
+    """The command's document builders: a port, a host (with its ports), the whole result."""
+
+    port: Callable[[PortResult], dict[str, Any]]
+    host: Callable[[HostResult], dict[str, Any]]
+    result: Callable[[ScanResult], dict[str, Any]]
+
+
+def _port_items(
+    ports: tuple[PortResult, ...], port_json: Callable[[PortResult], dict[str, Any]]
+) -> Iterator[Any]:
+    """The ports of the document, one by one; a port without a service is its JSON bytes from
+    a template per (protocol, state, reason) — it differs from its neighbours only in the
+    number, so 65,535 ports cost one `%` each instead of a dict and an encode
+    (~0.15 s -> ~0.07 s of CPU)."""
+    from ppsguard.report.streams import RawJson, encode
+
+    lead = b'{"port":0,'
+    templates: dict[tuple[int, int, int], bytes] = {}  # by member ids: no Enum.__hash__
+    for p in ports:
+        if p.service is not None:
+            yield port_json(p)
+            continue
+        key = (id(p.protocol), id(p.state), id(p.reason))
+        template = templates.get(key)
+        if template is None:
+            data = encode(port_json(dataclasses.replace(p, port=0)), plain=True)
+            template = templates[key] = b'{"port":%d,' + data[len(lead) :].replace(b"%", b"%%")
+        yield RawJson(template % p.port)
+
+
+def json_document(result: ScanResult, builders: Builders) -> dict[str, Any]:
+    """`builders.result(result)` with hosts and their ports as `Streamed` members (the same
+    bytes once written)."""
+    from ppsguard.report.streams import Streamed
+
+    def hosts() -> Iterator[dict[str, Any]]:
+        for h in result.hosts:
+            doc = builders.host(dataclasses.replace(h, ports=()))
+            doc["ports"] = Streamed(_port_items(h.ports, builders.port))
+            yield doc
+
+    document = builders.result(dataclasses.replace(result, hosts=()))
+    document["hosts"] = Streamed(hosts())
+    return document
 
 
 def host_count(result: ScanResult) -> str:
@@ -157,7 +225,6 @@ def host_count(result: ScanResult) -> str:
 
 def render_plan(plan: ScanPlan, nmap: list[list[str]] | None = None) -> None:
     """The dry run: whom the gate admitted, what would be sent, how fast; nothing is sent."""
-    console = output.human()
     lines: list[str] = []
     for target in plan.targets.entries:
         if target.error is not None:
@@ -184,4 +251,4 @@ def render_plan(plan: ScanPlan, nmap: list[list[str]] | None = None) -> None:
     )
     lines.extend("would run: " + shlex.join(argv) for argv in nmap or ())
     for line in lines:
-        console.print(line, markup=False, highlight=False)
+        output.emit_line(line)

@@ -1,20 +1,22 @@
 """The `pps sockets` command: a thin layer over `ppsguard.inventory.collect` (see docs/sockets.md).
 
-Parses options, calls the collector, renders records: a Rich table grouped by exposure on stderr,
-or JSON / JSONL / CSV on stdout. Coverage gaps (not root, unreadable namespaces) become warnings.
+Parses options, calls the collector, renders records on stdout: a Rich table grouped by exposure
+on a terminal, a plain ss-like table when piped, or JSON / JSONL / CSV (streamed row by row).
+Coverage gaps (not root, unreadable namespaces) become warnings on stderr.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import typer
 
 from ppsguard.cli import output
-from ppsguard.cli.storeopt import StoreOption, record
+from ppsguard.cli.storeopt import StoreOption, record, store_url
 from ppsguard.errors import UsageError
-from ppsguard.model.net import Protocol
+from ppsguard.model.net import Family, IPAddress, Protocol
 from ppsguard.model.sockets import (
     ContainerRef,
     Exposure,
@@ -24,6 +26,7 @@ from ppsguard.model.sockets import (
     SocketRecord,
     format_address,
 )
+from ppsguard.report.sanitize import visible
 
 CSV_COLUMNS = (
     "protocol",
@@ -57,7 +60,8 @@ _HELP = (
     "List open sockets (doors) and connections (windows), and every process holding them.\n\n"
     "Reads the kernel's socket tables over netlink sock_diag (falling back to /proc/net), then "
     "walks /proc/*/fd for the holders. Default: listening sockets, as a table grouped by "
-    "exposure (all interfaces, specific addresses, loopback-only) on stderr, with a summary. "
+    "exposure (all interfaces, specific addresses, loopback-only), with a summary, on stdout; "
+    "piped, one plain ss-like table (a header line, one line per socket, an exposure column). "
     "Without root it lists every socket, the owners of your own processes, and warns about "
     "what it could not see. See docs/sockets.md for the columns and JSON fields."
 )
@@ -117,11 +121,30 @@ def netns_label(netns: NetnsInfo) -> str:
     return str(netns)
 
 
-def _csv_row(record: SocketRecord) -> dict[str, Any]:
-    row = record_row(record)
-    row["netns"] = netns_label(record.netns)
-    row["owners"] = " ".join(f"{o.comm}[{o.pid}]" for o in record.owners)
-    return row
+def _csv_row(r: SocketRecord) -> dict[str, Any]:
+    """The CSV columns of one record, made directly (not through `record_row`, whose nested
+    netns and owner documents CSV flattens anyway: 40,000 rows, ~0.4 s less)."""
+    return {
+        "protocol": str(r.protocol),
+        "family": str(r.family),
+        "state": str(r.state),
+        "role": str(r.role),
+        "local_address": format_address(r.local_address),
+        "local_port": r.local_port,
+        "remote_address": format_address(r.remote_address),
+        "remote_port": r.remote_port,
+        "exposure": str(r.exposure),
+        "netns": netns_label(r.netns),
+        "inode": r.inode,
+        "uid": r.uid,
+        "user": r.user,
+        "owners": " ".join(f"{o.comm}[{o.pid}]" for o in r.owners),
+        "kernel_owned": r.kernel_owned,
+        "unit": r.unit,
+        "cgroup": r.cgroup,
+        "port_range": None if r.port_range is None else str(r.port_range),
+        "service": r.service,
+    }
 
 
 def summary(inventory: Inventory, active_count: int | None, *, doors: bool = True) -> str:
@@ -143,6 +166,8 @@ def summary(inventory: Inventory, active_count: int | None, *, doors: bool = Tru
 
 
 def _owners_cell(record: SocketRecord, owners_resolved: bool) -> str:
+    if len(record.owners) == 1:  # the common case, without a Counter
+        return f"{record.owners[0].comm}[{record.owners[0].pid}]"
     if record.owners:
         names = Counter(o.comm for o in record.owners)
         shown = [
@@ -156,12 +181,88 @@ def _owners_cell(record: SocketRecord, owners_resolved: bool) -> str:
     return "?" if owners_resolved else ""
 
 
-def render_table(inventory: Inventory, *, show_netns: bool) -> None:
-    from rich.table import Table
+def _table_cells(r: SocketRecord, owners_resolved: bool, show_netns: bool) -> list[str]:
+    """One table row. `str(member)`, not `.value`: 0.13 against 0.6 us per enum access."""
+    local = format_address(r.local_address)
+    remote = format_address(r.remote_address)
+    v6 = r.family is Family.IPV6
+    if v6:
+        local, remote = f"[{local}]", f"[{remote}]"
+    cells = [
+        f"{r.protocol}6" if v6 else str(r.protocol),
+        f"{local}:{r.local_port}",
+        f"{remote}:{r.remote_port}" if r.role is Role.ACTIVE else "*",
+        str(r.state),
+        _owners_cell(r, owners_resolved),
+        r.user or str(r.uid),
+        r.service or "",
+    ]
+    if show_netns:
+        cells.append(netns_label(r.netns))
+    return cells
 
-    console = output.human()
-    if not console.is_terminal:
-        console.width = 160  # a log file or pipe: don't fold addresses at 80 columns
+
+def _cells_of(
+    rows: list[SocketRecord], resolved: bool, show_netns: bool
+) -> Callable[[], Iterator[list[str]]]:
+    return lambda: (_table_cells(r, resolved, show_netns) for r in rows)
+
+
+def _order(r: SocketRecord) -> tuple[str, str, int, str]:
+    return (str(r.netns), r.protocol, r.local_port, str(r.local_address))
+
+
+def _endpoint_width(address: IPAddress, port: int, v6: bool) -> int:
+    return len(format_address(address)) + (3 if v6 else 1) + len(str(port))
+
+
+def _plain_widths(records: list[SocketRecord], resolved: bool, show_netns: bool) -> list[int]:
+    """The plain table's column widths from lengths alone (no row is formatted), so the rows
+    are formatted once, as they are written: the same widths `_table_cells` would give."""
+    proto = local = remote = state = process = user = service = netns = 1
+    for r in records:
+        v6 = r.family is Family.IPV6
+        proto = max(proto, len(r.protocol) + v6)
+        local = max(local, _endpoint_width(r.local_address, r.local_port, v6))
+        if r.role is Role.ACTIVE:
+            remote = max(remote, _endpoint_width(r.remote_address, r.remote_port, v6))
+        state = max(state, len(r.state))
+        if len(r.owners) == 1:
+            owner = r.owners[0]
+            process = max(process, len(visible(owner.comm)) + len(str(owner.pid)) + 2)
+        elif r.owners or r.kernel_owned:
+            process = max(process, len(visible(_owners_cell(r, resolved))))
+        user = max(user, len(visible(r.user or str(r.uid))))
+        if show_netns:  # the service column is not the last one then
+            service = max(service, len(visible(r.service or "")))
+            netns = max(netns, len(visible(netns_label(r.netns))))
+    widths = [proto, local, remote, state, len("specific"), process, user]
+    return [*widths, service, netns] if show_netns else [*widths, 0]
+
+
+def render_table(inventory: Inventory, *, show_netns: bool) -> None:
+    """The records on stdout: on a terminal, one Rich table per exposure group; piped (or past
+    output.FAST_ROWS rows), one plain table with an exposure column, like ss."""
+    header = ["proto", "local", "remote", "state", "process", "user", "service"]
+    if show_netns:
+        header.append("netns")
+    resolved = inventory.owners_resolved
+    if not output.stdout_is_terminal() or len(inventory.records) > output.FAST_ROWS:
+        records = sorted(inventory.records, key=lambda r: (r.role is Role.ACTIVE, *_order(r)))
+
+        def plain_rows() -> Iterator[list[str]]:
+            for r in records:
+                cells = _table_cells(r, resolved, show_netns)
+                exposure = str(r.exposure) if r.role is not Role.ACTIVE else "-"
+                yield [*cells[:4], exposure, *cells[4:]]
+
+        output.emit_table(
+            [*header[:4], "exposure", *header[4:]],
+            plain_rows,
+            count=len(records),
+            widths=_plain_widths(records, resolved, show_netns),
+        )
+        return
     groups: list[tuple[str, list[SocketRecord]]] = []
     for exposure, title in _EXPOSURE_TITLES.items():
         rows = [r for r in inventory.passive if r.exposure is exposure]
@@ -170,33 +271,14 @@ def render_table(inventory: Inventory, *, show_netns: bool) -> None:
     if inventory.active:
         groups.append(("Active", list(inventory.active)))
     for title, rows in groups:
-        table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-        for column in ("proto", "local", "remote", "state"):
-            table.add_column(column, no_wrap=True)
-        for column in ("process", "user", "service"):
-            table.add_column(column, overflow="fold", min_width=8)
-        if show_netns:
-            table.add_column("netns")
-        rows.sort(key=lambda r: (str(r.netns), r.protocol, r.local_port, str(r.local_address)))
-        for r in rows:
-            local = format_address(r.local_address)
-            remote = format_address(r.remote_address)
-            if r.family.value == "ipv6":
-                local, remote = f"[{local}]", f"[{remote}]"
-            cells = [
-                f"{r.protocol}{'6' if r.family.value == 'ipv6' else ''}",
-                f"{local}:{r.local_port}",
-                f"{remote}:{r.remote_port}" if r.role is Role.ACTIVE else "*",
-                r.state.value,
-                _owners_cell(r, inventory.owners_resolved),
-                r.user or str(r.uid),
-                r.service or "",
-            ]
-            if show_netns:
-                cells.append(netns_label(r.netns))
-            table.add_row(*cells)
-        console.print(table)
-        console.print()
+        rows.sort(key=_order)
+        output.emit_table(
+            header,
+            _cells_of(rows, resolved, show_netns),
+            count=len(rows),
+            title=title,
+        )
+        output.emit_line()
 
 
 def register(app: typer.Typer) -> None:
@@ -286,24 +368,28 @@ def register(app: typer.Typer) -> None:
             key=lambda r: (r.netns.inode, r.protocol, r.family, r.local_port, r.key),
         )
         if json_out:
-            output.emit_json([record_row(r) for r in records])
+            from ppsguard.report.streams import Streamed
+
+            output.emit_json(Streamed(record_row(r) for r in records), plain=True)
         elif jsonl_out:
-            output.emit_jsonl(record_row(r) for r in records)
+            output.emit_jsonl((record_row(r) for r in records), plain=True)
         elif csv_out:
             output.emit_csv((_csv_row(r) for r in records), CSV_COLUMNS)
         else:
-            active_count: int | None = len(inventory.active) if want_active else None
-            if active_count is None and port is None and process is None:
-                active_count = len(
-                    collect(
-                        listening=False,
-                        active=True,
-                        protocols=protocols,
-                        netns=netns,
-                        all_netns=all_netns,
-                        owners=False,
-                    ).records
-                )
             render_table(inventory, show_netns=all_netns)
-            output.human().print(summary(inventory, active_count, doors=want_listening))
-        record(store, "sockets", [record_row(r) for r in records], netns=netns)
+            if output.stdout_is_terminal():  # piped: the rows only (wc -l counts them)
+                active_count: int | None = len(inventory.active) if want_active else None
+                if active_count is None and port is None and process is None:
+                    active_count = len(
+                        collect(
+                            listening=False,
+                            active=True,
+                            protocols=protocols,
+                            netns=netns,
+                            all_netns=all_netns,
+                            owners=False,
+                        ).records
+                    )
+                output.emit_line(summary(inventory, active_count, doors=want_listening))
+        if store_url(store) is not None:  # 40,000 documents are not built for nothing
+            record(store, "sockets", [record_row(r) for r in records], netns=netns)

@@ -3,7 +3,8 @@
 Columns: direction, boundary crossing, source, destination, port, protocol, service, purpose,
 encrypted, data sensitivity. Rows come from the registry's entries for the host (what is
 documented), then one row per open door the registry does not document, with TODO purpose.
-Cells that a spreadsheet would run as a formula (leading = + - @ tab CR) are prefixed with `'`.
+Cells that a spreadsheet would run as a formula (leading = + - @ tab CR) are prefixed with `'`
+(`sanitize.csv_cell`, the guard every CSV writer uses).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import io
 from ppsguard.audit.baseline import Baseline
 from ppsguard.model.findings import AuditReport, DoorStatus
 from ppsguard.model.registry import Entry, EntryKind
+from ppsguard.report.sanitize import csv_cell
 
 COLUMNS = (
     "direction",
@@ -30,9 +32,9 @@ COLUMNS = (
 
 
 def _safe(value: object) -> str:
+    """The one CSV guard (`sanitize.csv_cell`), after folding line breaks to spaces."""
     text = "" if value is None else str(value)
-    text = text.replace("\r", " ").replace("\n", " ")
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t") else text
+    return csv_cell(text.replace("\r", " ").replace("\n", " "))
 
 
 def _yes_no(value: bool | None) -> str:

@@ -2,7 +2,8 @@
 
 Text from the host (banners, process names) is made inert: table cells escape `|`, `<`, `>`
 and backticks, and evidence and remedies go into fenced code blocks whose fence is longer than
-any backtick run inside.
+any backtick run inside; control characters are shown escaped (`sanitize.visible`), so `cat
+report.md` on a terminal runs no escape sequence.
 """
 
 from __future__ import annotations
@@ -10,16 +11,18 @@ from __future__ import annotations
 import re
 
 from ppsguard.model.findings import AuditReport, Finding
+from ppsguard.report.sanitize import visible
 
 
 def _cell(value: object) -> str:
     text = "" if value is None else str(value)
     text = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
     text = text.replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"[\r\n\t]+", " ", text)[:300]
+    return visible(re.sub(r"[\r\n\t]+", " ", text))[:300]
 
 
 def _fence(text: str) -> str:
+    text = visible(text, keep_newlines=True)
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}text\n{text}\n{fence}"

@@ -2,7 +2,9 @@
 nmap's own `ndiff` and other nmap-XML consumers read. The reader is `ppsguard.scan.nmap_import`.
 
 Closed/filtered ports that are not listed one by one become `<extraports>` with their counts, as
-nmap does. Pure: `render_xml` returns text; the command writes it (temp file + rename).
+nmap does. Characters XML 1.0 forbids (a banner's ESC or NUL) are written as visible escapes.
+Pure: `render_xml` returns the document at once and is the reference for the streaming writer
+`report.nmapxml_stream`, which the command uses.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections import Counter
 
 from ppsguard import __version__
 from ppsguard.model.scan import Confidence, HostResult, HostState, PortResult, ScanResult
+from ppsguard.report.sanitize import xml_text
 
 _SCAN_TYPE = {"syn": "syn", "connect": "connect", "udp": "udp"}
 _CONF = {Confidence.CONFIRMED: "10", Confidence.MATCHED: "8", Confidence.GUESSED: "3"}
@@ -138,6 +141,10 @@ def render_xml(result: ScanResult) -> str:
         },
     )
     ET.SubElement(run, "hosts", {"up": str(up), "down": str(total - up), "total": str(total)})
+    for element in root.iter():  # a banner's ESC or NUL would make the document invalid XML
+        element.attrib = {k: xml_text(v) for k, v in element.attrib.items()}
+        if element.text:
+            element.text = xml_text(element.text)
     ET.indent(root)
     body = ET.tostring(root, encoding="unicode")
     return f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE nmaprun>\n{body}\n'
