@@ -70,7 +70,7 @@ def test_real_nmap_honours_scope_exclude_timing_and_rate(
     # a dry run shows the nmap command and sends nothing either
     dry = _pps(scanner, "scan", "--nmap", "--dry-run", "-p", "80", str(inside.ipv4))
     assert dry.returncode == 0, dry.stderr
-    assert "would run: " in dry.stderr and f" {inside.ipv4}" in dry.stderr
+    assert "would run: " in dry.stdout and f" {inside.ipv4}" in dry.stdout  # the plan: stdout
     assert _counted(inside) == 0 and _counted(other) == 0
     # --exclude: nmap gets the admitted set only, and the exclusion on its own command line
     xml = tmp_path / "nmap.xml"

@@ -148,7 +148,7 @@ def test_from_nmap_file_with_service_probes_honours_scope_exclude_and_dry_run(
     doc = json.loads(capsys.readouterr().out)
     assert doc["hosts"][0]["ports"][0]["service"] is None  # excluded: not probed
     assert main([*base, "--dry-run"]) == 0
-    assert "would identify the services on 1 open port(s) of 1 host(s)" in capsys.readouterr().err
+    assert "would identify the services on 1 open port(s) of 1 host(s)" in capsys.readouterr().out
     assert server.accepted == 0
     assert main(base) == 0
     assert json.loads(capsys.readouterr().out)["hosts"][0]["ports"][0]["service"]["name"] == "ssh"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
+import io
 import os
 import shlex
 import sys
@@ -27,6 +27,7 @@ from ppsguard.cli.storeopt import StoreOption, record, store_url
 from ppsguard.errors import InputError, UsageError
 from ppsguard.model.scan import HostResult, PortResult, ScanResult
 from ppsguard.report.jsonout import to_jsonable
+from ppsguard.report.streams import write_json
 
 if TYPE_CHECKING:
     from ppsguard.scan.engine import ScanOptions
@@ -120,45 +121,15 @@ def result_json(r: ScanResult) -> dict[str, Any]:
 
 
 def compact_json(r: ScanResult) -> str:
-    """`json.dumps(result_json(r), ensure_ascii=False, separators=(",", ":"))`, faster.
+    """`json.dumps(result_json(r), ensure_ascii=False, separators=(",", ":"))`, through the
+    streaming writer the command uses (`scan_render.json_document`: templated ports)."""
+    buffer = io.BytesIO()
+    write_json(buffer, json_document(r, _builders()), plain=True)
+    return buffer.getvalue()[:-1].decode("utf-8")
 
-    A port without a service differs from its neighbours only in the port number, so its text
-    comes from a template per (protocol, state, reason) — the enum values are fixed identifiers
-    that need no escaping. 65,535 ports: ~0.15 s -> ~0.03 s. Unit-tested equal to the json module.
-    """
-    dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
-    templates: dict[tuple[int, int, int], str] = {}  # by enum member ids: no Enum.__hash__
-    hosts: list[str] = []
-    # a host with nothing but an address (a /16 sweep has 65k down ones): text per template too
-    bare: dict[tuple[str, object, object], tuple[str, str]] = {}
-    for h in r.hosts:
-        if h.address is not None and not (h.ports or h.summary or h.flags or h.hostname):
-            bare_key = (str(h.state), h.reason, h.error)
-            if bare_key not in bare:
-                text = dumps(host_json(dataclasses.replace(h, address=None)))
-                head, _, tail = text.partition('"address":null')
-                bare[bare_key] = (head + '"address":"', '"' + tail)
-            head, tail = bare[bare_key]
-            hosts.append(head + str(h.address) + tail)
-            continue
-        doc = host_json(dataclasses.replace(h, ports=()))
-        head, _, tail = dumps(doc).partition('"ports":[]')
-        parts: list[str] = []
-        for p in h.ports:
-            if p.service is not None:
-                parts.append(dumps(_port_json(p)))
-                continue
-            key = (id(p.protocol), id(p.state), id(p.reason))
-            template = templates.get(key)
-            if template is None:
-                template = templates[key] = (
-                    '{"port":%d,' + dumps(_port_json(dataclasses.replace(p, port=0)))[10:]
-                )
-            parts.append(template % p.port)
-        hosts.append(head + '"ports":[' + ",".join(parts) + "]" + tail)
-    rest = dumps(dict(result_json(dataclasses.replace(r, hosts=()))))
-    prefix = '{"hosts":[]'
-    return '{"hosts":[' + ",".join(hosts) + "]" + rest[len(prefix) :]
+
+def _builders() -> Builders:
+    return Builders(port=_port_json, host=host_json, result=result_json)
 
 
 def register(app: typer.Typer) -> None:
@@ -458,8 +429,7 @@ def _emit(result: ScanResult, view: _View) -> None:
     if "-" in (str(view.out_xml), str(view.out_grep)):
         return  # -oX - / -oG -: that document is the result on stdout
     if view.as_json:
-        builders = Builders(port=_port_json, host=host_json, result=result_json)
-        output.emit_json(json_document(result, builders), plain=True)
+        output.emit_json(json_document(result, _builders()), plain=True)
     elif view.as_jsonl:
         output.emit_jsonl(({"type": "host", **host_json(h)} for h in result.hosts), plain=True)
     else:
