@@ -13,6 +13,7 @@ import typer
 from ppsguard.cli import output
 from ppsguard.cli.storeopt import StoreOption, read_url
 from ppsguard.errors import EXIT_BAD_INPUT, InputError, PpsError
+from ppsguard.report.sanitize import visible
 
 HELP = """Compare two runs: ports opened, closed, or changed state, service or version; findings
 new and fixed.
@@ -65,7 +66,9 @@ def _view(view: Any) -> str:
 
 
 def render(diff: Any, a: str, b: str) -> None:
-    write = sys.stdout.write
+    def write(text: str) -> None:  # stored text came from outside: the one sanitizer
+        sys.stdout.write(visible(text, keep_newlines=True))
+
     write(f"- {a}\n+ {b}\n")
     host = None
     for change in diff.ports:

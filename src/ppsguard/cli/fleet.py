@@ -10,6 +10,7 @@ import typer
 
 from ppsguard.cli.storeopt import StoreOption, emit, now, read_url, when
 from ppsguard.errors import UsageError
+from ppsguard.report.sanitize import visible
 
 HELP = """Show every host recorded in the store: when it last reported, its open doors, the
 findings of its last audit by severity, what changed since its previous run (findings new/fixed,
@@ -53,8 +54,9 @@ def render(doc: dict[str, Any]) -> None:
                 "STALE" if h["stale"] else "",
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    for r in rows:
+    shown = [[visible(c) for c in r] for r in rows]  # host names came from outside
+    widths = [max(len(r[i]) for r in shown) for i in range(len(COLUMNS))]
+    for r in shown:
         sys.stdout.write(
             "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n"
         )

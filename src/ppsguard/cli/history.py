@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ppsguard.cli.storeopt import StoreOption, emit, now, parse_since, read_url, when
+from ppsguard.report.sanitize import visible
 
 HELP = """Show, per host, the findings and doors opened and closed over time, from the audits
 recorded with `pps audit --store`.
@@ -32,7 +33,9 @@ def render(items: list[dict[str, Any]]) -> None:
     """Per host, each finding and door with its open intervals, opened/closed times, duration."""
     from ppsguard.store.history import duration_text
 
-    write = sys.stdout.write
+    def write(text: str) -> None:  # stored text came from outside: the one sanitizer
+        sys.stdout.write(visible(text, keep_newlines=True))
+
     for item in items:
         write(f"{item['host']}: {item['audits']} audits, {when(item['first'])} .. ")
         write(f"{when(item['last'])}\n")
