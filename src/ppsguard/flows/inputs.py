@@ -179,9 +179,13 @@ def _netflow_capture(stream: Reader, name: str, stats: dict[str, int] | None) ->
 
 
 def _is_parquet(path: Path) -> bool:
+    """Whether a regular file starts with Parquet's magic (a FIFO or device is never opened
+    for reading here: `open_binary` refuses it with one clear line)."""
     if str(path) == "-":
         return False
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return False
         with path.open("rb") as head:
             return head.read(4) == b"PAR1"
     except OSError:
