@@ -34,10 +34,16 @@ _BIND_HINTS: dict[int, str] = {
 _ID_SAFE = re.compile(r"[^A-Za-z0-9_.:@+=,-]+")
 
 
+def safe_entry_id(text: str | None, port: int, protocol: str) -> str:
+    """A readable entry id the registry loader and every renderer accept: the (service) text
+    with anything else replaced by `-`, else `port-1337-tcp`."""
+    fallback = f"port-{port}-{protocol}"
+    return _ID_SAFE.sub("-", text or fallback).strip("-")[:80] or fallback
+
+
 def entry_id_for(listener: Listener, service: str | None) -> str:
     """A readable, registry-safe entry id: the service name, else `port-1337-tcp`."""
-    base = service or f"port-{listener.port}-{listener.protocol.value}"
-    return _ID_SAFE.sub("-", base).strip("-")[:80] or f"port-{listener.port}"
+    return safe_entry_id(service, listener.port, listener.protocol.value)
 
 
 def bind_of(listeners: list[Listener]) -> str:

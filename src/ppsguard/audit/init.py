@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 import yaml
 
-from ppsguard.audit.advise import TODO_OWNER, TODO_PURPOSE, entry_mapping
+from ppsguard.audit.advise import TODO_OWNER, TODO_PURPOSE, entry_mapping, safe_entry_id
 from ppsguard.audit.views import Listener, OutsideView, ReachState
 from ppsguard.model.net import IPAddress, Protocol
 
@@ -64,7 +64,7 @@ def host_entries(
             seen.add(key)
             name = reach.service or service_name(reach.port, reach.protocol)
             mapping = {
-                "id": name or f"port-{reach.port}-{reach.protocol.value}",
+                "id": safe_entry_id(name, reach.port, reach.protocol.value),
                 "port": f"{reach.port}/{reach.protocol.value}",
                 "from": "anywhere",
                 "purpose": TODO_PURPOSE,

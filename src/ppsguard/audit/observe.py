@@ -45,7 +45,6 @@ from ppsguard.scan.scope import ScopeGate
 
 MAX_SCAN_PORTS = 4096
 SCAN_DEADLINE_S = 120.0
-MAX_NMAP_BYTES = 64 * 1024 * 1024
 IDENTIFY_TIMEOUT_S = 3.0
 
 
@@ -167,15 +166,10 @@ def scan_outside(
 
 def outside_from_nmap(path: Path) -> OutsideView:
     """An imported nmap XML file as the outside view (taken from wherever nmap ran)."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_NMAP_BYTES:
-            raise InputError(f"nmap XML is {size:,} bytes, over {MAX_NMAP_BYTES:,}", file=str(path))
-        text = path.read_text("utf-8", errors="replace")
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
-    from ppsguard.scan.nmap_import import load_nmap_xml
+    from ppsguard.infile import read_text
+    from ppsguard.scan.nmap_import import MAX_NMAP_BYTES, load_nmap_xml
 
+    text = read_text(path, limit=MAX_NMAP_BYTES, what="nmap XML", errors="replace")
     result = load_nmap_xml(text, str(path))
     return outside_from_scan(result, Vantage.NMAP)
 

@@ -27,10 +27,17 @@ HostOpt = Annotated[
 
 
 def _address(text: str, option: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address; an IPv4-mapped IPv6 address is the IPv4 address the kernel sees; a zone
+    index (`fe80::1%eth0`) is refused, since rules match addresses, not interfaces."""
+    if "%" in text or not text.isascii():
+        raise UsageError(f"{option} needs an address without a zone index", token=text)
     try:
-        return ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(text.strip())
     except ValueError:
         raise UsageError(f"{option} needs an IPv4 or IPv6 address", token=text) from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def register(group: typer.Typer) -> None:

@@ -57,11 +57,13 @@ _INTRUSIVE_HELP = (
 )
 
 
-def _read(path: Path, what: str) -> str:
-    try:
-        return path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {what}: {exc.__class__.__name__}", file=path) from None
+MAX_LIST_BYTES = 16 * 1024 * 1024  # scope, exclude and target lists
+
+
+def _read(path: Path, what: str, limit: int = MAX_LIST_BYTES) -> str:
+    from ppsguard.infile import read_text
+
+    return read_text(path, limit=limit, what=what)
 
 
 def _write_atomic(path: Path, write: Callable[[IO[str]], object]) -> None:
@@ -376,10 +378,10 @@ def _scan(
 
 def _from_nmap_file(path: Path, options: ScanOptions) -> ScanResult | None:
     """An nmap XML file as the result; -sV probes its open ports through the gate."""
-    from ppsguard.scan.nmap_import import load_nmap_xml
+    from ppsguard.scan.nmap_import import MAX_NMAP_BYTES, load_nmap_xml
     from ppsguard.scan.plan import gate_for
 
-    result = load_nmap_xml(_read(path, "nmap XML"), str(path))
+    result = load_nmap_xml(_read(path, "nmap XML", MAX_NMAP_BYTES), str(path))
     if options.identify and options.dry_run:
         from ppsguard.scan.identify.merge import open_ports
 

@@ -26,6 +26,7 @@ from typing import Any
 from ppsguard.errors import InputError
 from ppsguard.model.net import MAX_PORT, MIN_PORT, Protocol
 
+ETC_SERVICES_MAX_BYTES = 2_000_000
 ETC_SERVICES_PATH = Path("/etc/services")
 _PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
@@ -218,11 +219,14 @@ def load_builtin_entries() -> list[ServiceEntry]:
 
 def read_etc_services(path: Path = ETC_SERVICES_PATH) -> list[ServiceEntry]:
     """/etc/services read at run time (empty if absent or unreadable)."""
+    from ppsguard.errors import PpsError
+    from ppsguard.infile import read_text
+
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        text = read_text(path, limit=ETC_SERVICES_MAX_BYTES, what="services file", errors="replace")
+    except PpsError:
         return []
-    return parse_etc_services(text[:2_000_000])
+    return parse_etc_services(text)
 
 
 @functools.cache

@@ -25,6 +25,8 @@ from ppsguard.model.registry import (
     Waiver,
 )
 from ppsguard.registry.naming import (
+    ENTRY_ID,
+    ENTRY_ID_HINT,
     NetworkResolver,
     parse_address,
     parse_port_text,
@@ -205,13 +207,10 @@ class EntryBuilder:
             raise err(
                 "an entry needs service: or port:", node, "e.g. service: pop3 or port: 110/tcp"
             )
-        unique: list[ServicePort] = []
-        for sp in ports:
-            if sp not in unique:
-                unique.append(sp)
+        unique = tuple(dict.fromkeys(ports))  # ordered and de-duplicated in linear time
         if not unique:
             raise err("an entry needs at least one service or port", node)
-        return service, tuple(unique)
+        return service, unique
 
     def _names(self, node: Node) -> tuple[str, ...]:
         out = []
@@ -271,6 +270,8 @@ class EntryBuilder:
     ) -> str:
         if "id" in fields:
             entry_id = as_str(fields["id"][1])
+            if not ENTRY_ID.fullmatch(entry_id):
+                raise err(f"bad entry id {entry_id!r}", fields["id"][1], ENTRY_ID_HINT)
             if entry_id in self._ids:
                 first = self._ids[entry_id].location
                 raise err(

@@ -2,7 +2,8 @@
 
 `parse_registry(text, file, read_include=...)` is the pure entry point: it takes text and a
 callable that returns the text of an included file. `load_registry(path)` is the edge: it reads
-files, refuses files larger than MAX_BYTES before reading them, resolves includes relative to the
+files through the one bounded reader (`ppsguard.infile`: regular files only, at most MAX_BYTES,
+`-` for standard input), resolves includes relative to the
 including file and refuses any that leave the registry's folder. Every error is an InputError with
 file:line:column and, where a name was misspelt, a `did you mean` hint. Nothing is ever executed:
 see `yamlsafe` for the YAML hardening. The format is described in docs/registry.md and, for
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ppsguard.errors import InputError
+from ppsguard.infile import read_text
 from ppsguard.model.registry import (
     ANYWHERE,
     Action,
@@ -23,6 +25,7 @@ from ppsguard.model.registry import (
     Registry,
     RoleDef,
     ServiceDef,
+    ServicePort,
     SourceLocation,
 )
 from ppsguard.registry.entries import EntryBuilder, as_str, as_str_list, err, mapping, optional_bool
@@ -53,24 +56,7 @@ def load_registry(path: str | Path) -> Registry:
     root = main.resolve().parent
 
     def read(file: str) -> str:
-        p = Path(file)
-        try:
-            size = p.stat().st_size
-            if size > MAX_BYTES:
-                raise InputError(
-                    f"file is {size:,} bytes, larger than the {MAX_BYTES:,} allowed for a "
-                    "registry; split it with include:",
-                    file=file,
-                )
-            data = p.read_bytes()
-        except InputError:
-            raise
-        except OSError as exc:
-            raise InputError(f"cannot read registry: {exc.strerror or exc}", file=file) from None
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"not UTF-8 text (byte {exc.start})", file=file) from None
+        return read_text(file, limit=MAX_BYTES, what="registry")
 
     def read_include(including: str, name: str, at: SourceLocation) -> tuple[str, str]:
         target = (Path(including).parent / name).resolve()
@@ -83,7 +69,7 @@ def load_registry(path: str | Path) -> Registry:
                 hint="keep included files next to the registry or below it",
             )
         shown = str(main.parent / target.relative_to(root))
-        if not target.is_file():
+        if not target.exists():
             raise InputError(
                 f"included file {name!r} not found", file=at.file, line=at.line, column=at.column
             )
@@ -249,11 +235,10 @@ def _service(key: Node, value: Node) -> ServiceDef:
             description = as_str(fields["description"][1])
     else:
         items = as_str_list(value)
-    ports = []
+    ports: dict[ServicePort, None] = {}  # ordered and de-duplicated in linear time
     for item in items:
         for sp in parse_port_text(str(item.value), item.location):
-            if sp not in ports:
-                ports.append(sp)
+            ports[sp] = None
     if not ports:
         raise err("a service needs at least one port", value)
     return ServiceDef(str(key.value), tuple(ports), description, key.location)

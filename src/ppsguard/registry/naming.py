@@ -5,7 +5,8 @@ shipped catalog (`ppsguard.knowledge.services.builtin_catalog`), then this machi
 /etc/services (`default_catalog`), so `pop3` works without declaring it. Port text is
 `N/proto`, `N-M/proto`, `N` (tcp) or `N/tcp+udp` (several protocols).
 
-Networks resolve recursively (members may name other networks) with cycle detection; `except`
+Networks resolve recursively (members may name other networks, at most MAX_NETWORK_DEPTH
+references deep) with cycle detection; `except`
 lists are subtracted exactly with `address_exclude`, and the result is a collapsed, sorted tuple of
 IPv4 then IPv6 networks. Pure: no I/O.
 """
@@ -30,7 +31,15 @@ from ppsguard.model.registry import (
 )
 
 PORT_PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP)
-_PORT_RE = re.compile(r"^\s*(\d{1,5})\s*(?:-\s*(\d{1,5}))?\s*(?:/\s*([a-z+]+))?\s*$")
+MAX_NETWORK_DEPTH = 64  # networks naming networks: deeper chains are refused, never recursed
+# ASCII digits only: `\d` alone would also take Arabic-Indic or full-width digits as a port
+_PORT_RE = re.compile(
+    r"^\s*([0-9]{1,5})\s*(?:-\s*([0-9]{1,5}))?\s*(?:/\s*([a-z+]+))?\s*$", re.ASCII
+)
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+# An entry id travels into rule comments and NFLOG prefixes: the renderers accept exactly this.
+ENTRY_ID = re.compile(r"[A-Za-z0-9_.:/@+=,-]{1,100}", re.ASCII)
+ENTRY_ID_HINT = "use letters, digits and _.:/@+=,- up to 100 characters"
 
 
 def suggest(name: str, known: Iterable[str]) -> str | None:
@@ -114,11 +123,24 @@ def resolve_service(
 
 
 def parse_address(text: str, at: SourceLocation) -> IPNetwork | None:
-    """An address or CIDR literal, or None when the text is not one (then it is a name)."""
+    """An address or CIDR literal, or None when the text is not one (then it is a name).
+
+    Refused, each with the fix in the hint: host bits set; a zone index (`fe80::1%eth0`: rules
+    match addresses, not interfaces); IPv4-mapped IPv6 (`::ffff:198.18.0.1`: the kernel sees
+    such a peer's packets as IPv4, so an IPv6 rule for it would never match); non-ASCII text.
+    """
     if not any(ch.isdigit() for ch in text) or not (":" in text or text[0].isdigit()):
         return None
+    if not text.isascii():
+        raise _err(f"bad address or CIDR {text!r}: only ASCII digits and letters", at)
+    if "%" in text:
+        raise _err(
+            f"address {text!r} has a zone index (%...)",
+            at,
+            "firewall rules match addresses, not interfaces: write the address without %zone",
+        )
     try:
-        return ipaddress.ip_network(text, strict=True)
+        network = ipaddress.ip_network(text, strict=True)
     except ValueError as exc:
         if "has host bits set" in str(exc):
             net = ipaddress.ip_network(text, strict=False)
@@ -126,6 +148,15 @@ def parse_address(text: str, at: SourceLocation) -> IPNetwork | None:
                 f"bad CIDR {text!r}: host bits set", at, f"did you mean {str(net)!r}?"
             ) from None
         raise _err(f"bad address or CIDR {text!r}", at) from None
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_IPV4_MAPPED):
+        mapped = network.network_address.ipv4_mapped
+        suffix = "" if network.prefixlen == 128 else f"/{network.prefixlen - 96}"
+        raise _err(
+            f"IPv4-mapped address {text!r} never matches IPv4 packets in the firewall",
+            at,
+            f"write {mapped}{suffix}",
+        )
+    return network
 
 
 def collapse(networks: Iterable[IPNetwork]) -> tuple[IPNetwork, ...]:
@@ -179,6 +210,13 @@ class NetworkResolver:
         if text in self._active:
             cycle = " -> ".join([*self._active[self._active.index(text) :], text])
             raise _err(f"network cycle {cycle}", self._defs[text].location)
+        if len(self._active) >= MAX_NETWORK_DEPTH:
+            raise _err(
+                f"network {text!r} is more than {MAX_NETWORK_DEPTH} references deep "
+                f"({self._active[0]} -> {self._active[1]} -> ...)",
+                self._defs[text].location,
+                "name the addresses directly instead of chaining networks",
+            )
         self._active.append(text)
         try:
             definition = self._defs[text]

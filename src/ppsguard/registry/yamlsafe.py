@@ -6,6 +6,8 @@ so no code can run. On top of that this module:
   - refuses every tag except the standard scalar/sequence/mapping ones and merge keys (`<<`);
   - caps anchors and aliases (billion laughs) and the total number of nodes visited when the graph
     is walked, so a small file cannot expand into a huge one;
+  - caps the nesting depth (MAX_DEPTH), so a short file of nested brackets is a clear error, never
+    a RecursionError;
   - turns every YAML error into an InputError naming file:line:column.
 The result is a `Node` tree of dicts/lists/scalars, each with its SourceLocation.
 """
@@ -24,6 +26,7 @@ from ppsguard.model.registry import SourceLocation
 MAX_BYTES = 4 * 1024 * 1024
 MAX_ALIASES = 64
 MAX_NODES = 200_000
+MAX_DEPTH = 64  # a registry nests about 6 levels; deeper text is refused, never recursed into
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -101,9 +104,17 @@ class _Walk:
         self.budget = MAX_NODES
         self.seen: set[int] = set()
         self.aliases = 0
+        self.depth = 0
 
     def convert(self, node: yaml.Node) -> Node:
         self.budget -= 1
+        if self.depth >= MAX_DEPTH:
+            raise InputError(
+                f"values nested more than {MAX_DEPTH} levels deep",
+                file=self.file,
+                line=node.start_mark.line + 1,
+                column=node.start_mark.column + 1,
+            )
         if id(node) in self.seen or self.budget < 0:
             self.aliases += 1
             if self.aliases > MAX_ALIASES or self.budget < 0:
@@ -115,7 +126,11 @@ class _Walk:
                     column=node.start_mark.column + 1,
                 )
         self.seen.add(id(node))
-        return _convert(node, self.file, self, self.loader)
+        self.depth += 1
+        try:
+            return _convert(node, self.file, self, self.loader)
+        finally:
+            self.depth -= 1
 
 
 def _convert(node: yaml.Node, file: str, walk: _Walk, loader: yaml.SafeLoader) -> Node:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ipaddress
+import math
 import xml.etree.ElementTree as ET
 from collections import Counter
 
@@ -33,7 +34,7 @@ from ppsguard.model.scan import (
 )
 from ppsguard.scan.identify.escape import escape_text
 
-MAX_XML_CHARS = 256 * 1024 * 1024
+MAX_NMAP_BYTES = 64 * 1024 * 1024  # what every reader of nmap XML files accepts
 
 
 def _text(value: str | None, limit: int = 200) -> str | None:
@@ -41,10 +42,31 @@ def _text(value: str | None, limit: int = 200) -> str | None:
 
 
 def _int(value: str | None, default: int = 0) -> int:
-    try:
-        return int(value) if value is not None else default
-    except ValueError:
+    """An ASCII decimal attribute (int() alone would take Arabic-Indic or full-width digits)."""
+    if value is None:
         return default
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 20:
+        return default
+    return int(text)
+
+
+def _start(root: ET.Element, source: str) -> dt.datetime:
+    """The run's start (`start`, Unix seconds); refused when no calendar can hold it."""
+    value = root.get("start")
+    try:
+        return dt.datetime.fromtimestamp(_int(value), dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        raise InputError("nmaprun start is not a usable Unix time", file=source, token=value) from None
+
+
+def _elapsed(root: ET.Element) -> float:
+    finished = root.find("runstats/finished")
+    try:
+        elapsed = float(finished.get("elapsed", "0")) if finished is not None else 0.0
+    except ValueError:
+        return 0.0
+    return elapsed if math.isfinite(elapsed) and elapsed >= 0 else 0.0
 
 
 def _service(element: ET.Element) -> ServiceInfo:
@@ -137,8 +159,8 @@ def _host(element: ET.Element, source: str) -> HostResult | None:
 
 def load_nmap_xml(text: str, source: str) -> ScanResult:
     """Parse nmap XML (`-oX`). Bad or hostile XML raises InputError naming `source`:line:column."""
-    if len(text) > MAX_XML_CHARS:
-        raise InputError(f"nmap XML larger than {MAX_XML_CHARS} characters", file=source)
+    if len(text) > MAX_NMAP_BYTES:
+        raise InputError(f"nmap XML larger than {MAX_NMAP_BYTES:,} characters", file=source)
     try:
         root = SafeET.fromstring(text)  # DTDs allowed (nmap writes one); entities refused
     except ET.ParseError as error:
@@ -150,14 +172,8 @@ def load_nmap_xml(text: str, source: str) -> ScanResult:
         raise InputError(f"refused unsafe XML ({type(error).__name__})", file=source) from None
     if root.tag != "nmaprun":
         raise InputError("not an nmap XML result", file=source, token=root.tag[:40])
-    started = dt.datetime.fromtimestamp(_int(root.get("start")), dt.UTC)
-    finished = root.find("runstats/finished")
-    elapsed = 0.0
-    if finished is not None:
-        try:
-            elapsed = float(finished.get("elapsed", "0"))
-        except ValueError:
-            elapsed = 0.0
+    started = _start(root, source)
+    elapsed = _elapsed(root)
     scan_types = {e.get("type") for e in root.findall("scaninfo")}
     engine = "syn" if "syn" in scan_types else "connect" if "connect" in scan_types else "nmap"
     hosts = tuple(h for h in (_host(e, source) for e in root.findall("host")) if h is not None)

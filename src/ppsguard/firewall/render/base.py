@@ -8,7 +8,6 @@ half-compiled (the Aerleon model: `UnsupportedFilterError`). Pure: no I/O.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol as TypingProtocol
@@ -16,10 +15,10 @@ from typing import Protocol as TypingProtocol
 from ppsguard.errors import InputError
 from ppsguard.model.net import Protocol
 from ppsguard.model.registry import Action, HostPolicy, Rule
+from ppsguard.registry.naming import ENTRY_ID, ENTRY_ID_HINT
 
 LOG_PREFIX = "pps:"
 _MAX_LOG_PREFIX = 63  # the xt NFLOG target's limit (nft's is larger)
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_.:/@+=,-]{1,100}$")
 
 
 class UnsupportedFeature(InputError):
@@ -129,14 +128,13 @@ def check_supported(policy: HostPolicy, target: str, features: frozenset[Feature
             raise _refuse(rule, target, ", ".join(sorted(missing)))
         if rule.log and len(log_prefix(rule.entry_id)) > _MAX_LOG_PREFIX:
             raise _refuse(rule, target, f"a log prefix longer than {_MAX_LOG_PREFIX} characters")
-        if not _SAFE_ID.match(rule.entry_id):
+        if not ENTRY_ID.fullmatch(rule.entry_id):
             raise _refuse(
                 rule,
                 target,
-                f"entry id {rule.entry_id!r} in a rule comment and log prefix "
-                "(use letters, digits and _.:/@+=,- up to 100 characters)",
+                f"entry id {rule.entry_id!r} in a rule comment and log prefix ({ENTRY_ID_HINT})",
             )
-    if not _SAFE_ID.match(default_entry_id(policy)):
+    if not ENTRY_ID.fullmatch(default_entry_id(policy)):
         raise UnsupportedFeature(
             f"target {target} cannot carry host name {policy.host!r} in a comment",
             token=policy.host,
