@@ -88,9 +88,7 @@ def read_bytes(path: str | Path, *, limit: int, what: str = "file") -> bytes:
         os.close(fd)
 
 
-def read_text(
-    path: str | Path, *, limit: int, what: str = "file", errors: str = "strict"
-) -> str:
+def read_text(path: str | Path, *, limit: int, what: str = "file", errors: str = "strict") -> str:
     """`read_bytes` decoded as UTF-8; undecodable text is an InputError naming the byte offset
     (unless `errors` says how to replace it)."""
     data = read_bytes(path, limit=limit, what=what)

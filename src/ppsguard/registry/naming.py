@@ -190,6 +190,7 @@ class NetworkResolver:
     def __init__(self, networks: Mapping[str, NetworkDef]) -> None:
         self._defs = networks
         self._done: dict[str, tuple[IPNetwork, ...]] = {}
+        self._depth: dict[str, int] = {}
         self._active: list[str] = []
 
     def resolve_one(self, text: str, at: SourceLocation) -> tuple[IPNetwork, ...]:
@@ -210,21 +211,29 @@ class NetworkResolver:
         if text in self._active:
             cycle = " -> ".join([*self._active[self._active.index(text) :], text])
             raise _err(f"network cycle {cycle}", self._defs[text].location)
+        definition = self._defs[text]
         if len(self._active) >= MAX_NETWORK_DEPTH:
-            raise _err(
-                f"network {text!r} is more than {MAX_NETWORK_DEPTH} references deep "
-                f"({self._active[0]} -> {self._active[1]} -> ...)",
-                self._defs[text].location,
-                "name the addresses directly instead of chaining networks",
-            )
+            raise self._too_deep(text)
         self._active.append(text)
         try:
-            definition = self._defs[text]
             result = self.resolve(definition.members, definition.excluded, definition.location)
         finally:
             self._active.pop()
+        # the same limit whatever order the networks are defined in (memoised chains are shallow)
+        named = (*definition.members, *definition.excluded)
+        depth = 1 + max((self._depth.get(name, 0) for name in named), default=0)
+        if depth > MAX_NETWORK_DEPTH:
+            raise self._too_deep(text)
+        self._depth[text] = depth
         self._done[text] = result
         return result
+
+    def _too_deep(self, text: str) -> InputError:
+        return _err(
+            f"network {text!r} is more than {MAX_NETWORK_DEPTH} references deep",
+            self._defs[text].location,
+            "name the addresses directly instead of chaining networks",
+        )
 
     def resolve(
         self, members: Iterable[str], excluded: Iterable[str], at: SourceLocation

@@ -57,7 +57,9 @@ def _start(root: ET.Element, source: str) -> dt.datetime:
     try:
         return dt.datetime.fromtimestamp(_int(value), dt.UTC)
     except (OverflowError, OSError, ValueError):
-        raise InputError("nmaprun start is not a usable Unix time", file=source, token=value) from None
+        raise InputError(
+            "nmaprun start is not a usable Unix time", file=source, token=value
+        ) from None
 
 
 def _elapsed(root: ET.Element) -> float:
