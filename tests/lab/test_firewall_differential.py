@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_firewall_helpers import OUTCOME, LogCollector, probe
 
-from ppsguard.firewall.apply import replacement_batch
 from ppsguard.firewall.render import renderer
 from ppsguard.lab.hosts import HostSpec, Lab
 from ppsguard.model.net import Protocol
@@ -119,7 +118,7 @@ def load(lab: Lab, target: str, text: str) -> None:
     policy = compile_host_policy(parse_registry(text, "random.yaml"), "fw")
     rendered = renderer(target).render(policy)
     if target == "nftables":
-        fw.nft(replacement_batch(rendered.files[0].text))
+        fw.nft(rendered.files[0].text)  # the compiled file alone, as `nft -f` loads it
         return
     for item in rendered.files:
         fw.run([item.loader], input=item.text)

@@ -1,7 +1,12 @@
 """Render a HostPolicy for iptables-restore and ip6tables-restore (one file per family).
 
-Each file replaces the `filter` table (as iptables-persistent's rules.v4 / rules.v6 do): INPUT
-jumps to `PPSGUARD-INPUT`, which holds the same order as the nftables target — established and
+Each file declares only what it owns: INPUT's policy and the chain `PPSGUARD-INPUT`, which INPUT
+jumps to (FORWARD and OUTPUT are not declared, so their policies are never changed). Loaded with
+plain `iptables-restore` it replaces the whole `filter` table (as iptables-persistent's rules.v4
+does); with `iptables-restore --noflush` it empties and refills PPSGUARD-INPUT (a declared chain
+is flushed even then), sets INPUT's policy, appends the jump at the end of INPUT and keeps every
+other rule (see docs/firewall.md for the exact semantics). `PPSGUARD-INPUT` holds the same order as
+the nftables target — established and
 related first, ICMPv6 neighbour discovery, invalid dropped, loopback accepted, then the registry's
 rules in first-match order, then the default as an explicit last rule. iptables has no verdict
 maps, so the chain is flat (cost grows with the rules; prefer the nftables target for large
@@ -156,8 +161,6 @@ class IptablesRenderer:
             f"default {policy.default_action}",
             "*filter",
             f":INPUT {policy_word} [0:0]",
-            ":FORWARD ACCEPT [0:0]",
-            ":OUTPUT ACCEPT [0:0]",
             f":{CHAIN} - [0:0]",
             f"-A INPUT -j {CHAIN}",
             f"-A {CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",

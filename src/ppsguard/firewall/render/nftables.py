@@ -25,7 +25,12 @@ covering the same segments share a chain. A packet costs one map lookup plus the
 ports contain its port, so 10,000 entries on distinct ports cost what 10 do; with the address
 maps, 10,000 entries each allowing one address to the same port cost what 10 do too. The base
 chain policy is drop when the default is deny/reject (belt and braces: if the last rule were
-removed by hand the chain still fails closed) and accept when the default is allow. Pure: no I/O.
+removed by hand the chain still fails closed) and accept when the default is allow.
+
+`render()` (what `pps policy compile` writes) puts `table inet ppsguard {}` + `delete table inet
+ppsguard` before the table, so `nft -f FILE` alone replaces our table idempotently and changes
+nothing else; `render_table()` is the bare table that `pps policy apply` wraps the same way.
+Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -48,6 +53,13 @@ from ppsguard.model.net import IPNetwork, PortRange, Protocol
 from ppsguard.model.registry import Action, HostPolicy, Rule
 
 TABLE = "ppsguard"
+
+
+def replacement_preamble() -> str:
+    """The two lines that make a file of our table replace whatever `inet ppsguard` exists."""
+    return f"table inet {TABLE} {{}}\ndelete table inet {TABLE}\n"
+
+
 _PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP)
 _MAX_PORT_END = 65536
 _ND_TYPES = "nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert"
@@ -297,11 +309,21 @@ class NftablesRenderer:
     features = frozenset(Feature)
 
     def render(self, policy: HostPolicy, options: RenderOptions | None = None) -> Rendered:
+        """The loadable file: `render_file` (self-contained, idempotent under `nft -f`)."""
         return Rendered(
             target=self.name,
             host=policy.host,
-            files=(RenderedFile("nft", "nft -f", self.render_table(policy, options)),),
+            files=(RenderedFile("nft", "nft -f", self.render_file(policy, options)),),
         )
+
+    def render_file(self, policy: HostPolicy, options: RenderOptions | None = None) -> str:
+        """The table behind its replacement preamble, so plain `nft -f FILE` replaces our table
+        whatever was there (absent, ours from another registry, hand-edited) in one transaction
+        and touches no other table: `table inet ppsguard {}` creates it if absent (a no-op
+        otherwise), `delete table inet ppsguard` removes it whole, then the new table."""
+        table = self.render_table(policy, options)
+        header, _, body = table.partition("\n")
+        return f"{header}\n{replacement_preamble()}{body}"
 
     def render_table(self, policy: HostPolicy, options: RenderOptions | None = None) -> str:
         options = options or RenderOptions()
