@@ -67,7 +67,7 @@ def test_hundred_megabyte_registry_refused(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_explain_json_has_exactly_four_keys() -> None:
+def test_explain_json_has_exactly_five_keys() -> None:
     result = pps(
         "policy", "explain", SEED, "--from", "198.18.0.14", "--to-port", "110/tcp", "--json"
     )
@@ -78,6 +78,7 @@ def test_explain_json_has_exactly_four_keys() -> None:
         "log": True,
         "entry": {"id": "pop3-others", "file": str(SEED), "line": 20},
         "reason": value["reason"],
+        "unchecked": [],
     }
     assert "pop3" in value["reason"] and "except pop-clients" in value["reason"]
 

@@ -6,10 +6,17 @@ protocol is equal, the port is in one of its ranges, the source is in one of its
 a destination is given, the destination is in one of its destination networks (destination None
 means "any address of the host": destination constraints are not checked).
 
-`explain(...)` adds the registry's words: the `Explanation` has exactly the four keys of
-`pps policy explain --json`: verdict ("allow" or "deny"; a `reject` entry gives "deny" and the
-reason says rejected), log, entry {id, file, line} and reason. When the default decides, the entry
-is `<host>/default` at the line where the default was written (or the host's line when implicit).
+`explain(...)` adds the registry's words: the `Explanation` has exactly the five keys of
+`pps policy explain --json`: verdict ("allow" or "deny"; a `reject` entry or default gives "deny"
+and the reason says "rejected", the one word for both), log, entry {id, file, line}, reason, and
+unchecked. When the default decides, the entry is `<host>/default` at the line where the default
+was written (or the host's line when implicit).
+
+`unchecked` lists what the answer assumed instead of checking: without a destination only the
+deciding entry's destination can matter (an earlier entry that failed to match failed on protocol,
+port or source, none of which depends on the destination; a default decision stays one when a
+destination is added), so it is `["bind"]` when that entry has `bind: ADDRESS` or `bind:
+loopback`, `["destination"]` for a `uses` entry's `to:`, else empty; the reason says it too.
 Pure.
 """
 
@@ -52,6 +59,11 @@ class Explanation:
     log: bool
     entry: EntryRef
     reason: str
+    unchecked: tuple[str, ...] = ()
+
+
+VERB = {Action.ALLOW: "allowed", Action.DENY: "denied", Action.REJECT: "rejected"}
+REJECT_NOTE = " (rejected: the sender is told the port is closed)"
 
 
 def rule_matches(
@@ -112,8 +124,10 @@ def explain(
             loc = host.location if host else SourceLocation(registry.files[0], 1, 1)
         reason = (
             f"{attempt}: no entry of host {policy.host!r} matches, so the default decides: "
-            f"{policy.default_action} ({logged})"
+            f"{VERB[policy.default_action]} ({logged})"
         )
+        if policy.default_action is Action.REJECT:
+            reason += REJECT_NOTE
         return Explanation(
             verdict, decision.log, EntryRef(f"{policy.host}/default", loc.file, loc.line), reason
         )
@@ -121,16 +135,33 @@ def explain(
     entry = next((e for e in registry.entries() if e.id == rule.entry_id), None)
     what = entry.label if entry else f"{rule.protocol}"
     who = _who(entry) if entry else "its sources"
-    verb = {Action.ALLOW: "allowed", Action.DENY: "denied", Action.REJECT: "rejected"}[rule.action]
-    kind = {"provides": "provides", "denies": "denies", "uses": "uses"}[rule.kind.value]
-    reason = f"{attempt}: {verb} ({logged}) by {kind} entry {rule.entry_id!r}: {what} from {who}"
+    kind = rule.kind.value
+    reason = f"{attempt}: {VERB[rule.action]} ({logged}) by {kind} entry {rule.entry_id!r}: "
+    reason += f"{what} from {who}"
     if rule.action is Action.REJECT:
-        reason += " (rejected: the sender is told the port is closed)"
+        reason += REJECT_NOTE
     if entry is not None and entry.purpose:
         reason += f" — {entry.purpose}"
+    unchecked: tuple[str, ...] = ()
+    if destination is None and not rule.destination_is_any:
+        bind = entry.bind if entry is not None else None
+        if bind is not None:
+            unchecked = ("bind",)
+            shown = bind.address if bind.address is not None else bind.scope.value
+            reason += (
+                f"; NOT CHECKED: the entry's bind ({shown}), since no --to was given (any "
+                "address of the host was assumed; give --to to check it)"
+            )
+        else:
+            unchecked = ("destination",)
+            reason += (
+                "; NOT CHECKED: the entry's destination, since no --to was given (any "
+                "address was assumed; give --to to check it)"
+            )
     return Explanation(
         verdict,
         decision.log,
         EntryRef(rule.entry_id, rule.location.file, rule.location.line),
         reason,
+        unchecked,
     )

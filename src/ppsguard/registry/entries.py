@@ -283,6 +283,6 @@ class EntryBuilder:
             entry_id, n = base, 1
             while entry_id in self._ids:
                 n += 1
-                entry_id = f"{base}#{n}"
+                entry_id = f"{base}@{n}"  # `#` is not allowed in an entry id
         self._ids[entry_id] = node
         return entry_id
