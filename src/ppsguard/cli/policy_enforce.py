@@ -134,8 +134,10 @@ def register(group: typer.Typer) -> None:
     ) -> None:
         """Compile the registry into a firewall rule set for one host.
 
-        nftables: one `inet ppsguard` table (load with `pps policy apply`, or `nft -f`).
-        iptables: iptables-restore and ip6tables-restore files.
+        nftables: one `inet ppsguard` table in a file that `nft -f FILE` loads on its own,
+        replacing any earlier ppsguard table and touching no other (or use `pps policy apply`).
+        iptables: iptables-restore and ip6tables-restore files (docs/firewall.md says what
+        plain and --noflush loading do).
         """
         from ppsguard.firewall.render import RenderOptions, renderer
 
