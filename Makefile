@@ -9,7 +9,7 @@ PPS    := $(VENV)/bin/pps
 STAMP  := $(VENV)/.stamp-install
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench setup system-deps typecheck clean
+.PHONY: run test lint bench fuzz setup system-deps typecheck clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ lint: setup
 test: setup system-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+
+## fuzz: the fuzzing harness at length (every parser of outside input; CI runs it briefly in
+## `make test`). FUZZ_EXAMPLES inputs per parser, default 5000; failures print the input.
+FUZZ_EXAMPLES ?= 5000
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz PPSGUARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  $(PY) -m pytest tests/property/test_parsers_fuzz.py -q
 
 ## bench: run every benchmark in benchmarks/ (each prints its ratios against the anchor)
 bench: setup system-deps

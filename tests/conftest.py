@@ -1,3 +1,20 @@
-"""Shared test configuration: the lab's fixtures and marker handling come from the package."""
+"""Shared test configuration: the lab's fixtures and marker handling come from the package.
+
+Hypothesis profiles: the default runs each property briefly; `fuzz` (HYPOTHESIS_PROFILE=fuzz, as
+`make fuzz` sets it) runs the fuzzing harness (tests/property/test_parsers_fuzz.py) at length.
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "fuzz",
+    max_examples=int(os.environ.get("PPSGUARD_FUZZ_EXAMPLES", "5000")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+if os.environ.get("HYPOTHESIS_PROFILE"):
+    settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
 
 pytest_plugins = ["ppsguard.testing.pytest_plugin", "pytester"]

@@ -1,0 +1,245 @@
+"""The fuzzing harness (#18): every parser of outside input, fed random and mutated input, may
+only return a value or raise the project's InputError — never another exception, never hang.
+
+Parsers covered: the registry YAML (mutations of every example registry), nmap XML (mutations of
+a real-shaped -oX document), scope/target lists, port specs (`-p`, registry port text, `pps port`
+queries), netlink messages (sock_diag dumps and NFLOG records), service banners (every handshake
+parser and the signature matcher), and the other text the machine hands us (/etc/services,
+/proc/net tables, cgroups, `nft -j list ruleset`, `ip -j addr`, the ephemeral port range).
+
+Normal runs (CI) try a few dozen inputs per parser; `make fuzz` sets HYPOTHESIS_PROFILE=fuzz
+(registered in tests/conftest.py) and tries thousands. Each call runs under an alarm: a parser
+still busy after HANG_SECONDS fails the test as a hang. atheris is not used: it needs a
+clang-built CPython extension that this project's machines do not carry, and hypothesis'
+mutation strategies over real samples reach the same parsers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import struct
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ppsguard.audit.observe import parse_ip_addr_json
+from ppsguard.errors import InputError, RuntimeFailure
+from ppsguard.firewall.live import parse_ruleset
+from ppsguard.inventory import sockdiag
+from ppsguard.inventory.containers import parse_container
+from ppsguard.inventory.procfs import parse_cgroup, parse_proc_net
+from ppsguard.inventory.raw import AddressCache, RawSocket
+from ppsguard.knowledge.query import resolve_query
+from ppsguard.knowledge.ranges import parse_local_port_range
+from ppsguard.knowledge.services import parse_etc_services
+from ppsguard.model.net import Protocol
+from ppsguard.model.registry import SourceLocation
+from ppsguard.monitor import nflog
+from ppsguard.policy.compile import compile_host_policy
+from ppsguard.registry.load import parse_registry
+from ppsguard.registry.naming import parse_port_text
+from ppsguard.scan.identify import handshakes, signatures
+from ppsguard.scan.identify.classify import interpret
+from ppsguard.scan.identify.probes import BY_NAME
+from ppsguard.scan.nmap_import import load_nmap_xml
+from ppsguard.scan.ports import parse_ports
+from ppsguard.scan.targets import parse_networks, parse_targets, split_tokens
+
+ROOT = Path(__file__).resolve().parents[2]
+HANG_SECONDS = 10
+FUZZ = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
+BUDGET = settings(
+    max_examples=settings.default.max_examples if FUZZ else 40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+EXAMPLES = [p.read_text() for p in sorted((ROOT / "examples").glob("*.yaml"))]
+NMAP_XML = (ROOT / "tests" / "samples" / "services" / "nmap-sv.xml").read_text()
+AT = SourceLocation("fuzz", 1, 1)
+
+
+class Hang(Exception):
+    """A parser ran longer than HANG_SECONDS on one input."""
+
+
+@contextlib.contextmanager
+def alarm(seconds: int = HANG_SECONDS) -> Iterator[None]:
+    def expired(_signum: int, _frame: object) -> None:
+        raise Hang(f"parser still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def holds(parse: Callable[..., Any], *args: Any, allowed: tuple[type[Exception], ...] = ()) -> Any:
+    """Call a parser: a value or InputError (with a message) is fine; anything else fails."""
+    with alarm():
+        try:
+            return parse(*args)
+        except InputError as exc:
+            assert str(exc).strip()
+            return None
+        except allowed:
+            return None
+
+
+@st.composite
+def mutated(draw: st.DrawFn, samples: list[str]) -> str:
+    """A sample with a few random edits: deletions, insertions, replacements, duplications."""
+    text = draw(st.sampled_from(samples))
+    for _ in range(draw(st.integers(1, 6))):
+        if not text:
+            break
+        at = draw(st.integers(0, len(text) - 1))
+        end = min(len(text), at + draw(st.integers(0, 40)))
+        operation = draw(st.sampled_from(["delete", "insert", "replace", "duplicate"]))
+        piece = draw(st.text(max_size=12))
+        if operation == "delete":
+            text = text[:at] + text[end:]
+        elif operation == "insert":
+            text = text[:at] + piece + text[at:]
+        elif operation == "replace":
+            text = text[:at] + piece + text[end:]
+        else:
+            text = text[:at] + text[at:end] * draw(st.integers(2, 30)) + text[end:]
+    return text
+
+
+def _load_registry(text: str) -> None:
+    registry = parse_registry(text, "fuzz.yaml")
+    for host in registry.hosts:
+        compile_host_policy(registry, host.name)
+
+
+@BUDGET
+@given(mutated(EXAMPLES))
+def test_registry_yaml(text: str) -> None:
+    holds(_load_registry, text)
+
+
+NMAP_TOKENS = st.sampled_from(
+    ['"99999999999999999999"', '"-1"', '"٢٢"', '"nan"', '"1e309"', '""', "&amp;", "<![CDATA[x]]>"]
+)
+
+
+@BUDGET
+@given(mutated([NMAP_XML]), NMAP_TOKENS, st.integers(0, len(NMAP_XML)))
+def test_nmap_xml(text: str, token: str, at: int) -> None:
+    holds(load_nmap_xml, text, "fuzz.xml")
+    holds(load_nmap_xml, NMAP_XML[:at] + token + NMAP_XML[at:], "fuzz.xml")
+
+
+TARGET_TEXT = st.one_of(
+    st.text(max_size=80),
+    st.lists(
+        st.sampled_from(
+            ["198.18.0.1", "198.18.0.0/30", "198.18.0.1-3", "2001:db8::1", "2001:db8::/126",
+             "lab.test", "-", "/", "1-", "::ffff:1.2.3.4", "fe80::1%eth0", "198.18.0.٣",
+             "0.0.0.0/0", "198.18.0.5-2", ",", "#x"]
+        ),
+        max_size=6,
+    ).map(" ".join),
+)  # fmt: skip
+
+
+@BUDGET
+@given(TARGET_TEXT)
+def test_scope_and_target_lists(text: str) -> None:
+    tokens = holds(split_tokens, text) or []
+    holds(lambda: parse_targets(tokens, max_hosts=4096))
+    holds(parse_networks, tokens)
+
+
+PORT_TEXT = st.one_of(
+    st.text(max_size=30),
+    st.from_regex(r"\A[TU:0-9,\-/a-z+٢２ ]{0,24}\Z"),
+)
+
+
+@BUDGET
+@given(PORT_TEXT)
+def test_port_specs(text: str) -> None:
+    holds(parse_ports, text)
+    holds(parse_port_text, text, AT)
+    holds(resolve_query, text)
+
+
+def _sockdiag_message(body: bytes) -> bytes:
+    return struct.pack("=IHHII", 16 + len(body), 20, 2, 1, 0) + body
+
+
+NETLINK = st.one_of(
+    st.binary(max_size=300),
+    st.binary(min_size=72, max_size=200).map(_sockdiag_message),
+    st.tuples(st.binary(max_size=120), st.integers(0, 0xFFFFFFFF)).map(
+        lambda pair: struct.pack("=IHHII", pair[1], 20, 2, 1, 0) + pair[0]
+    ),
+)
+
+
+@BUDGET
+@given(NETLINK, st.sampled_from([Protocol.TCP, Protocol.UDP]))
+def test_netlink_sock_diag(data: bytes, protocol: Protocol) -> None:
+    out: list[RawSocket] = []
+    # an NLMSG_ERROR from the kernel is a RuntimeFailure by design (permission, no such family)
+    holds(sockdiag.parse_messages, data, protocol, AddressCache(), out, allowed=(RuntimeFailure,))
+
+
+def _nflog_message(attributes: bytes) -> bytes:
+    body = struct.pack("=BBH", 2, 0, 0) + attributes
+    return struct.pack("=IHHII", 16 + len(body), (4 << 8) | 0, 0, 0, 0) + body
+
+
+@BUDGET
+@given(st.one_of(st.binary(max_size=300), st.binary(max_size=200).map(_nflog_message)))
+def test_netlink_nflog(data: bytes) -> None:
+    holds(nflog.parse_messages, data)
+
+
+BANNER = st.one_of(
+    st.binary(max_size=600),
+    st.sampled_from([b"SSH-2.0-", b"HTTP/1.1 200 OK\r\n", b"+OK ", b"220 ", b"\x16\x03\x01", b"*1\r\n"])
+    .flatmap(lambda head: st.binary(max_size=300).map(lambda tail: head + tail)),
+)
+
+
+@BUDGET
+@given(st.sampled_from(sorted(BY_NAME)), BANNER, st.booleans())
+def test_service_banners(probe: str, data: bytes, tls: bool) -> None:
+    holds(handshakes.parse, probe, data)
+    holds(signatures.match, probe, data)
+    holds(lambda: interpret(probe, data, tls=tls, payload=data[:8]))
+
+
+MACHINE_TEXT = st.one_of(
+    st.text(max_size=300),
+    st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+)
+
+
+@BUDGET
+@given(MACHINE_TEXT)
+def test_machine_text(text: str) -> None:
+    holds(parse_etc_services, text)
+    holds(parse_proc_net, text, Protocol.TCP)
+    holds(parse_cgroup, text)
+    holds(parse_container, text)
+    holds(parse_ruleset, text)
+    holds(parse_ip_addr_json, text)
+    holds(parse_local_port_range, text)
+
+
+def test_hang_guard_catches_a_hang() -> None:
+    with pytest.raises(Hang), alarm(1):
+        signal.pause()
