@@ -265,3 +265,17 @@ def test_draft_from_nmap_compiles(tmp_path: Path) -> None:
     assert compiled.returncode == 0, compiled.stderr
     compiled = pps("policy", "compile", draft, "--target", "iptables")
     assert compiled.returncode == 0, compiled.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("port", "٢٢"),
+        ("port", "２２/tcp"),
+        ("scan", "-p", "٢٢", "127.0.0.1", "--dry-run"),
+        ("scan", "-p", "T:２２", "127.0.0.1", "--dry-run"),
+    ],
+    ids=["port-arabic", "port-fullwidth", "scan-p-arabic", "scan-p-fullwidth"],
+)
+def test_non_ascii_digits_refused_as_ports_everywhere(args: tuple[str, ...]) -> None:
+    one_error(pps(*args))
