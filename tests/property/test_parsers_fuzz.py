@@ -209,8 +209,9 @@ def test_netlink_nflog(data: bytes) -> None:
 
 BANNER = st.one_of(
     st.binary(max_size=600),
-    st.sampled_from([b"SSH-2.0-", b"HTTP/1.1 200 OK\r\n", b"+OK ", b"220 ", b"\x16\x03\x01", b"*1\r\n"])
-    .flatmap(lambda head: st.binary(max_size=300).map(lambda tail: head + tail)),
+    st.sampled_from(
+        [b"SSH-2.0-", b"HTTP/1.1 200 OK\r\n", b"+OK ", b"220 ", b"\x16\x03\x01", b"*1\r\n"]
+    ).flatmap(lambda head: st.binary(max_size=300).map(lambda tail: head + tail)),
 )
 
 

@@ -279,3 +279,17 @@ def test_draft_from_nmap_compiles(tmp_path: Path) -> None:
 )
 def test_non_ascii_digits_refused_as_ports_everywhere(args: tuple[str, ...]) -> None:
     one_error(pps(*args))
+
+
+def test_lint_of_32000_ports_stays_readable(tmp_path: Path) -> None:
+    """Every risk finding names the entry's ports: cut to a few, never 32,000 per line."""
+    ports = ", ".join(f"{p}/tcp" for p in range(1, 32001))
+    path = tmp_path / "many.yaml"
+    path.write_text(
+        f"hosts:\n  h:\n    provides:\n      - {{id: many, from: anywhere, port: [{ports}]}}\n"
+    )
+    result = pps("policy", "lint", path)
+    assert result.returncode == 1, result.stderr
+    output = b" ".join((result.stdout + result.stderr).split())  # however the lines wrap
+    assert len(output) < 100_000
+    assert b"1/tcp, 2/tcp, 3/tcp, 4/tcp, 5/tcp, 6/tcp, 7/tcp, 8/tcp, ... (32,000 in all)" in output

@@ -174,8 +174,12 @@ class Entry:
 
     @property
     def label(self) -> str:
-        """The service name, or the ports, as a reader would say it."""
-        return self.service or ", ".join(str(p) for p in self.ports)
+        """The service name, or the ports, as a reader would say it (a long port list is cut
+        after 8 items, so messages stay one readable line whatever the registry holds)."""
+        if self.service:
+            return self.service
+        shown = ", ".join(str(p) for p in self.ports[:8])
+        return shown if len(self.ports) <= 8 else f"{shown}, ... ({len(self.ports):,} in all)"
 
 
 @dataclass(frozen=True, slots=True)
