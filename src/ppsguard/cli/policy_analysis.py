@@ -55,14 +55,19 @@ def register(group: typer.Typer) -> None:
         host: HostOpt = None,
         to: Annotated[
             str | None,
-            typer.Option("--to", help="Destination address (checks bind-specific entries)."),
+            typer.Option(
+                "--to",
+                help="Destination address (checks bind-specific entries; without it a bind is "
+                "assumed, and the answer says so: unchecked).",
+            ),
         ] = None,
         json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
     ) -> None:
         """Would this connection attempt be allowed, is it logged, and which entry decides?
 
         On stdout: the verdict line (ALLOW or DENY, logged or not, the deciding entry and its
-        file:line), then the reason.
+        file:line), then the reason. The answer names what it could not check (an entry's bind,
+        without --to). The meaning of every rule is in docs/registry.md, section Semantics.
 
         Example: pps policy explain examples/seed-building.yaml --from 198.18.0.11 --to-port 110/tcp
         """
