@@ -144,7 +144,7 @@ def _root_tools(*tools: str) -> None:
 def test_every_nftables_golden_passes_nft_check(path: Path) -> None:
     _root_tools("nft")
     text = path.read_text()
-    assert text.splitlines()[1:3] == ["table inet ppsguard {}", "delete table inet ppsguard"]
+    assert text.splitlines()[2:4] == ["table inet ppsguard {}", "delete table inet ppsguard"]
     done = subprocess.run(
         ["nft", "-c", "-f", "-"],  # the compiled file alone, as a user loads it
         input=text,

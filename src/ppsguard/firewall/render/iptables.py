@@ -156,9 +156,12 @@ class IptablesRenderer:
     def render_family(self, policy: HostPolicy, version: int, options: RenderOptions) -> str:
         rules = live_rules(policy)
         policy_word = "ACCEPT" if policy.default_action is Action.ALLOW else "DROP"
+        tool = "iptables-restore" if version == 4 else "ip6tables-restore"
         lines = [
             f"# ppsguard policy for host {policy.host} (IPv{version}): {len(policy.rules)} rules, "
             f"default {policy.default_action}",
+            f"# load: {tool} FILE (replaces the filter table) or {tool} --noflush FILE",
+            f"# (replaces chain {CHAIN} only, keeps other rules; see docs/firewall.md)",
             "*filter",
             f":INPUT {policy_word} [0:0]",
             f":{CHAIN} - [0:0]",

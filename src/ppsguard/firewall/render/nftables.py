@@ -323,7 +323,8 @@ class NftablesRenderer:
         otherwise), `delete table inet ppsguard` removes it whole, then the new table."""
         table = self.render_table(policy, options)
         header, _, body = table.partition("\n")
-        return f"{header}\n{replacement_preamble()}{body}"
+        usage = "# load: nft -f FILE (replaces table inet ppsguard, whatever was there; no other)\n"
+        return f"{header}\n{usage}{replacement_preamble()}{body}"
 
     def render_table(self, policy: HostPolicy, options: RenderOptions | None = None) -> str:
         options = options or RenderOptions()
