@@ -39,7 +39,7 @@ def _kind(mode: int) -> str:
     for test, name in _KINDS:
         if test(mode):
             return name
-    return "not a regular file"
+    return "a special file"
 
 
 def _too_big(what: str, size: int | None, limit: int, file: str) -> InputError:
@@ -65,7 +65,12 @@ def read_bytes(path: str | Path, *, limit: int, what: str = "file") -> bytes:
     """The whole content of a regular file (or of stdin for `-`), at most `limit` bytes."""
     name = str(path)
     if name == STDIN:
-        return _read_limited(sys.stdin.buffer, limit, what, "<stdin>")
+        if sys.stdin is None:
+            raise InputError(f"no standard input to read the {what} from", token=STDIN)
+        try:
+            return _read_limited(sys.stdin.buffer, limit, what, "<stdin>")
+        except OSError as exc:
+            raise _os_error(exc, what, "<stdin>") from None
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     try:
         fd = os.open(name, flags)
