@@ -3,8 +3,9 @@ only return a value or raise the project's InputError — never another exceptio
 
 Parsers covered: the registry YAML (mutations of every example registry), nmap XML (mutations of
 a real-shaped -oX document), scope/target lists, port specs (`-p`, registry port text, `pps port`
-queries), netlink messages (sock_diag dumps and NFLOG records), service banners (every handshake
-parser and the signature matcher), the SYN engine's raw replies (IPv4/TCP, ICMP, ICMPv6), and
+queries), netlink messages (sock_diag dumps, NFLOG records, conntrack events), service banners
+(every handshake parser and the signature matcher), the SYN engine's raw replies (IPv4/TCP, ICMP,
+ICMPv6), and
 the other text the machine hands us (/etc/services, /proc/net tables, cgroups,
 `nft -j list ruleset`, `ip -j addr`, the ephemeral port range).
 
@@ -43,7 +44,7 @@ from ppsguard.knowledge.ranges import parse_local_port_range
 from ppsguard.knowledge.services import parse_etc_services
 from ppsguard.model.net import Protocol
 from ppsguard.model.registry import SourceLocation
-from ppsguard.monitor import nflog
+from ppsguard.monitor import ctnetlink, nflog_wire
 from ppsguard.policy.compile import compile_host_policy
 from ppsguard.registry.load import parse_registry
 from ppsguard.registry.naming import parse_port_text
@@ -208,7 +209,26 @@ def _nflog_message(attributes: bytes) -> bytes:
 @BUDGET
 @given(st.one_of(st.binary(max_size=300), st.binary(max_size=200).map(_nflog_message)))
 def test_netlink_nflog(data: bytes) -> None:
-    holds(nflog.parse_messages, data)
+    holds(nflog_wire.parse_messages, data)
+
+
+def _conntrack_message(body: bytes, event: int) -> bytes:
+    payload = struct.pack("=BBH", 2, 0, 0) + body
+    return struct.pack("=IHHII", 16 + len(payload), (1 << 8) | event, 0x400, 0, 0) + payload
+
+
+@BUDGET
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.tuples(st.binary(max_size=200), st.sampled_from([0, 2])).map(
+            lambda pair: _conntrack_message(*pair)
+        ),
+    ),
+    st.booleans(),
+)
+def test_netlink_conntrack(data: bytes, dump: bool) -> None:
+    holds(lambda: ctnetlink.parse_messages(data, dump=dump), allowed=(RuntimeFailure,))
 
 
 BANNER = st.one_of(
