@@ -64,6 +64,7 @@ DEV_ZERO_COMMANDS = [
     ("scan", "--scope", "/dev/zero", "198.18.0.1"),
     ("audit", str(SEED), "--from-nmap", "/dev/zero"),
     ("policy", "compile", "/dev/zero"),
+    ("watch", "/dev/zero", "--duration", "1"),
 ]
 
 

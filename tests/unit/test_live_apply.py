@@ -111,7 +111,9 @@ def test_compile_writes_files_and_refuses_bad_input(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "rules.v4").read_text().startswith("# ppsguard")
-    assert "ip6tables" not in (tmp_path / "rules.v6").read_text()
+    v6 = (tmp_path / "rules.v6").read_text()
+    assert "# --- ip6tables-restore ---" not in v6  # one file per family, no stdout separators
+    assert v6.count("*filter") == 1 and ":PPSGUARD-INPUT - [0:0]" in v6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rules.v4", "rules.v6"]
     out = _pps("policy", "compile", str(SEED), cwd=tmp_path)
     assert out.returncode == 0 and "table inet ppsguard {" in out.stdout
