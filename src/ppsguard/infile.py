@@ -1,12 +1,14 @@
 """The one bounded reader of files that come from outside the program.
 
 Every file a user names (a registry and its includes, nmap XML, scope, exclude and target lists,
-/etc/services) is read through `read_bytes` / `read_text`, which:
+/etc/services) is read through `read_bytes` / `read_text`; evidence that is streamed rather than
+read whole (`pps flows` captures and logs, any size) is opened through `open_regular`. They:
   - opens with O_NONBLOCK | O_NOCTTY | O_CLOEXEC, so a FIFO or a terminal never blocks the open;
   - fstat()s the open descriptor (no race with the name) and refuses anything but a regular file
     (FIFOs, devices such as /dev/zero, sockets, directories), naming what it is;
-  - refuses a file whose size is over the caller's limit before reading, and enforces the limit
-    again while reading (a file that grows meanwhile is cut off and refused, never read whole);
+  - (read_bytes/read_text) refuse a file whose size is over the caller's limit before reading,
+    and enforce the limit again while reading (a file that grows meanwhile is refused, never read
+    whole);
   - reads `-` as standard input, bounded the same way (stdin may be a pipe: that is the point);
   - maps OS errors to ppsguard errors: a missing or unreadable name is InputError (exit 2),
     permission denied is PermissionDenied (exit 3).
@@ -61,6 +63,31 @@ def _read_limited(handle: BinaryIO | int, limit: int, what: str, file: str) -> b
             raise _too_big(what, None, limit, file)
 
 
+def open_regular(path: str | Path, what: str = "file") -> int:
+    """A blocking descriptor of `path` once it is known to be a regular file (see the module
+    docstring); for readers that stream a file of any size (`pps flows` evidence) instead of
+    reading it whole. The caller closes it."""
+    name = str(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(name, flags)
+    except OSError as exc:
+        raise _os_error(exc, what, name) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise InputError(
+                f"{what} is {_kind(mode)}, not a regular file; ppsguard reads only "
+                "regular files (use - for standard input)",
+                file=name,
+            )
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def read_bytes(path: str | Path, *, limit: int, what: str = "file") -> bytes:
     """The whole content of a regular file (or of stdin for `-`), at most `limit` bytes."""
     name = str(path)
@@ -71,19 +98,9 @@ def read_bytes(path: str | Path, *, limit: int, what: str = "file") -> bytes:
             return _read_limited(sys.stdin.buffer, limit, what, "<stdin>")
         except OSError as exc:
             raise _os_error(exc, what, "<stdin>") from None
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-    try:
-        fd = os.open(name, flags)
-    except OSError as exc:
-        raise _os_error(exc, what, name) from None
+    fd = open_regular(name, what)
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(
-                f"{what} is {_kind(info.st_mode)}, not a regular file; ppsguard reads only "
-                "regular files (use - for standard input)",
-                file=name,
-            )
         if info.st_size > limit:
             raise _too_big(what, info.st_size, limit, name)
         return _read_limited(fd, limit, what, name)

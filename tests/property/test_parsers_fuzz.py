@@ -5,7 +5,8 @@ Parsers covered: the registry YAML (mutations of every example registry), nmap X
 a real-shaped -oX document), scope/target lists, port specs (`-p`, registry port text, `pps port`
 queries), netlink messages (sock_diag dumps, NFLOG records, conntrack events), service banners
 (every handshake parser and the signature matcher), the SYN engine's raw replies (IPv4/TCP, ICMP,
-ICMPv6), and
+ICMPv6), `pps flows` evidence (pcap, pcapng, Zeek conn.log, VPC flow logs, firewall log lines,
+gzip'd or not, through the same `read_flows` the command uses), and
 the other text the machine hands us (/etc/services, /proc/net tables, cgroups,
 `nft -j list ruleset`, `ip -j addr`, the ephemeral port range).
 
@@ -19,11 +20,14 @@ atheris entry point could reuse `holds()` over the same parsers.
 from __future__ import annotations
 
 import contextlib
+import gzip
+import io
 import ipaddress
 import os
 import signal
 import socket
 import struct
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,10 @@ from hypothesis import strategies as st
 from ppsguard.audit.observe import parse_ip_addr_json
 from ppsguard.errors import InputError, RuntimeFailure
 from ppsguard.firewall.live import parse_ruleset
+from ppsguard.flows.capture import read_capture
+from ppsguard.flows.decode import decode
+from ppsguard.flows.inputs import read_flows
+from ppsguard.flows.records import zeek_document
 from ppsguard.inventory import sockdiag
 from ppsguard.inventory.containers import parse_container
 from ppsguard.inventory.procfs import parse_cgroup, parse_proc_net
@@ -55,6 +63,7 @@ from ppsguard.scan.identify.probes import BY_NAME
 from ppsguard.scan.nmap_import import load_nmap_xml
 from ppsguard.scan.ports import parse_ports
 from ppsguard.scan.targets import parse_networks, parse_targets, split_tokens
+from ppsguard.testing.packets import SYN, ethernet, ipv4, tcp, udp, write_pcap, write_pcapng
 
 ROOT = Path(__file__).resolve().parents[2]
 HANG_SECONDS = 10
@@ -268,6 +277,72 @@ def test_raw_replies_to_the_syn_engine(packet: bytes) -> None:
     holds(parse_ipv4_tcp, packet, v4)
     holds(parse_icmp4, packet, v4)
     holds(parse_icmp6, packet, v6)
+
+
+def _evidence_samples() -> list[bytes]:
+    frames = [
+        (1.0, ethernet(ipv4(tcp(40000, 22, SYN, seq=1), "198.18.0.10", "198.18.0.20"))),
+        (1.5, ethernet(ipv4(udp(5353, 53, b"q"), "198.18.0.10", "198.18.0.20"))),
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        pcap, pcapng = Path(folder) / "a.pcap", Path(folder) / "a.pcapng"
+        write_pcap(pcap, frames)
+        write_pcapng(pcapng, frames)
+        zeek = zeek_document(list(read_flows(pcap))).encode()
+        samples = [pcap.read_bytes(), pcapng.read_bytes(), zeek]
+    samples.append(
+        b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
+        b"start end action log-status\n2 123 eni-1 198.18.0.5 198.18.0.9 49152 443 6 10 840 100 "
+        b"160 ACCEPT OK\n2 123 eni-1 198.18.0.9 198.18.0.5 443 49152 6 8 4000 100 160 ACCEPT OK\n"
+    )
+    samples.append(
+        b"Dec  2 07:14:48 fw kernel: [ 12.3] pps:mysql IN=eth0 OUT= SRC=198.18.0.50 DST=198.18.0.1 "
+        b"LEN=60 TOS=0x00 PROTO=TCP SPT=41234 DPT=3306 WINDOW=64240 SYN URGP=0\n"
+    )
+    return samples
+
+
+EVIDENCE = _evidence_samples()
+
+
+@st.composite
+def mutated_bytes(draw: st.DrawFn, samples: list[bytes]) -> bytes:
+    data = bytearray(draw(st.sampled_from(samples)))
+    for _ in range(draw(st.integers(1, 8))):
+        if not data:
+            break
+        at = draw(st.integers(0, len(data) - 1))
+        operation = draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
+        if operation == "flip":
+            data[at] = draw(st.integers(0, 255))
+        elif operation == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=16))
+        elif operation == "delete":
+            del data[at : at + draw(st.integers(1, 16))]
+        else:
+            del data[at:]
+    return bytes(data)
+
+
+@BUDGET
+@given(
+    st.one_of(mutated_bytes(EVIDENCE), st.binary(max_size=300)),
+    st.sampled_from(["auto", "pcap", "zeek", "vpc", "netlog"]),
+    st.booleans(),
+)
+def test_flows_evidence(data: bytes, fmt: str, packed: bool) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "evidence"
+        path.write_bytes(gzip.compress(data) if packed else data)
+        holds(lambda: list(read_flows(path, fmt)))
+        holds(lambda: list(read_flows(path, fmt, skip_bad=True)))
+    holds(lambda: list(read_capture(io.BytesIO(data), "fuzz")))
+
+
+@BUDGET
+@given(st.binary(max_size=200), st.sampled_from([0, 1, 101, 113, 228, 229, 276, 12345]))
+def test_flows_packet_decoder(data: bytes, linktype: int) -> None:
+    holds(decode, data, linktype, 0.0)
 
 
 MACHINE_TEXT = st.one_of(

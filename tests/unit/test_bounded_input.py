@@ -65,6 +65,7 @@ DEV_ZERO_COMMANDS = [
     ("audit", str(SEED), "--from-nmap", "/dev/zero"),
     ("policy", "compile", "/dev/zero"),
     ("watch", "/dev/zero", "--duration", "1"),
+    ("flows", "read", "/dev/zero"),
 ]
 
 
@@ -82,6 +83,7 @@ def test_dev_zero_is_refused_as_a_device(args: tuple[str, ...]) -> None:
         ("scan", "--scope", "{fifo}", "198.18.0.1"),
         ("scan", "--from-nmap", "{fifo}"),
         ("policy", "explain", "{fifo}", "--from", "198.18.0.1", "--to-port", "22/tcp"),
+        ("flows", "read", "{fifo}"),
     ],
     ids=lambda a: " ".join(a[:2]),
 )

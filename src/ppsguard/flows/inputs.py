@@ -16,18 +16,18 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
-from ppsguard.errors import InputError, PermissionDenied
+from ppsguard.errors import InputError
 from ppsguard.flows.capture import PCAP_MAGIC, PCAPNG_SHB, Capture, read_capture
 from ppsguard.flows.decode import decode
 from ppsguard.flows.logs import LogStats, read_eve, read_vpc, read_zeek
 from ppsguard.flows.netlog import read_netlog
 from ppsguard.flows.table import FlowTable
+from ppsguard.infile import open_regular
 from ppsguard.model.flows import Flow
 
 FORMATS = ("auto", "pcap", "zeek", "eve", "vpc", "netlog", "netflow", "parquet")
@@ -43,18 +43,7 @@ def open_binary(path: Path) -> Reader:
         raw = cast(io.RawIOBase, getattr(sys.stdin.buffer, "raw", sys.stdin.buffer))
         buffered: Reader = cast(Reader, io.BufferedReader(raw, buffer_size=1 << 20))
     else:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except FileNotFoundError as exc:
-            raise InputError("no such file", file=path) from exc
-        except PermissionError as exc:
-            raise PermissionDenied(f"{path}: permission denied") from exc
-        except OSError as exc:
-            raise InputError(f"cannot open: {exc.strerror}", file=path) from exc
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise InputError("not a regular file (pipes and devices are not read)", file=path)
-        os.set_blocking(fd, True)
+        fd = open_regular(path, "evidence file")  # the project's one opener of outside files
         buffered = cast(Reader, os.fdopen(fd, "rb", buffering=1 << 20))
     if buffered.peek(2)[:2] == b"\x1f\x8b":
         unpacked = gzip.GzipFile(fileobj=buffered)
