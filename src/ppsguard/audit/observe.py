@@ -36,7 +36,6 @@ from ppsguard.audit.views import (
     normalise,
     outside_from_scan,
 )
-from ppsguard.errors import InputError
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.registry import HostPolicy
 from ppsguard.model.scan import ScanResult
