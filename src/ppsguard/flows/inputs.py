@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
-from ppsguard.errors import InputError
+from ppsguard.errors import InputError, PpsError
 from ppsguard.flows.capture import PCAP_MAGIC, PCAPNG_SHB, Capture, read_capture
 from ppsguard.flows.decode import decode
 from ppsguard.flows.logs import LogStats, read_eve, read_vpc, read_zeek
@@ -172,10 +172,9 @@ def _is_parquet(path: Path) -> bool:
     for reading here: `open_binary` refuses it with one clear line)."""
     if str(path) == "-":
         return False
-    try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            return False
-        with path.open("rb") as head:
-            return head.read(4) == b"PAR1"
-    except OSError:
-        return False
+    try:  # through the one opener: a plain open() of a FIFO would block here forever
+        fd = open_regular(path, "evidence file")
+    except PpsError:
+        return False  # open_binary, next, reports what is wrong with it
+    with os.fdopen(fd, "rb") as head:
+        return head.read(4) == b"PAR1"
