@@ -36,10 +36,10 @@ def load(token: str, store: str | None) -> Any:
 
     path = Path(token)
     if path.exists():
-        try:
-            text = path.read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read: {exc.__class__.__name__}", file=path) from None
+        from ppsguard.infile import read_text  # the one bounded reader: regular files only
+        from ppsguard.scan.nmap_import import MAX_NMAP_BYTES
+
+        text = read_text(path, limit=MAX_NMAP_BYTES, what="result file")
         if text.lstrip().startswith("<"):
             from ppsguard.cli.scan import result_json
             from ppsguard.scan.nmap_import import load_nmap_xml

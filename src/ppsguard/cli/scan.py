@@ -24,7 +24,7 @@ from ppsguard.cli.scan_render import (
     render_table,
 )
 from ppsguard.cli.storeopt import StoreOption, record, store_url
-from ppsguard.errors import InputError, UsageError
+from ppsguard.errors import UsageError
 from ppsguard.model.scan import HostResult, PortResult, ScanResult
 from ppsguard.report.jsonout import to_jsonable
 from ppsguard.report.streams import write_json

@@ -97,14 +97,14 @@ def register(app: typer.Typer) -> None:
         ] = None,
         store: StoreOption = None,
     ) -> None:
+        from ppsguard.infile import read_text  # the one bounded reader: regular files only
         from ppsguard.store import documents, record_run
         from ppsguard.store.identity import HostIdentity
         from ppsguard.store.urls import display
 
+        text = read_text(file, limit=256 * 1024 * 1024, what="JSON document")
         try:
-            document = json.loads(file.read_text("utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read: {exc.__class__.__name__}", file=file) from None
+            document = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(exc.msg, file=file, line=exc.lineno, column=exc.colno) from None
         kind = documents.kind_of(document, str(file))

@@ -80,13 +80,15 @@ def gate_for(options: ScanOptions) -> ScopeGate:
     )
 
 
+MAX_SCOPE_BYTES = 16 * 1024 * 1024
+
+
 def load_scope_file(path: Path) -> list[IPNetwork]:
     """The networks of a `--scope` allow-list file (CIDRs or addresses, whitespace or comma
     separated, `#` comments); a bad file or entry raises InputError naming the file."""
-    try:
-        text = path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read scope file: {exc.__class__.__name__}", file=path) from None
+    from ppsguard.infile import read_text  # the one bounded reader: regular files, <= 16 MB
+
+    text = read_text(path, limit=MAX_SCOPE_BYTES, what="scope file")
     try:
         return parse_networks(split_tokens(text), source="scope")
     except InputError as exc:

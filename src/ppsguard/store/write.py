@@ -41,9 +41,13 @@ def registry_hash(path: str | Path | None) -> str | None:
     """SHA-256 of the registry file's bytes (None without a registry or when unreadable)."""
     if path is None:
         return None
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
+    from ppsguard.errors import PpsError
+    from ppsguard.infile import read_bytes
+    from ppsguard.registry.yamlsafe import MAX_BYTES
+
+    try:  # the one bounded reader: a FIFO or device named as registry is never read
+        return hashlib.sha256(read_bytes(path, limit=MAX_BYTES, what="registry")).hexdigest()
+    except PpsError:
         return None
 
 
