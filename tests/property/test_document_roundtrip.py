@@ -196,10 +196,19 @@ hosts = st.builds(
     summary=st.dictionaries(st.sampled_from([s.value for s in PortState]), small, max_size=3),
     flags=st.lists(text, max_size=2).map(tuple),
     error=maybe_text,
+    reason=st.none() | st.sampled_from(Reason),
+)
+bare_hosts = st.builds(
+    HostResult,
+    address=addresses,
+    hostname=st.none(),
+    state=st.sampled_from(HostState),
+    error=maybe_text,
+    reason=st.none() | st.sampled_from(Reason),
 )
 scans = st.builds(
     ScanResult,
-    hosts=st.lists(hosts, max_size=3).map(tuple),
+    hosts=st.lists(hosts | bare_hosts, max_size=4).map(tuple),
     stats=st.builds(
         ScanStats,
         started=times,
