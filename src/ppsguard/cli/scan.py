@@ -73,7 +73,8 @@ def _write_atomic(path: Path, write: Callable[[IO[str]], object]) -> None:
 
     from ppsguard.files import atomic_file
 
-    with atomic_file(path) as handle, io.TextIOWrapper(handle, encoding="utf-8") as text:
+    with atomic_file(path) as handle:
+        text = io.TextIOWrapper(handle, encoding="utf-8")
         write(text)
         text.flush()
         text.detach()  # atomic_file syncs and closes the file itself
