@@ -221,6 +221,10 @@ def test_registry_init_then_audit_has_nothing_undocumented(lab_factory, tmp_path
     )
     assert after.returncode in (0, 1), after.stderr
     document = json.loads(after.stdout)
+    from ppsguard.model.findings import Severity
+    from ppsguard.report.audit_document import audit_document, load_audit
+
+    assert audit_document(load_audit(document), Severity.MEDIUM) == document  # schema + loader
     types = {f["type"] for f in document["findings"]}
     assert not types & {
         "unregistered-listener",

@@ -16,6 +16,7 @@ import pytest
 from identify_daemons import EXECUTABLES, start
 
 from ppsguard.lab.hosts import Host
+from ppsguard.report.scan_document import load_scan, scan_document
 
 pytestmark = pytest.mark.lab
 
@@ -32,6 +33,7 @@ def _pps(host: Host, *args: str) -> dict[str, Any]:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     doc: dict[str, Any] = json.loads(done.stdout)
+    assert scan_document(load_scan(doc)) == doc  # valid under its schema, and it reads back
     return doc
 
 

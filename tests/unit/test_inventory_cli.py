@@ -31,7 +31,8 @@ def test_json_record(listener: socket.socket) -> None:
     assert row["local_address"] == "127.0.0.1"
     assert (row["state"], row["role"], row["exposure"]) == ("LISTEN", "passive", "loopback")
     assert row["owners"][0]["pid"] == os.getpid()
-    assert set(row["owners"][0]) == {"pid", "comm", "exe", "cmdline", "user"}
+    assert set(row["owners"][0]) == {"pid", "comm", "exe", "cmdline", "user", "uid"}
+    assert (row["schema"], row["version"]) == ("ppsguard.socket", 1)
     assert row["netns"]["inode"] == os.stat("/proc/self/ns/net").st_ino
 
 

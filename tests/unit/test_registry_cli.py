@@ -67,13 +67,15 @@ def test_hundred_megabyte_registry_refused(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_explain_json_has_exactly_five_keys() -> None:
+def test_explain_json_has_exactly_its_five_keys_and_its_schema() -> None:
     result = pps(
         "policy", "explain", SEED, "--from", "198.18.0.14", "--to-port", "110/tcp", "--json"
     )
     assert result.returncode == 0, result.stderr
     value = json.loads(result.stdout)
     assert value == {
+        "schema": "ppsguard.explain",
+        "version": 1,
         "verdict": "deny",
         "log": True,
         "entry": {"id": "pop3-others", "file": str(SEED), "line": 20},

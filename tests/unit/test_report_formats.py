@@ -24,7 +24,6 @@ from ppsguard.audit.views import (
     ReachState,
     Vantage,
 )
-from ppsguard.cli.audit import report_document
 from ppsguard.model.findings import AuditReport, Severity
 from ppsguard.model.net import Family, Protocol
 from ppsguard.model.sockets import exposure_of
@@ -153,8 +152,10 @@ def test_csv_has_fedramp_columns_and_neutralises_formulas() -> None:
 
 def test_json_document_has_the_promised_keys() -> None:
     report, _ = sample_report()
-    doc = report_document(report, Severity.MEDIUM)
-    assert set(doc) >= {"host", "observed_at", "findings", "summary"}
+    from ppsguard.report.audit_document import audit_document
+
+    doc = audit_document(report, Severity.MEDIUM)
+    assert set(doc) >= {"schema", "version", "host", "observed_at", "findings", "summary"}
     keys = {"id", "type", "severity", "protocol", "port", "address", "process", "entry"}
     assert all(keys | {"evidence", "remedy"} <= set(f) for f in doc["findings"])
     assert doc["summary"]["failing"] == len(report.failing(Severity.MEDIUM))

@@ -8,7 +8,6 @@ import json
 
 import pytest
 
-from ppsguard.cli.scan import compact_json, result_json
 from ppsguard.model.net import Protocol
 from ppsguard.model.scan import (
     Confidence,
@@ -21,6 +20,7 @@ from ppsguard.model.scan import (
     ScanStats,
     ServiceInfo,
 )
+from ppsguard.report.scan_document import scan_document, scan_json_compact
 from ppsguard.scan.engine import ScanOptions, _Host, _host_result
 
 _STATES = [
@@ -60,9 +60,9 @@ def test_compact_json_equals_the_json_module(n_ports: int, hostname: str | None)
     )
     down = HostResult(ipaddress.ip_address("198.18.0.9"), None, HostState.DOWN)
     result = _result(host, extra, down)
-    expected = json.dumps(result_json(result), ensure_ascii=False, separators=(",", ":"))
-    assert compact_json(result) == expected
-    assert json.loads(compact_json(result))["hosts"][0]["hostname"] == hostname
+    expected = json.dumps(scan_document(result), ensure_ascii=False, separators=(",", ":"))
+    assert scan_json_compact(result) == expected
+    assert json.loads(scan_json_compact(result))["hosts"][0]["hostname"] == hostname
 
 
 @pytest.mark.parametrize("n_ports", [10, 5000])
@@ -87,7 +87,7 @@ def test_unresolved_name_has_no_address_in_any_output() -> None:
     failed.error = "cannot resolve: [Errno -2] Name or service not known -- <x>"
     live = _host_result(_host(3, None), ScanOptions())
     result = _result(_host_result(failed, ScanOptions()), live)
-    doc = json.loads(compact_json(result))
+    doc = json.loads(scan_json_compact(result))
     assert doc["hosts"][0] == {
         "address": None,
         "hostname": "no-such-host.invalid",

@@ -73,7 +73,7 @@ class AuditRun:
 
 
 def audit_machine(
-    registry_path: Path | None,
+    registry_path: Path | Registry | None,
     *,
     host: str | None = None,
     netns: str | None = None,
@@ -90,8 +90,11 @@ def audit_machine(
 
     from ppsguard.audit.sources import observe
 
-    registry = None
-    if registry_path is not None:
+    registry: Registry | None = None
+    if isinstance(registry_path, Registry):
+        registry = registry_path
+        registry_path = Path(registry.files[0]) if registry.files else None
+    elif registry_path is not None:
         from ppsguard.registry.load import load_registry
 
         registry = load_registry(registry_path)

@@ -4,17 +4,18 @@ registry; print findings, write reports (JSON, Markdown, HTML building, FedRAMP-
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ppsguard.cli.output import emit_json, note, results, stdout_is_terminal
 from ppsguard.cli.storeopt import StoreOption, record, store_url
-from ppsguard.errors import InputError, RuntimeFailure, UsageError
+from ppsguard.errors import PpsError, RuntimeFailure, UsageError
 from ppsguard.model.findings import AuditReport, Severity
+
+if TYPE_CHECKING:
+    from ppsguard.audit.baseline import Baseline
 
 HELP = """Audit this machine (or a network namespace) against the PPS registry.
 
@@ -34,67 +35,18 @@ Exit codes: 0 clean, 1 findings at or above --fail-on (default medium), 2 bad in
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder, then rename."""
-    folder = path.parent if str(path.parent) else Path()
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror or exc}", file=str(path)) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(temporary).chmod(0o644)
-        Path(temporary).replace(path)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise InputError(f"cannot write: {exc.strerror or exc}", file=str(path)) from None
+    """Through the one atomic writer (`ppsguard.files`): exit 2 for a missing folder, 3 for
+    permission or a full disk, and the previous file kept either way."""
+    from ppsguard.files import write_atomic as write
+
+    write(path, text)
 
 
 def report_document(report: AuditReport, fail_on: Severity) -> dict[str, Any]:
-    """The `--json` document."""
-    from ppsguard.report.jsonout import to_jsonable
+    """The `--json` document: `ppsguard.report.audit_document` (schema `ppsguard.audit`)."""
+    from ppsguard.report.audit_document import audit_document
 
-    findings = [
-        {
-            "id": f.id,
-            "type": f.type.value,
-            "severity": f.severity.value,
-            "title": f.title,
-            "protocol": f.protocol.value if f.protocol else None,
-            "port": f.port,
-            "address": f.address,
-            "family": f.family.value if f.family else None,
-            "process": f.process,
-            "pids": list(f.pids),
-            "entry": f.entry,
-            "entry_location": f.entry_location,
-            "evidence": list(f.evidence),
-            "remedy": {
-                "summary": f.remedy.summary,
-                "commands": list(f.remedy.commands),
-                "registry_yaml": f.remedy.registry_yaml,
-            },
-        }
-        for f in report.findings
-    ]
-    return {
-        "host": report.host,
-        "observed_at": report.observed_at.isoformat(timespec="seconds"),
-        "registry": report.registry,
-        "findings": findings,
-        "doors": to_jsonable(report.doors),
-        "summary": {
-            "findings": len(report.findings),
-            "by_severity": report.counts(),
-            "by_type": report.by_type(),
-            "open_doors": len(report.doors),
-            "fail_on": fail_on.value,
-            "failing": len(report.failing(fail_on)),
-            "views": report.views,
-            "gaps": list(report.gaps),
-            "draft_hint": report.draft_hint,
-        },
-    }
+    return audit_document(report, fail_on)
 
 
 def register(app: typer.Typer) -> None:
@@ -229,18 +181,9 @@ def register(app: typer.Typer) -> None:
                     if seen is not None
                     else "--new-only: no recorded audit of this host yet, every finding is new"
                 )
-        if markdown is not None:
-            from ppsguard.report.markdown import render_markdown
+        from ppsguard.cli.files import raise_first
 
-            write_atomic(markdown, render_markdown(report))
-        if html_file is not None:
-            from ppsguard.report.html import render_html
-
-            write_atomic(html_file, render_html(report))
-        if csv_file is not None:
-            from ppsguard.report.csvdoc import render_csv
-
-            write_atomic(csv_file, render_csv(report, baseline))
+        failures = _write_reports(report, baseline, markdown, html_file, csv_file)
         if json_out:
             from ppsguard.report.streams import Streamed
 
@@ -252,9 +195,7 @@ def register(app: typer.Typer) -> None:
             from ppsguard.report.console import print_report
 
             print_report(report, results(), fancy=stdout_is_terminal())
-        for written in (markdown, html_file, csv_file):
-            if written is not None:
-                note(f"wrote {written}")
+        raise_first(failures)  # after the findings: a report that fails never hides them
         if new_note:
             note(new_note)
         if store_error is not None:
@@ -264,3 +205,31 @@ def register(app: typer.Typer) -> None:
             record(store, "audit", report_document(full, threshold), netns=netns, registry=used)
         if report.failing(threshold):
             raise typer.Exit(1)
+
+
+def _write_reports(
+    report: AuditReport,
+    baseline: Baseline,
+    markdown: Path | None,
+    html_file: Path | None,
+    csv_file: Path | None,
+) -> list[PpsError]:
+    """The report files; the failures are raised by the caller once the findings are printed."""
+    from ppsguard.cli.files import write_outputs
+
+    def md() -> str:
+        from ppsguard.report.markdown import render_markdown
+
+        return render_markdown(report)
+
+    def html() -> str:
+        from ppsguard.report.html import render_html
+
+        return render_html(report)
+
+    def csv() -> str:
+        from ppsguard.report.csvdoc import render_csv
+
+        return render_csv(report, baseline)
+
+    return write_outputs([(markdown, md), (html_file, html), (csv_file, csv)])

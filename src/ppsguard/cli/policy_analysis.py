@@ -103,7 +103,9 @@ def register(group: typer.Typer) -> None:
             destination=dst,
         )
         if json_out:
-            emit_json(result)
+            from ppsguard.report.policy_documents import explain_document
+
+            emit_json(explain_document(result))
             return
         colour = "green" if result.verdict == "allow" else "red"
         line = styled(f"bold {colour}", result.verdict.upper())
@@ -136,12 +138,13 @@ def register(group: typer.Typer) -> None:
         from ppsguard.policy.lint import FindingLevel, lint_registry
         from ppsguard.registry.load import load_registry
         from ppsguard.report.sanitize import visible
-        from ppsguard.report.streams import Streamed
 
         reg = load_registry(registry)
         findings = lint_registry(reg, today=dt.date.today(), soon_days=soon_days)
         if json_out:
-            emit_json({"findings": Streamed(findings)})
+            from ppsguard.report.policy_documents import lint_document
+
+            emit_json(lint_document(findings))
         else:
             console = results()
             colours = {"error": "red", "warning": "yellow", "info": "cyan"}

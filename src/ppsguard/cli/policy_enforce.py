@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ppsguard.cli.output import emit_json, human, note, results, warn
-from ppsguard.errors import UsageError
 from ppsguard.model.registry import HostPolicy
 from ppsguard.report.sanitize import visible
 
@@ -51,16 +50,6 @@ def _policy(registry_path: Path, host: str | None) -> HostPolicy:
     from ppsguard.registry.load import load_registry
 
     return compile_host_policy(load_registry(registry_path), host)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text)
-        temporary.replace(path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}", token=str(path)) from None
 
 
 def _live_table_text(runner: Runner) -> str | None:
@@ -149,9 +138,14 @@ def register(group: typer.Typer) -> None:
                     sys.stdout.write(f"# --- {item.loader} ---\n")
                 sys.stdout.write(item.text)
             return
-        for item in rendered.files:
-            path = output if len(rendered.files) == 1 else Path(f"{output}.{item.suffix}")
-            _write_atomic(path, item.text)
+        from ppsguard.files import write_all
+
+        files = [
+            (output if len(rendered.files) == 1 else Path(f"{output}.{item.suffix}"), item)
+            for item in rendered.files
+        ]
+        write_all([(path, item.text) for path, item in files])  # all of them or none
+        for path, item in files:
             note(f"wrote {path} (load with {item.loader})")
 
     @group.command("apply")

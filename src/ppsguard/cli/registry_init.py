@@ -57,7 +57,6 @@ def register(group: typer.Typer) -> None:
         from ppsguard.audit import knowledge_service_name
         from ppsguard.audit.init import draft_registry, host_entries
         from ppsguard.audit.views import OutsideView, Vantage, outside_from_scan
-        from ppsguard.cli.audit import write_atomic
 
         if output is not None and output.exists() and not force:
             raise UsageError(f"{output} exists; use --force to replace it", token=str(output))
@@ -126,7 +125,14 @@ def register(group: typer.Typer) -> None:
         if output is None:
             sys.stdout.write(text)
         else:
-            write_atomic(output, text)
+            from ppsguard.errors import PpsError
+            from ppsguard.files import write_atomic
+
+            try:
+                write_atomic(output, text)
+            except PpsError:
+                sys.stdout.write(text)  # the observation is not lost: the draft goes to stdout
+                raise
             note(
                 f"wrote {output}: {len(hosts)} host(s), {doors} documented door(s); "
                 "fill in the TODOs, then `pps audit " + str(output) + "`"

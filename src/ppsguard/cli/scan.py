@@ -5,10 +5,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
-import os
 import shlex
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
@@ -24,9 +22,8 @@ from ppsguard.cli.scan_render import (
     render_table,
 )
 from ppsguard.cli.storeopt import StoreOption, record, store_url
-from ppsguard.errors import UsageError
+from ppsguard.errors import PpsError, UsageError
 from ppsguard.model.scan import HostResult, PortResult, ScanResult
-from ppsguard.report.jsonout import to_jsonable
 from ppsguard.report.streams import write_json
 
 if TYPE_CHECKING:
@@ -67,59 +64,42 @@ def _read(path: Path, what: str, limit: int = MAX_LIST_BYTES) -> str:
 
 
 def _write_atomic(path: Path, write: Callable[[IO[str]], object]) -> None:
-    """Write through `write(stream)` into a temporary file beside `path`, then rename; `-` is
+    """Write through `write(stream)` with the one atomic writer (`ppsguard.files.atomic_file`: a
+    temporary file beside `path`, synced, renamed; the previous file kept on failure); `-` is
     stdout (`-oX -`, as nmap takes it)."""
     if str(path) == "-":
         sys.stdout.flush()
         write(sys.stdout)
         return
-    directory = path.parent if str(path.parent) else Path()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            write(handle)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    import io
+
+    from ppsguard.files import atomic_file
+
+    with atomic_file(path) as handle:
+        text = io.TextIOWrapper(handle, encoding="utf-8")
+        write(text)
+        text.flush()
+        text.detach()  # atomic_file syncs and closes the file itself
 
 
 def _port_json(p: PortResult) -> dict[str, Any]:
-    return {
-        "port": p.port,
-        "protocol": str(p.protocol),
-        "state": str(p.state),
-        "reason": str(p.reason),
-        "service": to_jsonable(p.service),
-    }
+    from ppsguard.report.scan_document import port_document
+
+    return port_document(p)
 
 
 def host_json(h: HostResult) -> dict[str, Any]:
-    return {
-        "address": None if h.address is None else str(h.address),
-        "hostname": h.hostname,
-        "state": str(h.state),
-        "reason": None if h.reason is None else str(h.reason),
-        "ports": [_port_json(p) for p in h.ports],
-        "summary": dict(h.summary),
-        "flags": list(h.flags),
-        "error": h.error,
-    }
+    """One host of the `ppsguard.scan` document (`report.scan_document.host_document`)."""
+    from ppsguard.report.scan_document import host_document
+
+    return host_document(h)
 
 
 def result_json(r: ScanResult) -> dict[str, Any]:
-    s = r.stats
-    return {
-        "hosts": [host_json(h) for h in r.hosts],
-        "stats": {
-            "started": s.started.isoformat(),
-            "elapsed_s": s.elapsed_s,
-            "probes_sent": s.probes_sent,
-            "retransmissions": s.retransmissions,
-            "seed": s.seed,
-            "engine": r.engine,
-        },
-    }
+    """The `ppsguard.scan` document (`report.scan_document.scan_document`)."""
+    from ppsguard.report.scan_document import scan_document
+
+    return scan_document(r)
 
 
 def compact_json(r: ScanResult) -> str:
@@ -419,20 +399,30 @@ def _identify(
 
 def _emit(result: ScanResult, view: _View) -> None:
     """The result on stdout (table, --json, --jsonl, or -oX - / -oG -), files beside it."""
+    failures: list[PpsError] = []  # a file that fails never costs the result: raised after it
     if view.out_xml is not None:
         from ppsguard.report.nmapxml_stream import write_xml
 
-        _write_atomic(view.out_xml, functools.partial(write_xml, result=result))
+        try:
+            _write_atomic(view.out_xml, functools.partial(write_xml, result=result))
+        except PpsError as failure:
+            failures.append(failure)
     if view.out_grep is not None:
         from ppsguard.report.grepable import render_grepable
 
         text = render_grepable(result)
-        _write_atomic(view.out_grep, lambda stream: stream.write(text))
-    if "-" in (str(view.out_xml), str(view.out_grep)):
-        return  # -oX - / -oG -: that document is the result on stdout
-    if view.as_json:
-        output.emit_json(json_document(result, _builders()), plain=True)
-    elif view.as_jsonl:
-        output.emit_jsonl(({"type": "host", **host_json(h)} for h in result.hosts), plain=True)
-    else:
-        render_table(result, view.all_hosts)
+        try:
+            _write_atomic(view.out_grep, lambda stream: stream.write(text))
+        except PpsError as failure:
+            failures.append(failure)
+    if "-" not in (str(view.out_xml), str(view.out_grep)):  # -oX -: that is the result
+        if view.as_json:
+            output.emit_json(json_document(result, _builders()), plain=True)
+        elif view.as_jsonl:
+            rows = ({"type": "host", **host_json(h)} for h in result.hosts)
+            output.emit_jsonl(rows, plain=True)
+        else:
+            render_table(result, view.all_hosts)
+    from ppsguard.cli.files import raise_first
+
+    raise_first(failures)

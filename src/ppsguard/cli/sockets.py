@@ -68,43 +68,10 @@ _HELP = (
 
 
 def record_row(record: SocketRecord) -> dict[str, Any]:
-    """One record as a JSON-ready mapping; `owners` is a list of {pid, comm, exe, cmdline, user}."""
-    return {
-        "protocol": record.protocol.value,
-        "family": record.family.value,
-        "state": record.state.value,
-        "role": record.role.value,
-        "local_address": format_address(record.local_address),
-        "local_port": record.local_port,
-        "remote_address": format_address(record.remote_address),
-        "remote_port": record.remote_port,
-        "exposure": record.exposure.value,
-        "netns": {
-            "inode": record.netns.inode,
-            "name": record.netns.name,
-            "pid": record.netns.pid,
-            "container": _container(record.netns.container),
-        },
-        "inode": record.inode,
-        "uid": record.uid,
-        "user": record.user,
-        "owners": [
-            {
-                "pid": o.pid,
-                "comm": o.comm,
-                "exe": o.exe,
-                "cmdline": list(o.cmdline),
-                "user": o.user,
-            }
-            for o in record.owners
-        ],
-        "kernel_owned": record.kernel_owned,
-        "unit": record.unit,
-        "cgroup": record.cgroup,
-        "port_range": record.port_range.value if record.port_range else None,
-        "service": record.service,
-        "v6only": record.v6only,
-    }
+    """One record as its `ppsguard.socket` document (`report.sockets_document`)."""
+    from ppsguard.report.sockets_document import socket_document
+
+    return socket_document(record)
 
 
 def _container(container: ContainerRef | None) -> dict[str, str | None] | None:

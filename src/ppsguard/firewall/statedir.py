@@ -12,9 +12,10 @@ One folder per network namespace under `$PPSGUARD_STATE_DIR` (default /var/lib/p
 
 Root restores what is in this folder, so nobody else may write there: the base folder must be
 owned by root (the effective user) and writable by nobody else, the namespace folder must be owned
-by root and mode 0700, and neither may be a symbolic link (`check`). Writes are atomic and durable
-(a random temporary name created exclusively, fsync, rename, fsync of the folder), and a full disk
-is a `RuntimeFailure` naming the folder — never a traceback, never a half-written file.
+by root and mode 0700, and neither may be a symbolic link (`check`). Writes go through the one
+atomic writer, `ppsguard.files` (a random temporary name created exclusively, fsync, rename, fsync
+of the folder), and a full disk is a `RuntimeFailure` naming the file — never a traceback, never
+a half-written file.
 This module does not run firewall tools (see `nft.py`) and does not decide anything.
 """
 
@@ -26,7 +27,6 @@ import errno
 import fcntl
 import json
 import os
-import secrets
 import stat
 import time
 from collections.abc import Iterator
@@ -183,32 +183,15 @@ class StateDir:
 
     # files ------------------------------------------------------------------------------------
     def write_atomic(self, target: Path, text: str) -> None:
-        """Write `target` all or nothing, durably; a full disk is one RuntimeFailure line."""
-        temporary = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            fd = os.open(temporary, flags, 0o600)
-            try:
-                data = text.encode()
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            temporary.replace(target)
-            self._sync_folder()
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise RuntimeFailure(f"cannot write {target}: {_describe(exc)}") from None
+        """Write `target` all or nothing, durably, readable by root only, through the one atomic
+        writer (`ppsguard.files`); any failure is one RuntimeFailure line naming the file."""
+        from ppsguard.errors import InputError
+        from ppsguard.files import write_atomic
 
-    def _sync_folder(self) -> None:
-        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            write_atomic(target, text, mode=0o600)
+        except InputError as exc:  # inside the state folder a bad path is the machine's doing
+            raise RuntimeFailure(str(exc)) from None
 
     def read_json(self, target: Path) -> dict[str, Any] | None:
         try:

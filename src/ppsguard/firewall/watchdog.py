@@ -70,6 +70,10 @@ def restore_snapshot(state: StateDir, runner: Runner) -> str:
         return "last-applied"
 
 
+# Watchdogs this process started, kept referenced until they end (see `spawn`).
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
 def spawn(state: StateDir, apply_id: str) -> int:
     """Start the detached watchdog and wait until it says it is armed; return its pid.
 
@@ -99,7 +103,9 @@ def spawn(state: StateDir, apply_id: str) -> int:
             os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
         raise RuntimeFailure("the rollback watchdog did not start: nothing was applied")
-    return process.pid  # it lives on in its own session; Popen reaps it if it ends before us
+    _STARTED[:] = [p for p in _STARTED if p.poll() is None]  # reap the ones that ended
+    _STARTED.append(process)  # referenced: a library caller gets no "still running" warning
+    return process.pid  # it lives on in its own session
 
 
 def _deadline(pending: dict[str, object]) -> float:

@@ -6,17 +6,15 @@
 
 Columns are Zeek's conn.log names (`id.orig_h` ... `community_id`) plus `source`, `action` and
 `entry`, with Arrow types (timestamps as float64 seconds like Zeek's `ts`, counts as int64,
-addresses as strings). The writer holds one batch at a time and writes to a temporary file in
-the target's folder, renamed into place only when complete: a failed write leaves no half
-file. VPC Parquet uses the same column names as the text format (`srcaddr`, `dstport`, ...,
-with `-` or null for missing values).
+addresses as strings). The writer holds one batch at a time and writes through
+`ppsguard.files.atomic_file` (a temporary file beside the target, never through a symlink,
+synced, renamed into place only when complete): a failed write leaves no half file and the
+previous one intact. VPC Parquet uses the same column names as the text format (`srcaddr`,
+`dstport`, ..., with `-` or null for missing values).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -24,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ppsguard.errors import InputError, RuntimeFailure, UsageError
+from ppsguard.errors import InputError
 from ppsguard.flows.records import FIELDS, flow_values
 from ppsguard.flows.stitch import OneWay, Stitcher
 from ppsguard.model.flows import Flow
@@ -63,26 +61,17 @@ def flow_batches(flows: Iterable[Flow], size: int = BATCH) -> Iterator[pa.Record
 
 
 def write_parquet(flows: Iterable[Flow], path: Path) -> int:
-    """Write flows to `path` (streamed, atomic); returns how many were written."""
-    folder = path.parent if str(path.parent) else Path()
-    if not folder.is_dir():
-        raise UsageError(f"cannot write {path}: no such folder", token=str(path))
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(handle)
+    """Write flows to `path` (streamed, through the one atomic writer); returns how many."""
+    from ppsguard.files import atomic_file
+
     written = 0
-    try:
-        with pq.ParquetWriter(temporary, SCHEMA, compression="zstd") as writer:
-            for batch in flow_batches(flows):
-                writer.write_batch(batch)
-                written += batch.num_rows
-        with open(temporary, "rb") as done:  # noqa: PTH123 -- fsync needs the descriptor
-            os.fsync(done.fileno())
-        Path(temporary).replace(path)
-    except OSError as exc:
-        raise RuntimeFailure(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            Path(temporary).unlink()
+    with (
+        atomic_file(path) as handle,
+        pq.ParquetWriter(handle, SCHEMA, compression="zstd") as writer,
+    ):
+        for batch in flow_batches(flows):
+            writer.write_batch(batch)
+            written += batch.num_rows
     return written
 
 

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from ppsguard import __version__
 from ppsguard.model.scan import HostState, ScanResult
+from ppsguard.version import __version__
 
 
 def _clean(text: str) -> str:

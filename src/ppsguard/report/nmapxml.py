@@ -13,9 +13,9 @@ import datetime as dt
 import xml.etree.ElementTree as ET
 from collections import Counter
 
-from ppsguard import __version__
 from ppsguard.model.scan import Confidence, HostResult, HostState, PortResult, ScanResult
 from ppsguard.report.sanitize import xml_text
+from ppsguard.version import __version__
 
 _SCAN_TYPE = {"syn": "syn", "connect": "connect", "udp": "udp"}
 _CONF = {Confidence.CONFIRMED: "10", Confidence.MATCHED: "8", Confidence.GUESSED: "3"}

@@ -19,11 +19,11 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import IO
 
-from ppsguard import __version__
 from ppsguard.model.scan import Confidence, HostResult, HostState, PortResult, ScanResult
 from ppsguard.report.nmapxml import _CONF, _SCAN_TYPE, _epoch
 from ppsguard.report.sanitize import xml_text
 from ppsguard.report.streams import write_lines
+from ppsguard.version import __version__
 
 _ATTRIBUTE_ESCAPES = str.maketrans(
     {

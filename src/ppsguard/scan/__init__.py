@@ -13,6 +13,8 @@ load the engines. Nothing here may print: results are values, the CLI renders th
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -53,3 +55,17 @@ def __getattr__(name: str) -> Any:
     if home is None:
         raise AttributeError(f"module 'ppsguard.scan' has no attribute {name!r}")
     return getattr(importlib.import_module(f"ppsguard.scan.{home}"), name)
+
+
+class _CallablePackage(types.ModuleType):
+    """This package, callable: `ppsguard.scan(targets, ports, ...)` is `scan_sync(...)`, because
+    `import ppsguard` offers `scan` as a function while `ppsguard.scan` is also this package's
+    name: whichever Python finds, the call works."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from ppsguard.scan.engine import scan_sync
+
+        return scan_sync(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
