@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ppsguard.cli import output
-from ppsguard.cli.storeopt import StoreOption, read_url
+from ppsguard.cli.storeopt import ReadStoreOption, read_url
 from ppsguard.errors import EXIT_BAD_INPUT, InputError, PpsError
 from ppsguard.report.sanitize import visible
 
@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
         a: Annotated[str, typer.Argument(help="The earlier run: run id, JSON document or XML.")],
         b: Annotated[str, typer.Argument(help="The later run: run id, JSON document or XML.")],
         json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
-        store: StoreOption = None,
+        store: ReadStoreOption = None,
     ) -> None:
         from ppsguard.store.diff import compare
 

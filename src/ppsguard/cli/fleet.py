@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ppsguard.cli.storeopt import StoreOption, emit, now, read_url, when
+from ppsguard.cli.storeopt import ReadStoreOption, emit, now, read_url, when
 from ppsguard.errors import UsageError
 from ppsguard.report.sanitize import visible
 
@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--stale", help="A host silent longer than this is stale (e.g. 2h, 1d)."),
         ] = None,
         json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
-        store: StoreOption = None,
+        store: ReadStoreOption = None,
     ) -> None:
         from ppsguard.store.fleet import fleet
         from ppsguard.store.history import parse_duration

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ppsguard.cli.storeopt import StoreOption, emit, now, parse_since, read_url, when
+from ppsguard.cli.storeopt import ReadStoreOption, emit, now, parse_since, read_url, when
 from ppsguard.report.sanitize import visible
 
 HELP = """Show, per host, the findings and doors opened and closed over time, from the audits
@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--since", help="Only audits since DATE (2026-12-01, ISO time, or 7d)."),
         ] = None,
         json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
-        store: StoreOption = None,
+        store: ReadStoreOption = None,
     ) -> None:
         from ppsguard.store.read import history
 

@@ -57,7 +57,7 @@ _EXPOSURE_TITLES = {
 
 
 _HELP = (
-    "List open sockets (doors) and connections (windows), and every process holding them.\n\n"
+    "List listening sockets (open doors) and connections, and every process holding them.\n\n"
     "Reads the kernel's socket tables over netlink sock_diag (falling back to /proc/net), then "
     "walks /proc/*/fd for the holders. Default: listening sockets, as a table grouped by "
     "exposure (all interfaces, specific addresses, loopback-only), with a summary, on stdout; "

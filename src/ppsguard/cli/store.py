@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ppsguard.cli.storeopt import StoreOption, emit, now, read_url, when
+from ppsguard.cli.storeopt import ReadStoreOption, emit, now, read_url, when
 from ppsguard.errors import InputError, UsageError
 
 HELP = """Look after the store that --store writes: its size, retention, and late imports.
@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
     @group.command("stats", help="Rows per table, runs per kind, oldest and newest run, bytes.")
     def stats_command(
         json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
-        store: StoreOption = None,
+        store: ReadStoreOption = None,
     ) -> None:
         from ppsguard.store.read import stats
         from ppsguard.store.urls import display
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
     )
     def prune_command(
         keep: Annotated[str, typer.Option("--keep", help="How much to keep: 90d, 12w, 48h.")],
-        store: StoreOption = None,
+        store: ReadStoreOption = None,
     ) -> None:
         from ppsguard.store.history import parse_duration
         from ppsguard.store.read import prune
@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
         machine_id: Annotated[
             str | None, typer.Option("--machine-id", help="That host's /etc/machine-id.")
         ] = None,
-        store: StoreOption = None,
+        store: ReadStoreOption = None,
     ) -> None:
         from ppsguard.infile import read_text  # the one bounded reader: regular files only
         from ppsguard.store import documents, record_run

@@ -20,6 +20,14 @@ STORE_HELP = (
     "postgresql://user@host/db. PPSGUARD_STORE sets it too. See docs/store.md."
 )
 StoreOption = Annotated[str | None, typer.Option("--store", metavar="[URL]", help=STORE_HELP)]
+READ_STORE_HELP = (
+    "The store to use: omitted or --store alone = the default SQLite file "
+    "(/var/lib/ppsguard/ppsguard.db as root, else $XDG_DATA_HOME/ppsguard/), or sqlite:///PATH, "
+    "PATH.db, postgresql://user@host/db. PPSGUARD_STORE sets it too. See docs/store.md."
+)
+ReadStoreOption = Annotated[
+    str | None, typer.Option("--store", metavar="[URL]", help=READ_STORE_HELP)
+]
 _STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 DEFAULT = "default"
 
