@@ -30,7 +30,8 @@ The report goes to stdout (plain columns when piped, `--json` streamed); `wrote 
 and warnings go to stderr. Finding ids never use pids, so restarting services creates no new
 finding. --store records the run (docs/store.md); --new-only shows only the findings that the
 host's last recorded audit did not have (the whole audit is still recorded).
-Exit codes: 0 clean, 1 findings at or above --fail-on (default medium), 2 bad input.
+Exit codes: 0 clean, 1 findings at or above --fail-on (default medium), 2 bad input,
+3 runtime failure (permission, a missing tool, a store that cannot record). See docs/audit.md.
 """
 
 

@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
 
     @group.command("status")
     def status(
-        as_json: Annotated[bool, typer.Option("--json", help="Machine output.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
     ) -> None:
         """List every lab namespace on this machine with its addresses and owner."""
         rows: list[dict[str, object]] = []
