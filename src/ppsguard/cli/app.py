@@ -47,7 +47,9 @@ _new_app = functools.partial(
     help=(
         "ppsguard — the guard of this machine's Ports, Protocols & Services.\n\n"
         "Know what is open (sockets), see it from outside (scan), document it (registry), "
-        "enforce it (policy), verify it (audit). The result goes to stdout in every format "
+        "enforce it (policy), verify it (audit), watch it live (watch) or in captured traffic "
+        "(flows), remember every run (--store, history, diff, fleet). The result goes to "
+        "stdout in every format "
         "(tables, --json, --jsonl, --csv); warnings, errors and progress go to stderr. Colour "
         "and box drawing only on a terminal. Exit codes: 0 clean, 1 findings or "
         "differences, 2 bad input or usage, 3 runtime failure (permission, kernel feature)."
