@@ -32,7 +32,10 @@ presets low/medium/high), connections the registry does not allow, undocumented 
 outbound connections no `uses` entry covers, new unregistered listeners, unexpected processes,
 and lost events. Runs until interrupted (or --duration); SIGHUP reloads the registry, SIGTERM
 flushes and exits 0. Needs root (CAP_NET_ADMIN). With --store, the alerts (each in its last
-state) are recorded as one run when the watch stops (docs/store.md)."""
+state) are recorded as one run when the watch stops (docs/store.md).
+
+Alert lines, notes and (on a terminal) the live status go to stderr; --jsonl streams every
+event and alert to stdout. See docs/watch.md."""
 
 
 def register(app: typer.Typer) -> None:
