@@ -1,5 +1,6 @@
-"""`--store [URL]` for the commands that record their run (sockets, scan, audit; later watch and
-flows audit): the option, the argv rewrite that lets it stand alone, and the one recording call.
+"""`--store [URL]` for the commands that record their run (sockets, scan, audit, watch, flows
+audit) and for those that read the store (history, diff, fleet, store *): the two options, the
+argv rewrite that lets it stand alone, and the one recording call.
 
 The command prints its result first and records afterwards, so a store that is down costs one
 error line and exit 3, never the result. Must not know the store's tables.
