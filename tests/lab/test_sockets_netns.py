@@ -73,7 +73,7 @@ def test_cli_all_netns_json(lab_factory: LabFactory) -> None:
     assert row["local_address"] == str(lab["b"].ipv4)
     assert (row["state"], row["role"]) == ("LISTEN", "passive")
     assert [o["pid"] for o in row["owners"]] == [listener.pid]
-    assert set(row["owners"][0]) == {"pid", "comm", "exe", "cmdline", "user"}
+    assert set(row["owners"][0]) == {"pid", "comm", "exe", "cmdline", "user", "uid"}
 
 
 def test_run_in_netns_leaves_caller_thread_alone(lab_factory: LabFactory) -> None:
