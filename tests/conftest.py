@@ -8,6 +8,14 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# No timing assertions: hypothesis's per-example deadline and its too-slow health check are
+# timing checks, and they fail on a loaded machine, so the default profile turns both off.
+settings.register_profile(
+    "default",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("default")
 settings.register_profile(
     "fuzz",
     max_examples=int(os.environ.get("PPSGUARD_FUZZ_EXAMPLES", "5000")),
