@@ -23,7 +23,7 @@ PORTS = (21, 22, 23, 25, 80, 81, 82, 84, 86, 8080)
 
 def _ruleset(client: str) -> str:
     return f"""table inet other {{
-	set blocked {{ type ipv4_addr; flags interval; elements = {{ 10.0.0.0/8, {client} }}; }}
+	set blocked {{ type ipv4_addr; flags interval; elements = {{ 198.19.0.0/16, {client} }}; }}
 	map ports {{ type inet_service : verdict;
 		elements = {{ 22 : accept, 80 : jump web, 81 : jump web2 }}; }}
 	chain web {{ ip saddr @blocked drop; return; }}

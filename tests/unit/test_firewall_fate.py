@@ -207,7 +207,7 @@ CASES = [
                         "family": "inet",
                         "table": "other",
                         "name": "bad",
-                        "elem": [{"prefix": {"addr": "10.0.0.0", "len": 8}}],
+                        "elem": [{"prefix": {"addr": "198.19.0.0", "len": 16}}],
                     }
                 },
                 {"chain": {"family": "inet", "table": "other", "name": "web"}},
@@ -236,12 +236,12 @@ def test_rule_forms(
 
 def test_split_narrows_the_sources_exactly() -> None:
     objects = _doc(
-        [_match("ip", "saddr", {"prefix": {"addr": "10.0.0.0", "len": 8}}), {"accept": None}],
+        [_match("ip", "saddr", {"prefix": {"addr": "198.19.0.0", "len": 16}}), {"accept": None}],
         policy="drop",
     )
     ((entry_id, effect),) = interference(objects, [_entry(80, v6=False)])
     assert entry_id == "web" and effect.rule == "policy drop"
-    assert effect.packets.sources == subtract(ANY4, ((_ip("10.0.0.0"), _ip("10.255.255.255")),))
+    assert effect.packets.sources == subtract(ANY4, ((_ip("198.19.0.0"), _ip("198.19.255.255")),))
 
 
 def test_interval_helpers() -> None:
@@ -260,7 +260,7 @@ def test_legacy_rules_are_judged_too() -> None:
 :INPUT ACCEPT [0:0]
 :X - [0:0]
 -A INPUT -i lo -j ACCEPT
--A INPUT -s 10.0.0.0/8 -p tcp -m multiport --dports 80,8000:8100 -j X
+-A INPUT -s 198.19.0.0/16 -p tcp -m multiport --dports 80,8000:8100 -j X
 -A INPUT -p tcp -m tcp --dport 22 -j DROP
 -A INPUT -p tcp -m tcp --dport 443 -m recent --name x --set -j DROP
 -A X -j REJECT --reject-with icmp-port-unreachable

@@ -5,8 +5,8 @@ Pure: `parse_routes4` / `parse_routes6` take the text of the kernel's route tabl
 (/proc/<task>/net/route, /proc/<task>/net/ipv6_route) and `Links` answers per address by longest
 prefix. Reading those files is the caller's job (scan/neighbours.py). Worked example:
 
-    eth0  0000A8C0  00000000  0001 ... 00FCFFFF     -> 192.168.0.0/22 on link eth0
-    eth0  00000000  0100A8C0  0003 ... 00000000     -> default via 192.168.0.1 (not on link)
+    eth0  000012C6  00000000  0001 ... 00FCFFFF     -> 198.18.0.0/22 on link eth0
+    eth0  00000000  010012C6  0003 ... 00000000     -> default via 198.18.0.1 (not on link)
 """
 
 from __future__ import annotations
