@@ -235,3 +235,15 @@ def test_suricata_eve_flow_and_netflow_events(tmp_path: Path) -> None:
         (443, "tls", "SF", 6, 3000),
     ]
     assert flows[1].duration == 1.5 and flows[0].orig_p == 53000
+
+
+def test_flows_csv_cells_and_notes_pass_the_one_sanitizer(tmp_path: Path) -> None:
+    path = tmp_path / "kern\x1b[2J.log"
+    path.write_text(
+        "Dec  2 07:14:48 fw kernel: [1.0] pps:=HYPERLINK(x) IN=eth0 OUT= SRC=198.18.0.50 "
+        "DST=198.18.0.1 LEN=60 PROTO=TCP SPT=41234 DPT=3306 SYN URGP=0\n"
+    )
+    done = run("read", "--csv", str(path))
+    assert done.returncode == 0 and "\x1b" not in done.stdout + done.stderr
+    assert done.stdout.splitlines()[0].startswith("ts,uid")
+    assert "\\x1b[2J" in done.stdout  # the file name, in the source column, shown visibly

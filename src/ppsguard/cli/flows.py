@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ppsguard.cli.storeopt import StoreOption
+from ppsguard.report.sanitize import csv_cell, visible
 
 if TYPE_CHECKING:
     from ppsguard.model.flows import Flow
@@ -101,7 +102,7 @@ def register(app: typer.Typer) -> None:
             for flow in read_flows(path, fmt, skip_bad=skip_bad, stats=stats):
                 count += 1
                 if writer is not None:
-                    writer.writerow(records.csv_row(flow))
+                    writer.writerow([csv_cell(v) for v in records.csv_values(flow)])
                 elif as_zeek:
                     out.write(records.zeek_line(flow))
                 else:
@@ -195,20 +196,20 @@ def _notes(path: Path, stats: dict[str, int]) -> None:
         f"{k} {v}" for k, v in stats.items() if v and k in ("truncated", "undecoded", "skipped")
     ]
     if parts:
-        sys.stderr.write(f"pps flows: {path}: " + ", ".join(parts) + "\n")
+        sys.stderr.write(f"pps flows: {visible(path)}: " + ", ".join(parts) + "\n")
 
 
 def _print_audit(doc: dict[str, object]) -> None:
-    from ppsguard.scan.identify.escape import escape_text
-
     out = sys.stdout
     findings = doc["findings"]
     assert isinstance(findings, list)
-    out.write(f"flows audit of {doc['host']}: {doc['flows']} flows, {len(findings)} findings\n")
+    out.write(
+        f"flows audit of {visible(doc['host'])}: {doc['flows']} flows, {len(findings)} findings\n"
+    )
     for finding in findings:
         out.write(
             f"{finding['severity']:<7} {finding['type']:<22} {finding['count']:>8}  "
-            + escape_text(str(finding["message"]), limit=300)
+            + visible(finding["message"])
             + "\n"
         )
     entries = doc["entries"]
@@ -217,6 +218,6 @@ def _print_audit(doc: dict[str, object]) -> None:
         out.write("entry                          connections  allowed  peers\n")
         for entry in entries:
             out.write(
-                f"{escape_text(str(entry['entry']), limit=30):<30} {entry['connections']:>11} "
+                f"{visible(entry['entry']):<30} {entry['connections']:>11} "
                 f"{entry['allowed']:>8} {entry['peers']:>6}\n"
             )

@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
         from ppsguard.model.events import Alert
         from ppsguard.monitor.detectors import SCAN_DETECTORS
         from ppsguard.monitor.watch import Watch, WatchOptions
-        from ppsguard.scan.identify.escape import escape_text
+        from ppsguard.report.sanitize import visible
 
         if scan_detector not in SCAN_DETECTORS:
             raise UsageError(
@@ -129,7 +129,7 @@ def register(app: typer.Typer) -> None:
         )
 
         def note(text: str) -> None:
-            console.print(escape_text(f"watch: {text}", limit=1000), markup=False, highlight=False)
+            console.print(visible(f"watch: {text}"), markup=False, highlight=False)
 
         kept: dict[str, Alert] = {}  # the latest state of each alert, recorded at the end (--store)
 
@@ -142,9 +142,8 @@ def register(app: typer.Typer) -> None:
             )
             stamp = time.strftime("%H:%M:%S", time.localtime(alert.last_seen))
             console.print(
-                escape_text(
-                    f"{stamp} {alert.severity.value:<8} {alert.kind:<22} {alert.message}{entry}",
-                    limit=1000,
+                visible(
+                    f"{stamp} {alert.severity.value:<8} {alert.kind:<22} {alert.message}{entry}"
                 ),
                 markup=False,
                 highlight=False,

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from ppsguard.model.events import Alert
 from ppsguard.monitor.watch import Watch
-from ppsguard.scan.identify.escape import escape_text
+from ppsguard.report.sanitize import visible
 
 
 class LiveView:
@@ -52,6 +52,6 @@ class LiveView:
                 time.strftime("%H:%M:%S", time.localtime(alert.last_seen)),
                 alert.severity.value,
                 alert.kind,
-                Text(escape_text(alert.message, limit=160)),
+                Text(visible(alert.message)),
             )
         return Group(head, sources, table)

@@ -88,28 +88,13 @@ def zeek_footer(closed: float | None = None) -> str:
 CSV_COLUMNS = (*FIELDS, "source")
 
 
-def csv_row(flow: Flow) -> list[str]:
-    values = [*flow_values(flow), flow.source]
-    out = []
-    for value in values:
-        if value is None:
-            out.append("")
-        elif isinstance(value, list):
-            out.append(" ".join(value))
-        else:
-            text = str(value)
-            out.append(
-                "'" + text if text[:1] in ("=", "+", "-", "@") and not _number(text) else text
-            )
-    return out
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def csv_values(flow: Flow) -> list[object]:
+    """One CSV row's values (sets joined by spaces); the writer guards each cell
+    (`report.sanitize.csv_cell`, the one formula guard)."""
+    return [
+        " ".join(value) if isinstance(value, list) else value
+        for value in (*flow_values(flow), flow.source)
+    ]
 
 
 def zeek_document(flows: Iterable[Flow]) -> str:
