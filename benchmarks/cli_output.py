@@ -33,25 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ppsguard.lab.hosts import Lab, lab_unavailable_reason
+from ppsguard.testing.busy import hold_socket_pairs, release
 
-WORKERS = 4
-BASE_PORT = 7600
-WORKER = r"""
-import resource, socket, sys
-port, pairs = int(sys.argv[1]), int(sys.argv[2])
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-listener = socket.socket()
-listener.bind(("127.0.0.1", port))
-listener.listen(4096)
-kept = []
-for _ in range(pairs):
-    client = socket.create_connection(("127.0.0.1", port), timeout=10)
-    server, _ = listener.accept()
-    kept += [client, server]
-print("READY", flush=True)
-sys.stdin.read()  # hold the sockets until the benchmark closes our stdin (or kills us)
-"""
 PPS = [sys.executable, "-m", "ppsguard"]
 
 
@@ -194,19 +177,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="pps-bench-") as folder, Lab(["bench"]) as lab:
         scratch = Path(folder)
         host = lab["bench"]
-        workers = [
-            host.popen(
-                [sys.executable, "-c", WORKER, str(BASE_PORT + i), str(sockets // 2 // WORKERS)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-            )
-            for i in range(WORKERS)
-        ]
+        workers = hold_socket_pairs(host, sockets)
         try:
-            for process in workers:
-                assert process.stdout is not None
-                if not process.stdout.readline().startswith("READY"):
-                    raise SystemExit("a worker failed to open its sockets")
             inside = host.command
             print(
                 f"cli_output: {sockets} sockets in netns {host.netns}, {repeat} rounds, "
@@ -267,13 +239,7 @@ def main() -> int:
             seconds = median(port_runs["pps port 22 > pipe"])[0]
             print(f"  pps port 22 <= 0.15 s: {'met' if seconds <= 0.15 else 'NOT met'}")
         finally:
-            for process in workers:
-                if process.stdin is not None:
-                    process.stdin.close()
-                process.kill()
-                process.wait(timeout=30)
-                if process.stdout is not None:
-                    process.stdout.close()
+            release(workers)
     return 0
 
 

@@ -36,25 +36,8 @@ from collections.abc import Callable
 from ppsguard.inventory import collect
 from ppsguard.lab.hosts import Lab, lab_unavailable_reason
 from ppsguard.model.net import Protocol
+from ppsguard.testing.busy import hold_socket_pairs, release
 
-WORKERS = 4
-BASE_PORT = 7600
-WORKER = r"""
-import resource, socket, sys
-port, pairs = int(sys.argv[1]), int(sys.argv[2])
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-listener = socket.socket()
-listener.bind(("127.0.0.1", port))
-listener.listen(4096)
-kept = []
-for _ in range(pairs):
-    client = socket.create_connection(("127.0.0.1", port), timeout=10)
-    server, _ = listener.accept()
-    kept += [client, server]
-print("READY", flush=True)
-sys.stdin.read()  # hold the sockets until the benchmark closes our stdin (or kills us)
-"""
 PSUTIL = r"""
 import gc, sys, time, psutil
 for line in sys.stdin:  # one measurement per request line, so runs interleave with ours and ss
@@ -96,20 +79,7 @@ def verdict(ok: bool) -> str:
 def bench(size: int, repeat: int) -> None:
     with Lab(["bench"]) as lab:
         host = lab["bench"]
-        pairs = size // 2 // WORKERS
-        workers = []
-        for index in range(WORKERS):
-            process = host.popen(
-                [sys.executable, "-c", WORKER, str(BASE_PORT + index), str(pairs)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-            )
-            workers.append(process)
-        for process in workers:
-            assert process.stdout is not None
-            line = process.stdout.readline()
-            if not line.startswith("READY"):
-                raise SystemExit(f"worker failed to open its sockets: {line!r}")
+        workers = hold_socket_pairs(host, size)
         psutil_server = host.popen(
             [sys.executable, "-c", PSUTIL], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
@@ -155,11 +125,11 @@ def bench(size: int, repeat: int) -> None:
         assert psutil_server.stdin is not None
         psutil_server.stdin.close()
         psutil_server.wait(timeout=60)
-        for process in workers:
-            assert process.stdin is not None
-            process.stdin.close()
+        release(workers)
     m = {name: statistics.median(values) for name, values in runs.items()}
-    print(f"sockets={size} rows={rows} (psutil rows={ps_rows}) workers={WORKERS} runs={repeat}")
+    print(
+        f"sockets={size} rows={rows} (psutil rows={ps_rows}) workers={len(workers)} runs={repeat}"
+    )
     print(
         f"  listeners, no owners : ppsguard {ms(m['ours_l'])} | ss -tln {ms(m['ss_l'])} "
         f"(ppsguard/ss = {m['ours_l'] / m['ss_l']:.3f}; target < 5 ms at 50k: "

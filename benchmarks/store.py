@@ -49,26 +49,9 @@ from ppsguard.store.engine import open_store
 from ppsguard.store.fleet import fleet
 from ppsguard.store.read import history
 from ppsguard.store.schema import doors, findings, hosts, runs
+from ppsguard.testing.busy import hold_socket_pairs
 from ppsguard.testing.postgres import PostgresCluster, unavailable_reason
 
-WORKERS = 4
-BASE_PORT = 7600
-WORKER = r"""
-import resource, socket, sys
-port, pairs = int(sys.argv[1]), int(sys.argv[2])
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-listener = socket.socket()
-listener.bind(("127.0.0.1", port))
-listener.listen(4096)
-kept = []
-for _ in range(pairs):
-    client = socket.create_connection(("127.0.0.1", port), timeout=10)
-    server, _ = listener.accept()
-    kept += [client, server]
-print("READY", flush=True)
-sys.stdin.read()
-"""
 T0 = dt.datetime(2026, 1, 1)
 
 
@@ -100,17 +83,7 @@ def bench_record(sockets: int, urls: dict[str, str]) -> None:
     lab.start()
     try:
         host = lab["busy"]
-        per = sockets // 2 // WORKERS
-        workers = []
-        for w in range(WORKERS):
-            proc = host.popen(
-                [sys.executable, "-c", WORKER, str(BASE_PORT + w), str(per)],
-                stdout=subprocess.PIPE,
-                stdin=subprocess.PIPE,
-            )
-            workers.append(proc)
-        for proc in workers:
-            assert proc.stdout is not None and proc.stdout.readline().startswith("READY")
+        hold_socket_pairs(host, sockets)  # held until the lab stops
         audit_machine(None, netns=host.netns, scan=False)  # warm up
         audit_s = median_time(lambda: audit_machine(None, netns=host.netns, scan=False), 3)
         report = audit_machine(None, netns=host.netns, scan=False).report
