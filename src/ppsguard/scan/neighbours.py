@@ -9,7 +9,6 @@ module sends only to the addresses it is given and never edits the kernel's neig
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import select
 import socket
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from ppsguard.model.net import IPAddress
 from ppsguard.scan.engines import discovery_packets as pk
+from ppsguard.scan.engines.base import send_patiently
 from ppsguard.scan.links import Links, parse_local4, parse_local6, parse_routes4, parse_routes6
 
 Progress = Callable[[int], None]  # called with a number of requests sent or made unnecessary
@@ -213,7 +213,7 @@ def _passes(
                 drain(delay)
                 now = time.monotonic()
             wanted[packed] = now
-            _send(ports[key], address)
+            send_patiently(ports[key].send, address)  # a refusal: stays unanswered
             if i % _BATCH == _BATCH - 1:
                 config.progress(_BATCH)
                 drain(0.0)
@@ -231,14 +231,3 @@ def _passes(
         skipped = sum(1 for entry in pending if entry[2] in answered) * (config.tries - 1 - attempt)
         if skipped:
             config.progress(skipped)  # the retries an answer made unnecessary
-
-
-def _send(port: _Port, address: IPAddress) -> None:
-    for _ in range(50):
-        try:
-            port.send(address)
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.ENOBUFS, errno.EAGAIN):
-                return  # refused for this one address: it stays unanswered (down)
-            time.sleep(0.001)

@@ -8,7 +8,6 @@ that address unanswered; it never ends the sweep.
 
 from __future__ import annotations
 
-import errno
 import os
 import select
 import socket
@@ -17,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from ppsguard.model.net import IPAddress
 from ppsguard.scan.engines import discovery_packets as pk
-from ppsguard.scan.engines.base import sockaddr
+from ppsguard.scan.engines.base import send_patiently, sockaddr
 
 
 def _open(raw: bool) -> dict[int, tuple[socket.socket, bool]]:
@@ -102,7 +101,7 @@ def ping(  # noqa: PLR0917
                 sock, is_raw = entry
                 sent_at.setdefault(host, time.monotonic())
                 for request in _requests(host, is_raw, ident, attempt):
-                    _send(sock, request, host)
+                    send_patiently(sock.sendto, request, sockaddr(host, 0))
                 if i % 256 == 255:
                     drain(0.0)
             end = time.monotonic() + timeout
@@ -117,14 +116,3 @@ def ping(  # noqa: PLR0917
         for sock, _raw in socks.values():
             sock.close()
     return alive
-
-
-def _send(sock: socket.socket, request: bytes, host: IPAddress) -> None:
-    for _ in range(50):
-        try:
-            sock.sendto(request, sockaddr(host, 0))
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.ENOBUFS, errno.EAGAIN):
-                return
-            time.sleep(0.001)

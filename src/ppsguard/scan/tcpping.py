@@ -8,7 +8,6 @@ kernel refuses for one address leave that address unanswered.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import ipaddress
 import secrets
@@ -19,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from ppsguard.model.net import IPAddress
 from ppsguard.scan.engines import discovery_packets as pk
-from ppsguard.scan.engines.base import sockaddr, source_address
+from ppsguard.scan.engines.base import send_patiently, sockaddr, source_address
 
 
 def ack_ping(  # noqa: PLR0917
@@ -90,7 +89,7 @@ def ack_ping(  # noqa: PLR0917
                     continue
                 segment = pk.tcp_ack(src, host, sport, port, secrets.randbits(32), cookie(packed))
                 sent_at.setdefault(packed, time.monotonic())
-                _send(sock, segment, host)
+                send_patiently(sock.sendto, segment, sockaddr(host, 0))
                 if i % 64 == 63:
                     drain(0.0)
             end = time.monotonic() + timeout
@@ -103,14 +102,3 @@ def ack_ping(  # noqa: PLR0917
         for sock in socks.values():
             sock.close()
     return alive
-
-
-def _send(sock: socket.socket, segment: bytes, host: IPAddress) -> None:
-    for _ in range(50):
-        try:
-            sock.sendto(segment, sockaddr(host, 0))
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.ENOBUFS, errno.EAGAIN):
-                return
-            time.sleep(0.001)

@@ -227,3 +227,18 @@ def source_address(address: IPAddress) -> IPAddress:
     with socket.socket(family(address), socket.SOCK_DGRAM) as s:
         s.connect(sockaddr(address, 9))
         return ipaddress.ip_address(s.getsockname()[0].split("%")[0])
+
+
+def send_patiently(send: Callable[..., object], *args: object, tries: int = 50) -> bool:
+    """Call `send(*args)` until the kernel takes it: a full socket buffer (ENOBUFS, EAGAIN) is
+    waited out 1 ms at a time, up to `tries` times. Any other refusal (EACCES on a broadcast
+    address, unreachable) is this one send's answer: False, never an exception."""
+    for _ in range(tries):
+        try:
+            send(*args)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.ENOBUFS, errno.EAGAIN):
+                return False
+            time.sleep(0.001)
+    return False
