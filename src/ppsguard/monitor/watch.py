@@ -112,11 +112,11 @@ class Watch:
         self.tracking_enabled = False
         self._threads: list[threading.Thread] = []
         self.listener_source: ListenerSource | None = None
+        self.conntrack: ConntrackSource | None = None
 
     @property
     def kernel_messages(self) -> int:
-        source = getattr(self, "conntrack", None)
-        return source.messages if isinstance(source, ConntrackSource) else 0
+        return self.conntrack.messages if self.conntrack is not None else 0
 
     def _load(self) -> Expectations:
         from ppsguard.registry.load import load_registry
