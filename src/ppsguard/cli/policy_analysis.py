@@ -157,6 +157,7 @@ def register(group: typer.Typer) -> None:
                 if f.example is not None:
                     console.print(visible(f"        e.g. {f.example}"))
             errors = sum(f.level is FindingLevel.ERROR for f in findings)
-            console.print(f"{len(findings)} findings, {errors} at error level")
+            noun = "finding" if len(findings) == 1 else "findings"
+            console.print(f"{len(findings)} {noun}, {errors} at error level")
         if any(f.level is FindingLevel.ERROR for f in findings):
             raise typer.Exit(1)

@@ -52,6 +52,10 @@ def _door(finding: Finding) -> str:
     return f"{proto}/{finding.port} {finding.address or ''}".strip()
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def print_report(
     report: AuditReport,
     console: Console,
@@ -61,11 +65,11 @@ def print_report(
     fast_rows: int = 1000,
 ) -> None:
     counts = report.counts()
-    summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no findings"
+    summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+    found = f"{_count(len(report.findings), 'finding')} ({summary})" if summary else "no findings"
     console.print(
         Text(
-            f"audit of {_clean(report.host)}: {len(report.findings)} findings ({summary}); "
-            f"{len(report.doors)} open doors",
+            f"audit of {_clean(report.host)}: {found}; {_count(len(report.doors), 'open door')}",
             style="bold",
         )
     )
