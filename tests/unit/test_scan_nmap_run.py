@@ -173,3 +173,31 @@ def test_nmap_gets_the_default_remote_rate_and_one_run_per_family(fake_nmap: Pat
     # planned only, never sent: 240.0.0.0/4 is reserved and unroutable, and not local
     remote = run_sync(plan_scan(["240.0.0.1"], "22", options=ScanOptions()))
     assert nmap_argv(remote, ScanOptions(), "22")[0][-3:-1] == ["--max-rate", "5000"]
+
+
+def test_a_long_scattered_target_list_goes_to_nmap_on_stdin(
+    fake_nmap: Path, tmp_path: Path
+) -> None:
+    """Thousands of scattered addresses would overflow the command line: nmap reads them (-iL -)."""
+    stdin_copy = tmp_path / "stdin.txt"
+    script = tmp_path / "nmap"
+    script.write_text(
+        script.read_text("utf-8").replace(
+            "import sys, pathlib\n",
+            "import sys, pathlib\n"
+            f"pathlib.Path({str(stdin_copy)!r}).write_text(sys.stdin.read())\n",
+        ),
+        "utf-8",
+    )
+    targets = [f"198.18.{i // 128}.{(i % 128) * 2}" for i in range(6000)]  # no two adjacent
+    _nmap(targets, "22")
+    argv = _argv(fake_nmap)
+    assert argv[-2:] == ["-iL", "-"]
+    assert not any(a.startswith("198.18.") for a in argv)
+    assert stdin_copy.read_text("utf-8").splitlines() == targets
+
+
+def test_a_short_target_list_stays_on_the_command_line(fake_nmap: Path, tmp_path: Path) -> None:
+    _nmap(["198.18.0.2", "198.18.0.9"], "22")
+    argv = _argv(fake_nmap)
+    assert "-iL" not in argv and argv[-2:] == ["198.18.0.2", "198.18.0.9"]

@@ -39,6 +39,11 @@ def _block(network: IPNetwork) -> str:
     return str(network)
 
 
+# Linux refuses one argument longer than 128 KiB and a command line beyond ARG_MAX; a scattered
+# target list past this size (a few thousand blocks) is given to nmap on stdin with -iL -.
+INLINE_TARGETS_MAX = 32 * 1024
+
+
 def _number(value: float) -> str:
     return f"{value:g}" if value < 1e6 else str(round(value))
 
@@ -54,6 +59,23 @@ def nmap_argv(
 ) -> list[list[str]]:
     """The nmap command lines (one per address family with targets) that carry out `plan`;
     `extra_args` (for programs, never from the command line) go before the targets."""
+    commands = nmap_commands(
+        plan, options, ports, top, executable=executable, extra_args=extra_args
+    )
+    return [[*argv, *targets] for argv, targets in commands]
+
+
+def nmap_commands(
+    plan: ScanPlan,
+    options: ScanOptions,
+    ports: str | None,
+    top: int | None = None,
+    *,
+    executable: str = "nmap",
+    extra_args: Sequence[str] = (),
+) -> list[tuple[list[str], list[str]]]:
+    """`nmap_argv`'s commands as (options, target blocks), so a long target list can be given
+    to nmap on its standard input (-iL -) instead of a command line the kernel would refuse."""
     common = [executable, "-sV", "-oX", "-"]
     if ports is not None:
         # our own parser admits only digits, commas, ranges, T:/U: and "-" (all ports): nothing
@@ -78,7 +100,7 @@ def nmap_argv(
     if options.skip_discovery:
         common.append("-Pn")
     common.extend(extra_args)
-    commands: list[list[str]] = []
+    commands: list[tuple[list[str], list[str]]] = []
     for version in (4, 6):
         blocks = [_block(n) for n in plan.targets.networks() if n.version == version]
         if not blocks:
@@ -87,14 +109,20 @@ def nmap_argv(
         excluded = [_block(n) for n in plan.gate.exclude if n.version == version]
         if excluded:
             argv += ["--exclude", ",".join(excluded)]
-        commands.append([*argv, *blocks])
+        commands.append((argv, blocks))
     return commands
 
 
-def _run(argv: list[str], timeout: float) -> ScanResult:
+def _run(argv: list[str], targets: list[str], timeout: float) -> ScanResult:
+    """Run one nmap command; targets beyond `INLINE_TARGETS_MAX` characters go on stdin."""
+    stdin: str | None = None
+    if sum(len(t) + 1 for t in targets) > INLINE_TARGETS_MAX:
+        argv, stdin = [*argv, "-iL", "-"], "".join(f"{t}\n" for t in targets)
+    else:
+        argv = [*argv, *targets]
     try:
         completed = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, check=False
+            argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired as error:
         raise RuntimeFailure(f"nmap did not finish within {timeout:g} s") from error
@@ -135,10 +163,12 @@ def run_nmap(
     executable = shutil.which("nmap")
     if executable is None:
         raise RuntimeFailure("nmap is not installed (install it, or scan with pps scan --service)")
-    commands = nmap_argv(plan, options, ports, top, executable=executable, extra_args=extra_args)
+    commands = nmap_commands(
+        plan, options, ports, top, executable=executable, extra_args=extra_args
+    )
     plan.gate.clear_to_send("nmap")
     timeout = NMAP_TIMEOUT_S if options.deadline is None else min(NMAP_TIMEOUT_S, options.deadline)
-    results = [_run(argv, timeout) for argv in commands]
+    results = [_run(argv, targets, timeout) for argv, targets in commands]
     names: dict[IPAddress, str] = {}
     for target in plan.targets.entries:
         if target.hostname is not None and target.first is not None:
