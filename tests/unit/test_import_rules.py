@@ -76,6 +76,9 @@ PURE_MODULES = (
     "store/digest.py",
     "store/history.py",
     "store/diff.py",
+    "harden/units.py",
+    "harden/binds.py",
+    "harden/plan.py",
 )
 FORBIDDEN = {"socket", "subprocess", "asyncio"}
 

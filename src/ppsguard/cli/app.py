@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "diff",
     "fleet",
     "store",
+    "harden",
 )
 _GLOBAL_FLAGS = frozenset({"--no-color", "--debug", "--pretty"})
 _ANYWHERE_FLAGS = ("--no-color", "--pretty")  # accepted after the command too

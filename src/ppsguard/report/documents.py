@@ -12,6 +12,7 @@ would break a reader (a new key is not such a change). Each name has a JSON Sche
     ppsguard.audit      audit_document: audit_document/load_audit      pps audit --json
     ppsguard.lint       policy_documents: lint_document/load_lint      pps policy lint --json
     ppsguard.explain    policy_documents: explain_document/load_explain  pps policy explain --json
+    ppsguard.harden-plan  harden_document: plan_document/load_plan     pps harden plan --json
 
 `ppsguard.report.reader.load_document(value)` reads any of them back by its `schema` key. Loaders
 validate first, so a document from elsewhere (a file, the store, a web client) that does not fit
@@ -40,6 +41,7 @@ VERSIONS: dict[str, int] = {
     "ppsguard.audit": 1,
     "ppsguard.lint": 1,
     "ppsguard.explain": 1,
+    "ppsguard.harden-plan": 1,
 }
 
 

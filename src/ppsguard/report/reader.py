@@ -13,6 +13,7 @@ from collections.abc import Callable
 from ppsguard.errors import InputError
 from ppsguard.report.audit_document import load_audit
 from ppsguard.report.documents import schema_name
+from ppsguard.report.harden_document import load_plan
 from ppsguard.report.policy_documents import load_explain, load_lint
 from ppsguard.report.scan_document import load_scan
 from ppsguard.report.sockets_document import load_inventory, load_socket
@@ -24,6 +25,7 @@ LOADERS: dict[str, Callable[[object], object]] = {
     "ppsguard.audit": load_audit,
     "ppsguard.lint": load_lint,
     "ppsguard.explain": load_explain,
+    "ppsguard.harden-plan": load_plan,
 }
 
 
