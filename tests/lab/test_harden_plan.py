@@ -64,6 +64,7 @@ class Setup:
         self.web = f"ppsh-{tag}-web.service"
         self.act = f"ppsh-{tag}-act.service"
         self.init_pid = 0
+        self.registry = root.parent / "registry.yaml"
 
 
 @pytest.fixture
@@ -104,9 +105,7 @@ def setup(lab_factory: LabFactory, tmp_path: Path) -> Iterator[Setup]:
         stack.enter_context(
             systemd_cgroup([by_hand.pid], f"user.slice/user-0.slice/session-ppsh{tag}.scope")
         )
-        registry = tmp_path / "registry.yaml"
-        registry.write_text(REGISTRY.format(doc=s.doc))
-        s.registry = registry  # type: ignore[attr-defined]
+        s.registry.write_text(REGISTRY.format(doc=s.doc))
         yield s
 
 
@@ -118,7 +117,7 @@ def test_plan_finds_units_from_cgroups_and_spares_documented_ones(setup: Setup) 
     s = setup
     assert f"/system.slice/{s.redis}" in Path(f"/proc/{_pid(s, 6379)}/cgroup").read_text()
     plan = survey(
-        s.registry,  # type: ignore[attr-defined]
+        s.registry,
         host="lab",
         netns=s.host.netns,
         config_root=s.root,
@@ -180,7 +179,7 @@ def test_plan_finds_units_from_cgroups_and_spares_documented_ones(setup: Setup) 
 def test_cli_plan_writes_a_valid_document_and_a_table(setup: Setup, tmp_path: Path) -> None:
     s = setup
     out = tmp_path / "plan.json"
-    argv = [sys.executable, "-m", "ppsguard", "harden", "plan", str(s.registry)]  # type: ignore[attr-defined]
+    argv = [sys.executable, "-m", "ppsguard", "harden", "plan", str(s.registry)]
     argv += ["--host", "lab", "--netns", s.host.netns, "--config-root", str(s.root)]
     done = subprocess.run(
         [*argv, "--json", "-o", str(out)], capture_output=True, text=True, timeout=120, check=False

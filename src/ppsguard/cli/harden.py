@@ -56,9 +56,16 @@ def _load(path: Path) -> Plan:
             f"not JSON: {exc.msg}", file=str(path), line=exc.lineno, column=exc.colno
         ) from None
     try:
-        return load_plan(value)
+        plan = load_plan(value)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
+    refused = sorted({u.name for u in plan.units} & set(plan.protected))
+    if refused:
+        raise InputError(
+            f"{path}: the plan stops a unit the registry documents (protected_units)",
+            token=refused[0],
+        )
+    return plan
 
 
 def _bind_cell(plan_bind: object) -> str:

@@ -28,6 +28,9 @@ from ppsguard.harden.managers import UnitStatus
 from ppsguard.lab.namespaces import kill_pids
 
 READY_TIMEOUT = 20.0
+# Units this process started, kept referenced while they run (no "still running" warning when a
+# Popen is collected); `stop` drops them once ended.
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def _alive(pid: int) -> bool:
@@ -96,12 +99,16 @@ class LabServiceManager:
         if not line.startswith("READY"):
             kill_pids([process.pid])
             raise RuntimeFailure(f"Failed to start {unit}: it did not say READY")
+        _STARTED[process.pid] = process
         self._write(unit, "pid", str(process.pid))
 
     def stop(self, unit: str) -> None:
         pid = self.pid(unit)
         if pid is not None:
             kill_pids([pid])
+            started = _STARTED.pop(pid, None)
+            if started is not None:
+                started.wait(10)
         self._file(unit, "pid").unlink(missing_ok=True)
 
     def disable(self, unit: str) -> None:
