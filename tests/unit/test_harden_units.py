@@ -133,3 +133,16 @@ def test_systemd_problem(tmp_path: Path) -> None:
     assert systemd_problem(run, comm) is None
     comm.write_text("tini\n")
     assert systemd_problem(run, comm) == "PID 1 is 'tini', not systemd"
+
+
+def test_invoked_paths_prefer_the_name_the_program_was_started_by(tmp_path: Path) -> None:
+    from ppsguard.harden.survey import invoked_paths
+
+    real = tmp_path / "check-rdb"
+    real.write_text("")
+    link = tmp_path / "server"
+    link.symlink_to(real.name)
+    assert invoked_paths(str(real), f"{link} 0.0.0.0:6379") == (str(link), str(real))
+    assert invoked_paths(str(real), "/elsewhere/server") == (str(real),)
+    assert invoked_paths(str(real), None) == (str(real),)
+    assert invoked_paths(None, str(link)) == ()

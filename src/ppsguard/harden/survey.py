@@ -11,6 +11,7 @@ of dpkg and, where systemd runs, `systemctl list-sockets`. The decisions are in 
 from __future__ import annotations
 
 import glob
+import os
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -40,6 +41,27 @@ def holders_of(pids: Iterable[int]) -> tuple[Holder, ...]:
             continue
         out.append(Holder(pid, owner.comm, owner.exe, cgroup))
     return tuple(out)
+
+
+_COMMAND_DIRS = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def invoked_paths(exe: str | None, cmdline: str | None) -> tuple[str, ...]:
+    """The paths whose package names the program: the name it was started by, when that is a
+    link to the running executable (Debian's /usr/bin/redis-server -> redis-check-rdb: the
+    package is redis-server, not redis-tools), then the executable itself."""
+    if not exe:
+        return ()
+    argv0 = (cmdline or "").split(" ", 1)[0]
+    found: list[str] = []
+    if argv0:
+        candidates = [argv0] if argv0.startswith("/") else [f"{d}/{argv0}" for d in _COMMAND_DIRS]
+        if "/" not in argv0 or argv0.startswith("/"):
+            for candidate in candidates:
+                if candidate != exe and os.path.realpath(candidate) == exe:
+                    found.append(candidate)
+                    break
+    return (*found, exe)
 
 
 def read_bind(rule: BindRule, config_root: Path) -> BindChange:
@@ -105,7 +127,8 @@ def listener_facts(
 ) -> dict[ListenerKey, ListenerFacts]:
     """The facts of every listener: holders, unit, bind setting and package."""
     items = list(listeners)
-    packages = packages_of({i.exe for i in items if i.exe}, dpkg_info)
+    named = {i.key: invoked_paths(i.exe, i.cmdline) for i in items}
+    packages = packages_of({p for paths in named.values() for p in paths}, dpkg_info)
     sockets = listed_sockets() if listing is None else listing
     binds: dict[str, BindChange] = {}
     out: dict[ListenerKey, ListenerFacts] = {}
@@ -117,7 +140,7 @@ def listener_facts(
         if rule is not None:
             bind = binds.get(rule.name) or read_bind(rule, config_root)
             binds[rule.name] = bind
-        package = packages.get(item.exe) if item.exe else None
+        package = next((packages[p] for p in named[item.key] if p in packages), None)
         out[item.key] = ListenerFacts(holders, target, bind, package)
     return out
 
@@ -168,4 +191,4 @@ def survey(
     return build_plan(report, listeners, facts, baseline, registry=registry, netns=netns)
 
 
-__all__ = ["holders_of", "listener_facts", "read_bind", "survey"]
+__all__ = ["holders_of", "invoked_paths", "listener_facts", "read_bind", "survey"]
