@@ -48,7 +48,8 @@ _new_app = functools.partial(
     help=(
         "ppsguard — the guard of this machine's Ports, Protocols & Services.\n\n"
         "Know what is open (sockets), see it from outside (scan), document it (registry), "
-        "enforce it (policy), verify it (audit), watch it live (watch) or in captured traffic "
+        "enforce it (policy), verify it (audit), turn off what is not needed (harden), watch it "
+        "live (watch) or in captured traffic "
         "(flows), remember every run (--store, history, diff, fleet). The result goes to "
         "stdout in every format "
         "(tables, --json, --jsonl, --csv); warnings, errors and progress go to stderr. Colour "
