@@ -146,3 +146,36 @@ def test_invoked_paths_prefer_the_name_the_program_was_started_by(tmp_path: Path
     assert invoked_paths(str(real), "/elsewhere/server") == (str(real),)
     assert invoked_paths(str(real), None) == (str(real),)
     assert invoked_paths(None, str(link)) == ()
+
+
+@pytest.mark.parametrize(
+    ("active", "enabled", "mask", "steps", "warned"),
+    [
+        (True, "enabled", False, ["stop", "disable"], False),
+        (False, "enabled", False, ["disable"], False),
+        (True, "static", False, ["stop"], True),
+        (True, "enabled-runtime", False, ["stop"], True),
+        (True, "enabled-runtime", True, ["stop", "mask"], False),
+        (True, "disabled", False, ["stop"], False),
+        (True, "enabled", True, ["stop", "disable", "mask"], False),
+        (False, "masked", True, [], False),
+    ],
+)
+def test_turn_off_steps(
+    active: bool, enabled: str, mask: bool, steps: list[str], warned: bool
+) -> None:
+    from ppsguard.harden.apply import turn_off_steps
+    from ppsguard.harden.managers import UnitStatus
+
+    found, warning = turn_off_steps(UnitStatus(active, enabled), mask)
+    assert found == steps
+    assert (warning is not None) == warned
+
+
+@pytest.mark.parametrize("module", ["units", "binds", "packages", "apply"])
+def test_docstring_examples(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"ppsguard.harden.{module}"))
+    assert result.attempted and not result.failed

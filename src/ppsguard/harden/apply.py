@@ -30,7 +30,7 @@ from ppsguard.errors import RuntimeFailure, UsageError
 from ppsguard.firewall.apply import signals_blocked, validate_window
 from ppsguard.firewall.statedir import DEFAULT_STATE_DIR, StateDir
 from ppsguard.harden.managers import (
-    LEFT_ALONE,
+    DISABLED_BY_APPLY,
     ServiceManager,
     UnitStatus,
     restore,
@@ -130,7 +130,10 @@ def apply_units(
                 if statuses[unit].enabled == "not-found":
                     warnings.append(f"{unit}: the service manager does not know it; left alone")
                     continue
-                for action in _actions(statuses[unit], mask):
+                actions, warning = turn_off_steps(statuses[unit], mask)
+                if warning is not None:
+                    warnings.append(f"{unit} {warning}")
+                for action in actions:
                     getattr(manager, action)(unit)
                     changed.append(f"{action} {unit}")
                     if after_step is not None:
@@ -164,13 +167,23 @@ def apply_units(
     return HardenOutcome(apply_id, tuple(changed), deadline, pid, tuple(warnings))
 
 
-def _actions(status: UnitStatus, mask: bool) -> list[str]:
+def turn_off_steps(status: UnitStatus, mask: bool) -> tuple[list[str], str | None]:
+    """The manager calls that turn one unit off, and a warning when it may come back at boot.
+
+    >>> turn_off_steps(UnitStatus(True, "enabled"), mask=False)
+    (['stop', 'disable'], None)
+    """
     out = ["stop"] if status.active else []
-    if status.enabled not in LEFT_ALONE:
+    warning = None
+    if status.enabled == DISABLED_BY_APPLY:
         out.append("disable")
+    elif status.enabled not in {"disabled", "masked"} and not mask:
+        warning = (
+            f"is {status.enabled}: stopped, not disabled (it may start again; --mask stops that)"
+        )
     if mask and status.enabled != "masked":
         out.append("mask")
-    return out
+    return out, warning
 
 
 def confirm(state: StateDir) -> str:

@@ -35,8 +35,10 @@ _KINDS = {
     "lab": "ppsguard.testing.services:LabServiceManager",
 }
 SYSTEMCTL_TIMEOUT = 120.0
-# Enablement states that `disable` does not change (and `restore` does not `enable` back).
-LEFT_ALONE = frozenset({"disabled", "masked", "static", "not-found", "indirect", "generated"})
+# The one enablement state apply undoes with `disable` and restore puts back with `enable`.
+# Others (enabled-runtime, linked, alias, indirect, static, generated, transient) are left as
+# they are: the unit is stopped, and apply warns that it may start again at boot.
+DISABLED_BY_APPLY = "enabled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +139,7 @@ def restore(manager: ServiceManager, statuses: dict[str, UnitStatus], mask: bool
         steps = []
         if mask and status.enabled != "masked":
             steps.append("unmask")
-        if status.enabled not in LEFT_ALONE:
+        if status.enabled == DISABLED_BY_APPLY:
             steps.append("enable")
         if status.active:
             steps.append("start")
@@ -175,7 +177,7 @@ def load_manager(spec: Mapping[str, Any]) -> ServiceManager:
 
 
 __all__ = [
-    "LEFT_ALONE",
+    "DISABLED_BY_APPLY",
     "ServiceManager",
     "SystemdManager",
     "UnitStatus",
