@@ -53,6 +53,18 @@ hosts:
 """
 
 
+# A listener that names itself with a terminal escape, as a hostile process could.
+HOSTILE_NAME = """
+import socket, time
+with open("/proc/self/comm", "w") as comm:
+    comm.write("\\x1b[31mevil")
+s = socket.socket()
+s.bind(("0.0.0.0", 7406))
+s.listen()
+time.sleep(600)
+"""
+
+
 class Setup:
     def __init__(self, host: Host, tag: str, root: Path) -> None:
         self.host = host
@@ -64,6 +76,7 @@ class Setup:
         self.web = f"ppsh-{tag}-web.service"
         self.act = f"ppsh-{tag}-act.service"
         self.init_pid = 0
+        self.by_hand = 0
         self.registry = root.parent / "registry.yaml"
 
 
@@ -94,8 +107,10 @@ def setup(lab_factory: LabFactory, tmp_path: Path) -> Iterator[Setup]:
     web_a = host.listen(7403, "tcp", "0.0.0.0")
     web_b = host.listen(7404, "tcp", "0.0.0.0")
     init, child = shared_listener(host, 7405)
-    by_hand = host.listen(7406, "tcp", "0.0.0.0")
+    by_hand = host.popen([sys.executable, "-c", HOSTILE_NAME])  # comm "\x1b[31mevil"
+    wait_listening(host, 7406)
     s.init_pid = init.pid
+    s.by_hand = by_hand.pid
     with ExitStack() as stack:
         stack.enter_context(systemd_cgroup([redis.pid], f"system.slice/{s.redis}"))
         stack.enter_context(systemd_cgroup([memcached.pid], f"system.slice/{s.memcached}"))
@@ -206,6 +221,7 @@ def test_cli_plan_writes_a_valid_document_and_a_table(setup: Setup, tmp_path: Pa
     row = next(line for line in lines if line.startswith("tcp/0.0.0.0:6379 "))
     assert STOP in row and s.redis in row and "redis.conf:2" in row
     assert any(line.strip().startswith(s.redis) for line in lines)  # the units to stop
+    assert "\x1b" not in table.stdout and "\\x1b[31mevil" in table.stdout  # shown, not obeyed
     assert NARROW not in {c["action"] for c in document["changes"] if c["port"] == 6379}
 
 
