@@ -12,10 +12,11 @@ Which findings lead to a change:
     exposure-widened        narrow-bind only (the door is documented, it binds too widely)
 
 A unit is never stopped when the registry names it (`unit:` of any entry, with its socket or
-service twin), nor when it also serves a door the registry documents (stopping it would close
-that door): the change is then the bind to narrow, or none, and `why` says which entry holds
-it. Listeners no service runs (a login session's process, a container, an unreadable cgroup)
-get no unit change; `why` says what runs them.
+service twin), when the door itself is documented (a risky but documented service is the
+registry's to change or waive), nor when it also serves another door the registry documents
+(stopping it would close that door): the change is then the bind to narrow, or none, and `why`
+says which entry holds it. Listeners no service runs (a login session's process, a container,
+an unreadable cgroup) get no unit change; `why` says what runs them.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from ppsguard.model.registry import Registry
 STOP = "stop-disable"
 NARROW = "narrow-bind"
 NONE = "none"
-_STOPPING = frozenset({FindingType.UNREGISTERED_LISTENER, FindingType.RISKY_SERVICE})
+_UNREGISTERED = FindingType.UNREGISTERED_LISTENER
+_STOPPING = frozenset({_UNREGISTERED, FindingType.RISKY_SERVICE})
 HARDEN_TYPES = _STOPPING | {FindingType.EXPOSURE_WIDENED}
 
 ListenerKey = tuple[str, str, str, int]  # Listener.key: protocol, family, address, port
@@ -137,48 +139,69 @@ def documented_units(registry: Registry | None) -> dict[str, str]:
 
 def _backing(
     listeners: Sequence[Listener],
-    flagged: set[ListenerKey],
+    undocumented: set[ListenerKey],
     facts: Mapping[ListenerKey, ListenerFacts],
     baseline: Baseline,
-) -> dict[str, str]:
-    """{unit: "tcp/22 (entry ssh)"} for units that serve a door the registry documents."""
-    out: dict[str, str] = {}
+) -> dict[str, list[tuple[ListenerKey, str]]]:
+    """{unit: [(door, "tcp/22 (entry ssh)"), ...]}: the documented doors each unit serves."""
+    out: dict[str, list[tuple[ListenerKey, str]]] = {}
     for item in listeners:
-        if item.key in flagged:
+        if item.key in undocumented:
             continue
         entry = baseline.provides_for(item.protocol, item.port)
         fact = facts.get(item.key)
         if entry is None or fact is None:
             continue
         for unit in fact.target.units:
-            out.setdefault(unit, f"{item.protocol.value}/{item.port} (entry {entry.id})")
+            label = f"{item.protocol.value}/{item.port} (entry {entry.id})"
+            out.setdefault(unit, []).append((item.key, label))
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Context:
+    documented: Mapping[str, str]  # unit -> entry id
+    protected: frozenset[str]
+    backing: Mapping[str, list[tuple[ListenerKey, str]]]
+
+
 def _decide(
+    key: ListenerKey,
     findings: Sequence[Finding],
     fact: ListenerFacts,
-    documented: Mapping[str, str],
-    protected: frozenset[str],
-    backing: Mapping[str, str],
+    entry_here: str | None,
+    ctx: _Context,
 ) -> tuple[str, str]:
-    """(action, why) for one door."""
+    """(action, why) for one door; `entry_here` is the entry that documents the door itself."""
     target = fact.target
     narrow = NARROW if fact.bind is not None else NONE
     stopping = any(f.type in _STOPPING for f in findings)
     reason = "; ".join(dict.fromkeys(f.title for f in findings))
     if target.kind in (UnitKind.SERVICE, UnitKind.SOCKET_ACTIVATED) and target.units:
-        named = touches_protected(target, protected)
+        named = touches_protected(target, ctx.protected)
         if named is not None:
             stem = unit_stem(named)
             twins = (named, f"{stem}.service", f"{stem}.socket")
-            entry = next((documented[u] for u in twins if u in documented), "?")
+            entry = next((ctx.documented[u] for u in twins if u in ctx.documented), "?")
             return narrow, f"{named} is documented by the registry (entry {entry}): not touched"
-        served = next((f"{u} also serves {backing[u]}" for u in target.units if u in backing), None)
+        if entry_here is not None:
+            return narrow, (
+                f"the door is documented (entry {entry_here}), so its unit is not stopped: "
+                f"{reason} (narrow the bind, or change or waive the entry)"
+            )
+        served = next(
+            (
+                f"{unit} also serves {label}"
+                for unit in target.units
+                for door, label in ctx.backing.get(unit, ())
+                if door != key
+            ),
+            None,
+        )
         if served is not None:
             return narrow, f"{served}: stopping it would close that door"
         if not stopping:
-            return narrow, f"documented door binds wider than the registry says: {reason}"
+            return narrow, reason
         return STOP, reason
     if target.kind is UnitKind.USER_SERVICE:
         return narrow, (
@@ -207,14 +230,17 @@ def build_plan(
         if key in index:
             by_key.setdefault(key, []).append(found)
     documented = documented_units(registry)
-    protected = protected_names(documented)
-    backing = _backing(listeners, set(by_key), facts, baseline)
+    undocumented = {k for k, found in by_key.items() if any(f.type is _UNREGISTERED for f in found)}
+    ctx = _Context(
+        documented, protected_names(documented), _backing(listeners, undocumented, facts, baseline)
+    )
     services = {(d.protocol.value, d.port): d.service for d in report.doors}
     changes: list[Change] = []
     for key in sorted(by_key, key=lambda k: (k[3], k[0], k[2])):
         item, findings = index[key], by_key[key]
         fact = facts.get(key) or ListenerFacts((), UnitTarget(UnitKind.UNKNOWN, note="no facts"))
-        action, why = _decide(findings, fact, documented, protected, backing)
+        here = None if key in undocumented else baseline.provides_for(item.protocol, item.port)
+        action, why = _decide(key, findings, fact, here.id if here else None, ctx)
         target = fact.target
         changes.append(
             Change(
@@ -247,7 +273,7 @@ def build_plan(
         netns=netns,
         changes=tuple(changes),
         units=unit_actions(changes),
-        protected=tuple(sorted(protected)),
+        protected=tuple(sorted(ctx.protected)),
         gaps=(*report.gaps, *gaps),
     )
 
