@@ -196,6 +196,10 @@ def register(app: typer.Typer) -> None:
                 f"applied {outcome.apply_id}: run `pps harden confirm` within "
                 f"{float(confirm_within):.0f} s, or every unit is restored"
             )
+        else:
+            emit_line(
+                f"applied {outcome.apply_id} (no confirm window: `pps harden rollback` undoes it)"
+            )
 
     @group.command("confirm", help="Keep the changes of the last `pps harden apply`.")
     def confirm_command() -> None:
