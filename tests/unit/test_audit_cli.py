@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -119,16 +121,51 @@ def test_bad_registry_names_file_line_column(tmp_path: Path) -> None:
     assert f"{bad}:5:" in out.stderr and "Traceback" not in out.stderr
 
 
+# Run as root, init and audit see a private network namespace holding one listener of the test's
+# own, so listeners that other programs open and close meanwhile cannot change the draft's truth.
+_ALONE = """
+import json, socket, subprocess, sys
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+door = socket.create_server(("127.0.0.1", 0))
+runs = [subprocess.run([sys.executable, "-m", "ppsguard", *args], capture_output=True,
+                       text=True, timeout=120) for args in json.loads(sys.argv[1])]
+print(json.dumps([[r.returncode, r.stdout, r.stderr] for r in runs]))
+print(door.getsockname()[1])
+"""
+
+
+def _alone(*commands: list[str]) -> tuple[list[subprocess.CompletedProcess[str]], int | None]:
+    """Run pps commands one after the other, in a network namespace of their own when root
+    (with the port of the one listener there)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return [pps(*command) for command in commands], None
+    run = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", _ALONE, json.dumps(commands)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    results, port = run.stdout.splitlines()
+    return [
+        subprocess.CompletedProcess(command, code, out, err)
+        for (code, out, err), command in zip(json.loads(results), commands, strict=True)
+    ], int(port)
+
+
 def test_registry_init_writes_a_loadable_draft_and_refuses_to_overwrite(tmp_path: Path) -> None:
     draft = tmp_path / "draft.yaml"
-    made = pps("registry", "init", "--host", "this-machine", "-o", str(draft))
+    (made, again, audited), port = _alone(
+        ["registry", "init", "--host", "this-machine", "-o", str(draft)],
+        ["registry", "init", "-o", str(draft)],
+        ["audit", str(draft), "--no-scan", "--json"],
+    )
     assert made.returncode == 0, made.stderr
     text = draft.read_text()
     assert "this-machine:" in text and "default: deny" in text
     parse_registry(text, str(draft))
-    again = pps("registry", "init", "-o", str(draft))
+    assert port is None or f"{port}/tcp" in text, text
     assert again.returncode == 2 and "--force" in again.stderr
-    audited = pps("audit", str(draft), "--no-scan", "--json")
     types = {f["type"] for f in json.loads(audited.stdout)["findings"]}
     assert "unregistered-listener" not in types
 
