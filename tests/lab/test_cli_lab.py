@@ -20,11 +20,11 @@ def pps(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_up_status_down_round_trip():
-    before = set(list_lab_namespaces())
     up = pps("lab", "up", "--hosts", "scanner,target")
     assert up.returncode == 0, up.stderr
-    created = set(list_lab_namespaces()) - before
-    lab_id = next(iter(created)).split("-")[2]
+    # the lab's own id, from what `up` printed: other labs may come and go meanwhile
+    lab_id = up.stdout.split()[1]
+    created = {n for n in list_lab_namespaces() if n.split("-")[2] == lab_id}
     try:
         assert len(created) == 3  # two hosts and the switch
         status = json.loads(pps("lab", "status", "--json").stdout)
