@@ -7,13 +7,26 @@ installed packages (dpkg), never written down here.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ppsguard.lab.hosts import Host
+from identify_daemons_more import (
+    MORE_DAEMONS,
+    MORE_EXECUTABLES,
+    MORE_HOSTS,
+    MORE_LAUNCHERS,
+    MORE_NO_VERSION,
+    MORE_STANDARD_PORTS,
+)
+
+from ppsguard.lab.hosts import Host, Lab
 
 # daemon -> (Debian package, service name, product as our signatures name it, protocols)
 DAEMONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
@@ -64,6 +77,9 @@ STANDARD_PORTS = {
 # second products of a protocol run on a second lab host, so both can hold the standard port
 # (proftpd would be one, but its Debian package conflicts with vsftpd's)
 SECOND_HOST = {"unbound"}
+# the lab host each daemon runs on ("srv" unless named here)
+HOSTS = {"unbound": "srv2", **MORE_HOSTS}
+LAB_HOSTS = ["srv", "srv2", "srv3", "srv4", "scanner"]
 EXECUTABLES = {
     "nginx": "/usr/sbin/nginx",
     "sshd": "/usr/sbin/sshd",
@@ -98,8 +114,32 @@ class Expected:
     address: str = ""  # the lab host's address the daemon listens on
 
 
+DAEMONS.update(MORE_DAEMONS)
+NO_VERSION |= MORE_NO_VERSION
+STANDARD_PORTS.update(MORE_STANDARD_PORTS)
+EXECUTABLES.update(MORE_EXECUTABLES)
+
+
 def missing_daemons() -> list[str]:
-    return [d for d, exe in EXECUTABLES.items() if shutil.which(exe) is None]
+    return [
+        d for d, exe in EXECUTABLES.items() if shutil.which(exe) is None and not Path(exe).is_dir()
+    ]
+
+
+def require_daemons() -> None:
+    """Skip the calling test when a lab daemon is not installed — or fail it when
+    PPSGUARD_REQUIRE_LAB=1, so CI never passes by skipping the daemons."""
+    import pytest
+
+    from ppsguard.testing.pytest_plugin import lab_required
+
+    missing = missing_daemons()
+    if not missing:
+        return
+    reason = f"daemons not installed: {missing} (make test installs them)"
+    if lab_required():
+        pytest.fail(f"PPSGUARD_REQUIRE_LAB=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 def package_version(package: str) -> str:
@@ -112,7 +152,8 @@ def package_version(package: str) -> str:
         timeout=30,
     ).stdout.strip()
     upstream = full.split(":", 1)[-1]
-    return upstream.rsplit("-", 1)[0] if "-" in upstream else upstream
+    upstream = upstream.rsplit("-", 1)[0] if "-" in upstream else upstream
+    return upstream.split("+dfsg", 1)[0].split("+ds", 1)[0]  # Debian's repack suffixes
 
 
 def _nginx(host: Host, port: int, work: Path) -> list[str]:
@@ -349,6 +390,7 @@ LAUNCHERS = {
     "dovecot-imaps": _dovecot_imaps,
     "unbound": _unbound,
     "slapd": _slapd,
+    **MORE_LAUNCHERS,
 }
 
 
@@ -376,3 +418,25 @@ def start(host: Host, daemon: str, port: int, work: Path) -> list[Expected]:
         Expected(daemon, port, protocol, service, product, version, str(host.ipv4))
         for protocol in protocols
     ]
+
+
+@contextlib.contextmanager
+def work_dir() -> Iterator[Path]:
+    """A folder for the daemons' files that the users they switch to (proxy, mysql, postgres,
+    www-data) can reach (pytest's tmp folders are private to root); removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="ppsguard-daemons-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def start_all(lab: Lab, placement: Mapping[str, int], work: Path) -> list[Expected]:
+    """Start every daemon of `placement` (daemon -> port) on its lab host, in parallel."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        started = [
+            pool.submit(start, lab[HOSTS.get(daemon, "srv")], daemon, port, work)
+            for daemon, port in placement.items()
+        ]
+        return [item for future in started for item in future.result()]

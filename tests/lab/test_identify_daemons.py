@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from identify_daemons import SECOND_HOST, STANDARD_PORTS, Expected, missing_daemons, start
+from identify_daemons import (
+    DAEMONS,
+    LAB_HOSTS,
+    STANDARD_PORTS,
+    Expected,
+    require_daemons,
+    start,
+    start_all,
+    work_dir,
+)
+from identify_daemons_more import MORE_UNUSUAL_PORTS
 
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import Confidence, ServiceInfo
@@ -31,23 +42,28 @@ UNUSUAL_PORTS = {
     "dovecot-imaps": 10993,
     "unbound": 5353,
     "slapd": 3890,
+    **MORE_UNUSUAL_PORTS,
 }
+
+
+@pytest.fixture
+def daemon_work() -> Iterator[Path]:
+    """Requested before lab_factory, so it is removed after the lab's daemons are stopped."""
+    with work_dir() as folder:
+        yield folder
 
 
 @pytest.mark.lab
 @pytest.mark.parametrize("placement", ["standard", "unusual"])
 def test_debian_daemons_are_identified_with_package_versions(
-    lab_factory: object, tmp_path: Path, placement: str
+    daemon_work: Path, lab_factory: object, placement: str
 ) -> None:
-    missing = missing_daemons()
-    if missing:
-        pytest.skip(f"daemons not installed: {missing} (make test installs them)")
-    lab = lab_factory(["srv", "srv2", "scanner"])  # type: ignore[operator]
-    srv, srv2, scanner = lab["srv"], lab["srv2"], lab["scanner"]
+    require_daemons()
+    lab = lab_factory(LAB_HOSTS)  # type: ignore[operator]
+    srv, scanner = lab["srv"], lab["scanner"]
     ports = STANDARD_PORTS if placement == "standard" else UNUSUAL_PORTS
-    expected: list[Expected] = []
-    for daemon, port in ports.items():
-        expected.extend(start(srv2 if daemon in SECOND_HOST else srv, daemon, port, tmp_path))
+    assert len({DAEMONS[daemon][0] for daemon in ports}) >= 30  # Debian packages
+    expected: list[Expected] = start_all(lab, ports, daemon_work)
     address = ipaddress.ip_address(srv.ipv4)
 
     def where(item: Expected) -> tuple[IPAddress, int, Protocol]:
@@ -80,9 +96,7 @@ def test_debian_daemons_are_identified_with_package_versions(
 def test_a_proxy_in_front_of_a_web_server_is_named_as_the_proxy(
     lab_factory: object, tmp_path: Path
 ) -> None:
-    missing = missing_daemons()
-    if missing:
-        pytest.skip(f"daemons not installed: {missing} (make test installs them)")
+    require_daemons()
     lab = lab_factory(["srv", "scanner"])  # type: ignore[operator]
     srv, scanner = lab["srv"], lab["scanner"]
     start(srv, "nginx", 80, tmp_path)

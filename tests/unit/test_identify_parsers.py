@@ -107,6 +107,21 @@ def test_suggested_probe_follows_port_and_respects_intrusive() -> None:
     assert all(not p.intrusive for p in probes.fallbacks(Protocol.UDP, intrusive=False))
 
 
+def test_follow_up_probes_run_only_after_their_service_is_named() -> None:
+    follow_ups = {probes.BY_NAME[name] for name in probes.FOLLOW_UPS.values()}
+    assert follow_ups and all(p.follow_up for p in follow_ups)
+    listed = probes.fallbacks(Protocol.TCP, intrusive=True)
+    assert not follow_ups & set(listed)
+    assert probes.suggested(2379, Protocol.TCP, intrusive=True) not in follow_ups
+    # etcd named from its 404 page, then its release from GET /version
+    version = classify.interpret(
+        "http-version",
+        b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n"
+        b'{"etcdserver":"3.4.23","etcdcluster":"3.4.0"}',
+    )
+    assert version is not None and (version.name, version.version) == ("etcd", "3.4.23")
+
+
 @pytest.mark.parametrize(
     ("text", "token"),
     [

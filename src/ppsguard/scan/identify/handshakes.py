@@ -276,6 +276,7 @@ _SPEAKS_FIRST: tuple[Parser, ...] = (ssh, mysql, rfb, telnet, more.rsync, more.n
 BY_PROBE: dict[str, tuple[Parser, ...]] = {
     "null": _SPEAKS_FIRST,
     "http-get": (http, *_SPEAKS_FIRST),
+    "http-version": (http, *_SPEAKS_FIRST),
     "redis-info": (redis, *_SPEAKS_FIRST),
     "memcached-version": (memcached, *_SPEAKS_FIRST),
     "postgresql-startup": (postgresql, *_SPEAKS_FIRST),

@@ -24,6 +24,7 @@ class Probe:
     rarity: int = 5
     intrusive: bool = False
     tls: bool = False  # a TLS handshake rather than a payload
+    follow_up: bool = False  # sent only after another probe named the service (FOLLOW_UPS)
 
 
 def _dns_version_bind(tcp: bool) -> bytes:
@@ -211,6 +212,13 @@ PROBES: tuple[Probe, ...] = (
     Probe("x11-setup", TCP, b"l\x00\x0b\x00" + b"\x00" * 8, frozenset(range(6000, 6008)), 6),
     Probe("zabbix-version", TCP, _zabbix_agent_version(), frozenset({10050}), 6),
     Probe("openvpn-tcp", TCP, _openvpn_reset(tcp=True), frozenset({1194}), 6),
+    Probe(
+        "http-version",
+        TCP,
+        b"GET /version HTTP/1.0\r\nHost: {host}\r\nUser-Agent: ppsguard\r\nAccept: */*\r\n\r\n",
+        rarity=9,
+        follow_up=True,
+    ),
     Probe("dns-version-udp", UDP, _dns_version_bind(tcp=False), frozenset({53, 5353}), 1),
     Probe("ntp-client", UDP, _NTP_CLIENT, frozenset({123}), 1),
     Probe("snmp-sysdescr", UDP, _snmp_get_sysdescr(), frozenset({161}), 1, intrusive=True),
@@ -220,6 +228,8 @@ PROBES: tuple[Probe, ...] = (
 )
 
 BY_NAME: dict[str, Probe] = {probe.name: probe for probe in PROBES}
+# service named by a first answer -> the probe that asks it its release (read-only requests)
+FOLLOW_UPS: dict[str, str] = {"etcd": "http-version"}
 
 
 def render(probe: Probe, host: str) -> bytes:
@@ -233,6 +243,7 @@ def suggested(port: int, protocol: Protocol, *, intrusive: bool) -> Probe | None
         if (
             probe.protocol is protocol
             and port in probe.ports
+            and not probe.follow_up
             and (intrusive or not probe.intrusive)
         ):
             return probe
@@ -244,6 +255,9 @@ def fallbacks(protocol: Protocol, *, intrusive: bool) -> list[Probe]:
     chosen = [
         p
         for p in PROBES
-        if p.protocol is protocol and p.name != "null" and (intrusive or not p.intrusive)
+        if p.protocol is protocol
+        and p.name != "null"
+        and not p.follow_up
+        and (intrusive or not p.intrusive)
     ]
     return sorted(chosen, key=lambda p: p.rarity)

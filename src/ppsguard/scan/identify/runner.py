@@ -3,8 +3,9 @@
 Per TCP port: a passive read (for services that speak first) races the probe the port number
 suggests, on parallel connections; if neither names the service, the remaining probes run in
 small parallel batches, fewest-surprises first. TLS found anywhere is unwrapped and probed again
-inside; plaintext protocols with STARTTLS are upgraded to read their certificate. Per UDP port
-every UDP payload is sent once (the suggested one first). Every wait ends at the port's deadline
+inside; plaintext protocols with STARTTLS are upgraded to read their certificate; a service
+named without its release (etcd) is asked for it by a read-only follow-up (probes.FOLLOW_UPS).
+Per UDP port every UDP payload is sent once (the suggested one first). Every wait ends at the port's deadline
 (default 2 s after the port's turn starts), at most 64 KiB is read per probe, and a port only
 gets its turn (and its clock) when a concurrency slot is free, so a tarpit stalls nothing else.
 Failures are data: a probe that errors is an attempt with no answer, never an exception.
@@ -211,6 +212,14 @@ async def _identify_tcp(
         if winner is not None or loop.time() >= deadline:
             break
         winner = await _first_identified([launch(p) for p in rest[start : start + BATCH]], attempts)
+    named = winner.service.name if winner is not None and winner.service is not None else None
+    follow = probes.FOLLOW_UPS.get(named or "")
+    if follow is not None and loop.time() < deadline:
+        # the service is known; a read-only request of its own asks the release
+        asked = await _exchange(host, port, probes.BY_NAME[follow], deadline, probe_wait, pacer)
+        attempts.append(asked)
+        if asked.service is not None and asked.service.name == named:
+            winner = asked
     if winner is not None and winner.service is not None and winner.tls is None:
         name = winner.service.name
         if name in STARTTLS and loop.time() < deadline:
