@@ -1,14 +1,14 @@
 """Benchmark: service identification, ppsguard against `nmap -sV`, on real Debian daemons.
 
-In one lab run (network namespaces "srv", "srv2" and "scanner"), the lab's Debian daemons
-(nginx, lighttpd, OpenSSH, Redis, memcached, vsftpd, rsync, dnsmasq and Unbound on TCP and UDP,
-Mosquitto, Tinyproxy, snmpd on UDP, OpenSMTPD, Dovecot IMAP, IMAPS and POP3, OpenLDAP) run on
-their standard ports and again on shuffled unusual ports (Unbound on a second host). Both
-tools identify the same ports from the scanner host. Points, one each: the service name (same
-family), the product, and the version where the service reveals one (the installed package's
-version is the truth). Printed: points per protocol family and in all, wall time for each
-tool, and the ratios. Target: at least nmap's points in every family, in at most one fifth of
-its wall time.
+In one lab run (network namespaces "srv" to "srv4" and "scanner"), the lab's 34 Debian daemons
+from 33 packages (tests/lab/identify_daemons*.py: web servers, forward and reverse proxies, DNS
+servers on TCP and UDP, mail, FTP, rsync, SMB, SSH, telnet, VNC, databases and caches, brokers,
+LDAP, monitoring agents, etcd, OpenVPN) run on their standard ports and again on shuffled
+unusual ports (a second DNS or web product on its own host). Both tools identify the same ports
+from the scanner host. Points, one each: the service name (same family), the product, and the
+version where the service reveals one (the installed package's version is the truth). Printed:
+points per protocol family and in all, wall time for each tool, and the ratios. Target: at
+least nmap's points in every family, in at most one fifth of its wall time.
 
     .venv/bin/python benchmarks/service_id.py [--quick] [--seed N]
 
@@ -22,7 +22,6 @@ import asyncio
 import ipaddress
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,17 +34,16 @@ from ppsguard.scan.nmap_run import nmap_scan
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "lab"))
 from identify_daemons import (  # type: ignore[import-not-found,unused-ignore]
-    SECOND_HOST,
+    LAB_HOSTS,
     STANDARD_PORTS,
     Expected,
     missing_daemons,
-    start,
+    start_all,
+    work_dir,
 )
 
-SPARE_PORTS = [
-    2121, 3030, 4343, 5151, 6262, 7373, 8484, 9595, 10606, 12717, 13828, 14939, 15050, 16161,
-    17272, 18383, 19494, 20505, 21616,
-]  # fmt: skip
+# unusual ports for the shuffle: none next to a standard port (etcd and InfluxDB take port + 1)
+SPARE_PORTS = [2101 + 1102 * i for i in range(len(STANDARD_PORTS))]
 PRODUCT_KEYS = {
     "nginx": "nginx",
     "sshd": "openssh",
@@ -64,6 +62,23 @@ PRODUCT_KEYS = {
     "dovecot-imaps": "dovecot",
     "unbound": "unbound",
     "slapd": "openldap",
+    "apache2": "apache",
+    "squid": "squid",
+    "haproxy": "haproxy",
+    "named": "bind",
+    "nsd": "nsd",
+    "telnetd": "telnetd",
+    "mariadb": "mariadb",
+    "postgresql": "postgresql",
+    "node-exporter": "node exporter",
+    "zabbix-agent": "zabbix",
+    "redis-sentinel": "redis",
+    "nats": "nats",
+    "influxdb": "influxdb",
+    "etcd": "etcd",
+    "smbd": "samba",
+    "openvpn": "openvpn",
+    "vnc": "vnc",
 }
 FAMILIES = {
     "nginx": "web",
@@ -83,6 +98,23 @@ FAMILIES = {
     "dovecot-imaps": "mail",
     "unbound": "dns",
     "slapd": "directory",
+    "apache2": "web",
+    "squid": "proxy",
+    "haproxy": "proxy",
+    "named": "dns",
+    "nsd": "dns",
+    "telnetd": "remote access",
+    "vnc": "remote access",
+    "mariadb": "databases/caches",
+    "postgresql": "databases/caches",
+    "redis-sentinel": "databases/caches",
+    "influxdb": "databases/caches",
+    "node-exporter": "monitoring",
+    "zabbix-agent": "monitoring",
+    "nats": "brokers",
+    "etcd": "cluster",
+    "smbd": "file transfer",
+    "openvpn": "vpn",
 }
 
 
@@ -134,13 +166,11 @@ def main() -> int:
     shuffled = random.Random(args.seed).sample(SPARE_PORTS, len(STANDARD_PORTS))
     placements = [] if args.quick else [dict(STANDARD_PORTS)]
     placements.append(dict(zip(STANDARD_PORTS, shuffled, strict=True)))
-    with Lab(["srv", "srv2", "scanner"]) as lab, tempfile.TemporaryDirectory() as work:
-        srv, srv2, scanner = lab["srv"], lab["srv2"], lab["scanner"]
+    with work_dir() as work, Lab(LAB_HOSTS) as lab:
+        scanner = lab["scanner"]
         expected: list[Expected] = []
         for placement in placements:
-            for daemon, port in placement.items():
-                host = srv2 if daemon in SECOND_HOST else srv
-                expected.extend(start(host, daemon, port, Path(work)))
+            expected.extend(start_all(lab, placement, work))
         addresses = sorted({e.address for e in expected})
         targets = [where(e) for e in expected]
 
@@ -154,12 +184,12 @@ def main() -> int:
             udp = sorted({e.port for e in expected if e.protocol == "udp"})
             ports = f"T:{','.join(map(str, tcp))},U:{','.join(map(str, udp))}"
             started = time.monotonic()
-            options = ScanOptions(engine="syn", udp=True, skip_discovery=True, host_timeout=240)
+            options = ScanOptions(engine="syn", udp=True, skip_discovery=True, host_timeout=600)
             result = nmap_scan(addresses, ports, options=options, extra_args=["-n"])
             return result, time.monotonic() - started
 
         our_found, our_time = scanner.call(ours, timeout=120)
-        nmap_result, nmap_time = scanner.call(theirs, timeout=300)
+        nmap_result, nmap_time = scanner.call(theirs, timeout=900)
     nmap_found = nmap_services(nmap_result)
     table: dict[str, list[int]] = {}  # family -> [ours, nmap's, possible]
     for item in expected:

@@ -251,7 +251,7 @@ def _nats(host: Host, port: int, work: Path) -> list[str]:
 def _influxdb(host: Host, port: int, work: Path) -> list[str]:
     config = work / "influxdb.conf"
     config.write_text(
-        f'reporting-disabled = true\nbind-address = "127.0.0.1:{20000 + port % 10000}"\n'
+        f'reporting-disabled = true\nbind-address = "127.0.0.1:{port + 1}"\n'
         f'[meta]\n  dir = "{work}/meta"\n[data]\n  dir = "{work}/data"\n'
         f'  wal-dir = "{work}/wal"\n[http]\n  bind-address = "{host.ipv4}:{port}"\n'
         "  log-enabled = false\n"
@@ -261,7 +261,7 @@ def _influxdb(host: Host, port: int, work: Path) -> list[str]:
 
 def _etcd(host: Host, port: int, work: Path) -> list[str]:
     client = f"http://{host.ipv4}:{port}"
-    peer = f"http://127.0.0.1:{30000 + port % 10000}"
+    peer = f"http://127.0.0.1:{port + 1}"  # 2380 beside the standard 2379, as etcd's own
     return [
         "/usr/bin/etcd", "--name", "lab", "--data-dir", str(work / "data"),
         "--listen-client-urls", client, "--advertise-client-urls", client,
@@ -304,9 +304,10 @@ def _openvpn(host: Host, port: int, work: Path) -> list[str]:
 
 
 def _vnc(host: Host, port: int, work: Path) -> list[str]:
-    # the X display's lock and socket live under /tmp: a private one per instance
+    # the X display's lock and socket live under /tmp: a private one per instance; the display
+    # number follows the port (X's abstract socket is shared by the network namespace)
     return _private_run(
-        f"/usr/bin/Xtigervnc :1 -rfbport {port} -interface {host.ipv4} -SecurityTypes None "
+        f"/usr/bin/Xtigervnc :{port} -rfbport {port} -interface {host.ipv4} -SecurityTypes None "
         "-nolisten tcp -geometry 320x200 -depth 16",
         "/tmp",
     )

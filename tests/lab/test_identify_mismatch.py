@@ -8,7 +8,7 @@ import ipaddress
 from pathlib import Path
 
 import pytest
-from identify_daemons import missing_daemons, start
+from identify_daemons import require_daemons, start
 
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import ServiceInfo
@@ -31,9 +31,7 @@ LOUD = {  # (daemon, port): (expected, found)
 def test_mismatch_only_for_positively_different_services(
     lab_factory: object, tmp_path: Path
 ) -> None:
-    missing = missing_daemons()
-    if missing:
-        pytest.skip(f"daemons not installed: {missing} (make test installs them)")
+    require_daemons()
     lab = lab_factory(["srv", "scanner"])  # type: ignore[operator]
     srv, scanner = lab["srv"], lab["scanner"]
     for daemon, port in (*QUIET, *LOUD):

@@ -4,20 +4,19 @@ datagram (open|filtered), named by identification's protocol payloads, then repo
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from identify_daemons import missing_daemons, package_version, start
+from identify_daemons import package_version, require_daemons, start
 
 
 @pytest.mark.lab
 def test_dns_and_snmp_on_unusual_udp_ports_are_named_without_intrusive(
     lab_factory: object, tmp_path: Path
 ) -> None:
-    missing = missing_daemons()
-    if missing:
-        pytest.skip(f"daemons not installed: {missing} (make test installs them)")
+    require_daemons()
     lab = lab_factory(["srv", "scanner"])  # type: ignore[operator]
     srv, scanner = lab["srv"], lab["scanner"]
     start(srv, "dnsmasq", 5533, tmp_path)
@@ -48,3 +47,69 @@ def test_dns_and_snmp_on_unusual_udp_ports_are_named_without_intrusive(
     snmp = next(p for h in document["hosts"] for p in h["ports"] if p["port"] == 1161)
     extra = snmp["service"]["extra"]
     assert extra.startswith("sysDescr: Linux") and extra.count("Linux") == 1, extra
+
+
+@pytest.mark.lab
+def test_the_udp_scans_own_answers_are_reused_by_identification(
+    lab_factory: object, tmp_path: Path
+) -> None:
+    require_daemons()
+    lab = lab_factory(["srv", "scanner"])  # type: ignore[operator]
+    srv, scanner = lab["srv"], lab["scanner"]
+    start(srv, "dnsmasq", 53, tmp_path)
+    start(srv, "snmpd", 161, tmp_path)
+    args = [str(srv.ipv4), "-sU", "-p", "53,161", "-sV", "--json"]
+    done = scanner.run([sys.executable, "-m", "ppsguard", "scan", *args], check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    ports = {p["port"]: p for h in json.loads(done.stdout)["hosts"] for p in h["ports"]}
+    snmp, dns = ports[161]["service"], ports[53]["service"]
+    # the scan's SNMPv3 discovery answer already names the agent: identification reuses it
+    assert (snmp["name"], snmp["product"]) == ("snmp", "Net-SNMP")
+    assert snmp["evidence"]["probe"].startswith("udp-scan/snmpv3-discovery"), snmp["evidence"]
+    # the scan's DNS answer names DNS but not the server: version.bind is asked next
+    assert (dns["name"], dns["product"]) == ("dns", "dnsmasq")
+    assert dns["version"] == package_version("dnsmasq-base")
+    assert dns["evidence"]["probe"].startswith("dns-version-udp"), dns["evidence"]
+
+
+_RECORDER = """
+import socket, sys
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind((sys.argv[1], int(sys.argv[2])))
+print("READY", flush=True)
+with open(sys.argv[3], "a") as log:
+    while True:
+        log.write(sock.recv(65535).hex() + "\\n")
+        log.flush()
+"""
+
+
+@pytest.mark.lab
+def test_the_intrusive_gate_holds_in_the_udp_scan_and_in_identification(
+    lab_factory: object, tmp_path: Path
+) -> None:
+    """A silent recorder on 161/udp logs every datagram: community "public" reaches it only
+    with --intrusive, whether from the port scan or from -sV."""
+    lab = lab_factory(["srv", "scanner"])  # type: ignore[operator]
+    srv, scanner = lab["srv"], lab["scanner"]
+    log = tmp_path / "datagrams.log"
+    recorder = srv.popen(
+        [sys.executable, "-c", _RECORDER, str(srv.ipv4), "161", str(log)],
+        stdout=subprocess.PIPE,
+    )
+    assert recorder.stdout is not None and recorder.stdout.readline().startswith("READY")
+
+    def scan(*extra: str) -> list[bytes]:
+        before = log.read_text().splitlines() if log.exists() else []
+        argv = [sys.executable, "-m", "ppsguard", "scan", str(srv.ipv4), "-sU", "-p", "161"]
+        done = scanner.run([*argv, *extra, "--json"], check=False, timeout=120)
+        assert done.returncode == 0, done.stderr
+        after = log.read_text().splitlines()
+        return [bytes.fromhex(line) for line in after[len(before) :]]
+
+    community = b"\x04\x06public"
+    for extra in ((), ("-sV",)):
+        heard = scan(*extra)
+        assert heard, extra  # the scan did reach the port
+        assert not any(community in datagram for datagram in heard), (extra, heard)
+    assert any(community in datagram for datagram in scan("--intrusive"))

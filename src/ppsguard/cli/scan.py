@@ -28,6 +28,7 @@ from ppsguard.report.streams import write_json
 
 if TYPE_CHECKING:
     from ppsguard.scan.engine import ScanOptions
+    from ppsguard.scan.engines.base import UdpAnswers
     from ppsguard.scan.scope import ScopeGate
 
 HELP = (
@@ -331,6 +332,7 @@ def _scan(
     plan = run_sync(
         plan_scan(tokens, ports, top=top, options=options, engine="nmap" if use_nmap else None)
     )
+    answers: UdpAnswers = {}
     if use_nmap:
         from ppsguard.scan.nmap_run import nmap_argv, run_nmap
 
@@ -349,11 +351,13 @@ def _scan(
             port_row=_port_json,
         )
         try:
-            result = run_sync(run_plan(plan, options, observer))
+            result = run_sync(run_plan(plan, options, observer, answers=answers))
         finally:
             observer.stop()
-    # our engines list silent UDP ports for -sV to ask; those it cannot prove open go again
-    return _identify(result, plan.gate, options, keep_silent=options.all_states or use_nmap)
+    # our engines list silent UDP ports for -sV to ask; those it cannot prove open go again;
+    # the UDP answers the scan heard are reused, not asked twice
+    keep = options.all_states or use_nmap
+    return _identify(result, plan.gate, options, keep_silent=keep, answers=answers)
 
 
 def _from_nmap_file(path: Path, options: ScanOptions) -> ScanResult | None:
@@ -377,7 +381,12 @@ def _from_nmap_file(path: Path, options: ScanOptions) -> ScanResult | None:
 
 
 def _identify(
-    result: ScanResult, gate: ScopeGate, options: ScanOptions, *, keep_silent: bool
+    result: ScanResult,
+    gate: ScopeGate,
+    options: ScanOptions,
+    *,
+    keep_silent: bool,
+    answers: UdpAnswers | None = None,
 ) -> ScanResult:
     """-sV through the gate: open ports and silent UDP ones (an answer proves one open)."""
     if not options.identify:
@@ -393,6 +402,7 @@ def _identify(
             intrusive=options.intrusive,
             window=options.window,
             keep_silent=keep_silent,
+            answers=answers,
         )
     )
 

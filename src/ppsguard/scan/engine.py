@@ -33,7 +33,7 @@ from ppsguard.model.scan import (
     ServiceInfo,
 )
 from ppsguard.scan import discovery, neighbours
-from ppsguard.scan.engines.base import EngineConfig, EngineStats
+from ppsguard.scan.engines.base import EngineConfig, EngineStats, UdpAnswers
 from ppsguard.scan.observer import NullObserver, ScanObserver
 from ppsguard.scan.options import ScanOptions
 from ppsguard.scan.permutation import KeyedPermutation, new_seed
@@ -139,7 +139,10 @@ async def scan(
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
     plan = await plan_scan(targets, ports, top=top, options=opts)
-    result = await run_plan(plan, opts, observer or NullObserver(), started=started, t0=t0)
+    answers: UdpAnswers = {}
+    result = await run_plan(
+        plan, opts, observer or NullObserver(), started=started, t0=t0, answers=answers
+    )
     if opts.identify:
         from ppsguard.scan.identify import identify_open_ports
 
@@ -150,6 +153,7 @@ async def scan(
             intrusive=opts.intrusive,
             window=opts.window,
             keep_silent=opts.all_states,
+            answers=answers,
         )
     return result
 
@@ -189,8 +193,10 @@ async def run_plan(
     *,
     started: dt.datetime | None = None,
     t0: float | None = None,
+    answers: UdpAnswers | None = None,
 ) -> ScanResult:
-    """Discovery, probes and confirmation for a plan the gate admitted."""
+    """Discovery, probes and confirmation for a plan the gate admitted. `answers`, when given,
+    receives the UDP answers heard (for -sV to reuse)."""
     plan.gate.clear_to_send(f"the {plan.engine} scan")
     preset = plan.gate.preset
     engine, spec = plan.engine, plan.ports
@@ -202,7 +208,7 @@ async def run_plan(
         for t in plan.targets.failed
     ]
     seed = new_seed() if opts.seed is None else opts.seed
-    stats = EngineStats()
+    stats = EngineStats(udp_answers=answers)
     stop = threading.Event()
     deadline = None if opts.deadline is None else t0 + opts.deadline
     by_addr = {h.address: h for h in hosts}

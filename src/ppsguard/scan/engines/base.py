@@ -61,11 +61,23 @@ class EngineConfig:
         return self.stop.is_set() or (self.deadline is not None and now >= self.deadline)
 
 
+# (address, port) -> (datagram sent, the answer's first ANSWER_CAP bytes)
+UdpAnswers = dict[tuple[IPAddress, int], tuple[bytes, bytes]]
+ANSWER_CAP = 4096  # bytes kept of each UDP answer for service identification
+MAX_ANSWERS = 65536  # UDP answers kept per scan (memory bound)
+
+
 @dataclass(slots=True)
 class EngineStats:
     probes_sent: int = 0
     retransmissions: int = 0
     rtt: dict[IPAddress, RttEstimator] = field(default_factory=dict)
+    # kept only when a dict is given (-sV reuses them instead of discarding what it heard)
+    udp_answers: UdpAnswers | None = None
+
+    def keep_answer(self, address: IPAddress, port: int, sent: bytes, data: bytes) -> None:
+        if self.udp_answers is not None and len(self.udp_answers) < MAX_ANSWERS:
+            self.udp_answers[(address, port)] = (sent, data[:ANSWER_CAP])
 
     def estimator(self, address: IPAddress, preset: TimingPreset) -> RttEstimator:
         est = self.rtt.get(address)

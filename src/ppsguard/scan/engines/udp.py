@@ -97,11 +97,13 @@ def run(
             for flight in flights.ready(wait, 1024):
                 now = time.monotonic()
                 try:
-                    flight.sock.recv(65535)
+                    data = flight.sock.recv(65535)
                 except OSError as exc:
                     state, reason = _ERRORS.get(exc.errno or 0, base.UNKNOWN)
                     finish(flight, state, reason, now)
                     continue
+                sent = payload_for(flight.port, intrusive=config.intrusive)
+                stats.keep_answer(flight.address, flight.port, sent, data)
                 finish(flight, PortState.OPEN, Reason.UDP_RESPONSE, now)
             now = time.monotonic()
             for flight in flights.expired(now):

@@ -15,6 +15,7 @@ from time import monotonic as _clock
 
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import ScanResult, ServiceInfo
+from ppsguard.scan.engines.base import UdpAnswers
 from ppsguard.scan.identify.merge import PortKey, merge_services, open_ports
 from ppsguard.scan.identify.runner import identify_all
 from ppsguard.scan.scope import ScopeGate
@@ -32,14 +33,16 @@ async def identify_services(
     concurrency: int = MAX_CONCURRENCY,
     rate: float | None = None,
     expect: Mapping[PortKey, str] | None = None,
+    answers: UdpAnswers | None = None,
 ) -> dict[PortKey, ServiceInfo]:
     """Identify the service on each (address, port, protocol); `timeout` is the per-port budget
     in seconds, `intrusive` allows probes such as SNMP community "public", `concurrency` caps
     the open connections, `rate` the connections (and datagrams) started per second, `expect`
     gives the registry's service per target (a mismatch is judged against it, else against the
-    port's well-known service). Never raises for a port's failure: it becomes data in its
-    ServiceInfo. Callers with a scope to honour use `identify_open_ports`, which asks the gate
-    first."""
+    port's well-known service), `answers` the UDP answers the port scan already heard (reused:
+    one that names the product costs no datagram, one that names less is the fallback). Never
+    raises for a port's failure: it becomes data in its ServiceInfo. Callers with a scope to
+    honour use `identify_open_ports`, which asks the gate first."""
     return await identify_all(
         targets,
         budget=timeout,
@@ -47,6 +50,7 @@ async def identify_services(
         concurrency=concurrency,
         rate=rate,
         expect=expect,
+        answers=answers,
     )
 
 
@@ -60,16 +64,17 @@ async def identify_open_ports(
     limit: int | None = None,
     keep_silent: bool = True,
     expect: Mapping[PortKey, str] | None = None,
+    answers: UdpAnswers | None = None,
 ) -> ScanResult:
     """`result` with the service behind each open port identified (at most `limit` ports).
 
     Silent open|filtered UDP ports are asked too: an answer makes one open, and one that stays
     silent is dropped unless `keep_silent` (pass False when the scan listed them only for this,
     `ScanOptions.keep_open_filtered` without `all_states`). `expect` is the registry's service
-    per port, the reference for mismatches. The gate drops excluded addresses, refuses
-    (UsageError) an address outside its scope and refuses on a dry run; its -T preset caps the
-    concurrency (with `window`) and its rate ceiling paces the connections. The identification
-    time is added to the result's elapsed.
+    per port, the reference for mismatches; `answers` the UDP answers the scan heard. The gate
+    drops excluded addresses, refuses (UsageError) an address outside its scope and refuses on a
+    dry run; its -T preset caps the concurrency (with `window`) and its rate ceiling paces the
+    connections. The identification time is added to the result's elapsed.
     """
     gate = gate or ScopeGate()
     wanted = open_ports(result, limit)
@@ -87,6 +92,7 @@ async def identify_open_ports(
         concurrency=concurrency,
         rate=gate.rate_ceiling(admitted),
         expect=expect,
+        answers=answers,
     )
     merged = merge_services(result, found, keep_silent=keep_silent)
     elapsed = round(merged.stats.elapsed_s + _clock() - started, 3)

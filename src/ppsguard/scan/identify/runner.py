@@ -5,7 +5,8 @@ suggests, on parallel connections; if neither names the service, the remaining p
 small parallel batches, fewest-surprises first. TLS found anywhere is unwrapped and probed again
 inside; plaintext protocols with STARTTLS are upgraded to read their certificate; a service
 named without its release (etcd) is asked for it by a read-only follow-up (probes.FOLLOW_UPS).
-Per UDP port every UDP payload is sent once (the suggested one first). Every wait ends at the port's deadline
+Per UDP port every UDP payload is sent once (the suggested one first), unless the answer the port
+scan already heard names the product (then nothing is sent). Every wait ends at the port's deadline
 (default 2 s after the port's turn starts), at most 64 KiB is read per probe, and a port only
 gets its turn (and its clock) when a concurrency slot is free, so a tarpit stalls nothing else.
 Failures are data: a probe that errors is an attempt with no answer, never an exception.
@@ -23,6 +24,8 @@ from dataclasses import dataclass, replace
 from ppsguard.knowledge.services import service_name
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.scan import Confidence, Evidence, ServiceInfo, TlsInfo
+from ppsguard.scan import udp_payloads
+from ppsguard.scan.engines.base import UdpAnswers
 from ppsguard.scan.identify import classify, families, probes
 from ppsguard.scan.identify.escape import escape_bytes
 from ppsguard.scan.identify.tls import ALPN_OFFER, ALPN_SERVICES, read_idle, tls_exchange
@@ -267,8 +270,27 @@ async def _udp_exchange(
     )
 
 
-async def _identify_udp(
-    host: str, port: int, budget: float, intrusive: bool, pacer: Pacer
+# the port scan's UDP payloads (scan.udp_payloads.NAMES) -> the probe whose parsers read the answer
+_SCAN_PAYLOADS = {"dns": "dns-version-udp", "mdns": "dns-version-udp", "ntp": "ntp-client",
+                  "snmp": "snmpv3-discovery", "ike": "ike-main-mode"}  # fmt: skip
+
+
+def earlier_answer(port: int, sent: bytes, data: bytes) -> Attempt:
+    """The answer the port scan already received on a UDP port, read as identification would."""
+    probe = _SCAN_PAYLOADS.get(udp_payloads.NAMES.get(port, ""), "null")
+    if sent and sent == udp_payloads.INTRUSIVE.get(port):
+        probe = "snmp-sysdescr"  # --intrusive: the scan itself asked with community "public"
+    service = classify.interpret(probe, data, payload=sent)
+    return Attempt(f"udp-scan/{probe}", sent, data, 0.0, service)
+
+
+async def _identify_udp(  # noqa: PLR0917
+    host: str,
+    port: int,
+    budget: float,
+    intrusive: bool,
+    pacer: Pacer,
+    earlier: Attempt | None = None,
 ) -> tuple[Attempt | None, list[Attempt]]:
     """Every UDP payload goes to every UDP port at once (a DNS server or SNMP agent may sit on
     any port; a datagram each is cheap); the first answer that names the service wins. With
@@ -276,15 +298,21 @@ async def _identify_udp(
     sysDescr with community "public"."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
-    chosen = probes.fallbacks(Protocol.UDP, intrusive=False)
-    first = probes.suggested(port, Protocol.UDP, intrusive=False)
-    if first is not None:
-        chosen = [first, *(p for p in chosen if p is not first)]
-    attempts: list[Attempt] = []
-    tasks = [asyncio.create_task(_udp_exchange(host, port, p, deadline, pacer)) for p in chosen]
-    winner = await _first_identified(tasks, attempts)
+    attempts: list[Attempt] = [earlier] if earlier is not None else []
+    if earlier is not None and earlier.service is not None and earlier.service.product:
+        winner: Attempt | None = earlier  # the scan's own answer named the product already
+    else:
+        chosen = probes.fallbacks(Protocol.UDP, intrusive=False)
+        first = probes.suggested(port, Protocol.UDP, intrusive=False)
+        if first is not None:
+            chosen = [first, *(p for p in chosen if p is not first)]
+        tasks = [asyncio.create_task(_udp_exchange(host, port, p, deadline, pacer)) for p in chosen]
+        winner = await _first_identified(tasks, attempts)
+        if winner is None and earlier is not None and earlier.service is not None:
+            winner = earlier  # silent now (rate limit, one-shot responder): what the scan heard
     named = winner.service.name if winner is not None and winner.service is not None else None
-    if intrusive and named == "snmp" and loop.time() < deadline:
+    already = winner is not None and winner.probe.endswith("snmp-sysdescr")
+    if intrusive and named == "snmp" and not already and loop.time() < deadline:
         sysdescr = probes.BY_NAME["snmp-sysdescr"]
         asked = await _udp_exchange(host, port, sysdescr, deadline, pacer)
         attempts.append(asked)
@@ -344,10 +372,11 @@ async def identify_all(
     concurrency: int,
     rate: float | None = None,
     expect: Mapping[Target, str] | None = None,
+    answers: UdpAnswers | None = None,
 ) -> dict[Target, ServiceInfo]:
     """Identify every target; each port gets `budget` seconds from when its turn starts, and
     all connections together start at most `rate` per second. `expect` names the registry's
-    service per target (the mismatch reference)."""
+    service per target (the mismatch reference), `answers` what the UDP port scan heard."""
     slots = asyncio.Semaphore(max(1, concurrency // (BATCH + 1)))
     pacer = Pacer(rate)
 
@@ -356,7 +385,11 @@ async def identify_all(
         async with slots:
             host = str(address)
             if protocol is Protocol.UDP:
-                winner, attempts = await _identify_udp(host, port, budget, intrusive, pacer)
+                heard = (answers or {}).get((address, port))
+                earlier = earlier_answer(port, *heard) if heard is not None else None
+                winner, attempts = await _identify_udp(
+                    host, port, budget, intrusive, pacer, earlier
+                )
             else:
                 winner, attempts = await _identify_tcp(host, port, budget, intrusive, pacer)
         return target, summarize(target, winner, attempts, (expect or {}).get(target))
