@@ -1,10 +1,12 @@
 """The identification engine: asks each open port what it is, within a hard time budget.
 
 Per TCP port: a passive read (for services that speak first) races the probe the port number
-suggests, on parallel connections; if neither names the service, the remaining probes run in
-small parallel batches, fewest-surprises first. TLS found anywhere is unwrapped and probed again
-inside; plaintext protocols with STARTTLS are upgraded to read their certificate; a service
-named without its release (etcd) is asked for it by a read-only follow-up (probes.FOLLOW_UPS).
+suggests, on parallel connections; once the suggested probe is done without naming the service,
+the remaining probes run in a sliding window of parallel connections, fewest-surprises first,
+while the passive read still waits. TLS found anywhere is unwrapped
+and probed again inside; plaintext protocols with STARTTLS are upgraded to read their
+certificate; a service named without its release (etcd) is asked for it by a read-only follow-up
+(probes.FOLLOW_UPS).
 Per UDP port every UDP payload is sent once (the suggested one first), unless the answer the port
 scan already heard names the product (then nothing is sent). Every wait ends at the port's deadline
 (default 2 s after the port's turn starts), at most 64 KiB is read per probe, and a port only
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ppsguard.knowledge.services import service_name
@@ -33,7 +35,7 @@ from ppsguard.scan.identify.tls import ALPN_OFFER, ALPN_SERVICES, read_idle, tls
 READ_CAP = 64 * 1024
 IDLE_GAP = 0.15  # after the first bytes, stop reading when nothing more comes for this long
 PASSIVE_SHARE = 0.45  # share of the budget the passive read waits for a banner
-BATCH = 4  # fallback probes run on at most this many parallel connections per port
+BATCH = 4  # fallback probes in flight at once per port (a sliding window)
 PROBE_WAIT_SHARE = 0.25  # a payload probe gives up when no first byte comes within this share
 PROBE_WAIT_MIN_S = 0.3  # ... but never waits less than this
 STARTTLS = {"smtp", "imap", "pop3", "ftp", "ldap", "postgresql"}
@@ -186,6 +188,49 @@ async def _first_identified(
     return winner
 
 
+async def _sliding(  # noqa: PLR0917
+    launch: Callable[[probes.Probe], asyncio.Task[Attempt]],
+    waiting: list[probes.Probe],
+    attempts: list[Attempt],
+    deadline: float,
+    opening: int,
+    passive: asyncio.Task[Attempt],
+) -> Attempt | None:
+    """The first `opening` probes fly beside the `passive` read; once they are done, the rest
+    follow in a sliding window of BATCH connections (a wrong guess that stays silent holds one
+    slot, not a whole batch, and the passive read's long wait holds none). The first answer
+    that names the service wins. A bare HTTP error page (`_weak`) stops new launches and wins
+    only if nothing in flight does better."""
+    loop = asyncio.get_running_loop()
+    queue = list(waiting)
+    flying: set[asyncio.Task[Attempt]] = set()
+    beside: set[asyncio.Task[Attempt]] = {passive}
+    window, ended, weak = max(1, opening), 0, None
+    try:
+        while True:
+            while queue and weak is None and len(flying) < window and loop.time() < deadline:
+                flying.add(launch(queue.pop(0)))
+            if not flying and not beside:
+                return weak
+            done, _ = await asyncio.wait(flying | beside, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                ended += task in flying
+                flying.discard(task)
+                beside.discard(task)
+                attempt = task.result()
+                attempts.append(attempt)
+                if attempt.service is None:
+                    continue
+                if not _weak(attempt):
+                    return attempt
+                weak = weak or attempt
+            window = BATCH if ended >= opening else window
+    finally:
+        for task in flying | beside:
+            task.cancel()
+        await asyncio.gather(*flying, *beside, return_exceptions=True)
+
+
 async def _identify_tcp(
     host: str, port: int, budget: float, intrusive: bool, pacer: Pacer
 ) -> tuple[Attempt | None, list[Attempt]]:
@@ -194,8 +239,8 @@ async def _identify_tcp(
     attempts: list[Attempt] = []
     first = probes.suggested(port, Protocol.TCP, intrusive=intrusive)
     others = [p for p in probes.fallbacks(Protocol.TCP, intrusive=intrusive) if p is not first]
-    # phase 1: the passive read races the suggested probe (or, with no suggestion, the two most
-    # common protocols: TLS and HTTP); phase 2: the rest in parallel batches
+    # the passive read races the suggested probe (or, with no suggestion, the two most common
+    # protocols: TLS and HTTP); once those are answered or given up, the rest in a window
     opening = [first] if first is not None else others[:2]
     rest = [p for p in others if p not in opening]
     probe_wait = min(budget, max(PROBE_WAIT_MIN_S, budget * PROBE_WAIT_SHARE))
@@ -205,16 +250,11 @@ async def _identify_tcp(
             return asyncio.create_task(_tls_attempt(host, port, deadline, pacer, wait=probe_wait))
         return asyncio.create_task(_exchange(host, port, probe, deadline, probe_wait, pacer))
 
-    passive = probes.BY_NAME["null"]
-    phase1 = [
-        asyncio.create_task(_exchange(host, port, passive, deadline, budget * PASSIVE_SHARE, pacer))
-    ]
-    phase1.extend(launch(p) for p in opening)
-    winner = await _first_identified(phase1, attempts)
-    for start in range(0, len(rest), BATCH):
-        if winner is not None or loop.time() >= deadline:
-            break
-        winner = await _first_identified([launch(p) for p in rest[start : start + BATCH]], attempts)
+    null = probes.BY_NAME["null"]
+    passive = asyncio.create_task(
+        _exchange(host, port, null, deadline, budget * PASSIVE_SHARE, pacer)
+    )
+    winner = await _sliding(launch, [*opening, *rest], attempts, deadline, len(opening), passive)
     named = winner.service.name if winner is not None and winner.service is not None else None
     follow = probes.FOLLOW_UPS.get(named or "")
     if follow is not None and loop.time() < deadline:
