@@ -35,8 +35,8 @@ from ppsguard.scan.identify.tls import ALPN_OFFER, ALPN_SERVICES, read_idle, tls
 READ_CAP = 64 * 1024
 IDLE_GAP = 0.15  # after the first bytes, stop reading when nothing more comes for this long
 PASSIVE_SHARE = 0.45  # share of the budget the passive read waits for a banner
-BATCH = 4  # fallback probes in flight at once per port (a sliding window)
-PROBE_WAIT_SHARE = 0.25  # a payload probe gives up when no first byte comes within this share
+BATCH = 8  # fallback probes in flight at once per port (a sliding window)
+PROBE_WAIT_SHARE = 0.35  # a payload probe gives up when no first byte comes within this share
 PROBE_WAIT_MIN_S = 0.3  # ... but never waits less than this
 STARTTLS = {"smtp", "imap", "pop3", "ftp", "ldap", "postgresql"}
 
