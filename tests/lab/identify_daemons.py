@@ -121,9 +121,7 @@ EXECUTABLES.update(MORE_EXECUTABLES)
 
 
 def missing_daemons() -> list[str]:
-    return [
-        d for d, exe in EXECUTABLES.items() if shutil.which(exe) is None and not Path(exe).is_dir()
-    ]
+    return [d for d, exe in EXECUTABLES.items() if shutil.which(exe) is None]
 
 
 def require_daemons() -> None:

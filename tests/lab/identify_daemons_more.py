@@ -16,6 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ppsguard.lab.hosts import Host
+from ppsguard.testing.postgres import bin_dir
+
+_PG_BIN = bin_dir() or Path("/usr/lib/postgresql/bin")  # the newest installed server
 
 Launcher = Callable[[Host, int, Path], list[str]]
 _NODE_EXPORTER = "Prometheus Node Exporter"
@@ -90,7 +93,7 @@ MORE_EXECUTABLES = {
     "nsd": "/usr/sbin/nsd",
     "telnetd": "/usr/sbin/telnetd",
     "mariadb": "/usr/sbin/mariadbd",
-    "postgresql": "/usr/lib/postgresql",
+    "postgresql": str(_PG_BIN / "postgres"),
     "node-exporter": "/usr/bin/prometheus-node-exporter",
     "zabbix-agent": "/usr/sbin/zabbix_agentd",
     "redis-sentinel": "/usr/bin/redis-sentinel",
@@ -207,7 +210,7 @@ def _mariadb(host: Host, port: int, work: Path) -> list[str]:
 
 
 def _postgresql(host: Host, port: int, work: Path) -> list[str]:
-    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))[-1].parent
+    binaries = _PG_BIN
     data = work / "data"
     _chown(work, "postgres")
     if not data.exists():
