@@ -1,0 +1,176 @@
+"""What an imported rule set means, in the registry's terms: a first-match list of match boxes.
+
+Every parser turns its input into an `Imported`: the INPUT-side rules in first-match order, each
+an `ImportedRule` with a `Match` box (protocols x destination ports x sources) and a verdict, the
+default, and the rules it could not express (`Unexpressed`, each with where it came from and
+why), so nothing is ever dropped silently. The box algebra here (`intersect`, `difference`) is
+what lets the draft writer put every deny before every allow (the registry's order) without
+changing a single verdict: a deny that an earlier allow shadowed loses exactly that allow's box.
+
+    Match(protocols={tcp}, ports=((22, 22),), sources=Sources((0.0.0.0/0,), ()))
+    minus Match({tcp}, ((0, 1023),), Sources((198.18.0.0/24,), ()))
+    = [Match({tcp}, ((22, 22),), Sources((0.0.0.0/0,), (198.18.0.0/24,)))]
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from ppsguard.firewall.packets import Intervals, normalize
+from ppsguard.firewall.packets import intersect as intersect_ports
+from ppsguard.firewall.packets import subtract as subtract_ports
+from ppsguard.model.net import IPNetwork
+from ppsguard.registry.naming import collapse, subtract
+
+PORT_PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
+ALL_PORTS: Intervals = ((0, 65535),)
+ANY4 = ipaddress.IPv4Network("0.0.0.0/0")
+ANY6 = ipaddress.IPv6Network("::/0")
+
+
+class Verdict(StrEnum):
+    """What a terminal rule does to a packet."""
+
+    ACCEPT = "accept"
+    DROP = "drop"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Source addresses: `include` minus `exclude` (both collapsed CIDR tuples)."""
+
+    include: tuple[IPNetwork, ...]
+    exclude: tuple[IPNetwork, ...] = ()
+
+    def exact(self) -> tuple[IPNetwork, ...]:
+        return subtract(self.include, self.exclude) if self.exclude else self.include
+
+    def is_empty(self) -> bool:
+        return not self.exact()
+
+
+def sources_of(networks: tuple[IPNetwork, ...] | list[IPNetwork]) -> Sources:
+    return Sources(collapse(networks))
+
+
+ANYWHERE = Sources((ANY4, ANY6))
+
+
+def _meet(left: tuple[IPNetwork, ...], right: tuple[IPNetwork, ...]) -> tuple[IPNetwork, ...]:
+    """Intersection of two CIDR lists (CIDRs either nest or are disjoint)."""
+    out: list[IPNetwork] = []
+    for a in left:
+        for b in right:
+            if a.version != b.version or not a.overlaps(b):
+                continue
+            out.append(a if a.prefixlen >= b.prefixlen else b)
+    return collapse(out)
+
+
+def meet_sources(left: Sources, right: Sources) -> Sources:
+    return Sources(_meet(left.include, right.include), collapse((*left.exclude, *right.exclude)))
+
+
+def minus_sources(left: Sources, right: Sources) -> Sources:
+    if not right.exclude:
+        return Sources(left.include, collapse((*left.exclude, *right.include)))
+    return Sources(subtract(left.exact(), right.exact()))
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A box of packets: any of `protocols` to any of `ports` from any of `sources`."""
+
+    protocols: frozenset[str] = PORT_PROTOCOLS
+    ports: Intervals = ALL_PORTS
+    sources: Sources = ANYWHERE
+
+    def is_empty(self) -> bool:
+        return not self.protocols or not self.ports or self.sources.is_empty()
+
+    def is_everything(self) -> bool:
+        return (
+            self.protocols == PORT_PROTOCOLS
+            and self.ports == ALL_PORTS
+            and not self.sources.exclude
+            and set(self.sources.include) == {ANY4, ANY6}
+        )
+
+
+def intersect(left: Match, right: Match) -> Match:
+    return Match(
+        left.protocols & right.protocols,
+        intersect_ports(left.ports, right.ports),
+        meet_sources(left.sources, right.sources),
+    )
+
+
+def difference(box: Match, cut: Match) -> list[Match]:
+    """`box` minus `cut`, as disjoint boxes (at most three)."""
+    if intersect(box, cut).is_empty():
+        return [box]
+    out = [
+        Match(box.protocols - cut.protocols, box.ports, box.sources),
+        Match(box.protocols & cut.protocols, subtract_ports(box.ports, cut.ports), box.sources),
+        Match(
+            box.protocols & cut.protocols,
+            intersect_ports(box.ports, cut.ports),
+            minus_sources(box.sources, cut.sources),
+        ),
+    ]
+    return [part for part in out if not part.is_empty()]
+
+
+def ports_of(ranges: list[tuple[int, int]]) -> Intervals:
+    return normalize(ranges)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedRule:
+    """One terminal rule: `match` gets `verdict` (logged first when `log`); `origin` says where
+    it was written (file:line, chain and number, or nft handle), `note` the tool's own words."""
+
+    match: Match
+    verdict: Verdict
+    origin: str
+    log: bool = False
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unexpressed:
+    """A rule the registry cannot say, kept for the comment block and the report."""
+
+    origin: str
+    text: str
+    why: str
+    match: Match | None = None  # the packets it may touch, when known (verify explains with it)
+
+
+@dataclass(slots=True)
+class Imported:
+    """A whole imported rule set, ready for the draft writer."""
+
+    source: str  # ufw | firewalld | iptables | nftables
+    rules: list[ImportedRule] = field(default_factory=list)
+    default: Verdict = Verdict.DROP
+    default_log: bool = False
+    default_origin: str = "the tool's default"
+    unexpressed: list[Unexpressed] = field(default_factory=list)
+    covered: list[str] = field(default_factory=list)  # done by the compiled firewall's fixed rules
+    families: set[int] = field(default_factory=set)
+    set_names: dict[tuple[IPNetwork, ...], str] = field(default_factory=dict)
+
+    def skip(self, origin: str, text: str, why: str, match: Match | None = None) -> None:
+        self.unexpressed.append(Unexpressed(origin, text, why, match))
+
+
+def restrict_family(match: Match, version: int) -> Match:
+    """The match seen by one address family only (iptables vs ip6tables, `ip` vs `ip6`)."""
+    keep = tuple(n for n in match.sources.include if n.version == version)
+    return replace(match, sources=Sources(keep, match.sources.exclude))
