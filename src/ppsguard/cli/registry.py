@@ -8,7 +8,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the `registry` group to `app`."""
-    from ppsguard.cli import registry_docs, registry_init
+    from ppsguard.cli import registry_docs, registry_import, registry_init
 
     group = typer.Typer(
         help="The PPS registry: the one document of what should be open, for whom and why.",
@@ -16,4 +16,5 @@ def register(app: typer.Typer) -> None:
     )
     registry_docs.register(group)
     registry_init.register(group)
+    registry_import.register(group)
     app.add_typer(group, name="registry")

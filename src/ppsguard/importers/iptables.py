@@ -138,6 +138,7 @@ def parse_line(  # noqa: PLR0912, PLR0915 - one option table, read left to right
             name = value.lower()
             if negate or name not in PORT_PROTOCOLS:
                 line.problems.append(f"protocol {'! ' if negate else ''}{value}")
+                protocols = frozenset()  # touches no tcp/udp/sctp probe
             else:
                 protocols = frozenset({name})
         elif word in ("-s", "--source", "--src-range", "--match-set"):

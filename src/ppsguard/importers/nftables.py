@@ -322,3 +322,22 @@ def _import(
         imported.skip(origin, text, why)
     imported.set_names.update(named)
     return imported
+
+
+def loadable_json(text: str, file: str) -> dict[str, Any]:
+    """`nft -j list ruleset` output reordered so `nft -j -f` accepts it: tables, chains, sets and
+    maps, then rules, each as an `add` command without handles (a map may jump to a chain
+    listed after it)."""
+    order = {"table": 0, "chain": 1, "set": 2, "map": 2, "rule": 3}
+    try:
+        items = json.loads(text)["nftables"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise InputError("not `nft -j list ruleset` output", file=file) from None
+    kept = [dict(i) for i in items if isinstance(i, dict) and i and next(iter(i)) in order]
+    kept.sort(key=lambda item: order[next(iter(item))])
+    commands = []
+    for item in kept:
+        kind, body = next(iter(item.items()))
+        body = {k: v for k, v in body.items() if k != "handle"}
+        commands.append({"add": {kind: body}})
+    return {"nftables": commands}

@@ -1,0 +1,91 @@
+"""The I/O edge of the importers: read the given files, or ask the running tools (`--live`,
+optionally inside `--netns NS`), and say how to load the original into a lab host for --verify.
+
+Files are read with the project's bounded reader (16 MiB each); a file is recognised by its
+content (`ipset save` lines, `DEFAULT_INPUT_POLICY=`, XML, JSON), so the order of FILEs does
+not matter. Live reads run the tools with a 30 s deadline each; a tool that is missing or
+fails is a runtime failure (exit 3) naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from ppsguard.errors import RuntimeFailure, UsageError
+from ppsguard.importers.verify import Step
+from ppsguard.infile import read_text
+
+LIMIT = 16 << 20
+SOURCES = ("ufw", "firewalld", "iptables", "nftables")
+
+
+def read_inputs(paths: Sequence[Path]) -> list[tuple[str, str]]:
+    return [(str(path), read_text(path, limit=LIMIT, what="rule file")) for path in paths]
+
+
+def _run(argv: list[str], netns: str | None, *, check: bool = True) -> str:
+    command = ["ip", "netns", "exec", netns, *argv] if netns else argv
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    except FileNotFoundError:
+        raise RuntimeFailure(f"{argv[0]} is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise RuntimeFailure(f"{' '.join(argv)} did not answer in 30 s") from None
+    if check and result.returncode != 0:
+        raise RuntimeFailure(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip()[:300]}")
+    return result.stdout
+
+
+def live_inputs(source: str, netns: str | None) -> list[tuple[str, str]]:
+    """What the running tools say, as (name, text) pairs like files."""
+    if source == "nftables":
+        return [("nft -j list ruleset", _run(["nft", "-j", "list", "ruleset"], netns))]
+    if source == "iptables":
+        out = [("iptables-save", _run(["iptables-save"], netns))]
+        six = _run(["ip6tables-save"], netns, check=False)
+        if six.strip():
+            out.append(("ip6tables-save", six))
+        sets = _run(["ipset", "save"], netns, check=False)
+        if sets.strip():
+            out.append(("ipset save", sets))
+        return out
+    if source == "ufw":
+        paths = [Path("/etc/ufw/user.rules"), Path("/etc/ufw/user6.rules"), Path("/etc/default/ufw")]
+        return read_inputs([p for p in paths if p.exists()])
+    if source == "firewalld":
+        text = _run(["firewall-cmd", "--list-all-zones"], netns)
+        out = [("firewall-cmd --list-all-zones", text)]
+        default = _run(["firewall-cmd", "--get-default-zone"], netns, check=False).strip()
+        if default:
+            out.append(("firewall-cmd --get-default-zone", f"default-zone: {default}\n"))
+        for folder in (Path("/usr/lib/firewalld/services"), Path("/etc/firewalld/services")):
+            if folder.is_dir():
+                out.extend(read_inputs(sorted(folder.glob("*.xml"))))
+        return out
+    raise UsageError(f"unknown source {source!r}", hint="use " + ", ".join(SOURCES))
+
+
+def original_loader(source: str, inputs: list[tuple[str, str]]) -> list[Step]:
+    """How --verify loads the original into a lab host, or a UsageError saying it cannot."""
+    from ppsguard.importers.nftables import loadable_json
+
+    if source == "iptables":
+        steps: list[Step] = []
+        for name, text in inputs:
+            if text.lstrip().startswith(("create ", "add ")):
+                steps.insert(0, (["ipset", "restore", "-exist"], text))
+            elif "ip6tables" in text[:400]:
+                steps.append((["ip6tables-restore"], text))
+            else:
+                steps.append((["iptables-restore"], text))
+        return steps
+    if source == "nftables":
+        name, text = inputs[0]
+        return [(["nft", "-j", "-f", "-"], json.dumps(loadable_json(text, name)))]
+    raise UsageError(
+        f"--verify loads {source} rules only through their own tool",
+        hint="see docs/import.md: ufw and firewalld are verified by the lab tests",
+    )
