@@ -107,7 +107,9 @@ def register(group: typer.Typer) -> None:
         from ppsguard.firewall.render import renderer
         from ppsguard.registry.load import parse_registry
 
-        loader = original_loader(source, inputs)
+        from ppsguard.importers.sources import ufw_loader
+
+        loader = original_loader(source, inputs) or ufw_loader(inputs)
         policy = compile_host_policy(parse_registry(text, str(output or "<draft>")))
         nft = renderer("nftables").render(policy).files[0].text
         note("verify: building the lab (original, draft, client) and probing both ...")

@@ -45,7 +45,22 @@ OTHER_PROTOCOLS = "all protocols: the tcp, udp and sctp part is expressed, other
 TERMINALS = {"ACCEPT": Verdict.ACCEPT, "DROP": Verdict.DROP, "REJECT": Verdict.REJECT}
 # match modules with no meaning of their own here (the protocol's own module)
 _PLAIN_MODULES = {"tcp", "udp", "sctp", "multiport", "iprange", "set", "conntrack", "state"}
-_PLAIN_MODULES |= {"comment"}
+_PLAIN_MODULES |= {"comment", ""}
+MODULES = {
+    "limit": "rate limit (-m limit)",
+    "hashlimit": "rate limit (-m hashlimit)",
+    "recent": "rate limit (-m recent)",
+    "connlimit": "connection limit (-m connlimit)",
+    "mark": "mark (-m mark)",
+    "connmark": "mark (-m connmark)",
+    "addrtype": "address type (-m addrtype)",
+    "mac": "MAC address (-m mac)",
+    "icmp": "ICMP type (-m icmp)",
+    "icmp6": "ICMPv6 type (-m icmp6)",
+    "owner": "socket owner (-m owner)",
+    "pkttype": "packet type (-m pkttype)",
+    "time": "time of day (-m time)",
+}
 
 
 @dataclass(slots=True)
@@ -104,7 +119,7 @@ def unconditional(match: Match) -> bool:
 def family_of(text: str) -> int:
     """4 or 6: from the `ip6tables-save` header, else from the addresses written."""
     head = text[:400]
-    if "ip6tables" in head:
+    if "ip6tables" in head or "ufw6-" in text:
         return 6
     if "iptables" in head:
         return 4
@@ -126,13 +141,18 @@ def parse_line(  # noqa: PLR0912, PLR0915 - one option table, read left to right
     include: tuple[IPNetwork, ...] = everywhere
     exclude: tuple[IPNetwork, ...] = ()
     line = Line(chain, origin, " ".join(words), Match())
-    index, negate = 0, False
+    index, negate, module = 0, False, ""
     while index < len(words):
         word = words[index]
         value = words[index + 1] if index + 1 < len(words) else ""
         step = 2
         if word == "!":
             negate, index = True, index + 1
+            continue
+        if line.target is not None and word.startswith("--"):  # the target's own options
+            index += 1
+            while index < len(words) and not words[index].startswith("-"):
+                index += 1
             continue
         if word in ("-p", "--protocol"):
             name = value.lower()
@@ -175,8 +195,9 @@ def parse_line(  # noqa: PLR0912, PLR0915 - one option table, read left to right
             else:
                 ports = ports_of(_ports(value))
         elif word in ("-m", "--match"):
+            module = value
             if value not in _PLAIN_MODULES:
-                line.problems.append(f"-m {value}")
+                line.problems.append(MODULES.get(value, f"-m {value}"))
         elif word in ("--ctstate", "--state"):
             if negate:
                 line.problems.append(f"! {word} {value}")
@@ -190,7 +211,6 @@ def parse_line(  # noqa: PLR0912, PLR0915 - one option table, read left to right
                 line.problems.append(f"interface {'! ' if negate else ''}{value}")
         elif word in ("-j", "--jump"):
             line.target = value
-            break
         elif word in ("-g", "--goto"):
             line.problems.append(f"goto {value}")
             line.target = None
@@ -202,7 +222,8 @@ def parse_line(  # noqa: PLR0912, PLR0915 - one option table, read left to right
                     break
                 step += 1
             shown = " ".join(words[index : index + step])
-            line.problems.append(f"{'! ' if negate else ''}{shown}")
+            if module in _PLAIN_MODULES:  # else the option belongs to a module already listed
+                line.problems.append(f"{'! ' if negate else ''}{shown}")
         else:
             raise ValueError(word)
         negate = False
@@ -241,7 +262,7 @@ def parse_iptables_save(text: str, file: str, ipsets: IpsetTable | None = None) 
                 table.chains.setdefault(name, [])
                 table.policies[name] = (words[1], origin)
             continue
-        if words[0] not in ("-A", "--append") or len(words) < 2:
+        if words[0] not in ("-A", "--append", "-I", "--insert") or len(words) < 2:
             raise InputError("expected -A CHAIN ...", file=file, line=number, token=words[0])
         if current != "filter":
             table.elsewhere.append((origin, line, f"table {current}: not expressible"))
@@ -254,7 +275,10 @@ def parse_iptables_save(text: str, file: str, ipsets: IpsetTable | None = None) 
         except ValueError as exc:
             raise InputError(f"iptables: cannot read {exc}", file=file, line=number) from None
         parsed.text = line
-        table.chains[chain].append(parsed)
+        if words[0] in ("-I", "--insert"):
+            table.chains[chain].insert(0, parsed)
+        else:
+            table.chains[chain].append(parsed)
     return table
 
 
@@ -365,7 +389,7 @@ def import_tables(
     tables: list[Table],
     source: str = "iptables",
     *,
-    entry: str = "INPUT",
+    entry: str | dict[int, str] = "INPUT",
     default: tuple[Verdict, str] | None = None,
 ) -> Imported:
     """The `entry` chains of one or two families (v4 first) as one `Imported`; `default`
@@ -376,15 +400,16 @@ def import_tables(
         imported.families.update((4, 6) if table.version == 0 else (table.version,))
         for origin, text, why in table.elsewhere:
             imported.skip(origin, text, why)
-        if entry not in table.chains:
+        start = entry if isinstance(entry, str) else entry.get(table.version, "")
+        if start not in table.chains:
             continue
         part = Imported(source)
         walker = _Walker(table, part)
-        walker.walk(entry, _family_everything(table.version), [], (entry,))
+        walker.walk(start, _family_everything(table.version), [], (start,))
         if default is not None:
             part.default, part.default_origin = default
         else:
-            policy, part.default_origin = table.policies.get(entry, ("ACCEPT", entry))
+            policy, part.default_origin = table.policies.get(start, ("ACCEPT", start))
             part.default = Verdict.DROP if policy == "DROP" else Verdict.ACCEPT
         everything = [replace(s, match=_widen(s.match)) for s in walker.steps]
         logged, _ = merge_logs(everything, part)
@@ -395,7 +420,7 @@ def import_tables(
         for chain, lines in table.chains.items():
             if chain not in walker.reached and lines:
                 where = lines[0].origin
-                imported.skip(where, f"chain {chain}: {len(lines)} rule(s)", f"not on the {entry} path")
+                imported.skip(where, f"chain {chain}: {len(lines)} rule(s)", f"not on the {start} path")
     _settle_defaults(imported, defaults)
     return imported
 

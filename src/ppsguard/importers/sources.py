@@ -10,13 +10,16 @@ fails is a runtime failure (exit 3) naming it.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ppsguard.errors import RuntimeFailure, UsageError
 from ppsguard.importers.verify import Step
 from ppsguard.infile import read_text
+from ppsguard.lab.hosts import Host
 
 LIMIT = 16 << 20
 SOURCES = ("ufw", "firewalld", "iptables", "nftables")
@@ -85,7 +88,35 @@ def original_loader(source: str, inputs: list[tuple[str, str]]) -> list[Step]:
     if source == "nftables":
         name, text = inputs[0]
         return [(["nft", "-j", "-f", "-"], json.dumps(loadable_json(text, name)))]
+    if source == "ufw" and any("ufw-user-input" in text for _, text in inputs):
+        return []  # see ufw_loader
     raise UsageError(
         f"--verify loads {source} rules only through their own tool",
         hint="see docs/import.md: ufw and firewalld are verified by the lab tests",
     )
+
+
+def ufw_loader(inputs: list[tuple[str, str]]) -> Callable[[Host], None]:
+    """Real ufw, enabled inside the host with its files in a private mount namespace: a copy
+    of /etc/ufw with the given user.rules/user6.rules, and the given /etc/default/ufw. Nothing
+    on the machine's own /etc changes (the bind mounts exist only in that namespace)."""
+
+    def load(host: Host) -> None:
+        with tempfile.TemporaryDirectory(prefix="pps-ufw-") as folder:
+            root = Path(folder)
+            shutil.copytree("/etc/ufw", root / "ufw")
+            shutil.copy("/etc/default/ufw", root / "default-ufw")
+            for _name, text in inputs:
+                if "ufw6-user-input" in text:
+                    (root / "ufw" / "user6.rules").write_text(text)
+                elif "ufw-user-input" in text:
+                    (root / "ufw" / "user.rules").write_text(text)
+                elif "DEFAULT_INPUT_POLICY" in text:
+                    (root / "default-ufw").write_text(text)
+            host.run(UFW_PRIVATE + [f"{UFW_MOUNTS.format(root=root)} && ufw --force enable"])
+
+    return load
+
+
+UFW_PRIVATE = ["unshare", "-m", "--propagation", "private", "sh", "-ec"]
+UFW_MOUNTS = "mount --bind {root}/ufw /etc/ufw && mount --bind {root}/default-ufw /etc/default/ufw"
