@@ -36,7 +36,7 @@ def register(group: typer.Typer) -> None:
     """Add `import` to the `pps registry` group."""
 
     @group.command("import", help=HELP)
-    def import_command(  # noqa: PLR0913, PLR0917 - Typer maps parameters to options
+    def import_command(  # noqa: PLR0917 - Typer maps parameters to options
         source: Annotated[
             str, typer.Option("--from", help="ufw, firewalld, iptables or nftables.")
         ],
@@ -80,6 +80,10 @@ def register(group: typer.Typer) -> None:
         if output is not None and output.exists() and not force:
             raise UsageError(f"{output} exists; use --force to replace it", token=str(output))
         inputs = live_inputs(source, netns) if live else read_inputs(files or [])
+        if source == "firewalld" and not live:
+            from ppsguard.importers.sources import firewalld_services
+
+            inputs += firewalld_services(inputs)
         imported = import_rules(source, inputs, zone=zone)
         text = draft_text(imported, host=host_key(host), today=dt.date.today())
         if output is None:
@@ -102,12 +106,11 @@ def register(group: typer.Typer) -> None:
             emit_line(f"done by the compiled firewall's fixed rules: {len(imported.covered)}")
         if not verify:
             return
+        from ppsguard.firewall.render import renderer
+        from ppsguard.importers.sources import ufw_loader
         from ppsguard.importers.verify import verify as run_verify
         from ppsguard.policy.compile import compile_host_policy
-        from ppsguard.firewall.render import renderer
         from ppsguard.registry.load import parse_registry
-
-        from ppsguard.importers.sources import ufw_loader
 
         loader = original_loader(source, inputs) or ufw_loader(inputs)
         policy = compile_host_policy(parse_registry(text, str(output or "<draft>")))
@@ -127,7 +130,7 @@ def register(group: typer.Typer) -> None:
                 f"  {probe.source} -> {probe.port}/{probe.protocol}: original {outcome.original},"
                 f" draft {outcome.draft} ({why})"
             )
-        for item in report.plan.unprobed:
-            emit_line(f"  not probed: {item}")
+        for text in report.plan.unprobed:
+            emit_line(f"  not probed: {text}")
         if report.unexplained:
             raise typer.Exit(1)

@@ -8,10 +8,11 @@ ufw's defaults file gives ufw's default, firewalld service XML gives service def
 from __future__ import annotations
 
 from ppsguard.errors import InputError
-from ppsguard.importers.iptables import import_tables, parse_iptables_save
+from ppsguard.importers.chains import import_tables
 from ppsguard.importers.ipset import IpsetTable, parse_ipset_save
+from ppsguard.importers.iptables import parse_iptables_save
 from ppsguard.importers.nftables import parse_nft_json
-from ppsguard.importers.rules import Imported
+from ppsguard.importers.rules import Imported, note_neighbour_discovery
 
 
 def _is_ipset(text: str) -> bool:
@@ -34,16 +35,22 @@ def import_iptables(inputs: list[tuple[str, str]]) -> Imported:
     return imported
 
 
-def import_rules(source: str, inputs: list[tuple[str, str]], *, zone: str | None = None) -> Imported:
+def import_rules(
+    source: str, inputs: list[tuple[str, str]], *, zone: str | None = None
+) -> Imported:
     """Parse `inputs` as `source` rules."""
     if not inputs:
         raise InputError("nothing to import", hint="give FILE(s) or --live")
     if source == "iptables":
-        return import_iptables(inputs)
+        imported = import_iptables(inputs)
+        note_neighbour_discovery(imported)
+        return imported
     if source == "nftables":
         if len(inputs) != 1:
             raise InputError("give one `nft -j list ruleset` file", token=inputs[1][0])
-        return parse_nft_json(inputs[0][1], inputs[0][0])
+        imported = parse_nft_json(inputs[0][1], inputs[0][0])
+        note_neighbour_discovery(imported)
+        return imported
     if source == "ufw":
         from ppsguard.importers.ufw import import_ufw
 

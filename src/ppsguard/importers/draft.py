@@ -114,8 +114,8 @@ class _Namer:
                 number += 1
                 self.names[key] = f"sources-{number}"
         taken: set[str] = set()
-        for key, name in list(self.names.items()):
-            base, n = name, 1
+        for key, base in list(self.names.items()):
+            name, n = base, 1
             while name in taken:
                 n += 1
                 name = f"{base}-{n}"
@@ -177,7 +177,9 @@ def comment_block(imported: Imported) -> list[str]:
             lines.append(f"#   {visible(item.origin)}: {visible(item.why)}")
             lines.append(f"#       {visible(item.text)[:300]}")
     if imported.covered:
-        lines.append("# Done by the compiled firewall's fixed rules (established, loopback, invalid):")
+        lines.append(
+            "# Done by the compiled firewall's fixed rules (established, loopback, invalid):"
+        )
         lines.extend(f"#   {visible(text)[:300]}" for text in imported.covered)
     if imported.families == {4}:
         lines.append("# Only IPv4 rules were given: the draft's default decides for IPv6.")
@@ -205,9 +207,7 @@ def draft_text(imported: Imported, *, host: str, today: dt.date) -> str:
             f"{imported.source} rules. Replace every TODO; see the comment block for what "
             "the original did that this draft does not."
         ),
-        "default": {Verdict.ACCEPT: "allow", Verdict.DROP: "deny"}.get(
-            imported.default, "reject"
-        ),
+        "default": {Verdict.ACCEPT: "allow", Verdict.DROP: "deny"}.get(imported.default, "reject"),
         "default_log": imported.default_log,
     }
     if namer.names:

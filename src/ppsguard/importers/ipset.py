@@ -31,7 +31,7 @@ def parse_address_item(text: str) -> list[IPNetwork]:
     if "-" in text and "/" not in text:
         first_text, last_text = text.split("-", 1)
         first, last = ipaddress.ip_address(first_text), ipaddress.ip_address(last_text)
-        return list(ipaddress.summarize_address_range(first, last))  # type: ignore[arg-type]
+        return list(ipaddress.summarize_address_range(first, last))
     return [ipaddress.ip_network(text, strict=False)]
 
 
@@ -80,11 +80,14 @@ def parse_ipset_save(text: str, file: str) -> IpsetTable:
             (exclude if "nomatch" in words[3:] else include)[name].extend(networks)
         elif words[0] not in ("create", "add"):
             raise InputError(
-                f"ipset: unknown line {words[0]!r}", file=file, line=number, hint="give `ipset save`"
+                f"ipset: unknown line {words[0]!r}",
+                file=file,
+                line=number,
+                hint="give `ipset save`",
             )
-    for name in include:
+    for name, networks in include.items():
         if name not in members and name not in table.unusable:
-            table.sets[name] = Sources(collapse(include[name]), collapse(exclude.get(name, [])))
+            table.sets[name] = Sources(collapse(networks), collapse(exclude.get(name, [])))
     for name, names in members.items():
         found = [table.sets[m] for m in names if m in table.sets]
         if len(found) != len(names):

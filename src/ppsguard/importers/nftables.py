@@ -2,7 +2,7 @@
 
 Every base chain on the `input` hook of a `filter` type is a candidate; the one with the lowest
 priority is imported (others are listed as not expressed: two input chains each decide, and the
-registry has one order). Jumps are followed by the shared walker (`iptables._Walker`). Understood:
+registry has one order). Jumps are followed by the shared walker (`chains`). Understood:
 
     tcp|udp|sctp dport N | {22, 80} | 8000-8100 | @portset      th dport with meta l4proto
     ip saddr | ip6 saddr  ADDR | PREFIX | RANGE | {...} | @addrset   (`!=` is an except)
@@ -24,7 +24,8 @@ from typing import Any
 
 from ppsguard.errors import InputError
 from ppsguard.firewall.fate import describe_rule
-from ppsguard.importers.iptables import Line, Table, import_tables
+from ppsguard.importers.chains import import_tables
+from ppsguard.importers.iptables import Line, Table
 from ppsguard.importers.rules import (
     ANY4,
     ANY6,
@@ -94,7 +95,7 @@ def _address_items(right: Any, sets: _Sets) -> list[IPNetwork]:
             return [ipaddress.ip_network(f"{right['prefix']['addr']}/{right['prefix']['len']}")]
         if isinstance(right, dict) and "range" in right:
             low, high = (ipaddress.ip_address(v) for v in right["range"])
-            return list(ipaddress.summarize_address_range(low, high))  # type: ignore[arg-type]
+            return list(ipaddress.summarize_address_range(low, high))
         if isinstance(right, dict) and "set" in right:
             return [n for item in right["set"] for n in _address_items(item, sets)]
     raise _Unknown(f"address value {right!r}")
@@ -110,7 +111,7 @@ def _words(right: Any) -> set[str]:
     raise _Unknown(f"value {right!r}")
 
 
-def _apply_match(line: Line, body: dict[str, Any], sets: _Sets, version: int) -> None:  # noqa: PLR0912
+def _apply_match(line: Line, body: dict[str, Any], sets: _Sets, version: int) -> None:
     left, right, op = body.get("left"), body.get("right"), body.get("op", "==")
     negate = op == "!="
     if op not in ("==", "!=", "in"):
@@ -118,6 +119,9 @@ def _apply_match(line: Line, body: dict[str, Any], sets: _Sets, version: int) ->
     match = line.match
     if isinstance(left, dict) and "payload" in left:
         protocol, field = left["payload"].get("protocol"), left["payload"].get("field")
+        if protocol in ("icmp", "icmpv6", "igmp", "esp", "ah", "gre"):
+            line.match = Match(frozenset(), match.ports, match.sources)  # no tcp/udp/sctp packet
+            raise _Unknown(f"{protocol} {field}")
         if field == "dport" and (protocol in PORT_PROTOCOLS or protocol == "th"):
             ports = tuple(sorted(_port_items(right, sets)))
             keep = frozenset({protocol}) if protocol in PORT_PROTOCOLS else PORT_PROTOCOLS
@@ -129,7 +133,7 @@ def _apply_match(line: Line, body: dict[str, Any], sets: _Sets, version: int) ->
             return
         if field == "saddr" and protocol in ("ip", "ip6"):
             nets = collapse(_address_items(right, sets))
-            every = (ANY4,) if protocol == "ip" else (ANY6,)
+            every: tuple[IPNetwork, ...] = (ANY4,) if protocol == "ip" else (ANY6,)
             if negate:
                 line.match = intersect(match, Match(sources=Sources(every, nets)))
             else:
@@ -148,12 +152,14 @@ def _apply_match(line: Line, body: dict[str, Any], sets: _Sets, version: int) ->
         if key == "l4proto" and not negate:
             names = _words(right)
             if not names <= PORT_PROTOCOLS:
+                line.match = Match(frozenset(names) & PORT_PROTOCOLS, match.ports, match.sources)
                 raise _Unknown(f"meta l4proto {','.join(sorted(names))}")
             line.match = intersect(match, Match(frozenset(names)))
             return
         if key == "nfproto" and not negate:
             names = _words(right)
-            every = tuple(n for n, w in ((ANY4, "ipv4"), (ANY6, "ipv6")) if w in names)
+            pairs: tuple[tuple[IPNetwork, str], ...] = ((ANY4, "ipv4"), (ANY6, "ipv6"))
+            every = tuple(n for n, w in pairs if w in names)
             line.match = intersect(match, Match(sources=Sources(every)))
             return
         if key == "iifname" and right == "lo" and not negate:
@@ -166,9 +172,7 @@ def _apply_match(line: Line, body: dict[str, Any], sets: _Sets, version: int) ->
     raise _Unknown(describe_rule({"expr": [{"match": body}]}))
 
 
-def _lines(  # noqa: PLR0912
-    rule: dict[str, Any], origin: str, sets: _Sets, version: int
-) -> list[Line]:
+def _lines(rule: dict[str, Any], origin: str, sets: _Sets, version: int) -> list[Line]:
     """One nft rule as walker lines: a vmap gives one line per element."""
     line = Line(rule["chain"], origin, describe_rule(rule), Match())
     if version:
@@ -247,7 +251,9 @@ def parse_nft_json(text: str, file: str) -> Imported:
         if not isinstance(items, list):
             raise TypeError("nftables is not a list")
     except json.JSONDecodeError as exc:
-        raise InputError(f"not JSON: {exc.msg}", file=file, line=exc.lineno, column=exc.colno) from None
+        raise InputError(
+            f"not JSON: {exc.msg}", file=file, line=exc.lineno, column=exc.colno
+        ) from None
     except (KeyError, TypeError) as exc:
         raise InputError(f"not `nft -j list ruleset` output ({exc})", file=file) from None
     tables: dict[tuple[str, str], Table] = {}
@@ -265,7 +271,9 @@ def parse_nft_json(text: str, file: str) -> Imported:
         if kind == "table":
             version = FAMILY_VERSIONS.get(key[0])
             if version is None:
-                others.append((f"{file}: table {key[0]} {key[1]}", "table", "family not inbound IP"))
+                others.append(
+                    (f"{file}: table {key[0]} {key[1]}", "table", "family not inbound IP")
+                )
                 continue
             tables[key] = Table(version)
             sets[key] = _Sets({}, {})
@@ -276,14 +284,16 @@ def parse_nft_json(text: str, file: str) -> Imported:
             name = str(body.get("name"))
             tables[key].chains[name] = []
             if body.get("hook") == "input" and body.get("type") == "filter":
-                bases.append((int(body.get("prio", 0)), key, name, str(body.get("policy", "accept"))))
+                bases.append(
+                    (int(body.get("prio", 0)), key, name, str(body.get("policy", "accept")))
+                )
         elif kind == "rule" and key in tables:
             chain = str(body.get("chain"))
             origin = f"{file}: {key[0]} {key[1]} {chain} handle {body.get('handle')}"
             if chain not in tables[key].chains:
                 raise InputError(f"rule in unknown chain {chain!r}", file=file, token=origin)
             tables[key].chains[chain].extend(_lines(body, origin, sets[key], tables[key].version))
-    for key, table_sets in sets.items():
+    for table_sets in sets.values():
         for name, elements in table_sets.elements.items():
             if "addr" in table_sets.kinds.get(name, ""):
                 try:

@@ -56,7 +56,7 @@ def _boxes(imported: Imported) -> list[Match]:
     return boxes + [item.match for item in imported.unexpressed if item.match is not None]
 
 
-def plan_probes(  # noqa: PLR0912 - one pass per kind of probe
+def plan_probes(
     imported: Imported,
     outsiders: dict[int, IPAddress],
     avoid: set[IPAddress],
@@ -104,7 +104,9 @@ def plan_probes(  # noqa: PLR0912 - one pass per kind of probe
             wanted.extend(Probe(p, n, str(outsider)) for p, n in sorted(ports))
     extra = sorted(by_source, key=lambda a: (a.version, int(a)))
     if len(extra) > max_sources:
-        plan.unprobed.extend(f"source {a} (over {max_sources} sources)" for a in extra[max_sources:])
+        plan.unprobed.extend(
+            f"source {a} (over {max_sources} sources)" for a in extra[max_sources:]
+        )
         extra = extra[:max_sources]
     for address in extra:
         plan.sources.append(address)

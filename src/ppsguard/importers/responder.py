@@ -28,7 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--udp", default="")
     args = parser.parse_args(argv)
     selector = selectors.DefaultSelector()
-    for kind, ports in ((socket.SOCK_STREAM, _ports(args.tcp)), (socket.SOCK_DGRAM, _ports(args.udp))):
+    for kind, ports in (
+        (socket.SOCK_STREAM, _ports(args.tcp)),
+        (socket.SOCK_DGRAM, _ports(args.udp)),
+    ):
         for port in ports:
             sock = socket.socket(socket.AF_INET6, kind)
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
@@ -46,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
     while True:
         for key, _ in selector.select():
-            sock = key.fileobj
-            assert isinstance(sock, socket.socket)
+            fileobj = key.fileobj
+            if not isinstance(fileobj, socket.socket):
+                continue
+            sock = fileobj
             with contextlib.suppress(OSError):
                 if key.data == socket.SOCK_STREAM:
                     conn, _ = sock.accept()

@@ -174,3 +174,22 @@ def restrict_family(match: Match, version: int) -> Match:
     """The match seen by one address family only (iptables vs ip6tables, `ip` vs `ip6`)."""
     keep = tuple(n for n in match.sources.include if n.version == version)
     return replace(match, sources=Sources(keep, match.sources.exclude))
+
+
+NEIGHBOUR_DISCOVERY = (
+    "ICMPv6 neighbour discovery is not accepted: IPv6 cannot reach this host at all; the "
+    "compiled firewall's fixed rules accept it, so the draft answers IPv6"
+)
+
+
+def note_neighbour_discovery(imported: Imported) -> None:
+    """List the one difference the fixed rules make on purpose: a rule set that neither accepts
+    ICMPv6 nor defaults to accept leaves IPv6 unreachable (no neighbour discovery)."""
+    if 6 not in imported.families or imported.default is Verdict.ACCEPT:
+        return
+    texts = [item.text.lower() for item in imported.unexpressed] + [
+        text.lower() for text in imported.covered
+    ]
+    if any(word in text for text in texts for word in ("icmpv6", "ipv6-icmp", "icmp6")):
+        return
+    imported.skip("ipv6", "no ICMPv6 accept", NEIGHBOUR_DISCOVERY, Match(sources=Sources((ANY6,))))

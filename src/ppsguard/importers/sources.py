@@ -25,8 +25,21 @@ LIMIT = 16 << 20
 SOURCES = ("ufw", "firewalld", "iptables", "nftables")
 
 
+FIREWALLD_SERVICES = (Path("/usr/lib/firewalld/services"), Path("/etc/firewalld/services"))
+
+
 def read_inputs(paths: Sequence[Path]) -> list[tuple[str, str]]:
     return [(str(path), read_text(path, limit=LIMIT, what="rule file")) for path in paths]
+
+
+def firewalld_services(given: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """firewalld's own service definitions (later folders win), for names not given as files."""
+    have = {Path(name).name for name, _ in given}
+    found: dict[str, Path] = {}
+    for folder in FIREWALLD_SERVICES:
+        if folder.is_dir():
+            found.update({p.name: p for p in sorted(folder.glob("*.xml")) if p.name not in have})
+    return read_inputs(list(found.values()))
 
 
 def _run(argv: list[str], netns: str | None, *, check: bool = True) -> str:
@@ -38,7 +51,9 @@ def _run(argv: list[str], netns: str | None, *, check: bool = True) -> str:
     except subprocess.TimeoutExpired:
         raise RuntimeFailure(f"{' '.join(argv)} did not answer in 30 s") from None
     if check and result.returncode != 0:
-        raise RuntimeFailure(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip()[:300]}")
+        raise RuntimeFailure(
+            f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip()[:300]}"
+        )
     return result.stdout
 
 
@@ -56,7 +71,11 @@ def live_inputs(source: str, netns: str | None) -> list[tuple[str, str]]:
             out.append(("ipset save", sets))
         return out
     if source == "ufw":
-        paths = [Path("/etc/ufw/user.rules"), Path("/etc/ufw/user6.rules"), Path("/etc/default/ufw")]
+        paths = [
+            Path("/etc/ufw/user.rules"),
+            Path("/etc/ufw/user6.rules"),
+            Path("/etc/default/ufw"),
+        ]
         return read_inputs([p for p in paths if p.exists()])
     if source == "firewalld":
         text = _run(["firewall-cmd", "--list-all-zones"], netns)
@@ -64,10 +83,7 @@ def live_inputs(source: str, netns: str | None) -> list[tuple[str, str]]:
         default = _run(["firewall-cmd", "--get-default-zone"], netns, check=False).strip()
         if default:
             out.append(("firewall-cmd --get-default-zone", f"default-zone: {default}\n"))
-        for folder in (Path("/usr/lib/firewalld/services"), Path("/etc/firewalld/services")):
-            if folder.is_dir():
-                out.extend(read_inputs(sorted(folder.glob("*.xml"))))
-        return out
+        return out + firewalld_services(out)
     raise UsageError(f"unknown source {source!r}", hint="use " + ", ".join(SOURCES))
 
 
@@ -77,7 +93,7 @@ def original_loader(source: str, inputs: list[tuple[str, str]]) -> list[Step]:
 
     if source == "iptables":
         steps: list[Step] = []
-        for name, text in inputs:
+        for _name, text in inputs:
             if text.lstrip().startswith(("create ", "add ")):
                 steps.insert(0, (["ipset", "restore", "-exist"], text))
             elif "ip6tables" in text[:400]:
@@ -113,7 +129,7 @@ def ufw_loader(inputs: list[tuple[str, str]]) -> Callable[[Host], None]:
                     (root / "ufw" / "user.rules").write_text(text)
                 elif "DEFAULT_INPUT_POLICY" in text:
                     (root / "default-ufw").write_text(text)
-            host.run(UFW_PRIVATE + [f"{UFW_MOUNTS.format(root=root)} && ufw --force enable"])
+            host.run([*UFW_PRIVATE, f"{UFW_MOUNTS.format(root=root)} && ufw --force enable"])
 
     return load
 

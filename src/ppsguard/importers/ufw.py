@@ -23,7 +23,9 @@ import ipaddress
 import re
 
 from ppsguard.errors import InputError
-from ppsguard.importers.iptables import Table, import_tables, parse_iptables_save
+from ppsguard.firewall.packets import Intervals
+from ppsguard.importers.chains import import_tables
+from ppsguard.importers.iptables import Table, parse_iptables_save
 from ppsguard.importers.rules import (
     ANY4,
     ANY6,
@@ -41,6 +43,7 @@ ACTIONS["REJECT"] = Verdict.REJECT
 POLICIES = {"DROP": Verdict.DROP, "REJECT": Verdict.REJECT, "ACCEPT": Verdict.ACCEPT}
 WORDS = {"deny": Verdict.DROP, "reject": Verdict.REJECT, "allow": Verdict.ACCEPT}
 NOT_READ = "ufw's before.rules and after.rules (ICMP, DHCP client, multicast, ...)"
+_HEADER = re.compile(r"^\s*To\s+Action\s+From")
 _TUPLE = re.compile(r"^### tuple ### (.*)$")
 _PORTS = re.compile(r"^([0-9:,]+)(?:/(tcp|udp|sctp))?$")
 
@@ -96,7 +99,9 @@ def import_ufw(inputs: list[tuple[str, str]]) -> Imported:
         imported = import_tables(tables, "ufw", entry=entry, default=default or (Verdict.DROP, ""))
     if default is None:
         imported.default, imported.default_origin = Verdict.DROP, "ufw's own default (deny)"
-        imported.skip("ufw", "no default given", "deny assumed: give /etc/default/ufw or `status verbose`")
+        imported.skip(
+            "ufw", "no default given", "deny assumed: give /etc/default/ufw or `status verbose`"
+        )
     else:
         imported.default, imported.default_origin = default
     imported.skip("ufw", NOT_READ, "not in these files: not imported")
@@ -116,11 +121,11 @@ def _address(text: str) -> Sources | None:
         return None
 
 
-def parse_status(name: str, text: str) -> Imported:  # noqa: PLR0912 - one column at a time
+def parse_status(name: str, text: str) -> Imported:
     """`ufw status verbose` or `ufw status numbered` text."""
     imported = Imported("ufw")
     lines = text.splitlines()
-    header = next((i for i, l in enumerate(lines) if re.match(r"^\s*To\s+Action\s+From", l)), None)
+    header = next((i for i, row in enumerate(lines) if _HEADER.match(row)), None)
     if "Status: inactive" in text:
         imported.skip(f"{name}:1", "Status: inactive", "ufw is off: its rules do nothing now")
     if header is None:
@@ -157,12 +162,16 @@ def parse_status(name: str, text: str) -> Imported:  # noqa: PLR0912 - one colum
         sources = _address(source) if " " not in source else None
         if sources is None:
             problems.append(f"source {source}")
+        ports: Intervals = ((0, 65535),)
         if target == "Anywhere":
-            protocols, ports = PORT_PROTOCOLS, ((0, 65535),)
+            protocols = PORT_PROTOCOLS
         elif found := _PORTS.match(target):
             protocols = frozenset({found.group(2)}) if found.group(2) else frozenset({"tcp", "udp"})
             ports = ports_of(
-                [(int(a), int(b or a)) for a, _, b in (p.partition(":") for p in found.group(1).split(","))]
+                [
+                    (int(a), int(b or a))
+                    for a, _, b in (p.partition(":") for p in found.group(1).split(","))
+                ]
             )
         else:
             problems.append(f"application profile {target!r} (its ports are in ufw's files)")
@@ -174,7 +183,9 @@ def parse_status(name: str, text: str) -> Imported:  # noqa: PLR0912 - one colum
             imported.skip(origin, raw.strip(), "; ".join(problems), match)
             continue
         if words[0] == "LIMIT":
-            imported.skip(origin, raw.strip(), "rate limit (6 connections in 30 s): allowed here", match)
+            imported.skip(
+                origin, raw.strip(), "rate limit (6 connections in 30 s): allowed here", match
+            )
         note = comment.strip() or None
         imported.rules.append(ImportedRule(match, ACTIONS[words[0]], origin, log, note))
     return imported

@@ -27,6 +27,7 @@ from ppsguard.errors import RuntimeFailure
 from ppsguard.importers.probes import Probe, ProbePlan, explain, plan_probes
 from ppsguard.importers.rules import Imported
 from ppsguard.lab.hosts import Host, HostSpec, Lab
+from ppsguard.model.net import IPAddress
 
 ORIGINAL, DRAFT, CLIENT = "198.19.255.253", "198.19.255.254", "198.19.255.252"
 ORIGINAL6, DRAFT6, CLIENT6 = "2001:db8:ffff::fd", "2001:db8:ffff::fe", "2001:db8:ffff::fc"
@@ -67,9 +68,7 @@ def _classify_tcp(sock: socket.socket) -> str:
     return "accepted" if code == 0 else "rejected" if code in REJECTED else f"error {code}"
 
 
-def run_probes(
-    targets: Sequence[tuple[str, str, str, int]], timeout: float
-) -> list[str]:
+def run_probes(targets: Sequence[tuple[str, str, str, int]], timeout: float) -> list[str]:
     """(source, destination, protocol, port) attempts, `WINDOW` at a time; runs in the client."""
     results: list[str] = ["dropped"] * len(targets)
     for start in range(0, len(targets), WINDOW):
@@ -94,8 +93,10 @@ def run_probes(
             deadline = time.monotonic() + timeout
             while selector.get_map() and (left := deadline - time.monotonic()) > 0:
                 for key, _ in selector.select(left):
-                    sock = key.fileobj
-                    assert isinstance(sock, socket.socket)
+                    ready = key.fileobj
+                    if not isinstance(ready, socket.socket):
+                        continue
+                    sock = ready
                     if sock.type == socket.SOCK_STREAM:
                         results[key.data] = _classify_tcp(sock)
                     else:
@@ -139,9 +140,12 @@ def verify(
 ) -> VerifyReport:
     """Build the lab, load both rule sets, probe both, and compare every fate."""
     started = time.monotonic()
-    outsiders = {4: ipaddress.ip_address(CLIENT), 6: ipaddress.ip_address(CLIENT6)}
+    outsiders: dict[int, IPAddress] = {
+        4: ipaddress.ip_address(CLIENT),
+        6: ipaddress.ip_address(CLIENT6),
+    }
     avoid = {ipaddress.ip_address(a) for a in (ORIGINAL, DRAFT, ORIGINAL6, DRAFT6)}
-    plan = plan_probes(imported, outsiders, avoid, limit=limit)  # type: ignore[arg-type]
+    plan = plan_probes(imported, outsiders, avoid, limit=limit)
     specs = [
         HostSpec("original", ORIGINAL, ORIGINAL6),
         HostSpec("draft", DRAFT, DRAFT6),
@@ -167,7 +171,7 @@ def verify(
         targets: list[tuple[str, str, str, int]] = []
         for probe in plan.probes:
             six = ":" in probe.source
-            for destination in ((ORIGINAL6, DRAFT6) if six else (ORIGINAL, DRAFT)):
+            for destination in (ORIGINAL6, DRAFT6) if six else (ORIGINAL, DRAFT):
                 targets.append((probe.source, destination, probe.protocol, probe.port))
         fates = client.call(run_probes, targets, timeout, timeout=60 + len(targets) * timeout)
         for index, probe in enumerate(plan.probes):
