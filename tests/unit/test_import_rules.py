@@ -79,6 +79,16 @@ PURE_MODULES = (
     "harden/units.py",
     "harden/binds.py",
     "harden/plan.py",
+    "importers/rules.py",
+    "importers/ipset.py",
+    "importers/iptables.py",
+    "importers/chains.py",
+    "importers/nftables.py",
+    "importers/ufw.py",
+    "importers/firewalld.py",
+    "importers/draft.py",
+    "importers/probes.py",
+    "importers/build.py",
 )
 FORBIDDEN = {"socket", "subprocess", "asyncio"}
 

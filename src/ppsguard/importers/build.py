@@ -31,7 +31,7 @@ def import_iptables(inputs: list[tuple[str, str]]) -> Imported:
         raise InputError("no iptables-save text given", token=", ".join(n for n, _ in inputs))
     tables.sort(key=lambda table: table.version)
     imported = import_tables(tables, "iptables")
-    imported.set_names.update({value.include: key for key, value in sets.sets.items()})
+    imported.set_names.update({value.exact(): key for key, value in sets.sets.items()})
     return imported
 
 

@@ -77,7 +77,7 @@ def parse_ipset_save(text: str, file: str) -> IpsetTable:
                 networks = parse_address_item(item)
             except ValueError:
                 raise InputError(f"ipset: bad member {item!r}", file=file, line=number) from None
-            (exclude if "nomatch" in words[3:] else include)[name].extend(networks)
+            (exclude if "nomatch" in words[3:] else include).setdefault(name, []).extend(networks)
         elif words[0] not in ("create", "add"):
             raise InputError(
                 f"ipset: unknown line {words[0]!r}",
