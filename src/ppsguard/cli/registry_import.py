@@ -85,6 +85,11 @@ def register(group: typer.Typer) -> None:
 
             inputs += firewalld_services(inputs)
         imported = import_rules(source, inputs, zone=zone)
+        loader = None
+        if verify:  # refuse before anything is written
+            from ppsguard.importers.sources import ufw_loader
+
+            loader = original_loader(source, inputs) or ufw_loader(inputs)
         text = draft_text(imported, host=host_key(host), today=dt.date.today())
         if output is None:
             sys.stdout.write(text)
@@ -100,19 +105,17 @@ def register(group: typer.Typer) -> None:
             + (f", written to {output}" if output else "")
         )
         emit_line(f"not expressed: {len(imported.unexpressed)}")
-        for item in imported.unexpressed:
+        for item in imported.listed():
             emit_line(f"  {item.origin}: {item.why}")
         if imported.covered:
             emit_line(f"done by the compiled firewall's fixed rules: {len(imported.covered)}")
-        if not verify:
+        if loader is None:
             return
         from ppsguard.firewall.render import renderer
-        from ppsguard.importers.sources import ufw_loader
         from ppsguard.importers.verify import verify as run_verify
         from ppsguard.policy.compile import compile_host_policy
         from ppsguard.registry.load import parse_registry
 
-        loader = original_loader(source, inputs) or ufw_loader(inputs)
         policy = compile_host_policy(parse_registry(text, str(output or "<draft>")))
         nft = renderer("nftables").render(policy).files[0].text
         note("verify: building the lab (original, draft, client) and probing both ...")

@@ -103,7 +103,7 @@ class _Namer:
     """Source lists to `from:` items: `anywhere`, a network name, or addresses written out."""
 
     def __init__(self, imported: Imported, lists: list[tuple[IPNetwork, ...]]) -> None:
-        counts = Counter(item for item in lists if not _is_anywhere(item))
+        counts = Counter(item for item in lists if not all(n.prefixlen == 0 for n in item))
         self.names: dict[tuple[IPNetwork, ...], str] = {}
         for key, name in imported.set_names.items():
             if key in counts:
@@ -173,7 +173,7 @@ def comment_block(imported: Imported) -> list[str]:
     lines = [f"# Imported from {imported.source} by `pps registry import`."]
     if imported.unexpressed:
         lines.append(f"# NOT EXPRESSED ({len(imported.unexpressed)}): the draft does not do these.")
-        for item in imported.unexpressed:
+        for item in imported.listed():
             lines.append(f"#   {visible(item.origin)}: {visible(item.why)}")
             lines.append(f"#       {visible(item.text)[:300]}")
     if imported.covered:

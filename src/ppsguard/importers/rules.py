@@ -169,6 +169,15 @@ class Imported:
     def skip(self, origin: str, text: str, why: str, match: Match | None = None) -> None:
         self.unexpressed.append(Unexpressed(origin, text, why, match))
 
+    def listed(self) -> list[Unexpressed]:
+        """The not-expressed rules in file and line order (`file:12` before `file:100`)."""
+
+        def key(item: Unexpressed) -> tuple[str, int, str]:
+            name, _, line = item.origin.rpartition(":")
+            return (name, int(line), "") if line.isdigit() else (item.origin, 0, item.text)
+
+        return sorted(self.unexpressed, key=key)
+
 
 def restrict_family(match: Match, version: int) -> Match:
     """The match seen by one address family only (iptables vs ip6tables, `ip` vs `ip6`)."""
