@@ -38,7 +38,17 @@ def import_iptables(inputs: list[tuple[str, str]]) -> Imported:
 def import_rules(
     source: str, inputs: list[tuple[str, str]], *, zone: str | None = None
 ) -> Imported:
-    """Parse `inputs` as `source` rules."""
+    """Parse `inputs` as `source` rules; anything unreadable is one InputError."""
+    try:
+        return _import_rules(source, inputs, zone)
+    except InputError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        names = ", ".join(name for name, _ in inputs)
+        raise InputError(f"cannot read the {source} input ({exc})", token=names) from None
+
+
+def _import_rules(source: str, inputs: list[tuple[str, str]], zone: str | None) -> Imported:
     if not inputs:
         raise InputError("nothing to import", hint="give FILE(s) or --live")
     if source == "iptables":

@@ -38,6 +38,7 @@ from ppsguard.importers.rules import (
     Match,
     Sources,
     Verdict,
+    bad_input,
     intersect,
     ports_of,
 )
@@ -158,7 +159,9 @@ def zones_from_text(text: str, name: str) -> list[Zone]:
         elif key == "services":
             zone.services.extend(value.split())
         elif key == "ports":
-            zone.ports.extend(tuple(p.split("/", 1)) for p in value.split())  # type: ignore[misc]
+            for item in value.split():
+                port, _, protocol = item.partition("/")
+                zone.ports.append((port, protocol))
         elif key in ("interfaces", "sources", "protocols", "forward-ports", "source-ports",
                      "icmp-blocks") and value:  # fmt: skip
             zone.others.append(f"{key}: {value}")
@@ -250,7 +253,10 @@ def import_zone(zone: Zone, defs: Definitions) -> Imported:
     deny: list[ImportedRule] = []
     allow: list[ImportedRule] = []
     for origin, parts in zone.rules:
-        rules, problems, priority, verdict = _rule(zone.name, origin, parts, defs)
+        try:
+            rules, problems, priority, verdict = _rule(zone.name, origin, parts, defs)
+        except ValueError as exc:
+            raise bad_input(origin, f"cannot read rich rule ({exc})") from None
         text = " ".join([p[0] + "".join(f' {k}="{v}"' for k, v in p[1].items()) for p in parts])
         if problems:
             box = rules[0].match if rules else None
@@ -280,6 +286,10 @@ def import_zone(zone: Zone, defs: Definitions) -> Imported:
             for m in found
         )
     for port, protocol in zone.ports:
+        try:
+            _port_match(port, protocol)
+        except ValueError:
+            raise bad_input(zone.origin, f"bad port {port}/{protocol}") from None
         allow.append(
             ImportedRule(
                 _port_match(port, protocol),

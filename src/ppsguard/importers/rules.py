@@ -20,6 +20,7 @@ import ipaddress
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from ppsguard.errors import InputError
 from ppsguard.firewall.packets import Intervals, normalize
 from ppsguard.firewall.packets import intersect as intersect_ports
 from ppsguard.firewall.packets import subtract as subtract_ports
@@ -127,7 +128,19 @@ def difference(box: Match, cut: Match) -> list[Match]:
 
 
 def ports_of(ranges: list[tuple[int, int]]) -> Intervals:
+    """Port ranges, merged; ValueError for a reversed range or a number outside 0-65535."""
+    for low, high in ranges:
+        if not 0 <= low <= high <= 65535:
+            raise ValueError(f"port range {low}-{high}")
     return normalize(ranges)
+
+
+def bad_input(origin: str, message: str) -> InputError:
+    """An InputError at `origin` (`file:line` when it is one, else named as the token)."""
+    name, _, line = origin.rpartition(":")
+    if name and line.isdigit():
+        return InputError(message, file=name, line=int(line))
+    return InputError(message, token=origin)
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,12 +167,11 @@ def parse_status(name: str, text: str) -> Imported:
             protocols = PORT_PROTOCOLS
         elif found := _PORTS.match(target):
             protocols = frozenset({found.group(2)}) if found.group(2) else frozenset({"tcp", "udp"})
-            ports = ports_of(
-                [
-                    (int(a), int(b or a))
-                    for a, _, b in (p.partition(":") for p in found.group(1).split(","))
-                ]
-            )
+            try:
+                pairs = (p.partition(":") for p in found.group(1).split(","))
+                ports = ports_of([(int(a), int(b or a)) for a, _, b in pairs])
+            except ValueError:
+                raise InputError("bad ufw port", file=name, line=number, token=target) from None
         else:
             problems.append(f"application profile {target!r} (its ports are in ufw's files)")
             protocols, ports = frozenset(), ((0, 65535),)
