@@ -142,3 +142,20 @@ def test_real_firewalld_zone_import(lab_factory, tmp_path: Path) -> None:
     ]:
         decision = evaluate(policy, ipaddress.ip_address(source), port, Protocol(protocol))
         assert decision.action is action, (source, port)
+
+
+@pytest.mark.lab
+def test_live_reads_a_lab_hosts_rules(lab_factory) -> None:
+    need("nft")
+    need("iptables-save")
+    lab = lab_factory(["nft", "ipt"])
+    lab["nft"].nft((SAMPLES / "named-sets.nft").read_text())
+    lab["ipt"].run(["ipset", "restore"], input=(SAMPLES / "admins.ipset").read_text())
+    lab["ipt"].run(["iptables-restore"], input=(SAMPLES / "hand-made.rules.v4").read_text())
+    live = pps("registry", "import", "--from", "nftables", "--live", "--netns", lab["nft"].netns)
+    assert live.returncode == 0, live.stderr
+    from_file = pps("registry", "import", "--from", "nftables", str(SAMPLES / "named-sets.json"))
+    assert live.stdout.count("- id:") == from_file.stdout.count("- id:") > 5
+    live = pps("registry", "import", "--from", "iptables", "--live", "--netns", lab["ipt"].netns)
+    assert live.returncode == 0, live.stderr
+    assert "admins:" in live.stdout and "rate limit (-m limit)" in live.stdout
