@@ -198,3 +198,35 @@ def test_bad_input_is_one_error_naming_file_and_line(
     with pytest.raises(InputError) as caught:
         import_rules(source, [(name, text)])
     assert str(caught.value).startswith(where)
+
+
+CHAINS = """*filter
+:INPUT DROP [0:0]
+:web - [0:0]
+:loop - [0:0]
+-A INPUT -p tcp -m tcp --dport 80 -j web
+-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 81 -j loop
+-A INPUT -p tcp -m tcp --dport 82 -g web
+-I INPUT -s 198.18.0.99/32 -j REJECT
+-A web -s 198.18.0.5/32 -j RETURN
+-A web -s 198.18.0.0/24 -j DROP
+-A loop -j loop
+COMMIT
+"""
+
+
+def test_conditional_return_insert_goto_and_loops() -> None:
+    imported = import_rules("iptables", [("chains.rules", CHAINS)])
+    whys = {item.origin: item.why for item in imported.unexpressed}
+    assert whys["chains.rules:8"] == "goto web"
+    assert whys["chains.rules:12"] == "jump loop or too deep"
+    verdicts(
+        imported,
+        [
+            ("198.18.0.5", "80/tcp", ALLOW, False),  # RETURNed from `web`, then accepted
+            ("198.18.0.6", "80/tcp", DENY, False),  # web's drop for the rest of the /24
+            ("198.18.1.6", "80/tcp", ALLOW, False),
+            ("198.18.0.99", "80/tcp", REJECT, False),  # -I puts it first
+        ],
+    )
