@@ -4,7 +4,8 @@ a hand-made iptables set (multiport, ipsets, ranges, jumps), an nftables set wit
 a verdict map, and ufw's own rule files written by the real ufw (Debian's package) inside a lab
 namespace with a private mount namespace, then enabled by the real ufw in the original host.
 firewalld: the real firewall-offline-cmd writes the zone XML (inside a lab namespace, private
-mounts) and the draft is checked against what the zone says; firewalld's daemon is not run.
+mounts), the draft is checked against what the zone says, and --verify runs the real firewalld
+daemon (with a private D-Bus system bus) in the original host.
 """
 
 from __future__ import annotations
@@ -112,8 +113,9 @@ def test_real_ufw_rules_import_and_verify(lab_factory, tmp_path: Path) -> None:
 
 
 @pytest.mark.lab
-def test_real_firewalld_zone_import(lab_factory, tmp_path: Path) -> None:
+def test_real_firewalld_zone_import_and_verify(lab_factory, tmp_path: Path) -> None:
     need("firewall-offline-cmd")
+    need("dbus-daemon")
     lab = lab_factory(["firewalld"])
     shutil.copytree("/etc/firewalld", tmp_path / "firewalld")
     asked = [
@@ -127,9 +129,11 @@ def test_real_firewalld_zone_import(lab_factory, tmp_path: Path) -> None:
     mount = f"mount --bind {tmp_path}/firewalld /etc/firewalld"
     lab["firewalld"].run([*PRIVATE, " && ".join([mount, *asked])])
     zone = tmp_path / "firewalld" / "zones" / "public.xml"
-    done = pps("registry", "import", "--from", "firewalld", str(zone), "-o",
+    done = pps("registry", "import", "--from", "firewalld", str(zone), "--verify", "-o",
                str(tmp_path / "draft.yaml"))  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+    probes, differ, unexplained = summary(done.stdout)
+    assert probes > 30 and differ == 0 and unexplained == 0
     assert "dhcpv6-client" in done.stdout  # its destination (fe80::/64) is listed
     policy = compile_host_policy(load_registry(tmp_path / "draft.yaml"))
     for source, port, protocol, action in [

@@ -3,11 +3,16 @@ an optional lab proof that the draft treats packets as the original did (added t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from ppsguard.importers.rules import Imported
+    from ppsguard.importers.verify import Loader
 
 HELP = """Draft a registry from an existing firewall: ufw, firewalld, iptables or nftables.
 
@@ -65,11 +70,10 @@ def register(group: typer.Typer) -> None:
         import sys
 
         from ppsguard.audit.init import host_key
-        from ppsguard.cli.output import emit_line, note
         from ppsguard.errors import UsageError
         from ppsguard.importers.build import import_rules
-        from ppsguard.importers.draft import draft_text, registry_order
-        from ppsguard.importers.sources import SOURCES, live_inputs, original_loader, read_inputs
+        from ppsguard.importers.draft import draft_text
+        from ppsguard.importers.sources import SOURCES, live_inputs, read_inputs
 
         if source not in SOURCES:
             raise UsageError(f"unknown --from {source!r}", hint="use " + ", ".join(SOURCES))
@@ -85,55 +89,80 @@ def register(group: typer.Typer) -> None:
 
             inputs += firewalld_services(inputs)
         imported = import_rules(source, inputs, zone=zone)
-        loader = None
-        if verify:  # refuse before anything is written
-            from ppsguard.importers.sources import ufw_loader
+        with contextlib.ExitStack() as stack:
+            loader = _loader(source, inputs, zone, stack) if verify else None  # before writing
+            text = draft_text(imported, host=host_key(host), today=dt.date.today())
+            if output is None:
+                sys.stdout.write(text)
+            else:
+                from ppsguard.files import write_atomic
 
-            loader = original_loader(source, inputs) or ufw_loader(inputs)
-        text = draft_text(imported, host=host_key(host), today=dt.date.today())
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            from ppsguard.files import write_atomic
+                write_atomic(output, text)
+            _report(source, imported, output)
+            if loader is not None:
+                _verify(imported, loader, text, str(output or "<draft>"), probes)
 
-            write_atomic(output, text)
-        denies, provides = registry_order(imported)
+
+def _loader(
+    source: str, inputs: list[tuple[str, str]], zone: str | None, stack: contextlib.ExitStack
+) -> Loader:
+    """How --verify loads the original (a UsageError when it cannot)."""
+    import tempfile
+
+    from ppsguard.importers.sources import firewalld_loader, original_loader, ufw_loader
+
+    steps = original_loader(source, inputs)
+    if steps:
+        return steps
+    if source == "ufw":
+        return ufw_loader(inputs)
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="pps-firewalld-"))
+    return firewalld_loader(inputs, zone, Path(folder))
+
+
+def _report(source: str, imported: Imported, output: Path | None) -> None:
+    from ppsguard.cli.output import emit_line
+    from ppsguard.importers.draft import registry_order
+
+    denies, provides = registry_order(imported)
+    emit_line(
+        f"imported {len(imported.rules)} {source} rule(s): {len(denies)} deny and "
+        f"{len(provides)} allow entries, default {WORDS[imported.default]}"
+        + (" (logged)" if imported.default_log else "")
+        + (f", written to {output}" if output else "")
+    )
+    emit_line(f"not expressed: {len(imported.unexpressed)}")
+    for item in imported.listed():
+        emit_line(f"  {item.origin}: {item.why}")
+    if imported.covered:
+        emit_line(f"done by the compiled firewall's fixed rules: {len(imported.covered)}")
+
+
+def _verify(imported: Imported, loader: Loader, text: str, name: str, probes: int) -> None:
+    from ppsguard.cli.output import emit_line, note
+    from ppsguard.firewall.render import renderer
+    from ppsguard.importers.verify import verify as run_verify
+    from ppsguard.policy.compile import compile_host_policy
+    from ppsguard.registry.load import parse_registry
+
+    policy = compile_host_policy(parse_registry(text, name))
+    nft = renderer("nftables").render(policy).files[0].text
+    note("verify: building the lab (original, draft, client) and probing both ...")
+    report = run_verify(imported, loader, nft, limit=probes)
+    differing = report.differing
+    emit_line(
+        f"verify: {len(report.outcomes)} probes from {len(report.plan.sources)} source(s) in "
+        f"{report.seconds:.1f} s: {len(differing)} differ, "
+        f"{len(report.unexplained)} not explained by a listed rule"
+    )
+    for outcome in differing:
+        probe = outcome.probe
+        why = outcome.explained or "NOT EXPLAINED"
         emit_line(
-            f"imported {len(imported.rules)} {source} rule(s): {len(denies)} deny and "
-            f"{len(provides)} allow entries, default {WORDS[imported.default]}"
-            + (" (logged)" if imported.default_log else "")
-            + (f", written to {output}" if output else "")
+            f"  {probe.source} -> {probe.port}/{probe.protocol}: original {outcome.original},"
+            f" draft {outcome.draft} ({why})"
         )
-        emit_line(f"not expressed: {len(imported.unexpressed)}")
-        for item in imported.listed():
-            emit_line(f"  {item.origin}: {item.why}")
-        if imported.covered:
-            emit_line(f"done by the compiled firewall's fixed rules: {len(imported.covered)}")
-        if loader is None:
-            return
-        from ppsguard.firewall.render import renderer
-        from ppsguard.importers.verify import verify as run_verify
-        from ppsguard.policy.compile import compile_host_policy
-        from ppsguard.registry.load import parse_registry
-
-        policy = compile_host_policy(parse_registry(text, str(output or "<draft>")))
-        nft = renderer("nftables").render(policy).files[0].text
-        note("verify: building the lab (original, draft, client) and probing both ...")
-        report = run_verify(imported, loader, nft, limit=probes)
-        differing = report.differing
-        emit_line(
-            f"verify: {len(report.outcomes)} probes from {len(report.plan.sources)} source(s) in "
-            f"{report.seconds:.1f} s: {len(differing)} differ, "
-            f"{len(report.unexplained)} not explained by a listed rule"
-        )
-        for outcome in differing:
-            probe = outcome.probe
-            why = outcome.explained or "NOT EXPLAINED"
-            emit_line(
-                f"  {probe.source} -> {probe.port}/{probe.protocol}: original {outcome.original},"
-                f" draft {outcome.draft} ({why})"
-            )
-        for text in report.plan.unprobed:
-            emit_line(f"  not probed: {text}")
-        if report.unexplained:
-            raise typer.Exit(1)
+    for item in report.plan.unprobed:
+        emit_line(f"  not probed: {item}")
+    if report.unexplained:
+        raise typer.Exit(1)

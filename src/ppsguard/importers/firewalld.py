@@ -81,6 +81,14 @@ def _xml(text: str, name: str) -> Element:
         raise InputError(f"refused XML: {type(exc).__name__}", file=name) from None
 
 
+def root_tag(text: str, name: str) -> str | None:
+    """`zone`, `service` or `ipset` for firewalld XML; None for other text."""
+    if not text.lstrip().startswith("<"):
+        return None
+    tag = _xml(text, name).tag
+    return tag if tag in ("zone", "service", "ipset") else None
+
+
 def _stem(name: str) -> str:
     return name.rsplit("/", 1)[-1].removesuffix(".xml")
 

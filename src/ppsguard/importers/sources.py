@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -106,6 +107,8 @@ def original_loader(source: str, inputs: list[tuple[str, str]]) -> list[Step]:
         return [(["nft", "-j", "-f", "-"], json.dumps(loadable_json(text, name)))]
     if source == "ufw" and any("ufw-user-input" in text for _, text in inputs):
         return []  # see ufw_loader
+    if source == "firewalld":
+        return []  # see firewalld_loader
     raise UsageError(
         f"--verify loads {source} rules only through their own tool",
         hint="see docs/import.md: ufw and firewalld are verified by the lab tests",
@@ -136,3 +139,62 @@ def ufw_loader(inputs: list[tuple[str, str]]) -> Callable[[Host], None]:
 
 UFW_PRIVATE = ["unshare", "-m", "--propagation", "private", "sh", "-ec"]
 UFW_MOUNTS = "mount --bind {root}/ufw /etc/ufw && mount --bind {root}/default-ufw /etc/default/ufw"
+
+
+FIREWALLD_PRIVATE = """mount --bind {root}/etc /etc/firewalld
+mount --bind {root}/run-dbus /run/dbus
+mkdir -p /run/firewalld && mount --bind {root}/run-firewalld /run/firewalld
+dbus-daemon --system --fork --nopidfile
+exec firewalld --nofork --nopid
+"""
+
+
+def firewalld_loader(
+    inputs: list[tuple[str, str]], zone: str | None, folder: Path
+) -> Callable[[Host], None]:
+    """Real firewalld started inside the host, with a private D-Bus system bus and a copy of
+    /etc/firewalld holding the given zone, service and ipset XML, in a private mount namespace.
+    `folder` must outlive the probes; the lab stops the daemon (and its bus) at teardown."""
+    from ppsguard.importers.firewalld import root_tag
+
+    etc = folder / "etc"
+    shutil.copytree("/etc/firewalld", etc)
+    for name in ("run-dbus", "run-firewalld"):
+        (folder / name).mkdir()
+    zones = []
+    for name, text in inputs:
+        if any(Path(name).parent == own for own in FIREWALLD_SERVICES):
+            continue  # firewalld's own definitions: already where it looks
+        tag = root_tag(text, name)
+        if tag is None:
+            raise UsageError(
+                "--verify loads firewalld zones from XML, not from --list-all-zones text",
+                token=name,
+            )
+        sub = {"zone": "zones", "service": "services", "ipset": "ipsets"}[tag]
+        (etc / sub).mkdir(exist_ok=True)
+        (etc / sub / Path(name).name).write_text(text)
+        if tag == "zone":
+            zones.append(Path(name).stem)
+    default = zone or ("public" if "public" in zones or not zones else zones[0])
+    conf = etc / "firewalld.conf"
+    lines = conf.read_text().splitlines() if conf.exists() else []
+    lines = [line for line in lines if not line.startswith("DefaultZone=")]
+    conf.write_text("\n".join([*lines, f"DefaultZone={default}", ""]))
+
+    def load(host: Host) -> None:
+        script = FIREWALLD_PRIVATE.format(root=folder)
+        process = host.popen(["unshare", "-m", "--propagation", "private", "sh", "-ec", script])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = host.run(["nft", "list", "chain", "inet", "firewalld", f"filter_IN_{default}"],
+                             check=False)  # fmt: skip
+            if found.returncode == 0:
+                time.sleep(1.0)  # firewalld fills the zone's chains right after creating them
+                return
+            if process.poll() is not None:
+                break
+            time.sleep(0.3)
+        raise RuntimeFailure("firewalld did not start in the lab host (needs dbus-daemon)")
+
+    return load
