@@ -230,3 +230,20 @@ def test_conditional_return_insert_goto_and_loops() -> None:
             ("198.18.0.99", "80/tcp", REJECT, False),  # -I puts it first
         ],
     )
+
+
+def test_ufw_status_numbered_assumes_the_default_and_says_so() -> None:
+    imported = import_rules("ufw", inputs("ufw-status-numbered.txt"))
+    whys = {item.origin.rsplit(":", 1)[-1]: item.why for item in imported.unexpressed}
+    assert "destination 2001:db8::1" in whys["8"]  # `to ADDRESS`: not expressed
+    assert any("deny assumed" in item.why for item in imported.unexpressed)
+    assert [rule.origin.rsplit(":", 1)[-1] for rule in imported.rules] == ["5", "6", "7", "9"]
+    verdicts(
+        imported,
+        [
+            ("198.18.0.66", "3306/tcp", DENY, False),
+            ("198.18.0.7", "53/udp", ALLOW, False),
+            ("2001:db8::7", "22/tcp", ALLOW, False),
+            ("2001:db8::7", "443/tcp", DENY, False),
+        ],
+    )

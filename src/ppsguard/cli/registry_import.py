@@ -21,7 +21,7 @@ with --live (inside --netns NS if given):
 
   iptables   iptables-save / ip6tables-save text, plus `ipset save` for -m set matches
   nftables   `nft -j list ruleset` (JSON)
-  ufw        `ufw status verbose|numbered`, or /etc/ufw/user.rules, user6.rules and /etc/default/ufw
+  ufw        `ufw status verbose`, or /etc/ufw/user.rules, user6.rules, /etc/default/ufw
   firewalld  zone XML (+ service XML files), or `firewall-cmd --list-all-zones` text (--zone Z)
 
 The draft (-o REG, written atomically; stdout without -o) has named networks for repeated
