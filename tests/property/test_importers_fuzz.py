@@ -18,7 +18,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "import"
 BY_SOURCE = {
     "iptables": ["hand-made.rules.v4", "hand-made.rules.v6", "admins.ipset"],
     "nftables": ["named-sets.json"],
-    "ufw": ["ufw-status-verbose.txt", "ufw-user.rules", "ufw-default"],
+    "ufw": ["ufw-status-verbose.txt", "ufw-status-numbered.txt", "ufw-user.rules", "ufw-default"],
     "firewalld": ["zone-public.xml", "firewalld-zones.txt", "lab-web.xml", "ssh.xml"],
 }
 
