@@ -76,6 +76,7 @@ def live_inputs(source: str, netns: str | None) -> list[tuple[str, str]]:
             Path("/etc/ufw/user.rules"),
             Path("/etc/ufw/user6.rules"),
             Path("/etc/default/ufw"),
+            Path("/etc/ufw/ufw.conf"),
         ]
         return read_inputs([p for p in paths if p.exists()])
     if source == "firewalld":

@@ -105,6 +105,9 @@ def import_ufw(inputs: list[tuple[str, str]]) -> Imported:
     else:
         imported.default, imported.default_origin = default
     imported.skip("ufw", NOT_READ, "not in these files: not imported")
+    for name, text in inputs:
+        if re.search(r"^ENABLED=no\b", text, re.MULTILINE):
+            imported.skip(name, "ENABLED=no", "ufw is disabled: these rules do nothing now")
     return imported
 
 
