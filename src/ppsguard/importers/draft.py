@@ -36,6 +36,7 @@ from ppsguard.importers.rules import (
     Sources,
     Verdict,
     difference,
+    merge_boxes,
 )
 from ppsguard.knowledge.services import service_name
 from ppsguard.model.net import IPNetwork
@@ -66,7 +67,8 @@ def registry_order(imported: Imported) -> tuple[list[DraftEntry], list[DraftEntr
         pieces = [rule.match]
         for box in allowed:
             pieces = [part for piece in pieces for part in difference(piece, box)]
-        denies.extend(DraftEntry(piece, rule) for piece in pieces if not piece.is_empty())
+        kept = merge_boxes([piece for piece in pieces if not piece.is_empty()])
+        denies.extend(DraftEntry(piece, rule) for piece in kept)
     return denies, provides
 
 
@@ -215,7 +217,8 @@ def draft_text(imported: Imported, *, host: str, today: dt.date) -> str:
     document["hosts"] = {host: host_doc}
     header = "\n".join(comment_block(imported))
     header += f"\n# The default comes from {visible(imported.default_origin)}.\n"
-    text = header + str(yaml.safe_dump(document, sort_keys=False, width=100))
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~20x faster on big drafts
+    text = header + str(yaml.dump(document, Dumper=dumper, sort_keys=False, width=100))
     from ppsguard.registry.load import parse_registry
 
     parse_registry(text, "<draft>")
