@@ -247,3 +247,15 @@ def test_ufw_status_numbered_assumes_the_default_and_says_so() -> None:
             ("2001:db8::7", "443/tcp", DENY, False),
         ],
     )
+
+
+def test_hostile_text_in_rules_is_made_visible_and_the_draft_still_loads() -> None:
+    text = (
+        "*filter\n:INPUT DROP [0:0]\n"
+        '-A INPUT -p tcp --dport 22 -m comment --comment "x\x1b[31m\x85y: z #" -j ACCEPT\n'
+        "-A INPUT -i \x1b[2Jeth1 -j ACCEPT\nCOMMIT\n"
+    )
+    imported = import_rules("iptables", [("evil\x1b.rules", text)])
+    draft = draft_text(imported, host="fw", today=dt.date(2026, 12, 2))
+    assert "\x1b" not in draft and "\x85" not in draft and "\\x1b" in draft
+    parse_registry(draft, "draft.yaml")

@@ -40,6 +40,7 @@ from ppsguard.importers.rules import (
     Verdict,
     bad_input,
     intersect,
+    lines_of,
     ports_of,
 )
 from ppsguard.model.net import IPNetwork
@@ -143,7 +144,7 @@ def zones_from_text(text: str, name: str) -> list[Zone]:
     """`firewall-cmd --list-all-zones` text."""
     zones: list[Zone] = []
     in_rich = False
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(lines_of(text), 1):
         if not line.strip():
             continue
         if not line[0].isspace():

@@ -19,7 +19,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from ppsguard.errors import InputError
-from ppsguard.importers.rules import Sources
+from ppsguard.importers.rules import Sources, lines_of
 from ppsguard.model.net import IPNetwork
 from ppsguard.registry.naming import collapse
 
@@ -49,7 +49,7 @@ def parse_ipset_save(text: str, file: str) -> IpsetTable:
     exclude: dict[str, list[IPNetwork]] = {}
     members: dict[str, list[str]] = {}
     table = IpsetTable()
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(lines_of(text), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

@@ -32,6 +32,7 @@ from ppsguard.importers.rules import (
     Match,
     Sources,
     Verdict,
+    lines_of,
     ports_of,
 )
 from ppsguard.model.net import IPNetwork
@@ -235,7 +236,7 @@ def parse_iptables_save(text: str, file: str, ipsets: IpsetTable | None = None) 
     version = family_of(text)
     table = Table(version)
     current: str | None = None
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(lines_of(text), 1):
         line = raw.strip()
         origin = f"{file}:{number}"
         if not line or line.startswith("#"):

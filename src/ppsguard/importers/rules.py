@@ -233,6 +233,12 @@ class Imported:
         return sorted(self.unexpressed, key=key)
 
 
+def lines_of(text: str) -> list[str]:
+    """The lines of tool output: split on newlines only (`str.splitlines` would also split on
+    NEL, form feeds and Unicode separators inside a comment, and shift every line number)."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def restrict_family(match: Match, version: int) -> Match:
     """The match seen by one address family only (iptables vs ip6tables, `ip` vs `ip6`)."""
     keep = tuple(n for n in match.sources.include if n.version == version)

@@ -35,6 +35,7 @@ from ppsguard.importers.rules import (
     Match,
     Sources,
     Verdict,
+    lines_of,
     ports_of,
 )
 
@@ -50,7 +51,7 @@ _PORTS = re.compile(r"^([0-9:,]+)(?:/(tcp|udp|sctp))?$")
 
 def _default_from(inputs: list[tuple[str, str]]) -> tuple[Verdict, str] | None:
     for name, text in inputs:
-        for number, line in enumerate(text.splitlines(), 1):
+        for number, line in enumerate(lines_of(text), 1):
             found = re.match(r'^\s*DEFAULT_INPUT_POLICY\s*=\s*"?(\w+)"?', line)
             if found and found.group(1).upper() in POLICIES:
                 return POLICIES[found.group(1).upper()], f"{name}:{number}"
@@ -64,7 +65,7 @@ def _tuples(table: Table, text: str) -> None:
     """Attach each rule's `### tuple ###` comment as its note."""
     notes: dict[int, str] = {}
     current = None
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(lines_of(text), 1):
         found = _TUPLE.match(line.strip())
         if found:
             current = found.group(1)
@@ -127,7 +128,7 @@ def _address(text: str) -> Sources | None:
 def parse_status(name: str, text: str) -> Imported:
     """`ufw status verbose` or `ufw status numbered` text."""
     imported = Imported("ufw")
-    lines = text.splitlines()
+    lines = lines_of(text)
     header = next((i for i, row in enumerate(lines) if _HEADER.match(row)), None)
     if "Status: inactive" in text:
         imported.skip(f"{name}:1", "Status: inactive", "ufw is off: its rules do nothing now")
