@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "fleet",
     "store",
     "harden",
+    "serve",
 )
 _GLOBAL_FLAGS = frozenset({"--no-color", "--debug", "--pretty"})
 _ANYWHERE_FLAGS = ("--no-color", "--pretty")  # accepted after the command too

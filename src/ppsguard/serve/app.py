@@ -1,0 +1,313 @@
+"""The desk's web application (Starlette): pages rendered by Jinja2 (autoescaped), fragments for
+htmx, the building's data as JSON, live alerts as Server-Sent Events, and the reports.
+
+    app = make_app(DeskConfig(store=url, registry=path, alerts=(("web1", Path(f)),),
+                              guard=Guard(token=None, hosts=host_names("127.0.0.1", 8443))))
+
+Store reads run in Starlette's thread pool (the route functions are plain functions); only the
+event stream is a coroutine. Read-only: no route writes the store or touches a firewall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import (
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from ppsguard.errors import PpsError
+from ppsguard.serve import building, cards, live, registry_view
+from ppsguard.serve.security import (
+    SESSION_COOKIE,
+    Guard,
+    GuardMiddleware,
+    cookie_header,
+    csrf_ok,
+)
+from ppsguard.store import desk
+from ppsguard.store.fleet import fleet
+
+STATIC = Path(__file__).parent / "static"
+SORTS = {
+    "host": lambda h: h["host"],
+    "seen": lambda h: h["last_seen"],
+    "doors": lambda h: h["open_doors"],
+    "findings": lambda h: h["findings"],
+    "high": lambda h: h["by_severity"].get("high", 0) + h["by_severity"].get("critical", 0),
+    "silent": lambda h: h["silent_for_seconds"],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DeskConfig:
+    store: str
+    registry: Path | None
+    alerts: tuple[tuple[str, Path], ...]
+    guard: Guard
+
+
+def _templates() -> Jinja2Templates:
+    env = Environment(
+        loader=PackageLoader("ppsguard.serve", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = lambda v: v.strftime("%Y-%m-%d %H:%M:%S") if v else "-"
+    env.filters["ago"] = _ago
+    return Jinja2Templates(env=env)
+
+
+def _ago(seconds: float) -> str:
+    seconds = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def make_app(config: DeskConfig) -> Any:
+    """The ASGI application: the Starlette app inside the guard middleware."""
+    templates = _templates()
+
+    def page(request: Request, name: str, status: int = 200, **values: Any) -> Response:
+        values.setdefault("active", name.split(".", maxsplit=1)[0])
+        values["csrf"] = request.scope.get("state", {}).get("csrf", "")
+        values["token_auth"] = config.guard.token is not None
+        return templates.TemplateResponse(request, name, values, status_code=status)
+
+    def fleet_rows(request: Request) -> dict[str, Any]:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        doc = fleet(config.store, now)
+        ids = {_key(h.identity.as_dict()): h.id for h in desk.all_hosts(config.store)}
+        rows = [{**h, "host_id": ids.get(_key(h["identity"]), 0)} for h in doc["hosts"]]
+        q = request.query_params.get("q", "").strip().lower()
+        only = request.query_params.get("only", "")
+        if q:
+            rows = [h for h in rows if q in h["host"].lower()]
+        if only == "stale":
+            rows = [h for h in rows if h["stale"]]
+        elif only == "findings":
+            rows = [h for h in rows if h["findings"]]
+        elif only == "drift":
+            rows = [h for h in rows if cards.drifted(h["drift"])]
+        sort = request.query_params.get("sort", "host")
+        if sort not in SORTS:
+            sort = "host"
+        rows.sort(key=SORTS[sort], reverse=request.query_params.get("dir") == "desc")
+        return {"hosts": rows, "summary": doc["summary"], "sort": sort, "q": q, "only": only}
+
+    def fleet_page(request: Request) -> Response:
+        values = fleet_rows(request)
+        if request.headers.get("hx-request") and not request.headers.get(
+            "hx-history-restore-request"
+        ):
+            return page(request, "fleet_table.html", **values)
+        return page(request, "fleet.html", **values)
+
+    def host_page(request: Request) -> Response:
+        host = desk.host(config.store, int(request.path_params["host_id"]))
+        run = desk.newest_run(config.store, host.id, ("audit", "scan", "sockets"))
+        rows = desk.run_doors(config.store, run.id) if run else []
+        listed = rows if len(rows) <= 2000 else []
+        return page(
+            request,
+            "host.html",
+            host=host,
+            run=run,
+            doors=listed,
+            door_count=len(rows),
+            meanings=building.MEANINGS,
+            runs=desk.host_runs(config.store, host.id, 20),
+        )
+
+    def building_json(request: Request) -> Response:
+        host = desk.host(config.store, int(request.path_params["host_id"]))
+        run = desk.newest_run(config.store, host.id, ("audit", "scan", "sockets"))
+        rows = desk.run_doors(config.store, run.id) if run else []
+        data = building.building_data(
+            host.identity.label, run.id if run else None, run.kind if run else None, rows
+        )
+        return Response(orjson.dumps(data), media_type="application/json")
+
+    def door_card(request: Request) -> Response:
+        host = desk.host(config.store, int(request.path_params["host_id"]))
+        proto = str(request.path_params["proto"])
+        port = int(request.path_params["port"])
+        card = cards.door_card(config.store, config.registry, host, proto, port)
+        return page(request, "door_card.html", card=card)
+
+    def live_page(request: Request) -> Response:
+        sources = [f"{h} ← {p}" for h, p in config.alerts]
+        return page(request, "live.html", sources=sources)
+
+    async def live_events(request: Request) -> Response:
+        followers: list[Any] = [live.FileFollower(h, p) for h, p in config.alerts]
+        followers.append(live.StoreFollower(config.store))
+        await asyncio.to_thread(lambda: [f.poll() for f in followers])  # position at the end
+
+        async def stream() -> AsyncIterator[bytes]:
+            yield b"retry: 1000\nevent: ready\ndata: {}\n\n"
+            quiet = time.monotonic()
+            while not await request.is_disconnected():
+                found: list[live.Item] = []
+                for follower in followers:
+                    found += await asyncio.to_thread(follower.poll)
+                for item in found:
+                    data = orjson.dumps({**_item_dict(item), "knock": item.knock()})
+                    yield b"event: alert\ndata: " + data + b"\n\n"
+                    quiet = time.monotonic()
+                if time.monotonic() - quiet > 15:
+                    yield b": keep-alive\n\n"
+                    quiet = time.monotonic()
+                await asyncio.sleep(live.POLL)
+
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"x-accel-buffering": "no"}
+        )
+
+    def registry_page(request: Request) -> Response:
+        values: dict[str, Any] = {"registry": config.registry, "problem": None}
+        if config.registry is None:
+            return page(request, "registry.html", **values)
+        try:
+            reg = registry_view.load(config.registry)
+            names = registry_view.host_names(reg)
+            chosen = request.query_params.get("host") or (names[0] if names else None)
+            target = request.query_params.get("target", "nftables")
+            if target not in ("nftables", "iptables"):
+                target = "nftables"
+            values |= {
+                "hosts": names,
+                "chosen": chosen,
+                "target": target,
+                "entries": registry_view.entries(reg, chosen),
+                "lint": registry_view.lint(reg),
+                "compiled": registry_view.compiled(reg, chosen, target),
+                "applied": cards.applied_differences(config.store, chosen),
+            }
+        except (PpsError, ValueError) as exc:
+            values["problem"] = registry_view.problem(exc)
+        return page(request, "registry.html", **values)
+
+    async def explain_form(request: Request) -> Response:
+        form = await request.form()
+        if not csrf_ok(request.scope, _field(form, "csrf")):
+            return PlainTextResponse("403: the form's CSRF token does not match", 403)
+        result: dict[str, Any] | None = None
+        problem = None
+        if config.registry is None:
+            problem = "no registry: start pps serve with --registry FILE"
+        else:
+            try:
+                result = await asyncio.to_thread(
+                    registry_view.explain,
+                    registry_view.load(config.registry),
+                    _field(form, "host") or None,
+                    _field(form, "from"),
+                    _field(form, "to_port"),
+                    _field(form, "to") or None,
+                )
+            except (PpsError, ValueError) as exc:
+                problem = registry_view.problem(exc)
+        return page(request, "explain_result.html", result=result, problem=problem)
+
+    def reports_page(request: Request) -> Response:
+        hosts = desk.all_hosts(config.store)
+        runs = {h.id: desk.host_runs(config.store, h.id, 50) for h in hosts}
+        return page(request, "reports.html", hosts=hosts, runs=runs)
+
+    def report_file(request: Request) -> Response:
+        run_id = int(request.path_params["run_id"])
+        fmt = str(request.path_params["fmt"])
+        text, media = cards.report(config.store, config.registry, run_id, fmt)
+        return Response(
+            text,
+            media_type=media,
+            headers={"content-disposition": f'attachment; filename="audit-run-{run_id}.{fmt}"'},
+        )
+
+    def login_page(request: Request) -> Response:
+        return page(request, "login.html", problem=None)
+
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        if not csrf_ok(request.scope, _field(form, "csrf")):
+            return PlainTextResponse("403: the form's CSRF token does not match", 403)
+        token = config.guard.token
+        given = _field(form, "token")
+        if token is None or not config.guard.authorised(
+            {"headers": [(b"authorization", f"Bearer {given}".encode())]}
+        ):
+            return page(request, "login.html", status=401, problem="wrong token")
+        response = RedirectResponse("/", status_code=303)
+        response.raw_headers.append(
+            (
+                b"set-cookie",
+                cookie_header(SESSION_COOKIE, config.guard.session, secure=config.guard.secure),
+            )
+        )
+        return response
+
+    async def failure(request: Request, exc: Exception) -> Response:
+        status = 404 if getattr(exc, "exit_code", 3) == 2 else 500
+        return page(request, "error.html", status=status, problem=registry_view.problem(exc))
+
+    routes = [
+        Route("/", fleet_page),
+        Route("/host/{host_id:int}", host_page),
+        Route("/host/{host_id:int}/building.json", building_json),
+        Route("/host/{host_id:int}/door/{proto:str}/{port:int}", door_card),
+        Route("/live", live_page),
+        Route("/live/events", live_events),
+        Route("/registry", registry_page),
+        Route("/registry/explain", explain_form, methods=["POST"]),
+        Route("/reports", reports_page),
+        Route("/reports/{run_id:int}.{fmt:str}", report_file),
+        Route("/login", login_page),
+        Route("/login", login, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(routes=routes, exception_handlers={PpsError: failure})
+    return GuardMiddleware(app, config.guard)
+
+
+def _key(identity: dict[str, str]) -> tuple[str, str, str]:
+    return identity["machine_id"], identity["hostname"], identity["netns"]
+
+
+def _field(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _item_dict(item: live.Item) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "host": item.host,
+        "kind": item.kind,
+        "severity": item.severity,
+        "message": item.message,
+        "remote": item.remote,
+        "ports": list(item.ports[:32]),
+        "proto": item.proto,
+        "at": time.strftime("%H:%M:%S", time.localtime(item.at)) if item.at else "",
+        "entry": item.entry,
+    }

@@ -1,0 +1,204 @@
+"""`pps serve` in a real browser (Debian's chromium via Playwright), without the network lab:
+hostile banners, process names and alert text stay text on every page; the token, the login
+form and its cookie; the security headers. The store holds a real audit (the audit engine's
+own report of observations, as `pps audit --json` prints it), recorded by `record_run`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import subprocess
+from pathlib import Path
+
+from serve_helpers import IMG, PPS, SCRIPT, Desk, browser, free_port, watch_page
+
+from ppsguard.audit import baseline_for, evaluate
+from ppsguard.audit.views import (
+    FirewallState,
+    FirewallView,
+    Listener,
+    Observations,
+    OutsideView,
+    Reach,
+    ReachState,
+    Vantage,
+)
+from ppsguard.model.net import Family, Protocol
+from ppsguard.model.sockets import exposure_of
+from ppsguard.registry.load import parse_registry
+from ppsguard.report.audit_document import audit_document
+from ppsguard.store import record_run
+from ppsguard.store.engine import close_all
+
+REGISTRY = """
+version: 1
+hosts:
+  lab:
+    provides:
+      - {id: ssh, port: 22/tcp, from: anywhere, purpose: "admin <b>shell</b>", owner: ops}
+      - {id: http, port: 80/tcp, from: anywhere}
+"""
+LAB = ipaddress.ip_address("198.18.0.1")
+HOSTILE = SCRIPT + IMG
+
+
+def _listener(port: int, name: str = "python3", exe: str = "/usr/bin/python3") -> Listener:
+    ip = ipaddress.ip_address("0.0.0.0")
+    return Listener(Protocol.TCP, Family.of(ip), ip, port, exposure_of(ip), name, exe)
+
+
+def _store(tmp_path: Path) -> tuple[str, Path]:
+    registry = tmp_path / "lab.yaml"
+    registry.write_text(REGISTRY, encoding="utf-8")
+    baseline, _ = baseline_for(parse_registry(REGISTRY, str(registry)), "lab")
+    listeners = (
+        _listener(22),
+        _listener(80),
+        _listener(1337, name=HOSTILE[:40], exe=f"/tmp/{SCRIPT}"),
+        _listener(40000),
+    )
+    outside = OutsideView(
+        Vantage.REMOTE,
+        (LAB,),
+        frozenset({(Protocol.TCP, p) for p in (22, 80, 1337)}),
+        (
+            Reach(Protocol.TCP, 22, LAB, ReachState.OPEN, "ssh", banner=f"SSH-2.0-{IMG}"),
+            Reach(Protocol.TCP, 80, LAB, ReachState.OPEN, "http", banner=HOSTILE),
+            Reach(Protocol.TCP, 1337, LAB, ReachState.OPEN, "unknown", banner=HOSTILE),
+        ),
+    )
+    obs = Observations(
+        "lab",
+        dt.datetime.now(dt.UTC),
+        listeners,
+        outside,
+        FirewallView(FirewallState.ENFORCED),
+    )
+    report = evaluate(obs, baseline, registry_file=str(registry), host="lab", netns=None)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    record_run(url, "audit", audit_document(report), registry=registry)
+    close_all()
+    return url, registry
+
+
+def _assert_inert(page, seen) -> None:  # type: ignore[no-untyped-def]
+    assert page.evaluate("typeof window.pwned") == "undefined"
+    assert page.locator("img").count() == 0
+    sources = page.eval_on_selector_all("script", "nodes => nodes.map(n => n.src)")
+    assert all("/static/" in s for s in sources), sources  # only the desk's own files
+    assert seen["dialogs"] == [] and seen["errors"] == [], seen
+
+
+def test_hostile_text_stays_text_on_every_page(tmp_path: Path) -> None:
+    url, registry = _store(tmp_path)
+    alerts = tmp_path / "alerts.jsonl"
+    alerts.write_text("", encoding="utf-8")
+    with (
+        Desk(url, "--registry", str(registry), "--alerts", f"lab={alerts}") as desk,
+        browser() as b,
+    ):
+        page = b.new_page(viewport={"width": 1300, "height": 900})
+        seen = watch_page(page)
+        page.goto(desk.url + "/")
+        assert page.locator("tr.host").count() == 1
+        page.click("a.host-link")
+        page.wait_for_selector("body[data-building=drawn]", timeout=10_000)
+        assert page.get_attribute("#building", "data-lit") == "4"
+        assert HOSTILE in page.inner_text("table.doors")
+        page.click("a.door-link[data-port='1337']")
+        page.wait_for_selector("#door-card[data-port='1337']", timeout=5000)
+        card = page.inner_text("#door-card")
+        assert HOSTILE in card  # the banner
+        assert SCRIPT in page.inner_text("#door-card .process")  # the process name
+        page.click("a.door-link[data-port='22']")
+        page.wait_for_selector("#door-card[data-port='22']", timeout=5000)
+        assert page.inner_text("#door-card .entry-purpose") == "admin <b>shell</b>"
+        assert page.locator("#door-card b:text('shell')").count() == 0
+        _assert_inert(page, seen)
+        live = b.new_page()
+        seen_live = watch_page(live)
+        live.goto(desk.url + "/live")
+        live.wait_for_selector("body[data-live=open]", timeout=10_000)
+        record = {
+            "type": "alert",
+            "id": "k#0",
+            "key": "k",
+            "kind": "scan",
+            "severity": "high",
+            "message": HOSTILE,
+            "last_seen": 1.0,
+            "remote": "198.18.0.66",
+            "ports": [22],
+            "proto": "tcp",
+            "entry": {"id": HOSTILE, "file": "x.yaml", "line": 1},
+        }
+        with alerts.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        live.wait_for_selector("tr.alert.kind-scan", timeout=5000)
+        assert HOSTILE in live.inner_text("tr.alert .message")
+        _assert_inert(live, seen_live)
+        reports = page.request.get(desk.url + "/reports")
+        assert reports.status == 200
+        run_html = page.request.get(desk.url + "/reports/1.html")
+        assert run_html.status == 200 and HOSTILE not in run_html.text()
+        assert "&lt;script&gt;" in run_html.text()
+
+
+def test_token_login_cookie_and_headers(tmp_path: Path) -> None:
+    url, _ = _store(tmp_path)
+    token_file = tmp_path / "token"
+    token_file.write_text("correct-horse-battery-staple-42\n", encoding="utf-8")
+    with Desk(url, "--token-file", str(token_file)) as desk, browser() as b:
+        context = b.new_context()
+        page = context.new_page()
+        seen = watch_page(page)
+        first = page.goto(desk.url + "/")
+        assert first is not None and first.status == 401
+        bearer = context.request.get(
+            desk.url + "/", headers={"Authorization": "Bearer correct-horse-battery-staple-42"}
+        )
+        assert bearer.status == 200
+        headers = bearer.headers
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert "unsafe-inline" not in headers["content-security-policy"]
+        assert headers["x-frame-options"] == "DENY"
+        wrong = context.request.get(desk.url + "/", headers={"Authorization": "Bearer nope"})
+        assert wrong.status == 401
+        page.goto(desk.url + "/login")
+        page.fill("input[name=token]", "wrong-token-wrong-token")
+        page.click("button[type=submit]")
+        assert "wrong token" in page.inner_text("main")
+        page.fill("input[name=token]", "correct-horse-battery-staple-42")
+        page.click("button[type=submit]")
+        page.wait_for_selector("tr.host", timeout=5000)
+        cookies = {c["name"]: c for c in context.cookies()}
+        session = cookies["pps_session"]
+        assert session["httpOnly"] is True and session["sameSite"] == "Strict"
+        assert "correct-horse" not in session["value"]  # an HMAC, never the token
+        assert cookies["pps_csrf"]["httpOnly"] is True
+        assert page.goto(desk.url + "/host/1").status == 200  # type: ignore[union-attr]
+        forged = context.request.post(desk.url + "/login", form={"token": "x", "csrf": "forged"})
+        assert forged.status == 403
+        assert seen["errors"] == []
+
+
+def test_a_non_loopback_address_without_a_token_refuses_to_start(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            *PPS,
+            "serve",
+            "--store",
+            f"sqlite:///{tmp_path / 's.db'}",
+            "--listen",
+            f"198.18.0.1:{free_port()}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--token-file" in lines[0], done.stderr
