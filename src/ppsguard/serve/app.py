@@ -227,7 +227,8 @@ def make_app(config: DeskConfig) -> Any:
                 )
             except (PpsError, ValueError) as exc:
                 problem = registry_view.problem(exc)
-        return page(request, "explain_result.html", result=result, problem=problem)
+        asked = f"{_field(form, 'from')} {_field(form, 'to_port')}"
+        return page(request, "explain_result.html", result=result, problem=problem, asked=asked)
 
     def reports_page(request: Request) -> Response:
         hosts = desk.all_hosts(config.store)
