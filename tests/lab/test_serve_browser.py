@@ -202,3 +202,60 @@ def test_a_non_loopback_address_without_a_token_refuses_to_start(tmp_path: Path)
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--token-file" in lines[0], done.stderr
+
+
+def test_tls_with_a_token_sets_a_secure_cookie(tmp_path: Path) -> None:
+    import re
+    import ssl
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from ppsguard.testing.certificates import self_signed_pem
+
+    url, _ = _store(tmp_path)
+    cert, key = self_signed_pem(
+        tmp_path, common_name="localhost", expired=False, sans=["localhost"]
+    )
+    token_file = tmp_path / "token"
+    token_file.write_text("tls-token-0123456789abcdef\n", encoding="utf-8")
+    port = free_port()
+    extra = ("--token-file", str(token_file), "--tls-cert", str(cert), "--tls-key", str(key))
+    context = ssl.create_default_context(cafile=str(cert))
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *_args, **_kwargs):  # type: ignore[no-untyped-def]
+            return None
+
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), NoRedirect)
+
+    def fetch(request: urllib.request.Request | str):  # type: ignore[no-untyped-def]
+        try:
+            with opener.open(request, timeout=10) as answer:
+                return answer.status, answer.headers, answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read().decode()
+
+    with Desk(url, *extra, listen=f"127.0.0.1:{port}"):
+        base = f"https://localhost:{port}"
+        assert fetch(base + "/")[0] == 401
+        auth = {"Authorization": "Bearer tls-token-0123456789abcdef"}
+        assert fetch(urllib.request.Request(base + "/", headers=auth))[0] == 200
+        _, headers, page = fetch(base + "/login")
+        csrf_cookie = next(c for c in headers.get_all("set-cookie") if c.startswith("pps_csrf="))
+        assert "Secure" in csrf_cookie
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf is not None
+        form = urllib.parse.urlencode(
+            {"csrf": csrf.group(1), "token": "tls-token-0123456789abcdef"}
+        ).encode()
+        login = urllib.request.Request(
+            base + "/login",
+            data=form,
+            headers={"Origin": base, "Cookie": csrf_cookie.split(";")[0]},
+        )
+        status, headers, _ = fetch(login)
+        assert status == 303
+        session = next(c for c in headers.get_all("set-cookie") if c.startswith("pps_session="))
+        flags = {f.strip() for f in session.split(";")}
+        assert {"HttpOnly", "SameSite=Strict", "Secure"} <= flags

@@ -31,8 +31,8 @@ cookie). Add --tls-cert and --tls-key for HTTPS, or put a reverse proxy in front
 Example: pps serve --store /var/lib/ppsguard/ppsguard.db --registry registry.yaml \\
     --alerts web1=/var/log/pps-alerts.jsonl     # then open http://127.0.0.1:8443/
 
-Exit codes: 0 stopped with Ctrl-C, 2 bad option (a non-loopback address without a token, a
-missing file), 3 the address is in use or the store cannot be read.
+Exit codes: 130 stopped with Ctrl-C (SIGINT), 2 bad option (a non-loopback address without
+a token, a missing file), 3 the address is in use or the store cannot be read.
 """
 
 
@@ -147,6 +147,9 @@ def _run(  # noqa: PLR0917 - the checked options, handed over once
     tls_cert: Path | None,
     tls_key: Path | None,
 ) -> None:
+    import asyncio
+    import socket
+
     import uvicorn
 
     from ppsguard.errors import RuntimeFailure
@@ -159,7 +162,6 @@ def _run(  # noqa: PLR0917 - the checked options, handed over once
     app = make_app(DeskConfig(store=url, registry=registry, alerts=sources, guard=guard))
     scheme = "https" if tls_cert else "http"
     shown = f"[{host}]" if ":" in host else host
-    sys.stderr.write(f"serve: the desk is at {scheme}://{shown}:{port}/ (Ctrl-C stops it)\n")
     config = uvicorn.Config(
         app,
         host=host,
@@ -172,9 +174,29 @@ def _run(  # noqa: PLR0917 - the checked options, handed over once
         proxy_headers=False,
     )
     server = uvicorn.Server(config)
-    try:
-        server.run()
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:  # bound here, so a busy address is one line, not uvicorn's traceback
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(128)
     except OSError as exc:
+        listener.close()
         raise RuntimeFailure(f"cannot listen on {shown}:{port}: {exc.strerror}") from None
-    if not server.started:
-        raise RuntimeFailure(f"cannot listen on {shown}:{port} (in use, or not this host's)")
+
+    async def serve() -> None:
+        task = asyncio.create_task(server.serve(sockets=[listener]))
+        while not server.started and not task.done():  # noqa: ASYNC110 -- uvicorn has a flag, no event
+            await asyncio.sleep(0.02)
+        if server.started:  # said once the socket listens, so a reader may connect at once
+            sys.stderr.write(
+                f"serve: the desk is at {scheme}://{shown}:{port}/ (Ctrl-C stops it)\n"
+            )
+            sys.stderr.flush()
+        await task
+
+    try:
+        asyncio.run(serve())
+    finally:
+        listener.close()
