@@ -3,7 +3,8 @@
   building  navigation start -> the building of a host with 65,535 scan results (filtered, one
             in a hundred open) fully drawn on its canvas (building.js stamps performance.now()).
   fleet     navigation start -> the fleet page of 1,000 hosts (2 audits each, seeded by
-            benchmarks/store.py's bulk seed) loaded (the navigation timing's loadEventEnd).
+            benchmarks/store.py's bulk seed) loaded (the navigation timing's loadEventEnd):
+            as it opens (the first 250 rows of the sorted, filtered fleet) and with every row.
   live      an alert line appended to the file `pps watch --alerts-to jsonl:FILE` writes ->
             its row on the open live page (live.js stamps Date.now(); same clock).
 Targets: <= 1 s, <= 1 s, <= 2 s. Each figure is the median of N runs (best shown too).
@@ -172,9 +173,17 @@ def main() -> int:
                     for key, value in parts.items():
                         results.setdefault(key, []).append(float(value) / 1000)
                 for _ in range(runs):
-                    page.goto(base_fleet + "/", wait_until="load")
+                    page.goto(base_fleet + "/?all=1", wait_until="load")
                     rows = page.locator("tr.host").count()
                     assert rows == n_hosts, rows
+                    timing = page.evaluate(
+                        "performance.getEntriesByType('navigation')[0].loadEventEnd"
+                    )
+                    results.setdefault("fleet all", []).append(float(timing) / 1000)
+                for _ in range(runs):
+                    page.goto(base_fleet + "/", wait_until="load")
+                    rows = page.locator("tr.host").count()
+                    assert rows == min(n_hosts, 250), rows
                     timing: Any = page.evaluate(
                         "performance.getEntriesByType('navigation')[0].loadEventEnd"
                     )
@@ -210,7 +219,8 @@ def main() -> int:
     load = os.getloadavg()[0]
     print(f"pps serve in headless chromium; load average {load:.1f} (shared 2-core machine)")
     print(summary("building", results["building"], 1.0) + "  (65,535 results)")
-    print(summary("fleet", results["fleet"], 1.0) + f"  ({n_hosts} hosts)")
+    print(summary("fleet", results["fleet"], 1.0) + f"  ({n_hosts} hosts, first 250 rows)")
+    print(summary("fleet all", results["fleet all"], 1.0) + f"  (all {n_hosts} rows, ?all=1)")
     print(summary("live", results["live"], 2.0) + "  (alert line -> row on screen)")
     for key in ("page html received", "building.json received", "fleet html received"):
         if results.get(key):

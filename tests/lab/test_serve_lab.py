@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from serve_helpers import PPS, Desk, browser, free_port, need_chromium, screenshot, watch_page
 from watch_helpers import Watcher
 
@@ -80,6 +81,15 @@ def test_fleet_building_card_live_and_explain(lab_factory: Any, tmp_path: Path) 
         names = {rows.nth(i).get_attribute("data-host") for i in range(2)}
         assert names == {label, f"{socket.gethostname()}/{scanner.netns}"}
         screenshot(page, tmp_path, "dashboard-fleet.png")
+        scanner_label = f"{socket.gethostname()}/{scanner.netns}"
+        page.fill("input[name=q]", "scanner")  # filter as you type (htmx)
+        expect(page.locator("tr.host")).to_have_count(1)
+        assert page.get_attribute("tr.host", "data-host") == scanner_label
+        page.fill("input[name=q]", "")
+        expect(page.locator("tr.host")).to_have_count(2)
+        for first in (scanner_label, label):  # open doors ascending, then descending
+            page.click("th a:text('open doors')")
+            expect(page.locator("tr.host").first).to_have_attribute("data-host", first)
         page.click(f"tr.host[data-host='{label}'] a.host-link")
         page.wait_for_selector("body[data-building=drawn]", timeout=10_000)
         assert page.get_attribute("#building", "data-lit") == str(lit)
