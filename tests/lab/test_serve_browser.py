@@ -143,6 +143,13 @@ def test_hostile_text_stays_text_on_every_page(tmp_path: Path) -> None:
         run_html = page.request.get(desk.url + "/reports/1.html")
         assert run_html.status == 200 and HOSTILE not in run_html.text()
         assert "&lt;script&gt;" in run_html.text()
+        markdown = page.request.get(desk.url + "/reports/1.md")
+        assert markdown.status == 200 and markdown.text().startswith("# ppsguard audit of lab")
+        table = page.request.get(desk.url + "/reports/1.csv")
+        assert table.status == 200
+        assert "attachment" in table.headers["content-disposition"]
+        header, *rows = table.text().splitlines()
+        assert header.startswith("direction,") and any(",22,TCP," in r for r in rows), rows
 
 
 def test_token_login_cookie_and_headers(tmp_path: Path) -> None:
