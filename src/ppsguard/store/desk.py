@@ -186,8 +186,9 @@ def door_count(url: str, run_id: int) -> int:
 
     def work(conn: Connection) -> int:
         return int(
-            conn.execute(select(func.count()).select_from(doors).where(doors.c.run_id == run_id))
-            .scalar_one()
+            conn.execute(
+                select(func.count()).select_from(doors).where(doors.c.run_id == run_id)
+            ).scalar_one()
         )
 
     result: int = _read(url, work)
