@@ -44,8 +44,9 @@ HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
-    (b"cache-control", b"no-store"),
 ]
+NO_STORE = (b"cache-control", b"no-store")  # pages and data: never kept by a browser or proxy
+STATIC_CACHE = (b"cache-control", b"max-age=300")  # the desk's own scripts and styles
 OPEN_PATHS = ("/login", "/static/")
 
 
@@ -145,6 +146,7 @@ class GuardMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.extend(HEADERS)
+                headers.append(STATIC_CACHE if path.startswith("/static/") else NO_STORE)
                 if fresh:
                     headers.append((b"set-cookie", cookie_header(CSRF_COOKIE, csrf, secure=secure)))
                 message["headers"] = headers
@@ -178,6 +180,7 @@ async def _plain(send: Send, status: int, text: str) -> None:
                 (b"content-type", b"text/plain; charset=utf-8"),
                 (b"content-length", str(len(body)).encode()),
                 *HEADERS,
+                NO_STORE,
             ],
         }
     )
