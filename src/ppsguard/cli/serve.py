@@ -159,7 +159,16 @@ def _run(  # noqa: PLR0917 - the checked options, handed over once
 
     assert isinstance(guard, Guard)
     desk.last_run_id(url)  # the store answers (and is migrated) before we listen
-    app = make_app(DeskConfig(store=url, registry=registry, alerts=sources, guard=guard))
+    running: list[uvicorn.Server] = []
+    app = make_app(
+        DeskConfig(
+            store=url,
+            registry=registry,
+            alerts=sources,
+            guard=guard,
+            stopping=lambda: bool(running) and running[0].should_exit,
+        )
+    )
     scheme = "https" if tls_cert else "http"
     shown = f"[{host}]" if ":" in host else host
     config = uvicorn.Config(
@@ -172,8 +181,10 @@ def _run(  # noqa: PLR0917 - the checked options, handed over once
         access_log=False,
         server_header=False,
         proxy_headers=False,
+        timeout_graceful_shutdown=2,  # open event streams must not hold Ctrl-C up
     )
     server = uvicorn.Server(config)
+    running.append(server)
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)

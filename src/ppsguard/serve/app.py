@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ class DeskConfig:
     registry: Path | None
     alerts: tuple[tuple[str, Path], ...]
     guard: Guard
+    stopping: Callable[[], bool] = lambda: False  # the server is shutting down: end streams
 
 
 def _templates() -> Jinja2Templates:
@@ -178,7 +179,7 @@ def make_app(config: DeskConfig) -> Any:
         async def stream() -> AsyncIterator[bytes]:
             yield b"retry: 1000\nevent: ready\ndata: {}\n\n"
             quiet = time.monotonic()
-            while not await request.is_disconnected():
+            while not config.stopping() and not await request.is_disconnected():
                 found: list[live.Item] = []
                 for follower in followers:
                     found += await asyncio.to_thread(follower.poll)
