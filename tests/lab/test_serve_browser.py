@@ -266,3 +266,34 @@ def test_tls_with_a_token_sets_a_secure_cookie(tmp_path: Path) -> None:
         session = next(c for c in headers.get_all("set-cookie") if c.startswith("pps_session="))
         flags = {f.strip() for f in session.split(";")}
         assert {"HttpOnly", "SameSite=Strict", "Secure"} <= flags
+
+
+def test_a_busy_address_is_one_line_and_ctrl_c_ends_open_streams(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import urllib.request
+
+    url, _ = _store(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        done = subprocess.run(
+            [*PPS, "serve", "--store", url, "--listen", f"127.0.0.1:{taken}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.count("\n") == 1 and "cannot listen on 127.0.0.1" in done.stderr
+    desk = Desk(url)
+    try:
+        stream = urllib.request.urlopen(desk.url + "/live/events", timeout=10)
+        assert stream.readline() == b"retry: 1000\n"
+        desk.process.send_signal(signal.SIGINT)
+        assert desk.process.wait(timeout=15) == 130
+        stream.close()
+    finally:
+        desk.stop()
+    assert desk.stderr.strip().splitlines() == [desk.stderr.strip()], desk.stderr  # no traceback
