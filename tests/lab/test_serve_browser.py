@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import socket
 import subprocess
 from pathlib import Path
 
@@ -95,7 +96,9 @@ def test_hostile_text_stays_text_on_every_page(tmp_path: Path) -> None:
     alerts = tmp_path / "alerts.jsonl"
     alerts.write_text("", encoding="utf-8")
     with (
-        Desk(url, "--registry", str(registry), "--alerts", f"lab={alerts}") as desk,
+        Desk(
+            url, "--registry", str(registry), "--alerts", f"{socket.gethostname()}={alerts}"
+        ) as desk,
         browser() as b,
     ):
         page = b.new_page(viewport={"width": 1300, "height": 900})
@@ -137,6 +140,23 @@ def test_hostile_text_stays_text_on_every_page(tmp_path: Path) -> None:
             handle.write(json.dumps(record) + "\n")
         live.wait_for_selector("tr.alert.kind-scan", timeout=5000)
         assert HOSTILE in live.inner_text("tr.alert .message")
+        event = {
+            "type": "event",
+            "ts": 2.0,
+            "kind": "opened",
+            "proto": "tcp",
+            "id.orig_h": "198.18.0.66",
+            "id.orig_p": 40000,
+            "id.resp_h": "198.18.0.1",
+            "id.resp_p": 22,
+            "direction": "inbound",
+            "process": HOSTILE,
+        }
+        with alerts.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event) + "\n")
+        live.wait_for_selector("tr.event.kind-opened", timeout=5000)
+        assert HOSTILE in live.inner_text("tr.event .message")
+        page.wait_for_selector("#building[data-knocks]", timeout=5000)  # the door blinked
         _assert_inert(live, seen_live)
         reports = page.request.get(desk.url + "/reports")
         assert reports.status == 200
@@ -270,7 +290,6 @@ def test_tls_with_a_token_sets_a_secure_cookie(tmp_path: Path) -> None:
 
 def test_a_busy_address_is_one_line_and_ctrl_c_ends_open_streams(tmp_path: Path) -> None:
     import signal
-    import socket
     import urllib.request
 
     url, _ = _store(tmp_path)

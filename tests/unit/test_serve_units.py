@@ -70,6 +70,23 @@ def test_alert_records_that_are_not_alerts_give_nothing() -> None:
     assert item_of({"type": "event"}, "h") is None
     item = item_of({"message": 3, "entry": {"id": "e", "file": "r.yaml", "line": 4}}, "h")
     assert item is not None and item.message == "3" and item.entry == "e r.yaml:4"
+    event = {
+        "type": "event",
+        "ts": 7.5,
+        "kind": "opened",
+        "proto": "tcp",
+        "id.orig_h": "198.18.0.66",
+        "id.orig_p": 40000,
+        "id.resp_h": "198.18.0.2",
+        "id.resp_p": 110,
+        "direction": "inbound",
+        "entry": "pop3-others",
+    }
+    knock = item_of(event, "web1")
+    assert knock is not None and knock.type == "event" and knock.ports == (110,)
+    assert knock.message == "198.18.0.66:40000 -> 198.18.0.2:110" and knock.entry == "pop3-others"
+    outbound = item_of({**event, "direction": "outbound"}, "web1")
+    assert outbound is not None and outbound.ports == ()  # not a knock at one of our doors
     assert parse_alert_source("web1=/tmp/a.jsonl") == ("web1", Path("/tmp/a.jsonl"))
     assert parse_alert_source("/tmp/db1.jsonl") == ("db1", Path("/tmp/db1.jsonl"))
 

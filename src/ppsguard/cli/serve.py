@@ -100,8 +100,9 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--alerts",
                 metavar="[HOST=]FILE",
-                help="Follow an alert file that `pps watch --alerts-to jsonl:FILE` writes "
-                "(repeatable); HOST names the building whose doors blink.",
+                help="Follow what `pps watch --alerts-to jsonl:FILE` (alerts) or `pps watch "
+                "--jsonl > FILE` (events and alerts) writes (repeatable); HOST names the "
+                "building whose doors blink, as the fleet page shows it.",
             ),
         ] = None,
         allow_host: Annotated[

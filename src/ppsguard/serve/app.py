@@ -185,7 +185,7 @@ def make_app(config: DeskConfig) -> Any:
                     found += await asyncio.to_thread(follower.poll)
                 for item in found:
                     data = orjson.dumps({**_item_dict(item), "knock": item.knock()})
-                    yield b"event: alert\ndata: " + data + b"\n\n"
+                    yield b"event: " + item.type.encode() + b"\ndata: " + data + b"\n\n"
                     quiet = time.monotonic()
                 if time.monotonic() - quiet > 15:
                     yield b": keep-alive\n\n"

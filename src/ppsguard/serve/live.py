@@ -2,8 +2,9 @@
 
 Two sources, polled every POLL seconds by one task per browser stream:
     * alert files — what `pps watch --alerts-to jsonl:FILE` appends, one JSON line per
-      announcement (`pps serve --alerts [HOST=]FILE`); read from their end at start, so only new
-      alerts appear; a truncated or replaced file is read again from its start;
+      announcement, or what `pps watch --jsonl > FILE` writes, events too (`pps serve --alerts
+      [HOST=]FILE`); read from their end at start, so only new lines appear; a truncated or
+      replaced file is read again from its start;
     * the store — the watch runs `pps watch --store` records when it stops, each alert once.
 
 An alert becomes an `Item`: the source host (the label given with --alerts, or the run's host),
@@ -40,13 +41,44 @@ class Item:
     proto: str | None
     at: float
     entry: str | None
+    type: str = "alert"  # or "event": one connection or listener change (`pps watch --jsonl`)
 
     def knock(self) -> dict[str, Any]:
         return {"host": self.host, "ports": list(self.ports[:64]), "proto": self.proto}
 
 
+def event_of(record: dict[str, Any], host: str) -> Item | None:
+    """An Item from one event record (monitor/records.event_record): the door is the
+    responder's port of an inbound connection, or the listener's port."""
+    if record.get("id.resp_p") is None and record.get("id.orig_h") is None:
+        return None  # not an event of a connection or a listener
+    kind = str(record.get("kind") or "event")[:32]
+    port = record.get("id.resp_p")
+    inbound = record.get("direction") in ("inbound", "local") or kind.startswith("listener")
+    ports = (port,) if inbound and isinstance(port, int) and 0 <= port <= 65535 else ()
+    orig = f"{record.get('id.orig_h')}:{record.get('id.orig_p')}"
+    resp = f"{record.get('id.resp_h')}:{record.get('id.resp_p')}"
+    detail = record.get("detail") or record.get("process") or ""
+    at = record.get("ts")
+    return Item(
+        id="",
+        host=host,
+        kind=kind,
+        severity="",
+        message=f"{orig} -> {resp} {detail}".strip()[:500],
+        remote=None if record.get("id.orig_h") is None else str(record["id.orig_h"])[:64],
+        ports=ports,
+        proto=None if record.get("proto") is None else str(record["proto"])[:8],
+        at=float(at) if isinstance(at, int | float) else 0.0,
+        entry=None if record.get("entry") is None else str(record["entry"])[:64],
+        type="event",
+    )
+
+
 def item_of(record: Any, host: str) -> Item | None:
-    """An Item from one alert record (monitor/records.alert_record), None for anything else."""
+    """An Item from one alert or event record (monitor/records), None for anything else."""
+    if isinstance(record, dict) and record.get("type") == "event":
+        return event_of(record, host)
     if not isinstance(record, dict) or record.get("type", "alert") != "alert":
         return None
     ports = tuple(p for p in record.get("ports") or () if isinstance(p, int) and 0 <= p <= 65535)

@@ -224,14 +224,17 @@
 
   if (window.EventSource && canvas.dataset.live) {
     var source = new EventSource(canvas.dataset.live);
-    source.addEventListener("alert", function (message) {
+    var knock = function (message) {  /* an alert, or one connection at a door */
       var alert = JSON.parse(message.data);
       if (alert.knock.host && alert.knock.host !== canvas.dataset.host) { return; }
+      if (!alert.knock.ports.length) { return; }
       var until = performance.now() + 3000;
       alert.knock.ports.forEach(function (port) { blinks.set(port, until); });
       canvas.dataset.knocks = String(Number(canvas.dataset.knocks || 0) + 1);
       later();
-    });
+    };
+    source.addEventListener("alert", knock);
+    source.addEventListener("event", knock);
   }
 
   size();

@@ -19,6 +19,21 @@
     document.body.dataset.live = "open";
   });
   source.addEventListener("error", function () { state.textContent = "reconnecting…"; });
+  var events = document.getElementById("event-rows");
+  source.addEventListener("event", function (message) {
+    var e = JSON.parse(message.data);
+    var row = document.createElement("tr");
+    row.className = "event kind-" + String(e.kind).replace(/[^a-z0-9-]/gi, "_");
+    row.dataset.shownAt = String(Date.now());
+    cell(row, e.at);
+    cell(row, e.host);
+    cell(row, e.kind);
+    cell(row, e.proto);
+    cell(row, e.message, "message");
+    cell(row, e.entry);
+    events.insertBefore(row, events.firstChild);
+    while (events.children.length > 200) { events.removeChild(events.lastChild); }
+  });
   source.addEventListener("alert", function (message) {
     var a = JSON.parse(message.data);
     var row = document.createElement("tr");
