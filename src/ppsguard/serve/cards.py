@@ -56,6 +56,7 @@ def fleet_row(h: dict[str, Any]) -> dict[str, Any]:
     third of the time when the template only places strings)."""
     sev = h["by_severity"]
     drift = h["drift"]
+    runs = "run" if h["runs"] == 1 else "runs"
     if drift is None:
         drift_text = "-"
     elif not drifted(drift):
@@ -79,7 +80,7 @@ def fleet_row(h: dict[str, Any]) -> dict[str, Any]:
             f"{s} {sev[s]}" for s in ("critical", "high", "medium", "low", "info") if sev.get(s)
         ),
         "drift_text": drift_text,
-        "last": f"{h['last_kind']} #{h['last_run']} ({h['runs']} runs)",
+        "last": f"{h['last_kind']} #{h['last_run']} ({h['runs']} {runs})",
     }
 
 
