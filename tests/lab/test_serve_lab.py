@@ -8,6 +8,7 @@ the fleet page and the building are written as artifacts."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -87,8 +88,11 @@ def test_fleet_building_card_live_and_explain(lab_factory: Any, tmp_path: Path) 
         assert page.get_attribute("tr.host", "data-host") == scanner_label
         page.fill("input[name=q]", "")
         expect(page.locator("tr.host")).to_have_count(2)
-        for first in (scanner_label, label):  # open doors ascending, then descending
-            page.click("th a:text('open doors')")
+        for first, way, then in ((scanner_label, "asc", "desc"), (label, "desc", "asc")):
+            page.click("th a:text('open doors')")  # sort by open doors
+            expect(page).to_have_url(re.compile(f"sort=doors&dir={way}"))
+            link = page.locator("th a:text('open doors')")  # the table swapped in (htmx)
+            expect(link).to_have_attribute("href", re.compile(f"dir={then}"))
             expect(page.locator("tr.host").first).to_have_attribute("data-host", first)
         page.click(f"tr.host[data-host='{label}'] a.host-link")
         page.wait_for_selector("body[data-building=drawn]", timeout=10_000)
