@@ -1,0 +1,170 @@
+"""What an audit has seen so far, in a form any two of which merge: one per batch, per Spark
+partition, per engine; merged in any order, they give the same audit.
+
+    total = Partial(entries=["pop3", ..., "web1/default"])
+    total.merge(part)                       # commutative and associative
+
+A finding keeps its count, the first flow in (ts, uid) order (whose words make its message),
+its first `EXAMPLES` flows in that order, and its distinct peers; an entry keeps connections,
+allowed and distinct peers. Distinct peers are rows of integers (`PairSet`: id, family, high,
+low), deduplicated by NumPy, not Python sets: a denied entry can hear from a million peers.
+Pure.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from itertools import islice
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+EXAMPLES = 5
+_COMPACT = 1 << 21  # pending rows before a PairSet deduplicates
+_LOW32 = (1 << 32) - 1
+
+
+class PairSet:
+    """A set of (id, family, high, low) rows of unsigned integers. IPv4 rows are kept as one
+    64-bit key (id << 32 | address) and deduplicated by Arrow's hash kernel: NumPy's sort-based
+    `unique` took 3.3 s on 2M keys here, Arrow's 0.18 s (measured 2026-12)."""
+
+    def __init__(self) -> None:
+        self._keys4: list[npt.NDArray[np.uint64]] = []
+        self._rows6: list[npt.NDArray[np.uint64]] = []
+        self._pending = 0
+
+    def add(self, rows: npt.NDArray[np.uint64]) -> None:
+        if not rows.shape[0]:
+            return
+        is4 = rows[:, 1] == 4
+        if is4.all():
+            self._keys4.append((rows[:, 0] << np.uint64(32)) | rows[:, 3])
+        else:
+            self._keys4.append((rows[is4, 0] << np.uint64(32)) | rows[is4, 3])
+            self._rows6.append(rows[~is4][:, [0, 2, 3]])
+        self._pending += rows.shape[0]
+        if self._pending > _COMPACT:
+            self._compact()
+
+    def _compact(self) -> None:
+        if len(self._keys4) > 1 or self._pending:
+            joined = np.concatenate(self._keys4) if self._keys4 else np.zeros(0, np.uint64)
+            self._keys4 = [np.asarray(pc.unique(pa.array(joined)).to_numpy(), dtype=np.uint64)]
+        if self._rows6:
+            stacked = np.concatenate(self._rows6)
+            table = pa.table({"i": stacked[:, 0], "h": stacked[:, 1], "l": stacked[:, 2]})
+            grouped = table.group_by(["i", "h", "l"]).aggregate([])
+            self._rows6 = [
+                np.column_stack(
+                    [grouped.column(c).to_numpy() for c in ("i", "h", "l")]
+                ).astype(np.uint64)
+            ]
+        self._pending = 0
+
+    def rows(self) -> npt.NDArray[np.uint64]:
+        """The distinct rows, sorted by (id, family, high, low)."""
+        self._compact()
+        keys = self._keys4[0] if self._keys4 else np.zeros(0, np.uint64)
+        v4 = pair_rows(keys >> np.uint64(32), np.full(keys.shape, 4), 0, keys & np.uint64(_LOW32))
+        v6 = self._rows6[0] if self._rows6 else np.zeros((0, 3), np.uint64)
+        rows = np.concatenate(
+            [v4, pair_rows(v6[:, 0], np.full(v6.shape[0], 6), v6[:, 1], v6[:, 2])]
+        )
+        return rows[np.lexsort(rows.T[::-1])]
+
+    def update(self, other: PairSet, remap: npt.NDArray[np.uint64] | None = None) -> None:
+        rows = other.rows()
+        if remap is not None and rows.shape[0]:
+            rows = rows.copy()
+            rows[:, 0] = remap[rows[:, 0].astype(np.int64)]
+        self.add(rows)
+
+    def counts(self, size: int) -> npt.NDArray[np.int64]:
+        """How many distinct rows each id 0..size-1 has."""
+        self._compact()
+        ids = [k >> np.uint64(32) for k in self._keys4] + [r[:, 0] for r in self._rows6]
+        if not ids:
+            return np.zeros(size, dtype=np.int64)
+        return np.bincount(np.concatenate(ids).astype(np.int64), minlength=size)[:size]
+
+
+def pair_rows(
+    ids: npt.ArrayLike, family: npt.ArrayLike, high: npt.ArrayLike, low: npt.ArrayLike
+) -> npt.NDArray[np.uint64]:
+    n = max(np.shape(a)[0] if np.ndim(a) else 0 for a in (ids, family, high, low))
+    return np.column_stack(
+        [np.broadcast_to(np.asarray(a, dtype=np.uint64), (n,)) for a in (ids, family, high, low)]
+    ).reshape(n, 4)
+
+
+@dataclass(slots=True)
+class Found:
+    """One finding so far; `first` is (ts, uid, message) of its first flow."""
+
+    kind: str
+    severity: str
+    entry: str | None
+    first: tuple[float, str, str]
+    gid: int
+    count: int = 0
+    examples: list[tuple[float, str]] = field(default_factory=list)
+
+    def see(
+        self,
+        first: tuple[float, str, str],
+        count: int,
+        examples: list[tuple[float, str]],
+        entry: str | None,
+    ) -> None:
+        if first < self.first:
+            self.first, self.entry = first, entry
+        self.count += count
+        self.examples = list(islice(heapq.merge(self.examples, examples), EXAMPLES))
+
+
+FindingKey = tuple[object, ...]
+
+
+@dataclass(slots=True)
+class Partial:
+    """A mergeable audit: flows counted, findings, per-entry counts and peers, attempts' sources
+    that failed (raw text -> count, for the engines that fetch a scanner's attempts later)."""
+
+    entries: list[str]
+    flows: int = 0
+    found: dict[FindingKey, Found] = field(default_factory=dict)
+    finding_peers: PairSet = field(default_factory=PairSet)
+    connections: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    allowed: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    entry_peers: PairSet = field(default_factory=PairSet)
+    failing_sources: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.connections.shape[0] != len(self.entries):
+            self.connections = np.zeros(len(self.entries), dtype=np.int64)
+            self.allowed = np.zeros(len(self.entries), dtype=np.int64)
+
+    def finding(self, key: FindingKey, kind: str, severity: str, entry: str | None, first: tuple[float, str, str]) -> Found:
+        found = self.found.get(key)
+        if found is None:
+            found = self.found[key] = Found(kind, severity, entry, first, len(self.found))
+        return found
+
+    def merge(self, other: Partial) -> None:
+        assert other.entries == self.entries, "partials of different registries"
+        self.flows += other.flows
+        remap = np.zeros(len(other.found), dtype=np.uint64)
+        for key, theirs in other.found.items():
+            ours = self.finding(key, theirs.kind, theirs.severity, theirs.entry, theirs.first)
+            ours.see(theirs.first, theirs.count, theirs.examples, theirs.entry)
+            remap[theirs.gid] = ours.gid
+        self.finding_peers.update(other.finding_peers, remap)
+        self.connections += other.connections
+        self.allowed += other.allowed
+        self.entry_peers.update(other.entry_peers)
+        for source, count in other.failing_sources.items():
+            self.failing_sources[source] = self.failing_sources.get(source, 0) + count

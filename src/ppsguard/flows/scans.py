@@ -1,0 +1,140 @@
+"""Who scanned whom: inbound attempts, grouped per source in time order, fed to the detectors
+of `pps watch` (`monitor.detectors.Detectors`, TRW and its per-port variant).
+
+    sources = candidates(attempts)          # sources that failed often enough to be decided
+    for finding in scan_findings(table): ...   # one (message, count, source) per scanner
+
+Each flow is an attempt, fed as the events `pps watch` would have seen: opened at `ts`, closed
+at `ts + duration`, answered or not (`flows.columns`). A source is decided a scanner only after
+at least `MIN_FAILURES` failed first contacts (TRW's thresholds), so only sources with that
+many failed attempts are fed at all: a DuckDB or Spark engine fetches just their attempts. Each
+source gets its own detectors, and its attempts in (ts, target, port, protocol, duration,
+outcome) order, so the result does not depend on how the engine split or ordered the flows.
+Pure.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ppsguard.model.events import Direction, Event, EventKind, EvidenceSource
+from ppsguard.model.net import IPAddress
+from ppsguard.monitor.detectors import Detectors
+from ppsguard.monitor.trw import TrwParameters
+
+ANSWER_TIMEOUT = 3.0  # the attempt tracker's default: an answer later than this is a failure
+_PARAMETERS = TrwParameters()
+MIN_FAILURES = math.ceil((_PARAMETERS.upper - 1e-9) / _PARAMETERS.failure_step)
+_ORDER = ("ts", "dst_family", "dst_high", "dst_low", "port", "protocol", "duration", "ok")
+Source = tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanFinding:
+    source: str
+    message: str
+    count: int
+
+
+def _address(family: int, high: int, low: int) -> IPAddress:
+    if family == 4:
+        return ipaddress.IPv4Address(low)
+    return ipaddress.IPv6Address((high << 64) | low)
+
+
+_SOURCE = ["src_family", "src_high", "src_low"]
+
+
+def candidates(attempts: pa.Table) -> pa.Table:
+    """Sources (src_family, src_high, src_low) with at least MIN_FAILURES failed attempts."""
+    failed = ~(
+        attempts.column("ok").to_numpy()
+        & (
+            (attempts.column("ts").to_numpy() + attempts.column("duration").to_numpy())
+            - attempts.column("ts").to_numpy()
+            < ANSWER_TIMEOUT
+        )
+    )
+    table = attempts.filter(pa.array(failed))
+    counted = table.group_by(_SOURCE).aggregate([("ts", "count")])
+    keep = counted.filter(pc.greater_equal(counted.column("ts_count"), MIN_FAILURES))
+    return keep.select(_SOURCE)
+
+
+def of_sources(attempts: pa.Table, sources: pa.Table) -> pa.Table:
+    """The attempts made by `sources` (a semi join)."""
+    if not attempts.num_rows or not sources.num_rows:
+        return attempts.slice(0, 0)
+    return attempts.join(sources, keys=_SOURCE, join_type="left semi")
+
+
+def source_groups(attempts: pa.Table) -> Iterator[tuple[Source, pa.Table]]:
+    """The table's attempts per source, each in the detector's order."""
+    if not attempts.num_rows:
+        return
+    ordered = attempts.sort_by(
+        [(c, "ascending") for c in ("src_family", "src_high", "src_low", *_ORDER)]
+    )
+    keys = [ordered.column(c).to_numpy() for c in ("src_family", "src_high", "src_low")]
+    change = np.zeros(ordered.num_rows, dtype=bool)
+    change[0] = True
+    for key in keys:
+        change[1:] |= key[1:] != key[:-1]
+    starts = np.flatnonzero(change).tolist()
+    for start, end in zip(starts, [*starts[1:], ordered.num_rows], strict=True):
+        source = (int(keys[0][start]), int(keys[1][start]), int(keys[2][start]))
+        yield source, ordered.slice(start, end - start)
+
+
+def scan_source(source: Source, attempts: pa.Table) -> ScanFinding | None:
+    """Feed one source's attempts (in the detector's order) to fresh detectors."""
+    detectors = Detectors(None)
+    orig = _address(*source)
+    targets: dict[tuple[int, int, int], IPAddress] = {}
+    columns = {name: attempts.column(name).to_pylist() for name in attempts.column_names}
+    for ts, duration, family, high, low, port, protocol, ok in zip(
+        columns["ts"], columns["duration"], columns["dst_family"], columns["dst_high"],
+        columns["dst_low"], columns["port"], columns["protocol"], columns["ok"], strict=True,
+    ):  # fmt: skip
+        resp = targets.get((family, high, low))
+        if resp is None:
+            resp = targets[(family, high, low)] = _address(family, high, low)
+        base = {
+            "source": EvidenceSource.SYNTHETIC,
+            "protocol": protocol,
+            "orig": orig,
+            "orig_port": 0,
+            "resp": resp,
+            "resp_port": port,
+            "direction": Direction.INBOUND,
+        }
+        detectors.feed(Event(time=ts, kind=EventKind.OPENED, **base))  # type: ignore[arg-type]
+        detectors.feed(
+            Event(time=ts + duration, kind=EventKind.CLOSED, answered=ok, **base)  # type: ignore[arg-type]
+        )
+    for alert in detectors.book.alerts.values():
+        if alert.kind == "scan" and alert.remote is not None:
+            return ScanFinding(
+                str(alert.remote),
+                f"{alert.remote} scanned {alert.local}: {alert.count} probes, "
+                f"{len(alert.ports)} ports, from {alert.first_seen:.6f} to {alert.last_seen:.6f}",
+                alert.count,
+            )
+    return None
+
+
+def scan_findings(attempts: pa.Table) -> list[ScanFinding]:
+    """Every scanner among the attempts (only candidates' attempts are fed)."""
+    found = []
+    for source, group in source_groups(of_sources(attempts, candidates(attempts))):
+        finding = scan_source(source, group)
+        if finding is not None:
+            found.append(finding)
+    return found
