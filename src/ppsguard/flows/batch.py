@@ -283,19 +283,36 @@ class BatchAuditor:
             change[1:] |= c[1:] != c[:-1]
         starts = np.flatnonzero(change)
         ends = np.append(starts[1:], order.shape[0])
-        uids = uid.to_pylist()
-        gids = np.empty(order.shape[0], dtype=np.uint64)
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            first = int(order[start])
-            group_key = (kind, *(int(c[start]) for c in ordered))
-            message, entry = text(int(chosen[first]))
-            head = (float(ts[first]), uids[first], message)
-            found = part.finding(group_key, kind, severity, entry, head)
-            examples = [
-                (float(ts[i]), uids[i]) for i in order[start : min(end, start + EXAMPLES)].tolist()
-            ]
-            found.see(head, end - start, examples, entry)
-            gids[start:end] = found.gid
+        # the first EXAMPLES flows of every group, fetched at once
+        spots = starts[:, None] + np.arange(EXAMPLES)
+        within = spots < ends[:, None]
+        picked = order[spots[within]]
+        picked_ts = ts[picked].tolist()
+        picked_uid = uid.take(pa.array(picked)).to_pylist()
+        taken = np.cumsum(within.sum(axis=1)).tolist()
+        keys = zip(*(c[starts].tolist() for c in ordered), strict=True)
+        gids = np.empty(starts.shape[0], dtype=np.uint64)
+        counts = (ends - starts).tolist()
+        at = 0
+        for g, (group_key, count, upto) in enumerate(zip(keys, counts, taken, strict=True)):
+            examples = list(zip(picked_ts[at:upto], picked_uid[at:upto], strict=True))
+            first_row = int(chosen[picked[at]])
+            at = upto
+            found = part.found.get((kind, *group_key))
+            if found is None:
+                message, entry = text(first_row)
+                found = part.finding(
+                    (kind, *group_key), kind, severity, entry, (*examples[0], message)
+                )
+                found.count, found.examples = count, examples
+            else:
+                found.count += count
+                if examples[0] < found.first[:2]:
+                    message, entry = text(first_row)
+                    found.first, found.entry = (*examples[0], message), entry
+                found.examples = sorted(found.examples + examples)[:EXAMPLES]
+            gids[g] = found.gid
+        gids = np.repeat(gids, ends - starts)
         peer_columns = [p[chosen][order] for p in peers]
         part.finding_peers.add(pair_rows(gids, *peer_columns))
 

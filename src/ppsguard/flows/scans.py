@@ -4,8 +4,8 @@ of `pps watch` (`monitor.detectors.Detectors`, TRW and its per-port variant).
     sources = candidates(attempts)          # sources that failed often enough to be decided
     for finding in scan_findings(table): ...   # one (message, count, source) per scanner
 
-Each flow is an attempt, fed as the events `pps watch` would have seen: opened at `ts`, closed
-at `ts + duration`, answered or not (`flows.columns`). A source is decided a scanner only after
+Each flow is an attempt with the outcome `pps watch`'s attempt tracker gives a connection
+opened at `ts` and closed at `ts + duration`, answered or not (`flows.columns`). A source is decided a scanner only after
 at least `MIN_FAILURES` failed first contacts (TRW's thresholds), so only sources with that
 many failed attempts are fed at all: a DuckDB or Spark engine fetches just their attempts. Each
 source gets its own detectors, and its attempts in (ts, target, port, protocol, duration,
@@ -24,10 +24,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ppsguard.model.events import Direction, Event, EventKind, EvidenceSource
 from ppsguard.model.net import IPAddress
+from ppsguard.monitor.attempts import Attempt
 from ppsguard.monitor.detectors import Detectors
-from ppsguard.monitor.trw import TrwParameters
+from ppsguard.monitor.trw import Outcome, Trw, TrwParameters
 
 ANSWER_TIMEOUT = 3.0  # the attempt tracker's default: an answer later than this is a failure
 _PARAMETERS = TrwParameters()
@@ -93,11 +93,26 @@ def source_groups(attempts: pa.Table) -> Iterator[tuple[Source, pa.Table]]:
         yield source, ordered.slice(start, end - start)
 
 
+def first_contacts(attempts: pa.Table) -> pa.Table:
+    """One source's attempts (in order) without repeats of a (target, port) already tried:
+    TRW counts first contacts only, so a repeat changes nothing while the walk remembers every
+    contact (at most `max_targets`); past that, every attempt is kept."""
+    keys = [attempts.column(c).to_numpy() for c in ("dst_family", "dst_high", "dst_low", "port")]
+    packed = np.column_stack([k.astype(np.uint64) for k in keys])
+    _, first = np.unique(packed, axis=0, return_index=True)
+    if first.shape[0] > Trw().max_targets:
+        return attempts
+    return attempts.take(pa.array(np.sort(first)))
+
+
 def scan_source(source: Source, attempts: pa.Table) -> ScanFinding | None:
-    """Feed one source's attempts (in the detector's order) to fresh detectors."""
+    """Feed one source's attempts (in the detector's order) to fresh detectors. Each flow is one
+    attempt, decided as `pps watch`'s attempt tracker decides a connection's events (opened at
+    ts, closed at ts + duration): a success when answered, not aborted, within ANSWER_TIMEOUT."""
     detectors = Detectors(None)
     orig = _address(*source)
     targets: dict[tuple[int, int, int], IPAddress] = {}
+    attempts = first_contacts(attempts)
     columns = {name: attempts.column(name).to_pylist() for name in attempts.column_names}
     for ts, duration, family, high, low, port, protocol, ok in zip(
         columns["ts"], columns["duration"], columns["dst_family"], columns["dst_high"],
@@ -106,19 +121,9 @@ def scan_source(source: Source, attempts: pa.Table) -> ScanFinding | None:
         resp = targets.get((family, high, low))
         if resp is None:
             resp = targets[(family, high, low)] = _address(family, high, low)
-        base = {
-            "source": EvidenceSource.SYNTHETIC,
-            "protocol": protocol,
-            "orig": orig,
-            "orig_port": 0,
-            "resp": resp,
-            "resp_port": port,
-            "direction": Direction.INBOUND,
-        }
-        detectors.feed(Event(time=ts, kind=EventKind.OPENED, **base))  # type: ignore[arg-type]
-        detectors.feed(
-            Event(time=ts + duration, kind=EventKind.CLOSED, answered=ok, **base)  # type: ignore[arg-type]
-        )
+        success = ok and (ts + duration) - ts < ANSWER_TIMEOUT
+        outcome = Outcome.SUCCESS if success else Outcome.FAILURE
+        detectors.observe(Attempt(ts, orig, resp, port, protocol, outcome))
     for alert in detectors.book.alerts.values():
         if alert.kind == "scan" and alert.remote is not None:
             return ScanFinding(
@@ -138,3 +143,19 @@ def scan_findings(attempts: pa.Table) -> list[ScanFinding]:
         if finding is not None:
             found.append(finding)
     return found
+
+
+def candidate_texts(failing: dict[str, int]) -> list[str]:
+    """Address texts (as written in the flows) of the sources with MIN_FAILURES failed
+    attempts, counting different spellings of one address together."""
+    totals: dict[tuple[int, int], int] = {}
+    spelled: dict[str, tuple[int, int]] = {}
+    for text, count in failing.items():
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            continue  # the audit pass has already refused bad addresses
+        key = (address.version, int(address))
+        spelled[text] = key
+        totals[key] = totals.get(key, 0) + count
+    return sorted(text for text, key in spelled.items() if totals[key] >= MIN_FAILURES)

@@ -92,6 +92,10 @@ class Detectors:
             out.extend(self._scan(attempt))
         return out
 
+    def observe(self, attempt: Attempt) -> list[Alert]:
+        """An attempt whose outcome is already known (flow records): the scan detectors only."""
+        return self._scan(attempt)
+
     def tick(self, now: float) -> list[Alert]:
         """Fail attempts that timed out, and announce rate-limited updates that are due."""
         out: list[Alert] = []

@@ -1,0 +1,118 @@
+"""The local engine: this process reads every source and streams Arrow batches to the audit.
+
+Parquet files of flows are read a row group at a time (only the audit's columns), CSV files of
+flows (`pps flows read --csv`) by Arrow's streaming CSV reader, and every other evidence file
+(captures, Zeek and Suricata logs, VPC flow logs, firewall logs, NetFlow captures) by the
+readers of `flows.inputs`, its flows turned into batches. I/O edge.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ppsguard.errors import InputError
+from ppsguard.flows.audit import FlowAudit, finish
+from ppsguard.flows.batch import ATTEMPT_SCHEMA, BatchAuditor
+from ppsguard.flows.partial import Partial
+from ppsguard.flows.scans import scan_findings
+from ppsguard.model.registry import Registry
+from ppsguard.flows.columnar import BATCH, SCHEMA, flow_batches
+from ppsguard.flows.engines.sources import Sources
+from ppsguard.flows.columns import COLUMNS
+
+
+def csv_options(columns: tuple[str, ...] | None) -> pacsv.ConvertOptions:
+    """Zeek's column types for a CSV of flows (`-` and empty cells are null)."""
+    types = {f.name: f.type for f in SCHEMA if f.name in COLUMNS}
+    return pacsv.ConvertOptions(
+        column_types=types,
+        null_values=["", "-"],
+        strings_can_be_null=True,
+        include_columns=list(columns) if columns is not None else None,
+    )
+
+
+def source_batches(sources: Sources, fmt: str = "auto") -> Iterator[pa.RecordBatch]:
+    """Every source's flows as Arrow record batches, in the order given."""
+    from pathlib import Path
+
+    from ppsguard.flows.inputs import read_flows
+
+    for source in sources.items:
+        if source.kind == "parquet":
+            parquet = pq.ParquetFile(source.path)
+            yield from parquet.iter_batches(batch_size=BATCH, columns=list(source.columns))
+        elif source.kind == "csv":
+            try:
+                reader = pacsv.open_csv(
+                    source.path,
+                    read_options=pacsv.ReadOptions(block_size=16 << 20),
+                    convert_options=csv_options(source.columns),
+                )
+                yield from reader
+            except pa.ArrowInvalid as exc:
+                raise InputError(f"not a CSV file of flows: {exc}", file=source.path) from exc
+        elif source.kind == "url":
+            raise InputError("a URL is read by --engine spark only", file=source.path)
+        else:
+            yield from flow_batches(read_flows(Path(source.path), fmt))
+
+
+WORKERS = 2
+
+
+def parallel_audit(
+    auditor: BatchAuditor, batches: Iterator[pa.RecordBatch], *, attempts: bool = False
+) -> tuple[Partial, list[pa.RecordBatch]]:
+    """Audit the batches on WORKERS threads (NumPy and Arrow release the GIL), one partial
+    each, merged; with `attempts`, also every batch's attempts."""
+    work: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=WORKERS * 2)
+    parts = [auditor.partial() for _ in range(WORKERS)]
+    found: list[pa.RecordBatch] = []
+    errors: list[BaseException] = []
+
+    def worker(part: Partial) -> None:
+        while (batch := work.get()) is not None:
+            if errors:
+                continue
+            try:
+                rows = auditor.audit(batch, part, attempts=attempts)
+                if rows is not None and rows.num_rows:
+                    found.append(rows)
+            except BaseException as exc:  # noqa: BLE001 -- handed to the main thread
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(p,), daemon=True) for p in parts]
+    for thread in threads:
+        thread.start()
+    try:
+        for batch in batches:
+            if errors:
+                break
+            work.put(batch)
+    finally:
+        for _ in threads:
+            work.put(None)
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+    total = parts[0]
+    for part in parts[1:]:
+        total.merge(part)
+    return total, found
+
+
+def audit_local(
+    registry: Registry, sources: Sources, host: str | None = None, fmt: str = "auto"
+) -> FlowAudit:
+    auditor = BatchAuditor(registry, host)
+    part, found = parallel_audit(auditor, source_batches(sources, fmt), attempts=True)
+    table = pa.Table.from_batches(found, schema=ATTEMPT_SCHEMA)
+    return finish(auditor, part, scan_findings(table))
