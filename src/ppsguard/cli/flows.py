@@ -40,7 +40,18 @@ _FORMAT_HELP = "auto, pcap, zeek, eve, vpc, netlog, netflow or parquet."
 _AUDIT_HELP = """Hold flows against the registry: which flows it allowed, which broke it (a denied
 peer that got through), which services nobody documented were used, which outbound connections
 no `uses` entry covers, who scanned whom (the TRW detector of `pps watch`), and the attempts
-each deny entry stopped. Exit 1 when there are findings."""
+each deny entry stopped. Exit 1 when there are findings.
+
+PATHs are files, folders (read recursively; Hive-partitioned Parquet included) or globs. The
+same document comes out of every engine: `local` reads any evidence format in this process,
+`duckdb` reads Parquet and CSV tables of flows (`pps flows read --parquet` or `--csv`) in place,
+`spark` runs the same evaluator on a Spark cluster's executors (pip install 'ppsguard[spark]';
+Java from the system) and also reads URLs its Hadoop configuration knows (s3a://, hdfs://).
+See docs/flows-at-scale.md."""
+
+
+_ENGINE_HELP = """auto (DuckDB for Parquet/CSV tables of flows, else local), local (this process,
+any format), duckdb (reads Parquet/CSV in place) or spark (a Spark cluster, --spark-master)."""
 
 
 def register(app: typer.Typer) -> None:
@@ -113,30 +124,44 @@ def register(app: typer.Typer) -> None:
         out.flush()
 
     @group.command("audit", help=_AUDIT_HELP, short_help="Hold flows against the registry.")
-    def audit_command(  # noqa: PLR0917 - Typer maps parameters to options
+    def audit_command(  # noqa: PLR0917, PLR0913 - Typer maps parameters to options
         registry: Annotated[Path, typer.Argument(help="The PPS registry.", metavar="REGISTRY")],
-        files: Annotated[list[Path], typer.Argument(help="Evidence files.", metavar="FILE...")],
+        files: Annotated[
+            list[str],
+            typer.Argument(help="Evidence files, folders or globs (Spark: URLs).", metavar="PATH..."),
+        ],
         host: Annotated[str | None, typer.Option("--host", help="The registry host.")] = None,
         fmt: Annotated[
             str,
-            typer.Option("--format", help=_FORMAT_HELP),
+            typer.Option("--format", help=_FORMAT_HELP + " (the local engine)"),
         ] = "auto",
         as_json: Annotated[bool, typer.Option("--json", help="The audit as JSON.")] = False,
         store: StoreOption = None,
+        engine: Annotated[str, typer.Option("--engine", help=_ENGINE_HELP)] = "auto",
+        spark_master: Annotated[
+            str | None,
+            typer.Option("--spark-master", help="Spark master URL (default local[*]).", metavar="URL"),
+        ] = None,
+        partitions: Annotated[
+            int | None, typer.Option("--partitions", help="Spark: repartition to N.", min=1)
+        ] = None,
     ) -> None:
         from ppsguard.cli.output import emit_json
         from ppsguard.cli.storeopt import record
-        from ppsguard.flows.audit import audit_flows, document
-        from ppsguard.flows.inputs import read_flows
+        from ppsguard.errors import UsageError
+        from ppsguard.flows.audit import document
+        from ppsguard.flows.engines import ENGINES, run_audit
+        from ppsguard.flows.engines.sources import expand
         from ppsguard.registry.load import load_registry
 
+        if engine not in ENGINES:
+            raise UsageError(f"--engine must be one of {', '.join(ENGINES)}", token=engine)
         loaded = load_registry(registry)
-
-        def flows() -> Iterator[Flow]:
-            for path in files:
-                yield from read_flows(path, fmt)
-
-        result = audit_flows(loaded, flows(), host)
+        sources = expand(files)
+        result = run_audit(
+            engine, loaded, sources, host, fmt=fmt, spark_master=spark_master,
+            partitions=partitions, progress=sys.stderr.isatty(),
+        )  # fmt: skip
         doc = document(result)
         if as_json:
             emit_json(doc)

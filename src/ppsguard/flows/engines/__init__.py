@@ -28,7 +28,7 @@ def run_audit(  # noqa: PLR0913 -- the engine's options
     partitions: int | None = None,
     progress: bool = False,
 ) -> FlowAudit:
-    engine = choose(engine, sources)
+    engine = "local" if engine == "auto" and fmt != "auto" else choose(engine, sources)
     if engine == "local":
         from ppsguard.flows.engines.local import audit_local
 

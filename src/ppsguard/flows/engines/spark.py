@@ -142,7 +142,7 @@ class SparkEngine:
             .config("spark.executorEnv.PYSPARK_PYTHON", os.environ["PYSPARK_PYTHON"])
             .config("spark.sql.shuffle.partitions", str(self.partitions or 8))
         )
-        if self.master.startswith("local"):
+        if self.master.startswith("local") or "//127.0.0.1:" in self.master:
             builder = builder.config("spark.driver.host", "127.0.0.1").config(
                 "spark.driver.bindAddress", "127.0.0.1"
             )

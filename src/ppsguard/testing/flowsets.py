@@ -1,0 +1,52 @@
+"""Small random flow sets for the engines' differential tests: seed-building traffic (allowed,
+refused, unanswered, unauthorized, undocumented, outbound, backscatter, IPv6, scans), every
+uid distinct. Lab addresses only (198.18.0.0/15, 2001:db8::/32). Pure."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+
+from ppsguard.model.flows import Flow
+
+SOURCES = ("198.18.0.11", "198.18.0.50", "198.18.0.66", "198.18.0.1", "198.19.3.4",
+           "2001:db8::5", "198.18.0.12")  # fmt: skip
+TARGETS = ("198.18.0.1", "198.18.0.1", "198.19.9.9", "2001:db8::1", "198.18.0.2")
+PORTS = (21, 25, 80, 110, 3306, 1337, 22, 53)
+STATES = (None, "SF", "S0", "REJ", "RSTO", "S1", "OTH")
+
+
+def random_flows(rng: random.Random, count: int) -> list[Flow]:
+    flows = []
+    for i in range(count):
+        src = rng.choice(SOURCES)
+        dst = rng.choice(TARGETS)
+        if (":" in src) != (":" in dst):
+            dst = "2001:db8::1" if ":" in src else "198.18.0.1"
+        flows.append(
+            Flow(
+                ts=round(rng.uniform(0, 50), 3),
+                uid=f"C{i:05d}",
+                orig_h=ipaddress.ip_address(src),
+                orig_p=rng.randint(1, 65535),
+                resp_h=ipaddress.ip_address(dst),
+                resp_p=rng.choice((*PORTS, rng.randint(1, 65535))),
+                proto=rng.choice(("tcp", "tcp", "udp", "icmp", "sctp")),
+                service=None,
+                duration=rng.choice((None, 0.1, 5.0)),
+                orig_bytes=None,
+                resp_bytes=None,
+                conn_state=rng.choice(STATES),
+                missed_bytes=None,
+                history=rng.choice((None, "S", "^h")),
+                orig_pkts=rng.randint(0, 3),
+                resp_pkts=rng.randint(0, 3),
+                tunnel_parents=(),
+                community_id=None,
+                source="test",
+                action=None,
+                entry=None,
+            )
+        )
+    rng.shuffle(flows)
+    return flows

@@ -1,0 +1,106 @@
+"""The flows audit gives one document whatever the engine (local, DuckDB) and whatever the
+order of the flows, reads folders, globs and Hive partitions, and refuses bad tables with one
+line and exit 2. Spark's half of this lives in tests/spark/."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ppsguard.flows.audit import audit_flows, document
+from ppsguard.flows.columnar import write_parquet
+from ppsguard.flows.engines import run_audit
+from ppsguard.flows.engines.sources import expand
+from ppsguard.registry.load import load_registry
+from ppsguard.testing.flowsets import random_flows
+
+SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml"
+REGISTRY = load_registry(SEED)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32), count=st.integers(1, 120))
+def test_local_and_duckdb_agree_with_the_flow_object_path(
+    tmp_path: Path, seed: int, count: int
+) -> None:
+    flows = random_flows(random.Random(seed), count)
+    path = tmp_path / f"flows-{seed}-{count}.parquet"
+    write_parquet(flows, path)
+    expected = document(audit_flows(REGISTRY, flows, "building"))
+    sources = expand([str(path)])
+    for engine in ("local", "duckdb"):
+        assert document(run_audit(engine, REGISTRY, sources, "building")) == expected, engine
+    reordered = sorted(flows, key=lambda f: (-f.ts, f.uid))
+    assert document(audit_flows(REGISTRY, reordered, "building")) == expected
+
+
+def test_folders_globs_and_hive_partitions_read_the_same_flows(tmp_path: Path) -> None:
+    flows = random_flows(random.Random(7), 200)
+    whole = tmp_path / "whole.parquet"
+    write_parquet(flows, whole)
+    for day, part in (("2026-12-01", flows[:90]), ("2026-12-02", flows[90:])):
+        folder = tmp_path / "hive" / f"day={day}"
+        folder.mkdir(parents=True)
+        write_parquet(part, folder / "part-0.parquet")
+    (tmp_path / "hive" / "_SUCCESS").write_text("")
+    expected = document(run_audit("local", REGISTRY, expand([str(whole)]), "building"))
+    for paths in ([str(tmp_path / "hive")], [str(tmp_path / "hive" / "*" / "*.parquet")]):
+        for engine in ("local", "duckdb"):
+            got = document(run_audit(engine, REGISTRY, expand(paths), "building"))
+            assert got == expected, (engine, paths)
+
+
+def bad_tables(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    good = tmp_path / "good.parquet"
+    write_parquet(random_flows(random.Random(1), 20), good)
+    table = pq.read_table(good)
+    missing = tmp_path / "missing.parquet"
+    pq.write_table(table.drop_columns(["id.resp_p"]), missing)
+    wrong = tmp_path / "wrong.parquet"
+    index = table.schema.get_field_index("id.resp_p")
+    pq.write_table(
+        table.set_column(index, "id.resp_p", table.column("id.resp_p").cast(pa.string())), wrong
+    )
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"PAR1" + b"\x00" * 64)
+    return {
+        "missing": (missing, "no column id.resp_p"),
+        "wrong": (wrong, "column id.resp_p holds text values, the audit needs integer"),
+        "garbage": (garbage, "not a readable Parquet file"),
+        "absent": (tmp_path / "nowhere.parquet", "no such file or folder"),
+    }
+
+
+@pytest.mark.parametrize("engine", ["local", "duckdb", "spark"])
+def test_bad_tables_are_one_line_and_exit_2_from_every_engine(tmp_path: Path, engine: str) -> None:
+    """Local paths are checked before any engine starts, so Spark needs no session here."""
+    for path, words in bad_tables(tmp_path).values():
+        done = subprocess.run(
+            [sys.executable, "-m", "ppsguard", "flows", "audit", str(SEED), str(path),
+             "--engine", engine],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and words in lines[0] and str(path) in lines[0], done.stderr
+        assert done.stdout == ""
+
+
+def test_a_bad_address_value_names_the_column(tmp_path: Path) -> None:
+    table = pq.read_table(next(iter(bad_tables(tmp_path).values()))[0].parent / "good.parquet")
+    index = table.schema.get_field_index("id.orig_h")
+    values = table.column("id.orig_h").to_pylist()
+    values[3] = "198.18.0.300"
+    bad = tmp_path / "bad-address.parquet"
+    pq.write_table(table.set_column(index, "id.orig_h", pa.array(values)), bad)
+    for engine in ("local", "duckdb"):
+        with pytest.raises(ValueError, match=r"column id\.orig_h: not an IP address: '198\.18\.0\.300'"):
+            run_audit(engine, REGISTRY, expand([str(bad)]), "building")
