@@ -1,0 +1,105 @@
+"""The Spark engine gives the document the local engine gives: on random flow sets (local[2]),
+on Hive-partitioned folders, with the same one-line error for a bad value found on an executor,
+and on a real standalone cluster (a master and two workers started here) through the CLI."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ppsguard.errors import InputError
+from ppsguard.flows.audit import document
+from ppsguard.flows.columnar import write_parquet
+from ppsguard.flows.engines import run_audit
+from ppsguard.flows.engines.sources import expand
+from ppsguard.flows.engines.spark import SparkEngine
+from ppsguard.registry.load import load_registry
+from ppsguard.testing.flowsets import random_flows
+from ppsguard.testing.spark import SparkCluster, require_spark
+
+SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml"
+REGISTRY = load_registry(SEED)
+
+
+@settings(
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 2**32), count=st.integers(1, 150))
+def test_spark_duckdb_and_local_give_one_document(
+    spark_engine: SparkEngine, tmp_path: Path, seed: int, count: int
+) -> None:
+    flows = random_flows(random.Random(seed), count)
+    folder = tmp_path / f"set-{seed}-{count}"
+    folder.mkdir()
+    write_parquet(flows[: count // 2], folder / "a.parquet")
+    write_parquet(flows[count // 2 :], folder / "b.parquet")
+    sources = expand([str(folder)])
+    local = document(run_audit("local", REGISTRY, sources, "building"))
+    assert document(run_audit("duckdb", REGISTRY, sources, "building")) == local
+    assert document(spark_engine.audit(REGISTRY, sources, "building")) == local
+
+
+def test_spark_reads_hive_partitions_like_the_others(
+    spark_engine: SparkEngine, tmp_path: Path
+) -> None:
+    flows = random_flows(random.Random(11), 300)
+    for day, part in (("2026-12-01", flows[:100]), ("2026-12-02", flows[100:])):
+        (tmp_path / f"day={day}").mkdir()
+        write_parquet(part, tmp_path / f"day={day}" / "part-0.parquet")
+    sources = expand([str(tmp_path)])
+    local = document(run_audit("local", REGISTRY, sources, "building"))
+    assert local["counts"]  # the set holds findings worth comparing
+    assert document(spark_engine.audit(REGISTRY, sources, "building")) == local
+
+
+def test_a_bad_value_on_an_executor_is_the_same_one_line_error(
+    spark_engine: SparkEngine, tmp_path: Path
+) -> None:
+    good = tmp_path / "good.parquet"
+    write_parquet(random_flows(random.Random(3), 30), good)
+    table = pq.read_table(good)
+    values = table.column("id.orig_h").to_pylist()
+    values[5] = "not-an-address"
+    bad = tmp_path / "bad.parquet"
+    index = table.schema.get_field_index("id.orig_h")
+    pq.write_table(table.set_column(index, "id.orig_h", pa.array(values)), bad)
+    sources = expand([str(bad)])
+    messages = []
+    for run in (
+        lambda: run_audit("local", REGISTRY, sources, "building"),
+        lambda: spark_engine.audit(REGISTRY, sources, "building"),
+    ):
+        with pytest.raises(InputError) as caught:
+            run()
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1] == "column id.orig_h: not an IP address: 'not-an-address'"
+
+
+def test_the_audit_submitted_to_a_standalone_cluster_equals_local(tmp_path: Path) -> None:
+    require_spark()
+    flows = random_flows(random.Random(5), 400)
+    write_parquet(flows[:200], tmp_path / "a.parquet")
+    write_parquet(flows[200:], tmp_path / "b.parquet")
+    expected = document(run_audit("local", REGISTRY, expand([str(tmp_path)]), "building"))
+    cluster = SparkCluster(workers=2).start()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "ppsguard", "flows", "audit", str(SEED), str(tmp_path),
+             "--host", "building", "--engine", "spark", "--spark-master", cluster.url,
+             "--partitions", "4", "--json"],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert cluster.processes and all(p.poll() is None for p in cluster.processes)
+    finally:
+        cluster.stop()
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert json.loads(done.stdout) == expected
