@@ -66,7 +66,9 @@ def _dotted(values: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(*octets, ".")
 
 
-def make_chunk(start: int, n: int, entries: list[Entry], gen: np.random.Generator) -> pa.RecordBatch:
+def make_chunk(
+    start: int, n: int, entries: list[Entry], gen: np.random.Generator
+) -> pa.RecordBatch:
     """Mostly documented traffic from allowed peers; refused attempts on denied ports;
     outbound DNS; and scanners."""
     host = int(ipaddress.IPv4Address(HOST))
@@ -130,7 +132,7 @@ def timed(label: str, rows: int, run: object) -> tuple[float, object]:
     return elapsed, result
 
 
-def main() -> None:  # noqa: PLR0914, PLR0915 -- one benchmark, printed as it goes
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--huge", action="store_true", help="also 100M rows")
@@ -164,7 +166,7 @@ def main() -> None:  # noqa: PLR0914, PLR0915 -- one benchmark, printed as it go
             docs = {}
             for engine in ("local", "duckdb"):
                 elapsed, result = timed(
-                    engine, rows, lambda e=engine: run_audit(e, registry, sources, "h")
+                    engine, rows, lambda e=engine, s=sources: run_audit(e, registry, s, "h")
                 )
                 docs[engine] = document(result)  # type: ignore[arg-type]
                 rates[f"{engine}-{rows}"] = rows / elapsed
@@ -177,7 +179,9 @@ def main() -> None:  # noqa: PLR0914, PLR0915 -- one benchmark, printed as it go
                     spark.start()
                     print(f"  spark local[2] start-up       {time.perf_counter() - started:7.2f} s")
                 elapsed, result = timed(
-                    "spark local[2]", rows, lambda: spark.audit(registry, sources, "h")
+                    "spark local[2]",
+                    rows,
+                    lambda e=spark, s=sources: e.audit(registry, s, "h"),  # type: ignore[misc]
                 )
                 docs["spark"] = document(result)  # type: ignore[arg-type]
                 rates[f"spark-{rows}"] = rows / elapsed

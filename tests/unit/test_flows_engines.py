@@ -26,7 +26,9 @@ SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml"
 REGISTRY = load_registry(SEED)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(seed=st.integers(0, 2**32), count=st.integers(1, 120))
 def test_local_and_duckdb_agree_with_the_flow_object_path(
     tmp_path: Path, seed: int, count: int
@@ -102,5 +104,7 @@ def test_a_bad_address_value_names_the_column(tmp_path: Path) -> None:
     bad = tmp_path / "bad-address.parquet"
     pq.write_table(table.set_column(index, "id.orig_h", pa.array(values)), bad)
     for engine in ("local", "duckdb"):
-        with pytest.raises(ValueError, match=r"column id\.orig_h: not an IP address: '198\.18\.0\.300'"):
+        with pytest.raises(
+            ValueError, match=r"column id\.orig_h: not an IP address: '198\.18\.0\.300'"
+        ):
             run_audit(engine, REGISTRY, expand([str(bad)]), "building")

@@ -124,11 +124,13 @@ def register(app: typer.Typer) -> None:
         out.flush()
 
     @group.command("audit", help=_AUDIT_HELP, short_help="Hold flows against the registry.")
-    def audit_command(  # noqa: PLR0917, PLR0913 - Typer maps parameters to options
+    def audit_command(  # noqa: PLR0917 - Typer maps parameters to options
         registry: Annotated[Path, typer.Argument(help="The PPS registry.", metavar="REGISTRY")],
         files: Annotated[
             list[str],
-            typer.Argument(help="Evidence files, folders or globs (Spark: URLs).", metavar="PATH..."),
+            typer.Argument(
+                help="Evidence files, folders or globs (Spark: URLs).", metavar="PATH..."
+            ),
         ],
         host: Annotated[str | None, typer.Option("--host", help="The registry host.")] = None,
         fmt: Annotated[
@@ -140,7 +142,9 @@ def register(app: typer.Typer) -> None:
         engine: Annotated[str, typer.Option("--engine", help=_ENGINE_HELP)] = "auto",
         spark_master: Annotated[
             str | None,
-            typer.Option("--spark-master", help="Spark master URL (default local[*]).", metavar="URL"),
+            typer.Option(
+                "--spark-master", help="Spark master URL (default local[*]).", metavar="URL"
+            ),
         ] = None,
         partitions: Annotated[
             int | None, typer.Option("--partitions", help="Spark: repartition to N.", min=1)

@@ -16,6 +16,7 @@ docstring lists the findings). Pure.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -44,20 +45,21 @@ ATTEMPT_SCHEMA = pa.schema(
 )  # fmt: skip
 
 
-def _members(addresses: tuple[IPAddress, ...]) -> tuple[U64, U64]:
-    """The host's addresses as sorted keys: IPv4 integers, IPv6 as high << 0 ... (packed)."""
+def _members(addresses: tuple[IPAddress, ...]) -> tuple[U64, frozenset[int]]:
+    """The host's addresses: IPv4 as a sorted integer array, IPv6 as a set of integers."""
     v4 = sorted(int(a) for a in addresses if a.version == 4)
-    v6 = sorted(int(a) for a in addresses if a.version == 6)
-    return np.array(v4, dtype=np.uint64), np.array(v6, dtype=object)
+    return np.array(v4, dtype=np.uint64), frozenset(int(a) for a in addresses if a.version == 6)
 
 
-def _is_member(address: Address, v4: U64, v6: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
+def _is_member(address: Address, v4: U64, v6: frozenset[int]) -> npt.NDArray[np.bool_]:
     family, high, low = address
-    found = (family == 4) & np.isin(low, v4)
-    if v6.size and (family == 6).any():
+    found: npt.NDArray[np.bool_] = (family == 4) & np.isin(low, v4)
+    if v6 and (family == 6).any():
         rows = np.flatnonzero(family == 6)
-        values = {int(v) for v in v6}
-        hits = [(int(h) << 64 | int(lo)) in values for h, lo in zip(high[rows], low[rows], strict=True)]
+        hits = [
+            (h << 64 | lo) in v6
+            for h, lo in zip(high[rows].tolist(), low[rows].tolist(), strict=True)
+        ]
         found[rows] = np.array(hits, dtype=bool)
     return found
 
@@ -135,9 +137,7 @@ class BatchAuditor:
         for key in unique.tolist():
             found = self._provided.get(key)
             if found is None:
-                entry = self.expectations.baseline.provides_for(
-                    _PROTOCOLS[key >> 16], key & 0xFFFF
-                )
+                entry = self.expectations.baseline.provides_for(_PROTOCOLS[key >> 16], key & 0xFFFF)
                 if entry is None:
                     found = -1
                 else:
@@ -146,7 +146,8 @@ class BatchAuditor:
                     found = self._providers.index(entry.id)
                 self._provided[key] = found
             values.append(found)
-        return np.array(values, dtype=np.int64)[inverse.reshape(-1)]
+        mapped: I64 = np.array(values, dtype=np.int64)[inverse.reshape(-1)]
+        return mapped
 
     def audit(
         self, batch: pa.RecordBatch, part: Partial, *, attempts: bool = False
@@ -156,7 +157,9 @@ class BatchAuditor:
         part.flows += cols.n
         if not cols.n:
             return None
-        inbound = _is_member(cols.resp, self.v4, self.v6) if self.documented else np.ones(cols.n, bool)
+        inbound = (
+            _is_member(cols.resp, self.v4, self.v6) if self.documented else np.ones(cols.n, bool)
+        )
         valid = (cols.resp_port >= 0) & (cols.resp_port <= 65535)
         checked = np.flatnonzero(inbound & (cols.protocol >= 0) & valid)
         if checked.size:
@@ -168,9 +171,13 @@ class BatchAuditor:
                 self._outbound(cols, rows, part)
         failed = np.flatnonzero(inbound & cols.initiated & ~self._success(cols))
         if failed.size and self.track_failing:
-            sources = pc.value_counts(batch.column("id.orig_h").take(pa.array(failed)).cast(pa.string()))
+            sources = pc.value_counts(
+                batch.column("id.orig_h").take(pa.array(failed)).cast(pa.string())
+            )
             for value, count in zip(
-                sources.field("values").to_pylist(), sources.field("counts").to_pylist(), strict=True
+                sources.field("values").to_pylist(),
+                sources.field("counts").to_pylist(),
+                strict=True,
             ):
                 part.failing_sources[value] = part.failing_sources.get(value, 0) + count
         return self._attempts(cols, inbound) if attempts else None
@@ -190,7 +197,9 @@ class BatchAuditor:
         entry = self.rule_entry[rule]
         allowed = self.actions[rule]
         part.connections += np.bincount(entry, minlength=len(self.entries))
-        part.allowed += np.bincount(entry, weights=allowed, minlength=len(self.entries)).astype(np.int64)
+        part.allowed += np.bincount(entry, weights=allowed, minlength=len(self.entries)).astype(
+            np.int64
+        )
         part.entry_peers.add(pair_rows(entry, *src))
         answered = cols.answered[rows]
         provider = self._providers_of(protocol, port)
@@ -227,10 +236,12 @@ class BatchAuditor:
             return f"attempts denied by {decided}", decided
 
         service = (protocol.astype(np.uint64) << np.uint64(32)) | port.astype(np.uint64)
+        at_host = (dst[0].astype(np.uint64), dst[1], dst[2], service)
+        from_peer = (src[0].astype(np.uint64), src[1], src[2], service)
         self._group(part, cols, rows, undocumented, "undocumented-service", "medium",
-                    (dst[0].astype(np.uint64), dst[1], dst[2], service), undocumented_text, src)  # fmt: skip
+                    at_host, undocumented_text, src)  # fmt: skip
         self._group(part, cols, rows, unauthorized, "unauthorized-peer", "high",
-                    (src[0].astype(np.uint64), src[1], src[2], service), unauthorized_text, src)  # fmt: skip
+                    from_peer, unauthorized_text, src)  # fmt: skip
         self._group(part, cols, rows, denied, "denied-attempts", "info",
                     (entry.astype(np.uint64), zero, zero, zero), denied_text, src)  # fmt: skip
 
@@ -262,7 +273,7 @@ class BatchAuditor:
         mask: npt.NDArray[np.bool_],
         kind: str,
         severity: str,
-        key: tuple[U64, ...],
+        key: tuple[npt.NDArray[Any], ...],
         text: Callable[[int], tuple[str, str | None]],
         peers: tuple[npt.NDArray[np.generic], ...],
     ) -> None:
@@ -319,7 +330,9 @@ class BatchAuditor:
     def attempts(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """The inbound, initiated flows as attempts (ATTEMPT_SCHEMA)."""
         cols = FlowColumns.of(batch, self.cache)
-        inbound = _is_member(cols.resp, self.v4, self.v6) if self.documented else np.ones(cols.n, bool)
+        inbound = (
+            _is_member(cols.resp, self.v4, self.v6) if self.documented else np.ones(cols.n, bool)
+        )
         return self._attempts(cols, inbound)
 
     @staticmethod

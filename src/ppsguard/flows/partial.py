@@ -59,9 +59,9 @@ class PairSet:
             table = pa.table({"i": stacked[:, 0], "h": stacked[:, 1], "l": stacked[:, 2]})
             grouped = table.group_by(["i", "h", "l"]).aggregate([])
             self._rows6 = [
-                np.column_stack(
-                    [grouped.column(c).to_numpy() for c in ("i", "h", "l")]
-                ).astype(np.uint64)
+                np.column_stack([grouped.column(c).to_numpy() for c in ("i", "h", "l")]).astype(
+                    np.uint64
+                )
             ]
         self._pending = 0
 
@@ -148,7 +148,14 @@ class Partial:
             self.connections = np.zeros(len(self.entries), dtype=np.int64)
             self.allowed = np.zeros(len(self.entries), dtype=np.int64)
 
-    def finding(self, key: FindingKey, kind: str, severity: str, entry: str | None, first: tuple[float, str, str]) -> Found:
+    def finding(
+        self,
+        key: FindingKey,
+        kind: str,
+        severity: str,
+        entry: str | None,
+        first: tuple[float, str, str],
+    ) -> Found:
         found = self.found.get(key)
         if found is None:
             found = self.found[key] = Found(kind, severity, entry, first, len(self.found))

@@ -87,7 +87,7 @@ class SparkCluster:
         log = (self.folder / f"{name}.log").open("wb")
         launcher = str(spark_home() / "bin" / "spark-class")
         self.processes.append(
-            subprocess.Popen(  # noqa: S603 -- the pyspark package's own launcher
+            subprocess.Popen(
                 [launcher, *argv],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -17,7 +17,7 @@ def choose(engine: str, sources: Sources) -> str:
     return "duckdb" if sources.tables else "local"
 
 
-def run_audit(  # noqa: PLR0913 -- the engine's options
+def run_audit(
     engine: str,
     registry: Registry,
     sources: Sources,

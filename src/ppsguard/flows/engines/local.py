@@ -19,23 +19,11 @@ import pyarrow.parquet as pq
 from ppsguard.errors import InputError
 from ppsguard.flows.audit import FlowAudit, finish
 from ppsguard.flows.batch import ATTEMPT_SCHEMA, BatchAuditor
+from ppsguard.flows.columnar import BATCH, flow_batches
+from ppsguard.flows.engines.sources import Sources, csv_options
 from ppsguard.flows.partial import Partial
 from ppsguard.flows.scans import scan_findings
 from ppsguard.model.registry import Registry
-from ppsguard.flows.columnar import BATCH, SCHEMA, flow_batches
-from ppsguard.flows.engines.sources import Sources
-from ppsguard.flows.columns import COLUMNS
-
-
-def csv_options(columns: tuple[str, ...] | None) -> pacsv.ConvertOptions:
-    """Zeek's column types for a CSV of flows (`-` and empty cells are null)."""
-    types = {f.name: f.type for f in SCHEMA if f.name in COLUMNS}
-    return pacsv.ConvertOptions(
-        column_types=types,
-        null_values=["", "-"],
-        strings_can_be_null=True,
-        include_columns=list(columns) if columns is not None else None,
-    )
 
 
 def source_batches(sources: Sources, fmt: str = "auto") -> Iterator[pa.RecordBatch]:
@@ -85,7 +73,7 @@ def parallel_audit(
                 rows = auditor.audit(batch, part, attempts=attempts)
                 if rows is not None and rows.num_rows:
                     found.append(rows)
-            except BaseException as exc:  # noqa: BLE001 -- handed to the main thread
+            except BaseException as exc:
                 errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(p,), daemon=True) for p in parts]

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ppsguard.errors import InputError
+from ppsguard.flows.columnar import SCHEMA
 from ppsguard.flows.columns import COLUMNS, check_schema, kind_of
 from ppsguard.infile import open_regular
 
@@ -85,11 +87,18 @@ def _source(path: Path, hive: bool) -> Source:
     return Source(name, "evidence")
 
 
+def csv_options(columns: tuple[str, ...] | None) -> pacsv.ConvertOptions:
+    """Zeek's column types for a CSV of flows (`-` and empty cells are null)."""
+    types = {f.name: f.type for f in SCHEMA if f.name in COLUMNS}
+    return pacsv.ConvertOptions(
+        column_types=types,
+        null_values=["", "-"],
+        strings_can_be_null=True,
+        include_columns=list(columns) if columns is not None else None,
+    )
+
+
 def _csv(path: Path, hive: bool) -> Source:
-    import pyarrow.csv as pacsv
-
-    from ppsguard.flows.engines.local import csv_options
-
     name = str(path)
     try:
         reader = pacsv.open_csv(path, convert_options=csv_options(None))
@@ -113,7 +122,8 @@ def expand(paths: list[str]) -> Sources:
             out.append(Source(text, "evidence"))
             continue
         if _GLOB & set(text):
-            matches = sorted(Path(m) for m in glob.glob(text, recursive=True))
+            found = glob.glob(text, recursive=True)  # noqa: PTH207 -- any pattern, absolute too
+            matches = sorted(Path(m) for m in found)
             files = [m for m in matches if m.is_file()]
             if not files:
                 raise InputError("no file matches", file=text)

@@ -19,7 +19,7 @@ fed by Spark's status tracker.
 from __future__ import annotations
 
 import os
-import pickle  # noqa: S403 -- partials travel between our own driver and executors
+import pickle
 import re
 import shutil
 import sys
@@ -192,15 +192,17 @@ class SparkEngine:
                          for x in SCHEMA}  # fmt: skip
                 frames.append(
                     frame.select(
-                        [f.col(f"`{c}`").cast(types[c]).alias(c) for c in frame.columns if c in types]
+                        [
+                            f.col(f"`{c}`").cast(types[c]).alias(c)
+                            for c in frame.columns
+                            if c in types
+                        ]
                     )
                 )
         except InputError:
             raise
         except Exception as exc:
-            raise InputError(
-                f"Spark could not read the flows: {str(exc).splitlines()[0]}"
-            ) from exc
+            raise InputError(f"Spark could not read the flows: {str(exc).splitlines()[0]}") from exc
         wanted = [c for c in COLUMNS if any(c in frame.columns for frame in frames)]
         selected = [  # dotted names would be nested fields to Spark's resolver
             frame.select([f.col(f"`{c}`").alias(_plain(c)) for c in wanted if c in frame.columns])
