@@ -108,3 +108,21 @@ def test_a_bad_address_value_names_the_column(tmp_path: Path) -> None:
             ValueError, match=r"column id\.orig_h: not an IP address: '198\.18\.0\.300'"
         ):
             run_audit(engine, REGISTRY, expand([str(bad)]), "building")
+
+
+def test_a_csv_of_flows_reads_like_its_flows(tmp_path: Path) -> None:
+    """`pps flows read --csv` output, audited in place by the local and DuckDB engines."""
+    import csv
+
+    from ppsguard.flows import records
+
+    flows = random_flows(random.Random(2), 100)
+    path = tmp_path / "flows.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(records.CSV_COLUMNS)
+        for flow in flows:
+            writer.writerow(["" if v is None else v for v in records.csv_values(flow)])
+    expected = document(audit_flows(REGISTRY, flows, "building"))
+    for engine in ("local", "duckdb"):
+        assert document(run_audit(engine, REGISTRY, expand([str(path)]), "building")) == expected
