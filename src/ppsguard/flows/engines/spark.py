@@ -86,6 +86,19 @@ def from_signed(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=ATTEMPT_SCHEMA)
 
 
+_AUDITORS: dict[bytes, BatchAuditor] = {}  # per Python worker: compiled once, reused by tasks
+
+
+def _auditor(registry: bytes) -> BatchAuditor:
+    """The auditor of a pickled (registry, host), compiled once per executor Python worker:
+    tasks carry the registry (small), not the compiled lookup tables (tens of MB)."""
+    auditor = _AUDITORS.get(registry)
+    if auditor is None:
+        loaded, host = pickle.loads(registry)  # noqa: S301 -- our own driver's registry
+        auditor = _AUDITORS[registry] = BatchAuditor(loaded, host, track_failing=True)
+    return auditor
+
+
 def _scan_group(table: pa.Table) -> pa.Table:
     found: list[ScanFinding] = []
     for source, group in source_groups(from_signed(table)):
@@ -219,15 +232,18 @@ class SparkEngine:
         from pyspark.sql import functions as f
 
         auditor = BatchAuditor(registry, host, track_failing=True)
+        shipped = pickle.dumps((registry, host))
         frame = self._frame(sources)
 
         def audit_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            auditor = _auditor(shipped)
             part = auditor.partial()
             for batch in batches:
                 auditor.audit(_dotted(batch), part)
             yield pa.RecordBatch.from_pydict({"part": [pickle.dumps(part)]})
 
         def attempts(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            auditor = _auditor(shipped)
             for batch in batches:
                 yield to_signed(auditor.attempts(_dotted(batch)))
 
