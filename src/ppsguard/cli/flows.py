@@ -40,14 +40,14 @@ _FORMAT_HELP = "auto, pcap, zeek, eve, vpc, netlog, netflow or parquet."
 _AUDIT_HELP = """Hold flows against the registry: which flows it allowed, which broke it (a denied
 peer that got through), which services nobody documented were used, which outbound connections
 no `uses` entry covers, who scanned whom (the TRW detector of `pps watch`), and the attempts
-each deny entry stopped. Exit 1 when there are findings.
-
-PATHs are files, folders (read recursively; Hive-partitioned Parquet included) or globs. The
-same document comes out of every engine: `local` reads any evidence format in this process,
-`duckdb` reads Parquet and CSV tables of flows (`pps flows read --parquet` or `--csv`) in place,
-`spark` runs the same evaluator on a Spark cluster's executors (pip install 'ppsguard[spark]';
-Java from the system) and also reads URLs its Hadoop configuration knows (s3a://, hdfs://).
-See docs/flows-at-scale.md."""
+each deny entry stopped. Exit 1 when there are findings."""
+_AUDIT_HELP += (  # one line per paragraph: Typer keeps the line breaks of later paragraphs
+    "\n\nPATHs are files, folders (read recursively, Hive partitions included) or globs. "
+    "Every engine gives the same document: local reads any evidence format in this process, "
+    "duckdb reads Parquet and CSV tables of flows in place, spark runs the same evaluator on a "
+    "Spark cluster (it needs pyspark, from the spark extra of ppsguard, and Java) and also "
+    "reads URLs such as s3a://. See docs/flows-at-scale.md."
+)
 
 
 _ENGINE_HELP = """auto (DuckDB for Parquet/CSV tables of flows, else local), local (this process,
