@@ -6,7 +6,7 @@
 
 Each flow is oriented to the audited host (its registry addresses; without any, every flow's
 responder is the host) and evaluated by the bulk evaluator, a record batch at a time
-(`flows.batch`; the DuckDB and Spark engines in `flows.engines` call the same code). Findings,
+(`flows.audit_batch`; the DuckDB and Spark engines in `flows.engines` call the same code). Findings,
 each with the flows that show it (its first `EXAMPLES` uids in (ts, uid) order) and counts:
 
   unauthorized-peer     an inbound flow was established although the registry denies the peer
@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from ppsguard.flows.batch import ATTEMPT_SCHEMA, BatchAuditor
+from ppsguard.flows.audit_batch import ATTEMPT_SCHEMA, BatchAuditor
+from ppsguard.flows.audit_columns import address_text
 from ppsguard.flows.columnar import flow_batches
-from ppsguard.flows.columns import address_text
 from ppsguard.flows.partial import EXAMPLES, Partial
 from ppsguard.flows.scans import ScanFinding, scan_findings
 from ppsguard.model.flows import Flow

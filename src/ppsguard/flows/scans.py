@@ -5,7 +5,7 @@ of `pps watch` (`monitor.detectors.Detectors`, TRW and its per-port variant).
     for finding in scan_findings(table): ...   # one (message, count, source) per scanner
 
 Each flow is an attempt with the outcome `pps watch`'s attempt tracker gives a connection
-opened at `ts` and closed at `ts + duration`, answered or not (`flows.columns`). A source is
+opened at `ts` and closed at `ts + duration`, answered or not (`flows.audit_columns`). A source is
 decided a scanner only after at least `MIN_FAILURES` failed first contacts (TRW's thresholds),
 so only sources with that many failed attempts are fed at all: a DuckDB or Spark engine fetches
 just their attempts. Each source gets its own detectors, and its attempts in (ts, target, port,

@@ -1,5 +1,5 @@
 """Where the flows audit runs: `local` (this process), `duckdb` (reads Parquet/CSV in place),
-`spark` (a cluster, `mapInArrow`). Each feeds Arrow batches to the same `flows.batch` code."""
+`spark` (a cluster, `mapInArrow`). Each feeds Arrow batches to the same `flows.audit_batch` code."""
 
 from __future__ import annotations
 

@@ -5,8 +5,9 @@ order, only the attempts of sources that failed often enough to be scanners. I/O
     result = audit_duckdb(registry, expand(["flows/"]), "web1")
 
 DuckDB does the reading, decompression, projection and, for the scan pass, the semi-join and
-ORDER BY; the registry is evaluated by the one NumPy evaluator (`flows.batch`) in this process,
-on two threads (NumPy and Arrow release the GIL), each with its own partial, merged at the end.
+ORDER BY; the registry is evaluated by the one NumPy evaluator (`flows.audit_batch`) in this
+process, on two threads (NumPy and Arrow release the GIL), each with its own partial, merged at
+the end.
 Measured here (2026-12, a loaded 2-core machine): DuckDB's streaming Arrow export of 2M rows
 took 3.4-4.5 s against 0.8 s for one materialised table, and parsing IPv4 text in DuckDB SQL
 (split_part) cost 20 s more than Arrow's kernels: addresses are parsed in this process.
@@ -20,7 +21,7 @@ import pyarrow as pa
 
 from ppsguard.errors import InputError
 from ppsguard.flows.audit import FlowAudit, finish
-from ppsguard.flows.batch import ATTEMPT_SCHEMA, BatchAuditor
+from ppsguard.flows.audit_batch import ATTEMPT_SCHEMA, BatchAuditor
 from ppsguard.flows.columnar import BATCH
 from ppsguard.flows.engines.local import parallel_audit
 from ppsguard.flows.engines.sources import Sources

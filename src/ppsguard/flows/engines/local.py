@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from ppsguard.errors import InputError
 from ppsguard.flows.audit import FlowAudit, finish
-from ppsguard.flows.batch import ATTEMPT_SCHEMA, BatchAuditor
+from ppsguard.flows.audit_batch import ATTEMPT_SCHEMA, BatchAuditor
 from ppsguard.flows.columnar import BATCH, flow_batches
 from ppsguard.flows.engines.sources import Sources, csv_options
 from ppsguard.flows.partial import Partial

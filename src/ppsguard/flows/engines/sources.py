@@ -6,7 +6,7 @@ globs, expanded and checked once, the same way for every engine. I/O edge.
 
 A folder contributes its files, recursively, except hidden ones and Spark's `_SUCCESS`-style
 markers; a glob its matches (`**` recurses). A Parquet file is checked here (its schema against
-`flows.columns`), so a missing column, a column of the wrong type or an unreadable file is the
+`flows.audit_columns`), so a missing column, a column of the wrong type or an unreadable file is the
 same one-line error whatever the engine. URLs (s3a://, hdfs://, abfss://...) are passed to
 Spark as they are.
 """
@@ -23,8 +23,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ppsguard.errors import InputError
+from ppsguard.flows.audit_columns import COLUMNS, check_schema, kind_of
 from ppsguard.flows.columnar import SCHEMA
-from ppsguard.flows.columns import COLUMNS, check_schema, kind_of
 from ppsguard.infile import open_regular
 
 _GLOB = set("*?[")

@@ -6,7 +6,7 @@
     engine.stop()
 
 Spark reads the Parquet (or CSV) where it lies — any path or URL its Hadoop configuration can
-read — and each executor runs `flows.batch` on its Arrow record batches through `mapInArrow`
+read — and each executor runs `flows.audit_batch` on its Arrow record batches through `mapInArrow`
 (no pandas), folding them into one partial per partition; the driver merges the partials.
 Scan detection: the sources that failed often enough (counted in the partials) have their
 attempts fetched, grouped per source with `groupBy(...).applyInArrow`, ordered and fed to the
@@ -33,9 +33,9 @@ import pyarrow as pa
 
 from ppsguard.errors import InputError, RuntimeFailure
 from ppsguard.flows.audit import FlowAudit, finish
-from ppsguard.flows.batch import ATTEMPT_SCHEMA, BatchAuditor
+from ppsguard.flows.audit_batch import ATTEMPT_SCHEMA, BatchAuditor
+from ppsguard.flows.audit_columns import check_columns
 from ppsguard.flows.columnar import BATCH
-from ppsguard.flows.columns import check_columns
 from ppsguard.flows.engines.sources import Sources
 from ppsguard.flows.scans import ScanFinding, candidate_texts, scan_source, source_groups
 from ppsguard.model.registry import Registry
@@ -175,8 +175,8 @@ class SparkEngine:
         by `sources.expand`; a URL's schema is checked here, the same way."""
         from pyspark.sql import functions as f
 
+        from ppsguard.flows.audit_columns import COLUMNS
         from ppsguard.flows.columnar import SCHEMA
-        from ppsguard.flows.columns import COLUMNS
 
         reader = self.session.read
         parquet = [s.path for s in sources.items if s.kind in ("parquet", "url")]

@@ -6,7 +6,7 @@
     rows = auditor.attempts(batch)     # the inbound attempts, for the scan detectors
 
 Every engine (local, DuckDB, Spark executors) calls these two on Arrow batches; nothing here
-makes a Python object per flow. Per batch: addresses parsed by `flows.columns`, inbound flows
+makes a Python object per flow. Per batch: addresses parsed by `flows.audit_columns`, inbound flows
 (to the host's registry addresses; every flow when it has none) evaluated by the one NumPy
 evaluator (`policy.bulk`), outbound ones by an evaluator over the host's `uses` rules, and each
 finding's rows grouped by key with one sort. The semantics are those of `flows.audit` (its
@@ -23,7 +23,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ppsguard.flows.columns import FlowColumns, address_text
+from ppsguard.flows.audit_columns import FlowColumns, address_text
 from ppsguard.flows.partial import EXAMPLES, Partial, pair_rows
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.registry import Action, HostPolicy, Registry
