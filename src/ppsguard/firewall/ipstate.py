@@ -173,12 +173,7 @@ def read_iptables_enforcement(
             text = runner.legacy_rules(ipv6=ipv6)
         except PpsError:
             text = None
-        if text and backend == "legacy":  # our own chain is there: not a foreign rule
-            shown.extend(
-                line
-                for line in legacy_rule_lines(text)
-                if not _ours(line) and line != f"-A INPUT {JUMP}"
-            )
+        if text and backend == "legacy":  # our own backend: judged below, not "invisible"
             text = _legacy_as_accept(text)
         elif text:
             shown.extend(legacy_rule_lines(text))
