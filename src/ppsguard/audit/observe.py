@@ -175,8 +175,10 @@ def outside_from_nmap(path: Path) -> OutsideView:
 
 def firewall_view(netns: str | None, policy: HostPolicy | None) -> FirewallView:
     """Read the live rule set and judge it against the registry's policy (`firewall.state`)."""
+    from ppsguard.firewall.coexist import coexistence
     from ppsguard.firewall.enforcement import read_enforcement
     from ppsguard.firewall.nft import Runner
+    from ppsguard.firewall.others import read_managers
     from ppsguard.firewall.state import describe_effects
     from ppsguard.firewall.statedir import StateDir
 
@@ -206,6 +208,9 @@ def firewall_view(netns: str | None, policy: HostPolicy | None) -> FirewallView:
         )
         for entry, effect, line in describe_effects(found.effects)
     )
+    managers, unread = read_managers(Runner(netns=netns, timeout=30))
+    notes.extend(unread)
+    lines = coexistence(managers, policy)
     return FirewallView(
         FirewallState(found.state.value),
         found.missing_entries,
@@ -213,6 +218,8 @@ def firewall_view(netns: str | None, policy: HostPolicy | None) -> FirewallView:
         tuple(notes),
         foreign,
         evaluated=policy is not None and found.live is not None,
+        managers=tuple(m.name for m in managers),
+        conflicts=tuple(line for line in lines if " which the registry " in line),
     )
 
 
