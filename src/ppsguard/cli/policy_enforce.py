@@ -61,10 +61,10 @@ def _live_table_text(runner: Runner) -> str | None:
 
 
 def _live_drift(runner: Runner, state: StateDir) -> str | None:
-    """Why the live table is not what ppsguard last applied (None when it is)."""
-    from ppsguard.firewall.enforcement import read_enforcement
+    """Why the live nftables table is not what ppsguard last applied (None when it is)."""
+    from ppsguard.firewall.state import read_nft_enforcement
 
-    return read_enforcement(runner, state).drift
+    return read_nft_enforcement(runner, state).drift
 
 
 def _ask_confirm(seconds: float) -> bool:
