@@ -200,10 +200,9 @@ def registry_says(policy: HostPolicy, protocol: str, port: int) -> str:
         wanted = Protocol(protocol)
     except ValueError:
         wanted = Protocol.TCP
-    covering = [r for r in policy.rules if r.protocol == wanted and any(
-        p.first <= port <= p.last for p in r.ports
-    )]  # fmt: skip
-    for rule in covering:
+    for rule in policy.rules:
+        if rule.protocol != wanted or not any(p.first <= port <= p.last for p in rule.ports):
+            continue
         if rule.source_is_any and rule.destination_is_any:
             return "allows" if rule.action is Action.ALLOW else "denies"
         if rule.action is Action.ALLOW:

@@ -98,12 +98,13 @@ def judge_chains(
         missing_entries=missing,
         legacy_rules=legacy_rules,
         effects=effects,
-        notes=(*notes, *problems),
+        notes=notes,
         drift=drift,
         target="iptables",
         backend=backend,
         chains=tuple(sorted(chains.items())),
         chain_counters=counters,
+        chain_problems=problems,
     )
 
 

@@ -9,12 +9,9 @@ written and the detached watchdog is armed — all before the load; then one `--
 per family (one commit of the `filter` table each). If the IPv6 commit is refused after the
 IPv4 one went in, the IPv4 chain is put back at once: an apply is both families or neither.
 
-The backend is the one `iptables -V` names ("legacy" or "nf_tables"), or the one asked for;
-the tools are then `iptables-legacy-restore` / `iptables-nft-restore` (and `ip6tables-...`),
-so the rules land where the machine's own `iptables` command shows them. `restore_owned` is
-what the watchdog and `pps policy rollback` run for this target: it touches our chain and our
-jump only. The choice of target (and backend) of the last apply is in the state folder's
-`target.json`.
+The backend and the tools are `ipsave.py`'s, which also holds `restore_owned`, what the
+watchdog and `pps policy rollback` run for this target: it touches our chain and our jump only.
+The target (and backend) of the last apply is in the state folder's `target.json`.
 """
 
 from __future__ import annotations

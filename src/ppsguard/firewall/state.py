@@ -68,6 +68,7 @@ class Enforcement:
     backend: str | None = None  # iptables: "legacy" or "nft"
     chains: tuple[tuple[str, OwnedChain], ...] = ()  # iptables: ("v4" | "v6", our chain)
     chain_counters: tuple[EntryCounter, ...] = ()  # iptables: per entry, both families
+    chain_problems: tuple[str, ...] = ()  # iptables: a family without the chain or its jump
 
     @property
     def counters(self) -> tuple[EntryCounter, ...]:
@@ -87,7 +88,7 @@ class Enforcement:
         if self.state is EnforcementState.UNKNOWN:
             found.extend(self.notes)
         if self.target == "iptables":
-            found.extend(n for n in self.notes if "jump" in n or "is not loaded" in n)
+            found.extend(self.chain_problems)
         elif self.live is not None and not self.live.owned_present:
             found.append("ppsguard's table inet ppsguard is not loaded")
         if self.drift:
