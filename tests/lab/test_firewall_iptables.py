@@ -147,6 +147,7 @@ def test_killed_apply_is_rolled_back_by_the_watchdog(  # type: ignore[no-untyped
         earlier.write_text(SEED.read_text().replace("default: deny", "default: reject"))
         assert pps(_apply(fw, backend, earlier), str(tmp_path)).returncode == 0
     before = _save(fw, backend)
+    applies = len(_log(tmp_path, fw.netns))  # before the apply starts: it may be quick
     master, slave = pty.openpty()
     environment = {k: v for k, v in os.environ.items() if k != "SSH_CONNECTION"}
     environment["PPSGUARD_STATE_DIR"] = str(tmp_path)
@@ -160,7 +161,6 @@ def test_killed_apply_is_rolled_back_by_the_watchdog(  # type: ignore[no-untyped
     )
     os.close(slave)
     try:
-        applies = len(_log(tmp_path, fw.netns))
         assert _wait_for(lambda: len(_log(tmp_path, fw.netns)) > applies, 20)
         assert _rules(fw, backend) != _rules_of(before)
         assert process.poll() is None, "apply should be waiting at its prompt"
