@@ -52,6 +52,8 @@ PURE_MODULES = (
     "firewall/fate.py",
     "firewall/packets.py",
     "firewall/legacy.py",
+    "firewall/ipchains.py",
+    "firewall/coexist.py",
     "scan/identify/classify.py",
     "scan/identify/escape.py",
     "scan/identify/families.py",
