@@ -118,9 +118,15 @@ def lab() -> Iterator[Lab]:
         yield made
 
 
+EMPTY_FILTER = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+
+
 def load(lab: Lab, target: str, text: str) -> None:
     fw = lab["fw"]
     fw.run(["nft", "flush", "ruleset"])
+    for tool in ("iptables-legacy-restore", "ip6tables-legacy-restore"):
+        # legacy tables are invisible to `nft flush ruleset` and would still filter
+        fw.run([tool], input=EMPTY_FILTER)
     policy = compile_host_policy(parse_registry(text, "random.yaml"), "fw")
     if target.startswith("apply-"):  # the real apply: our chain + one jump, --noflush
         state = StateDir.for_netns(fw.netns, tempfile.mkdtemp(prefix="ppsguard-diff-"))
