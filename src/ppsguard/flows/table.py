@@ -22,7 +22,6 @@ Pure.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import ipaddress
 from collections.abc import Iterator
@@ -97,10 +96,23 @@ def _address(raw: bytes) -> IPAddress:
     return ipaddress.IPv4Address(raw) if len(raw) == 4 else ipaddress.IPv6Address(raw)
 
 
+_BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
+_PAIRS = [a + b for a in _BASE32 for b in _BASE32]
+
+
 def make_uid(cid: str, start: float) -> str:
-    """A Zeek-style uid ("C" and 17 letters), stable for the same flow and start time."""
+    """A Zeek-style uid ("C" and 17 letters), stable for the same flow and start time: the
+    first 17 letters of the lower-case base32 of SHA-1(cid|start). Spelled out on the digest's
+    first 85 bits because `base64.b32encode` is pure Python here (9 µs of the ~12 µs a flow
+    row cost); `tests/property` holds it to `base64`."""
     digest = hashlib.sha1(f"{cid}|{start:.6f}".encode(), usedforsecurity=False).digest()
-    return "C" + base64.b32encode(digest).decode("ascii").lower()[:17]
+    v = int.from_bytes(digest[:11], "big") >> 3
+    p = _PAIRS
+    return (
+        "C" + _BASE32[v >> 80] + p[(v >> 70) & 1023] + p[(v >> 60) & 1023] + p[(v >> 50) & 1023]
+        + p[(v >> 40) & 1023] + p[(v >> 30) & 1023] + p[(v >> 20) & 1023] + p[(v >> 10) & 1023]
+        + p[v & 1023]
+    )  # fmt: skip
 
 
 class FlowTable:
