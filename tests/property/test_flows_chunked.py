@@ -10,6 +10,8 @@ cross chunk borders.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import random
 import struct
 from pathlib import Path
@@ -22,6 +24,7 @@ from hypothesis import strategies as st
 from ppsguard.flows import chunks
 from ppsguard.flows.inputs import read_flows
 from ppsguard.flows.records import flow_record
+from ppsguard.flows.table import make_uid
 from ppsguard.testing.packets import (
     ethernet,
     gre,
@@ -187,3 +190,9 @@ def test_other_links_and_a_cut_end(tmp_path: Path, linktype: int) -> None:
     chunked, reference = run(path, chunked=True), run(path, chunked=False)
     assert chunked == reference
     assert chunked[-1] == {"stats": {"frames": 40, "truncated": 1, "undecoded": 0}}
+
+
+@given(cid=st.text(max_size=40), start=st.floats(0, 2**33, allow_nan=False))
+def test_uid_is_base32_of_the_digest(cid: str, start: float) -> None:
+    digest = hashlib.sha1(f"{cid}|{start:.6f}".encode(), usedforsecurity=False).digest()
+    assert make_uid(cid, start) == "C" + base64.b32encode(digest).decode().lower()[:17]
