@@ -32,8 +32,8 @@ from ppsguard.flows.capture import (
     read_capture,
 )
 
-CHUNK_BYTES = 32 << 20
-CHUNK_RECORDS = 1 << 20
+CHUNK_BYTES = 8 << 20
+CHUNK_RECORDS = 1 << 17
 IntArray = npt.NDArray[np.int64]
 
 
