@@ -203,13 +203,12 @@ class _Walker:
         self.last_rows = plan.order[np.array(plan.item_end, dtype=np.int64) - 1].tolist()
         self.time = c.time[rows].tolist()
         self.lo = plan.lo_side[rows].tolist()
-        self.fields = [
+        self.protocol, self.sport, self.dport, self.flags, self.sequence = (
             column[rows].tolist()
-            for column in (
-                c.protocol, c.source_port, c.destination_port, c.flags, c.sequence,
-                c.ip_length, c.payload,
-            )
-        ]  # fmt: skip
+            for column in (c.protocol, c.source_port, c.destination_port, c.flags, c.sequence)
+        )
+        self.ip_length = c.ip_length[rows].tolist()
+        self.payload = c.payload[rows].tolist()
         self.item = 0
         self.group_end = [*plan.group_first[1:], len(plan.order)]
 
@@ -230,7 +229,7 @@ class _Walker:
         first = self.item
         key, lo_raw, hi_raw = self._key(self.rows[first], self.lo[first])
         state = table.flows.pop(key, None)
-        limit = table.timeouts.get(self.fields[0][first], OTHER_TIMEOUT)
+        limit = table.timeouts.get(self.protocol[first], OTHER_TIMEOUT)
         previous_row = -1
         end = self.group_end[group]
         starts, events, count = plan.item_start, plan.item_event, len(plan.item_start)
@@ -277,12 +276,12 @@ class _Walker:
         return (protocol, lo_raw, lo_port, hi_raw, hi_port), lo_raw, hi_raw
 
     def _packet(self, item: int, lo_raw: bytes, hi_raw: bytes) -> Packet:
-        protocol, sport, dport, flags, sequence, ip_length, payload = (f[item] for f in self.fields)
         source, destination = (lo_raw, hi_raw) if self.lo[item] else (hi_raw, lo_raw)
-        tunnel = self.c.tunnels.get(self.rows[item]) if self.c.tunnels else None
         return Packet(
-            self.time[item], protocol, source, destination, sport, dport, flags, sequence,
-            ip_length, payload, tunnel,
+            self.time[item], self.protocol[item], source, destination, self.sport[item],
+            self.dport[item], self.flags[item], self.sequence[item], self.ip_length[item],
+            self.payload[item],
+            self.c.tunnels.get(self.rows[item]) if self.c.tunnels else None,
         )  # fmt: skip
 
     def _start(self, key: Key, packet: Packet, row: int) -> State:
