@@ -62,6 +62,7 @@ class ChunkTable:
         self.table = table
         self.started: dict[Key, int] = {}  # flow start positions: the per-packet table's order
         self.latest = float("-inf")
+        self.oldest = float("inf")  # at most the oldest `last` among the live flows
         self.fallback_chunks = 0
 
     # -- the per-packet path, for chunks whose time goes backwards --------------------------
@@ -87,6 +88,7 @@ class ChunkTable:
             yield from table.add(self._packet(c, row, source, destination))
         self.started = {key: rank for rank, key in enumerate(table.flows)}
         self.latest = max(self.latest, float(c.time.max()))
+        self.oldest = min(self.oldest, float(c.time.min()))
 
     # -- the chunk path ---------------------------------------------------------------------
     def add(self, c: Columns) -> Iterator[Flow]:
@@ -106,6 +108,7 @@ class ChunkTable:
         walker = _Walker(self, c, plan, sweeps, sweep_times, base, emitted)
         for group in range(len(plan.group_first)):
             touched.add(walker.group(group))
+        self.oldest = min(self.oldest, float(time[0]))  # the flows this chunk touched
         self._sweep_untouched(touched, sweeps, sweep_times, base, emitted)
         table.packets += len(c)
         self.latest = float(time[-1])
@@ -152,12 +155,15 @@ class ChunkTable:
         base: int,
         emitted: list[Emitted],
     ) -> None:
-        if not sweeps:
-            return
         table = self.table
+        shortest = min([*table.timeouts.values(), OTHER_TIMEOUT])
+        if not sweeps or not sweep_times[-1] - self.oldest > shortest:
+            return  # no live flow can be idle long enough (one bound, not a pass over all)
         latest = sweep_times[-1]
         gone: list[Key] = []
+        self.oldest = float("inf")
         for key, state in table.flows.items():
+            self.oldest = min(self.oldest, state.last)
             if key in touched:
                 continue
             limit = table.timeouts.get(state.protocol, OTHER_TIMEOUT)
