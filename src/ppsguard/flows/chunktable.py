@@ -63,7 +63,6 @@ class ChunkTable:
         self.started: dict[Key, int] = {}  # flow start positions: the per-packet table's order
         self.latest = float("-inf")
         self.oldest = float("inf")  # at most the oldest `last` among the live flows
-        self.fallback_chunks = 0
 
     # -- the per-packet path, for chunks whose time goes backwards --------------------------
     def _packet(self, c: Columns, row: int, source: bytes, destination: bytes) -> Packet:
@@ -75,7 +74,6 @@ class ChunkTable:
         )  # fmt: skip
 
     def _by_packet(self, c: Columns) -> Iterator[Flow]:
-        self.fallback_chunks += 1
         table = self.table
         ordered = sorted(table.flows.items(), key=lambda item: self.started.get(item[0], -1))
         table.flows = dict(ordered)
