@@ -2,7 +2,8 @@
 
 For random registries (YAML through the real loader; IPv4 and IPv6 sources, bind addresses,
 TCP and UDP, allow / deny / reject, log or not, excepts, defaults) and random probe tuples, a
-lab host loaded with the compiled rule set (nftables, then iptables) must treat real packets
+lab host loaded with the compiled rule set (nftables; the iptables files; and the iptables target
+as `pps policy apply` loads it, on the legacy and the nf_tables backend) must treat real packets
 exactly as `ppsguard.policy.evaluate` says: allow = connection accepted / datagram echoed,
 reject = refused (TCP RST / ICMP unreachable), deny = silence; and an NFLOG record carrying the
 deciding entry's id exactly when the verdict is logged.
@@ -11,6 +12,8 @@ deciding entry's id exactly when the verdict is logged.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_firewall_helpers import OUTCOME, LogCollector, probe
 
+from ppsguard.firewall.iptables import apply_iptables
+from ppsguard.firewall.nft import Runner
 from ppsguard.firewall.render import renderer
+from ppsguard.firewall.statedir import StateDir
 from ppsguard.lab.hosts import HostSpec, Lab
 from ppsguard.model.net import Protocol
 from ppsguard.model.registry import Action
@@ -112,10 +118,29 @@ def lab() -> Iterator[Lab]:
         yield made
 
 
+EMPTY_FILTER = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+
+
 def load(lab: Lab, target: str, text: str) -> None:
     fw = lab["fw"]
     fw.run(["nft", "flush", "ruleset"])
+    for tool in ("iptables-legacy-restore", "ip6tables-legacy-restore"):
+        # legacy tables are invisible to `nft flush ruleset` and would still filter
+        fw.run([tool], input=EMPTY_FILTER)
     policy = compile_host_policy(parse_registry(text, "random.yaml"), "fw")
+    if target.startswith("apply-"):  # the real apply: our chain + one jump, --noflush
+        state = StateDir.for_netns(fw.netns, tempfile.mkdtemp(prefix="ppsguard-diff-"))
+        apply_iptables(
+            policy,
+            runner=Runner(netns=fw.netns),
+            state=state,
+            window=None,
+            backend=target.removeprefix("apply-iptables-"),
+            force=True,
+            keep_established=False,
+        )
+        shutil.rmtree(state.path.parent)
+        return
     rendered = renderer(target).render(policy)
     if target == "nftables":
         fw.nft(rendered.files[0].text)  # the compiled file alone, as `nft -f` loads it
@@ -176,3 +201,19 @@ def test_nftables_kernel_agrees_with_explain(lab: Lab, spec, attempts) -> None:
 @given(spec=registries, attempts=probes)
 def test_iptables_kernel_agrees_with_explain(lab: Lab, spec, attempts) -> None:
     check(lab, "iptables", spec, attempts)
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+@SETTINGS
+@given(spec=registries, attempts=probes)
+def test_iptables_apply_legacy_kernel_agrees_with_explain(lab: Lab, spec, attempts) -> None:
+    check(lab, "apply-iptables-legacy", spec, attempts)
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+@SETTINGS
+@given(spec=registries, attempts=probes)
+def test_iptables_apply_nft_kernel_agrees_with_explain(lab: Lab, spec, attempts) -> None:
+    check(lab, "apply-iptables-nft", spec, attempts)

@@ -5,6 +5,7 @@ key); the client host logs in over the lab network and runs `pps policy apply` w
 `$SSH_CONNECTION` removed (as `sudo` does). The guard walks the process ancestry to the sshd
 process holding the accepted connection and refuses a registry that would cut it, naming the
 client's address; with an entry that allows 2222 the apply goes ahead and the session lives on.
+For both targets, nftables and iptables.
 """
 
 from __future__ import annotations
@@ -75,21 +76,31 @@ def _over_ssh(client: Host, fw: Host, key: Path, command: str) -> subprocess.Com
 @pytest.mark.skipif(
     shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists(), reason="no sshd"
 )
-def test_guard_finds_the_session_without_ssh_connection(lab_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("target", ["nftables", "iptables"])
+def test_guard_finds_the_session_without_ssh_connection(
+    lab_factory, tmp_path: Path, target
+) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory(["fw", "client"])
     fw, client = lab["fw"], lab["client"]
     key = _sshd(fw, tmp_path)
     state = tmp_path / "state"
     apply = (
         f"env -u SSH_CONNECTION -u SSH_CLIENT PPSGUARD_STATE_DIR={state} {sys.executable} -m "
-        f"ppsguard policy apply {{registry}} --netns {fw.netns} --confirm-within 0"
+        f"ppsguard policy apply {{registry}} --netns {fw.netns} --confirm-within 0 "
+        f"--target {target}"
     )
+
+    def loaded() -> bool:
+        if target == "nftables":
+            return "table inet ppsguard" in fw.run(["nft", "list", "ruleset"]).stdout
+        return "-j PPSGUARD-INPUT" in fw.run(["iptables-save"]).stdout
+
     refused = _over_ssh(client, fw, key, apply.format(registry=SEED))
     assert refused.returncode == 2, refused.stderr
     assert "refusing to apply" in refused.stderr
     assert "your SSH session (process ancestry)" in refused.stderr
     assert f"from {client.ipv4} to port {PORT}/tcp" in refused.stderr
-    assert "table inet ppsguard" not in fw.run(["nft", "list", "ruleset"]).stdout
+    assert not loaded()
 
     allowed = tmp_path / "with-ssh.yaml"
     allowed.write_text(
@@ -101,6 +112,6 @@ def test_guard_finds_the_session_without_ssh_connection(lab_factory, tmp_path: P
     )
     done = _over_ssh(client, fw, key, apply.format(registry=allowed))
     assert done.returncode == 0, done.stderr
-    assert "table inet ppsguard" in fw.run(["nft", "list", "ruleset"]).stdout
+    assert loaded()
     again = _over_ssh(client, fw, key, "echo still-here")  # a new session gets in too
     assert again.stdout.strip() == "still-here"

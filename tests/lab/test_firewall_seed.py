@@ -3,6 +3,8 @@
 From anywhere ftp/smtp/http connect; pop3 from IP1-IP3 (198.18.0.11-13) connects and each
 attempt yields an NFLOG record carrying the entry id; pop3 from any other address is dropped
 and logged; mysql is dropped and logged; every other port is dropped (silently: default_log off).
+The same test runs for the nftables target and for the iptables target on both backends
+(legacy and nf_tables), IPv4 and IPv6.
 """
 
 from __future__ import annotations
@@ -11,16 +13,22 @@ import json
 from pathlib import Path
 
 import pytest
-from test_firewall_helpers import LogCollector, pps, probe
+from test_firewall_helpers import LogCollector, pps, probe, ruleset
 
 from ppsguard.lab.hosts import HostSpec
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml"
 OPEN_TO_ALL = (21, 25, 80)
+TARGETS = [
+    pytest.param([], id="nftables"),
+    pytest.param(["--target", "iptables", "--backend", "legacy"], id="iptables-legacy"),
+    pytest.param(["--target", "iptables", "--backend", "nft"], id="iptables-nft"),
+]
 
 
 @pytest.mark.lab
-def test_seed_building_does_what_the_seed_says(lab_factory, tmp_path) -> None:
+@pytest.mark.parametrize("target", TARGETS)
+def test_seed_building_does_what_the_seed_says(lab_factory, tmp_path, target: list[str]) -> None:
     lab = lab_factory(
         [
             HostSpec("fw", ipv4="198.18.0.1"),
@@ -34,7 +42,7 @@ def test_seed_building_does_what_the_seed_says(lab_factory, tmp_path) -> None:
     for port in (*OPEN_TO_ALL, 110, 3306, 8080):
         fw.listen(port)
     done = pps(
-        ["policy", "apply", str(SEED), "--netns", fw.netns, "--confirm-within", "0"],
+        ["policy", "apply", str(SEED), "--netns", fw.netns, "--confirm-within", "0", *target],
         str(tmp_path),
     )
     assert done.returncode == 0, done.stderr
@@ -70,4 +78,10 @@ def test_seed_building_does_what_the_seed_says(lab_factory, tmp_path) -> None:
     assert status.returncode == 0, status.stderr
     document = json.loads(status.stdout)  # compact when piped, indented on a terminal
     assert document["unchanged_since_apply"] is True
+    assert document["state"] == "enforced"
+    if target:
+        assert document["target"] == "iptables" and document["backend"] == target[-1]
+        assert document["chains"]["v4"]["jumps"] == [1] == document["chains"]["v6"]["jumps"]
+        saved = fw.run([f"iptables-{target[-1]}-save"]).stdout
+        assert saved.count("-j PPSGUARD-INPUT") == 1 and "table inet ppsguard" not in ruleset(fw)
     assert '"entry_id":"pop3"' in status.stdout.replace(" ", "")

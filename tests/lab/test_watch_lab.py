@@ -71,13 +71,15 @@ def _pps_argv() -> list[str]:
 
 
 @pytest.mark.lab
-def test_seed_building_enforced_logs_map_to_their_entries(lab_factory, tmp_path) -> None:
+@pytest.mark.parametrize("target", ["nftables", "iptables"])
+def test_seed_building_enforced_logs_map_to_their_entries(lab_factory, tmp_path, target) -> None:
     lab = seed_lab(lab_factory)
     fw = lab["fw"]
     for port in (80, 110, 3306):
         fw.listen(port)
     applied = pps(
-        ["policy", "apply", str(SEED), "--netns", fw.netns, "--confirm-within", "0"], str(tmp_path)
+        ["policy", "apply", str(SEED), "--netns", fw.netns, "--confirm-within", "0", "-t", target],
+        str(tmp_path),
     )
     assert applied.returncode == 0, applied.stderr
     with Watcher(fw, SEED) as watch:

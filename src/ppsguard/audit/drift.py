@@ -37,6 +37,13 @@ def find_drift(
     )
 
 
+def _firewall(obs: Observations) -> str:
+    """`enforced`, or `enforced; other managers: ufw, docker` (`firewall.coexist`)."""
+    assert obs.firewall is not None
+    names = ", ".join(obs.firewall.managers)
+    return str(obs.firewall.state) + (f"; other managers: {names}" if names else "")
+
+
 def make_report(
     obs: Observations, baseline: Baseline, ctx: AuditContext, findings: tuple[Finding, ...]
 ) -> AuditReport:
@@ -51,7 +58,7 @@ def make_report(
     views = {
         "inventory": "not taken" if obs.listeners is None else f"{len(obs.listeners)} listeners",
         "outside": seen_from,
-        "firewall": "not read" if obs.firewall is None else str(obs.firewall.state),
+        "firewall": "not read" if obs.firewall is None else _firewall(obs),
         "registry": ctx.registry_file or "none",
     }
     hint = None

@@ -8,7 +8,7 @@
   scan from (the audited one, or `scan_from` to look from another host), through the scope gate
   (`--scope`: addresses outside it are not scanned and are named as a gap), or an imported nmap
   XML file;
-- firewall: `firewall.state.read_enforcement` — the one judgement that `pps policy status` and
+- firewall: `firewall.enforcement.read_enforcement` — the one judgement that `pps policy status` and
   the apply's drift check use too: ppsguard's table is "enforced" when it is present and either
   matches the fingerprint recorded at apply time or, with no record, carries every entry the
   registry's policy renders, and no other table (any family, hook or priority, iptables-legacy
@@ -175,8 +175,11 @@ def outside_from_nmap(path: Path) -> OutsideView:
 
 def firewall_view(netns: str | None, policy: HostPolicy | None) -> FirewallView:
     """Read the live rule set and judge it against the registry's policy (`firewall.state`)."""
+    from ppsguard.firewall.coexist import coexistence
+    from ppsguard.firewall.enforcement import read_enforcement
     from ppsguard.firewall.nft import Runner
-    from ppsguard.firewall.state import describe_effects, read_enforcement
+    from ppsguard.firewall.others import read_managers
+    from ppsguard.firewall.state import describe_effects
     from ppsguard.firewall.statedir import StateDir
 
     found = read_enforcement(Runner(netns=netns, timeout=30), StateDir.for_netns(netns), policy)
@@ -205,6 +208,9 @@ def firewall_view(netns: str | None, policy: HostPolicy | None) -> FirewallView:
         )
         for entry, effect, line in describe_effects(found.effects)
     )
+    managers, unread = read_managers(Runner(netns=netns, timeout=30))
+    notes.extend(unread)
+    lines = coexistence(managers, policy)
     return FirewallView(
         FirewallState(found.state.value),
         found.missing_entries,
@@ -212,6 +218,8 @@ def firewall_view(netns: str | None, policy: HostPolicy | None) -> FirewallView:
         tuple(notes),
         foreign,
         evaluated=policy is not None and found.live is not None,
+        managers=tuple(m.name for m in managers),
+        conflicts=tuple(line for line in lines if " which the registry " in line),
     )
 
 

@@ -170,6 +170,8 @@ class FirewallView:
     notes: tuple[str, ...] = ()
     foreign: tuple[ForeignEffect, ...] = ()
     evaluated: bool = False  # the whole rule set was evaluated against the registry's entries
+    managers: tuple[str, ...] = ()  # other firewall managers present (ufw, docker, ...)
+    conflicts: tuple[str, ...] = ()  # what they do against the registry (`firewall.coexist`)
 
     def foreign_for(self, entry_id: str) -> tuple[ForeignEffect, ...]:
         return tuple(f for f in self.foreign if f.entry_id == entry_id)

@@ -17,6 +17,7 @@ from ppsguard.cli.storeopt import StoreOption
 from ppsguard.report.sanitize import csv_cell, visible
 
 if TYPE_CHECKING:
+    from ppsguard.errors import PpsError
     from ppsguard.model.flows import Flow
 
 _READ_HELP = """Read captures (pcap, pcapng), Zeek conn.log (TSV or JSON), Suricata EVE (flow and
@@ -40,7 +41,8 @@ _FORMAT_HELP = "auto, pcap, zeek, eve, vpc, netlog, netflow or parquet."
 _AUDIT_HELP = """Hold flows against the registry: which flows it allowed, which broke it (a denied
 peer that got through), which services nobody documented were used, which outbound connections
 no `uses` entry covers, who scanned whom (the TRW detector of `pps watch`), and the attempts
-each deny entry stopped. Exit 1 when there are findings."""
+each deny entry stopped. --markdown FILE and --html FILE also write the audit as a report in the
+formats of `pps audit` (written atomically). Exit 1 when there are findings."""
 _AUDIT_HELP += (  # one line per paragraph: Typer keeps the line breaks of later paragraphs
     "\n\nPATHs are files, folders (read recursively, Hive partitions included) or globs. "
     "Every engine gives the same document: local reads any evidence format in this process, "
@@ -149,6 +151,12 @@ def register(app: typer.Typer) -> None:
         partitions: Annotated[
             int | None, typer.Option("--partitions", help="Spark: repartition to N.", min=1)
         ] = None,
+        markdown: Annotated[
+            Path | None, typer.Option("--markdown", help="Also write a Markdown report to FILE.")
+        ] = None,
+        html_file: Annotated[
+            Path | None, typer.Option("--html", help="Also write an HTML report to FILE.")
+        ] = None,
     ) -> None:
         from ppsguard.cli.output import emit_json
         from ppsguard.cli.storeopt import record
@@ -171,7 +179,12 @@ def register(app: typer.Typer) -> None:
             emit_json(doc)
         else:
             _print_audit(doc)
+        failures = _write_reports(doc, markdown, html_file)
         record(store, "flows-audit", doc, registry=registry)
+        if failures:
+            from ppsguard.cli.files import raise_first
+
+            raise_first(failures)
         findings = doc["findings"]
         assert isinstance(findings, list)
         raise typer.Exit(1 if any(f["type"] != "denied-attempts" for f in findings) else 0)
@@ -226,6 +239,22 @@ def _notes(path: Path, stats: dict[str, int]) -> None:
     ]
     if parts:
         sys.stderr.write(f"pps flows: {visible(path)}: " + ", ".join(parts) + "\n")
+
+
+def _write_reports(
+    doc: dict[str, object], markdown: Path | None, html_file: Path | None
+) -> list[PpsError]:
+    """`--markdown` and `--html` through the one atomic writer; failures raised by the caller."""
+    from ppsguard.cli.files import write_outputs
+    from ppsguard.report.flows_html import render_flows_html
+    from ppsguard.report.flows_markdown import render_flows_markdown
+
+    return write_outputs(
+        [
+            (markdown, lambda: render_flows_markdown(doc)),
+            (html_file, lambda: render_flows_html(doc)),
+        ]
+    )
 
 
 def _print_audit(doc: dict[str, object]) -> None:

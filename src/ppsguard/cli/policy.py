@@ -8,7 +8,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the `policy` group to `app`."""
-    from ppsguard.cli import policy_analysis, policy_enforce
+    from ppsguard.cli import policy_analysis, policy_enforce, policy_status
 
     group = typer.Typer(
         help="Evaluate, analyse, compile and apply the firewall policy derived from a registry.",
@@ -16,4 +16,5 @@ def register(app: typer.Typer) -> None:
     )
     policy_analysis.register(group)
     policy_enforce.register(group)
+    policy_status.register(group)
     app.add_typer(group, name="policy")

@@ -1,13 +1,12 @@
-"""`pps policy compile | apply | confirm | rollback | status`: enforce the registry in the kernel.
+"""`pps policy compile | apply | confirm | rollback`: enforce the registry in the kernel.
 
 Thin: load the registry, compile the host's policy, render, and hand over to `firewall.apply`
-(check, snapshot, atomic apply, detached watchdog) or `firewall.live` (what the kernel holds).
+(check, snapshot, atomic apply, detached watchdog); `pps policy status` is in policy_status.
 See docs/firewall.md.
 """
 
 from __future__ import annotations
 
-import os
 import select
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ppsguard.cli.output import emit_json, human, note, results, warn
+from ppsguard.cli.output import human, note, results, warn
 from ppsguard.model.registry import HostPolicy
 from ppsguard.report.sanitize import visible
 
@@ -62,10 +61,10 @@ def _live_table_text(runner: Runner) -> str | None:
 
 
 def _live_drift(runner: Runner, state: StateDir) -> str | None:
-    """Why the live table is not what ppsguard last applied (None when it is)."""
-    from ppsguard.firewall.state import read_enforcement
+    """Why the live nftables table is not what ppsguard last applied (None when it is)."""
+    from ppsguard.firewall.state import read_nft_enforcement
 
-    return read_enforcement(runner, state).drift
+    return read_nft_enforcement(runner, state).drift
 
 
 def _ask_confirm(seconds: float) -> bool:
@@ -80,25 +79,104 @@ def _ask_confirm(seconds: float) -> bool:
     return sys.stdin.readline().strip().lower() in {"y", "yes"}
 
 
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _offer_confirm(
+    window: float | None, netns: str | None, watchdog_pid: int | None, state: StateDir
+) -> None:
+    if window is None:
+        return
+    where = f" --netns {netns}" if netns else ""
+    console = results()
+    console.print(
+        f"Run `pps policy confirm{where}` within {window:.0f} s, or ppsguard's previous rules "
+        f"are restored (watchdog pid {watchdog_pid})."
+    )
+    if _ask_confirm(window):
+        from ppsguard.firewall.apply import confirm
+
+        confirm(state)
+        console.print("confirmed: the new rule set stays.")
 
 
-def _left(pending: dict[str, object]) -> str:
-    import time
+def _show_change(previous: str | None, new: str) -> None:
+    from ppsguard.firewall.apply import describe_change
 
-    deadline = pending.get("deadline")
-    if not isinstance(deadline, int | float):
-        return "waiting for confirm"
-    return f"waiting for confirm, {max(0.0, deadline - time.time()):.0f} s left before rollback"
+    change = describe_change(previous, new)
+    console = results()
+    if change.unchanged:
+        console.print("No change against the last applied rule set.")
+        return
+    console.print(visible(change.diff or "(no previous apply recorded)", keep_newlines=True))
+    console.print(
+        visible(
+            f"entries added: {', '.join(change.added) or '-'}; "
+            f"removed: {', '.join(change.removed) or '-'}"
+        )
+    )
+
+
+def _apply_iptables(  # noqa: PLR0917 - the apply command's options
+    policy: HostPolicy,
+    registry: Path,
+    netns: str | None,
+    window: float | None,
+    dry_run: bool,
+    force: bool,
+    log_group: int,
+    backend: str,
+) -> None:
+    """`pps policy apply --target iptables` (see `firewall.iptables`)."""
+    from ppsguard.firewall.apply import check_lockout
+    from ppsguard.firewall.enforcement import read_enforcement
+    from ppsguard.firewall.ipchains import body_text
+    from ppsguard.firewall.ipstate import BACKEND_NAMES
+    from ppsguard.firewall.iptables import applied_text, apply_iptables, check_iptables
+    from ppsguard.firewall.nft import Runner
+    from ppsguard.firewall.render import RenderOptions
+    from ppsguard.firewall.render.iptables import IptablesRenderer
+    from ppsguard.firewall.watchdog import StateDir
+
+    runner = Runner(netns=netns)
+    state = StateDir.for_netns(netns)
+    state.check()
+    options = RenderOptions(log_group=log_group)
+    renderer = IptablesRenderer()
+    new = body_text({f: renderer.chain_body(policy, v, options) for f, v in (("v4", 4), ("v6", 6))})
+    previous = applied_text(state)
+    found = read_enforcement(runner, state)
+    if found.target == "iptables" and found.drift is not None:
+        warn(found.drift + "; the diff below is against the live chains")
+        previous = body_text({f: list(c.rules) for f, c in found.chains})
+    _show_change(previous, new)
+    console = results()
+    if dry_run:
+        if not force:
+            check_lockout(policy, netns, warn)
+        used = check_iptables(policy, runner, backend, log_group)
+        console.print(
+            f"iptables-restore --test ({BACKEND_NAMES[used]} backend): the rule set is valid; "
+            "nothing applied (--dry-run)."
+        )
+        return
+    outcome = apply_iptables(
+        policy,
+        runner=runner,
+        state=state,
+        window=window,
+        backend=backend,
+        log_group=log_group,
+        force=force,
+        details={"registry": str(registry), "host": policy.host},
+        warn=warn,
+    )
+    kept = f"; {outcome.kept_open} established connections kept open" if outcome.kept_open else ""
+    used = (state.read_json(state.path / "target.json") or {}).get("backend", "?")
+    console.print(
+        visible(
+            f"applied {policy.host}'s policy to iptables ({BACKEND_NAMES.get(str(used), used)} "
+            f"backend, chain PPSGUARD-INPUT, IPv4 and IPv6; apply id {outcome.apply_id}){kept}."
+        )
+    )
+    _offer_confirm(window, netns, outcome.watchdog_pid, state)
 
 
 def register(group: typer.Typer) -> None:
@@ -158,32 +236,52 @@ def register(group: typer.Typer) -> None:
             typer.Option(
                 "--confirm-within",
                 metavar="SECONDS",
-                help="Seconds to confirm before the watchdog restores ppsguard's previous table: "
+                help="Seconds to confirm before the watchdog restores ppsguard's previous rules: "
                 "0 for no window, else 10 to 3600.",
             ),
         ] = "120",
         dry_run: Annotated[
             bool,
-            typer.Option("--dry-run", help="Show the diff and check with nft -c; change nothing."),
+            typer.Option(
+                "--dry-run",
+                help="Show the diff and check (nft -c / iptables-restore --test); change nothing.",
+            ),
         ] = False,
         force: Annotated[
             bool, typer.Option("--force", help="Apply even if it would cut this SSH session.")
         ] = False,
         log_group: LogGroupOpt = 5,
+        target: Annotated[
+            str,
+            typer.Option(
+                "--target",
+                "-t",
+                help="nftables (table inet ppsguard) or iptables (chain PPSGUARD-INPUT).",
+            ),
+        ] = "nftables",
+        backend: Annotated[
+            str,
+            typer.Option(
+                "--backend",
+                help="iptables only: auto (what `iptables -V` names), legacy or nft.",
+            ),
+        ] = "auto",
     ) -> None:
-        """Apply the registry's nftables table atomically, with an automatic rollback window.
+        """Apply the registry's rule set atomically, with an automatic rollback window.
 
         Shows the change, checks that it does not cut your SSH session (found through the
-        process ancestry, so it works under sudo) and that nft accepts it, saves ppsguard's
-        table, arms a detached watchdog, and only then replaces the `inet ppsguard` table in one
-        transaction. Connections established before the apply stay open. Unless
-        `pps policy confirm` runs within --confirm-within seconds, the watchdog puts ppsguard's
-        previous table back; other tables are never touched.
+        process ancestry, so it works under sudo) and that the tool accepts it, saves
+        ppsguard's own rules, arms a detached watchdog, and only then loads the new ones:
+        nftables replaces the `inet ppsguard` table in one transaction; iptables refills the
+        chain PPSGUARD-INPUT and keeps one jump to it first in INPUT, with one
+        `iptables-restore --noflush` commit per family (IPv4, IPv6) on the backend
+        `iptables -V` names. Connections established before the apply stay open. Unless
+        `pps policy confirm` runs within --confirm-within seconds, the watchdog puts
+        ppsguard's previous rules back; nothing else is ever touched.
         """
         from ppsguard.firewall.apply import (
             apply_policy,
             check_lockout,
-            describe_change,
             previous_applied_text,
             replacement_batch,
             validate_window,
@@ -194,7 +292,14 @@ def register(group: typer.Typer) -> None:
         from ppsguard.firewall.watchdog import StateDir
 
         window = validate_window(confirm_within)
+        if target not in {"nftables", "iptables"}:
+            from ppsguard.errors import UsageError
+
+            raise UsageError("unknown target", token=target, hint="nftables or iptables")
         policy = _policy(registry, host)
+        if target == "iptables":
+            _apply_iptables(policy, registry, netns, window, dry_run, force, log_group, backend)
+            return
         table = NftablesRenderer().render_table(policy, RenderOptions(log_group=log_group))
         runner = Runner(netns=netns)
         state = StateDir.for_netns(netns)
@@ -205,19 +310,7 @@ def register(group: typer.Typer) -> None:
         if drift is not None:
             warn(drift + "; the diff below is against the live listing")
             previous = _live_table_text(runner)
-        change = describe_change(previous, table)
-        if change.unchanged:
-            console.print("No change against the last applied rule set.")
-        else:
-            console.print(
-                visible(change.diff or "(no previous apply recorded)", keep_newlines=True)
-            )
-            console.print(
-                visible(
-                    f"entries added: {', '.join(change.added) or '-'}; "
-                    f"removed: {', '.join(change.removed) or '-'}"
-                )
-            )
+        _show_change(previous, table)
         if dry_run:
             if not force:
                 check_lockout(policy, netns, warn)
@@ -240,18 +333,7 @@ def register(group: typer.Typer) -> None:
         console.print(
             visible(f"applied {policy.host}'s policy (apply id {outcome.apply_id}){kept}.")
         )
-        if window is None:
-            return
-        where = f" --netns {netns}" if netns else ""
-        console.print(
-            f"Run `pps policy confirm{where}` within {window:.0f} s, or ppsguard's previous table "
-            f"is restored (watchdog pid {outcome.watchdog_pid})."
-        )
-        if _ask_confirm(window):
-            from ppsguard.firewall.apply import confirm
-
-            confirm(state)
-            console.print("confirmed: the new rule set stays.")
+        _offer_confirm(window, netns, outcome.watchdog_pid, state)
 
     @group.command("confirm")
     def confirm_command(netns: NetnsOpt = None) -> None:
@@ -264,113 +346,15 @@ def register(group: typer.Typer) -> None:
 
     @group.command("rollback")
     def rollback_command(netns: NetnsOpt = None) -> None:
-        """Put ppsguard's table back as it was before the last apply (absent if it was absent).
+        """Put ppsguard's rules back as they were before the last apply (absent if absent).
 
-        Only the `inet ppsguard` table is restored; other tables stay as they are now."""
+        Only what the last apply's target owns is restored — the `inet ppsguard` table, or
+        the iptables chain PPSGUARD-INPUT and its jump; everything else stays as it is now."""
         from ppsguard.firewall.apply import rollback
         from ppsguard.firewall.nft import Runner
         from ppsguard.firewall.watchdog import StateDir
 
         how = rollback(StateDir.for_netns(netns), Runner(netns=netns))
         results().print(
-            visible(f"restored ppsguard's table as it was before the last apply ({how}).")
+            visible(f"restored ppsguard's rules as they were before the last apply ({how}).")
         )
-
-    @group.command("status")
-    def status_command(
-        netns: NetnsOpt = None,
-        registry: Annotated[
-            Path | None,
-            typer.Option(
-                "--registry",
-                help="Also evaluate every other table (and iptables-legacy) against this "
-                "registry's allowed entries and name each rule that drops them.",
-            ),
-        ] = None,
-        host: HostOpt = None,
-        json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
-    ) -> None:
-        """What the kernel holds: ppsguard's table, tables that can override it, counters.
-
-        Exit 1 when the table is missing, changed since apply, or another table can drop
-        traffic it accepts (with --registry: drops packets an entry allows).
-        """
-        from ppsguard.firewall.nft import Runner
-        from ppsguard.firewall.state import EnforcementState, read_enforcement
-        from ppsguard.firewall.watchdog import StateDir
-
-        runner = Runner(netns=netns)
-        state = StateDir.for_netns(netns)
-        policy = _policy(registry, host) if registry is not None else None
-        found = read_enforcement(runner, state, policy)
-        if found.state is EnforcementState.UNKNOWN or found.live is None:
-            from ppsguard.errors import RuntimeFailure
-
-            raise RuntimeFailure("; ".join(found.notes) or "could not read nftables")
-        live = found.live
-        applied = (state.read_json(state.applied) or {}) if state.trusted() else {}
-        unchanged = found.unchanged_since_apply
-        pending = state.read_json(state.pending)
-        problems: list[str] = []
-        if pending and not _alive(pending.get("watchdog_pid")):
-            problems.append("an apply waits for confirmation but its watchdog is not running")
-        if live.owned_present and not unchanged:
-            problems.append("inet ppsguard differs from what ppsguard last applied")
-        problems.extend(p for p in found.problems if "was changed by hand" not in p)
-        if policy is None:
-            problems.extend(
-                f"{c.family} {c.table} chain {c.name} (hook {c.hook}, priority {c.priority}, "
-                f"policy {c.policy}, {c.drop_rules} drop/reject rules) can drop what ppsguard "
-                "accepts"
-                for c in live.overriding_chains
-            )
-        if not state.trusted():
-            problems.append(f"apply record not trusted: {state.problem()}")
-        if json_out:
-            emit_json(
-                {
-                    "netns": netns,
-                    "state": str(found.state),
-                    "owned_present": live.owned_present,
-                    "unchanged_since_apply": unchanged,
-                    "applied": {k: v for k, v in applied.items() if k != "text"},
-                    "pending_confirm": pending,
-                    "tables": [f"{f} {n}" for f, n in live.tables],
-                    "base_chains": live.base_chains,
-                    "counters": live.counters,
-                    "legacy_rules": list(found.legacy_rules),
-                    "foreign_effects": [
-                        {
-                            "entry": entry,
-                            "where": effect.where,
-                            "rule": effect.rule,
-                            "verdict": effect.verdict,
-                            "certainty": effect.certainty,
-                        }
-                        for entry, effect in found.effects
-                    ],
-                    "problems": problems,
-                }
-            )
-        else:
-            console = results()
-            console.print(
-                visible(
-                    f"inet ppsguard: {'loaded' if live.owned_present else 'absent'}"
-                    + (", unchanged since apply" if unchanged else "")
-                    + (f"; {_left(pending)}" if pending else "")
-                    + (f"; registry {found.state}" if policy is not None else "")
-                )
-            )
-            tables = ", ".join(f"{f} {n}" for f, n in live.tables) or "none"
-            console.print(visible("tables: " + tables))
-            for item in live.counters:
-                console.print(
-                    visible(
-                        f"  {item.entry_id:40} {item.packets:>10} packets {item.bytes:>12} bytes"
-                    )
-                )
-            for problem in problems:
-                warn(problem)
-        if problems:
-            raise typer.Exit(1)

@@ -254,6 +254,11 @@ def apply_table(
     with state.locked(), signals_blocked():
         change = describe_change(previous_applied_text(state), table_text)
         pending = state.read_json(state.pending)
+        if pending is not None and pending.get("target", "nftables") != "nftables":
+            raise UsageError(
+                f"an apply of the {pending.get('target')} target waits for confirmation: run "
+                "`pps policy confirm` or `pps policy rollback` first"
+            )
         state.require_space(4 * len(batch))
         before = fingerprint_owned(runner.nft_list_json())
         if pending is None:
@@ -261,6 +266,7 @@ def apply_table(
             state.write_atomic(
                 state.path / "applied-before.json", _json(state.read_json(state.applied) or {})
             )
+        state.set_target("nftables")
         pid: int | None = None
         if window is not None:
             # Armed before the load: from here on a rollback owner exists whatever happens.
@@ -359,13 +365,15 @@ def rollback(state: StateDir, runner: Runner) -> str:
     """Restore ppsguard's table as saved before the last apply (also cancels an open window);
     returns how (see `watchdog.restore_snapshot`)."""
     state.check()
-    if not state.owned_snapshot.exists():
+    iptables = state.target()[0] == "iptables"
+    snapshot = state.iptables_snapshot if iptables else state.owned_snapshot
+    if not snapshot.exists():
         raise RuntimeFailure(f"no snapshot in {state.path}: nothing to roll back to")
     with state.locked(), signals_blocked():
         pending = state.read_json(state.pending)
         how = restore_snapshot(state, runner)
         state.pending.unlink(missing_ok=True)
-        state.applied.unlink(missing_ok=True)
+        state.applied_record().unlink(missing_ok=True)
         state.record(
             "rollback", apply_id=(pending or {}).get("apply_id"), reason="by hand", restored=how
         )

@@ -121,8 +121,11 @@ def _rule_expr(tokens: list[str], family: str) -> tuple[list[dict[str, Any]], st
     return expr, target
 
 
-def legacy_objects(save_text: str, family: str = "ip") -> list[dict[str, Any]]:
-    """The rules of `iptables-legacy-save` output as `nft -j` objects (family ip or ip6)."""
+def legacy_objects(
+    save_text: str, family: str = "ip", source: str = "iptables-legacy"
+) -> list[dict[str, Any]]:
+    """The rules of `iptables-legacy-save` output as `nft -j` objects (family ip or ip6);
+    table names carry `source` in brackets (`filter (iptables-legacy)`)."""
     objects: list[dict[str, Any]] = []
     table = ""
     handle = 0
@@ -139,7 +142,7 @@ def legacy_objects(save_text: str, family: str = "ip") -> list[dict[str, Any]]:
             chains.add((table, name))
             body: dict[str, Any] = {
                 "family": family,
-                "table": f"{table} (iptables-legacy)",
+                "table": f"{table} ({source})",
                 "name": name,
             }
             if (table, name) in _HOOKS:
@@ -165,7 +168,7 @@ def legacy_objects(save_text: str, family: str = "ip") -> list[dict[str, Any]]:
                 expr.append({"xt": {"target": target}})
             rule = {
                 "family": family,
-                "table": f"{table} (iptables-legacy)",
+                "table": f"{table} ({source})",
                 "chain": tokens[1],
                 "handle": handle,
                 "expr": expr,

@@ -13,8 +13,9 @@ iptables-legacy rules and the foreign effects found by `fate.interference`, it r
   priority; iptables-legacy too) drops, rejects, queues or rewrites packets of an entry the
   registry allows — each such place is an `Effect` naming the table, chain and rule;
 - `enforced`: none of the above.
-`read_enforcement` is the I/O edge that gathers the inputs (nft, iptables-legacy-save, the
-state folder). Nothing here changes the rule set.
+`read_nft_enforcement` is the I/O edge that gathers the inputs (nft, iptables-legacy-save,
+the state folder); `enforcement.read_enforcement` picks it or the iptables target's
+(`ipstate.py`) by what the last apply used. Nothing here changes the rule set.
 """
 
 from __future__ import annotations
@@ -25,8 +26,15 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from ppsguard.firewall.fate import Effect, entry_spaces, interference
+from ppsguard.firewall.ipchains import OwnedChain
 from ppsguard.firewall.legacy import legacy_objects
-from ppsguard.firewall.live import BaseChain, LiveRuleset, legacy_rule_lines, parse_ruleset
+from ppsguard.firewall.live import (
+    BaseChain,
+    EntryCounter,
+    LiveRuleset,
+    legacy_rule_lines,
+    parse_ruleset,
+)
 
 if TYPE_CHECKING:
     from ppsguard.firewall.nft import Runner
@@ -56,6 +64,18 @@ class Enforcement:
     effects: tuple[tuple[str, Effect], ...] = ()  # (entry id, effect)
     notes: tuple[str, ...] = ()
     drift: str | None = None  # why the live table is not what ppsguard last applied
+    target: str = "nftables"  # the target of the last apply: nftables or iptables
+    backend: str | None = None  # iptables: "legacy" or "nft"
+    chains: tuple[tuple[str, OwnedChain], ...] = ()  # iptables: ("v4" | "v6", our chain)
+    chain_counters: tuple[EntryCounter, ...] = ()  # iptables: per entry, both families
+    chain_problems: tuple[str, ...] = ()  # iptables: a family without the chain or its jump
+
+    @property
+    def counters(self) -> tuple[EntryCounter, ...]:
+        """Packets and bytes per entry id, from the enforcing target's own rules."""
+        if self.target == "iptables":
+            return self.chain_counters
+        return self.live.counters if self.live else ()
 
     @property
     def overriding(self) -> tuple[BaseChain, ...]:
@@ -67,7 +87,9 @@ class Enforcement:
         found: list[str] = []
         if self.state is EnforcementState.UNKNOWN:
             found.extend(self.notes)
-        if self.live is not None and not self.live.owned_present:
+        if self.target == "iptables":
+            found.extend(self.chain_problems)
+        elif self.live is not None and not self.live.owned_present:
             found.append("ppsguard's table inet ppsguard is not loaded")
         if self.drift:
             found.append(self.drift)
@@ -219,7 +241,7 @@ def foreign_effects(
     return tuple(interference(objects, entry_spaces(policy.rules)))
 
 
-def read_enforcement(
+def read_nft_enforcement(
     runner: Runner, state: StateDir, policy: HostPolicy | None = None
 ) -> Enforcement:
     """Gather the live rule set, the apply record and iptables-legacy rules; judge them."""

@@ -7,6 +7,8 @@ One folder per network namespace under `$PPSGUARD_STATE_DIR` (default /var/lib/p
         pending.json         apply id, deadline, watchdog pid, while a window is open
         confirmed            marker: contains the apply id that was confirmed
         applied.json         fingerprint and text of the last applied table
+        target.json          the target (nftables | iptables, and backend) of the last apply
+        snapshot-iptables.json, applied-iptables.json   the same two for the iptables target
         apply-log.jsonl      one line per apply / confirm / rollback, with what changed
         lock                 flock serialising apply, confirm, rollback and the watchdog
 
@@ -89,6 +91,32 @@ class StateDir:
     @property
     def log(self) -> Path:
         return self.path / "apply-log.jsonl"
+
+    # the iptables target's files, and which target the last apply used -------------------
+    @property
+    def iptables_snapshot(self) -> Path:
+        return self.path / "snapshot-iptables.json"
+
+    @property
+    def iptables_applied(self) -> Path:
+        return self.path / "applied-iptables.json"
+
+    def target(self) -> tuple[str, str | None]:
+        """(target, backend) of the last apply here (`target.json`); nftables when none."""
+        found = self.read_json(self.path / "target.json") or {}
+        target, backend = found.get("target"), found.get("backend")
+        return (
+            target if target in {"nftables", "iptables"} else "nftables",
+            backend if isinstance(backend, str) else None,
+        )
+
+    def set_target(self, target: str, backend: str | None = None) -> None:
+        record = {"target": target} | ({"backend": backend} if backend else {})
+        self.write_atomic(self.path / "target.json", json.dumps(record) + "\n")
+
+    def applied_record(self) -> Path:
+        """The record of the last apply of the current target."""
+        return self.iptables_applied if self.target()[0] == "iptables" else self.applied
 
     # the folder rules -----------------------------------------------------------------------
     def problem(self) -> str | None:

@@ -55,8 +55,14 @@ def restore_snapshot(state: StateDir, runner: Runner) -> str:
     """Put ppsguard's table back as it was before the apply; returns how.
 
     `owned-table`: the saved listing was loaded; `last-applied`: the listing did not reload (a
-    hand edit nft cannot read back) and the text ppsguard applied before was loaded instead.
+    hand edit nft cannot read back) and the text ppsguard applied before was loaded instead;
+    `owned-chains (BACKEND)`: the last apply was of the iptables target (`iptables.py`), and
+    PPSGUARD-INPUT and its jump were put back.
     """
+    from ppsguard.firewall.ipsave import restore_owned
+
+    if state.target()[0] == "iptables":
+        return restore_owned(state, runner)
     owned = state.read_text(state.owned_snapshot)
     try:
         runner.nft_apply(owned_restore_text(owned))
@@ -145,7 +151,7 @@ def watch(state: StateDir, apply_id: str) -> str:
                 state.record("watchdog-rollback-failed", apply_id=apply_id, error=str(exc)[:500])
                 return "failed"
             state.pending.unlink(missing_ok=True)
-            state.applied.unlink(missing_ok=True)
+            state.applied_record().unlink(missing_ok=True)
             state.record(
                 "watchdog-rollback",
                 apply_id=apply_id,

@@ -15,7 +15,7 @@ not per packet). Pure; never raises on short or garbled input (it returns None).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAX_DEPTH = 4
 TCP, UDP, ICMP, ICMP6, GRE, IPIP, IPV6IN4 = 6, 17, 1, 58, 47, 4, 41
@@ -28,8 +28,7 @@ _TCP = struct.Struct("!HHIIBB")
 TunnelKey = tuple[int, bytes, int, bytes, int]  # outer (proto, src, sport, dst, dport)
 
 
-@dataclass(frozen=True, slots=True)
-class Packet:
+class Packet(NamedTuple):  # a named tuple: made once per frame, ~10x cheaper than a dataclass
     time: float
     protocol: int
     source: bytes

@@ -52,12 +52,27 @@ def community_id(
     seed: int = 0,
 ) -> str:
     """The v1 Community ID of a flow (`source_port`/`destination_port` are ICMP type/code)."""
+    return community_id_packed(
+        protocol, source.packed, destination.packed, source_port, destination_port, seed=seed
+    )
+
+
+def community_id_packed(
+    protocol: int,
+    source: bytes,
+    destination: bytes,
+    source_port: int | None = None,
+    destination_port: int | None = None,
+    *,
+    seed: int = 0,
+) -> str:
+    """`community_id` of addresses given packed (4 or 16 bytes): no address objects needed."""
     sport = source_port or 0
     dport = destination_port or 0
     one_way = False
     if protocol in (ICMP, ICMP6):
         sport, dport, one_way = _icmp_ports(protocol, sport, dport)
-    a, b = source.packed, destination.packed
+    a, b = source, destination
     if not one_way and (a > b or (a == b and sport > dport)):
         a, b, sport, dport = b, a, dport, sport
     data = struct.pack("!H", seed) + a + b + bytes((protocol, 0))

@@ -23,6 +23,7 @@ def firewall_not_enforcing(case: Case) -> Iterator[Finding]:
     per_port = [*_doors(case), *_unexplained(case)]
     yield from per_port
     yield from _foreign(case)
+    yield from _managers(case)
     yield from _host(case, explained=bool(per_port))
 
 
@@ -91,6 +92,24 @@ def _foreign(case: Case) -> Iterator[Finding]:
             remedy=Remedy(
                 f"Another table decides beside ppsguard's: change rule {effect.rule!r} in "
                 f"{effect.where}, or document why entry {effect.entry_id!r} is not reachable."
+            ),
+        )
+
+
+def _managers(case: Case) -> Iterator[Finding]:
+    """Another firewall manager (ufw, firewalld, Docker, ...) disagrees with the registry on
+    a port: a DNAT publishes it past INPUT (medium), or an accept or drop contradicts it."""
+    fw = case.obs.firewall
+    for line in fw.conflicts if fw is not None else ():
+        yield finding(
+            T,
+            Severity.MEDIUM if " publishes " in line else Severity.LOW,
+            line,
+            identity=f"manager: {line}",
+            evidence=(f"firewall: {fw.state if fw else '?'}",),
+            remedy=Remedy(
+                "Two managers decide on this port: change the other manager's rule, or the "
+                "registry, so that they agree."
             ),
         )
 

@@ -154,7 +154,6 @@ class IptablesRenderer:
         )
 
     def render_family(self, policy: HostPolicy, version: int, options: RenderOptions) -> str:
-        rules = live_rules(policy)
         policy_word = "ACCEPT" if policy.default_action is Action.ALLOW else "DROP"
         tool = "iptables-restore" if version == 4 else "ip6tables-restore"
         lines = [
@@ -166,8 +165,15 @@ class IptablesRenderer:
             f":INPUT {policy_word} [0:0]",
             f":{CHAIN} - [0:0]",
             f"-A INPUT -j {CHAIN}",
-            f"-A {CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+            *self.chain_body(policy, version, options),
+            "COMMIT",
         ]
+        return "\n".join(lines) + "\n"
+
+    def chain_body(self, policy: HostPolicy, version: int, options: RenderOptions) -> list[str]:
+        """The `-A PPSGUARD-INPUT ...` lines alone (what `pps policy apply` loads)."""
+        check_supported(policy, self.name, self.features)
+        lines = [f"-A {CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"]
         if version == 6:
             lines.extend(
                 f"-A {CHAIN} -p ipv6-icmp -m icmp6 --icmpv6-type {kind} -j ACCEPT"
@@ -175,8 +181,7 @@ class IptablesRenderer:
             )
         lines.append(f"-A {CHAIN} -m conntrack --ctstate INVALID -j DROP")
         lines.append(f"-A {CHAIN} -i lo -j ACCEPT")
-        for rule in rules:
+        for rule in live_rules(policy):
             lines.extend(_rule_lines(rule, version, options))
         lines.extend(_default_lines(policy, version, options))
-        lines.append("COMMIT")
-        return "\n".join(lines) + "\n"
+        return lines

@@ -1,0 +1,380 @@
+"""Flows from chunks of packets, exactly as `table.FlowTable` makes them from one packet at a time.
+
+    table = ChunkTable(FlowTable(source="pcap:trace.pcap"))
+    for columns in chunks: yield from table.add(columns)
+    yield from table.flush()
+
+The NumPy half (`batch.plan_chunk`) groups a chunk's packets by flow and sums the runs between
+TCP control packets; here, once per flow and not once per packet, each group is walked item by
+item on the same `State`s and with the same code as the per-packet table: a control packet (SYN,
+FIN, RST) goes through `FlowTable._account`, a run is applied from its sums (counters, Zeek's
+`history` letters in the order of their first packet, endpoint states, sequence-space bytes);
+a run whose sequence numbers do not continue cleanly from the flow's (a retransmission
+overlapping what came before, a jump past the exact window) is replayed packet by packet.
+
+What the per-packet table does as time passes is reproduced to the row and to the order of
+output: a flow ends at an inactivity gap, at a sweep of idle flows (every `SWEEP_EVERY` seconds
+of packet time, in the table's order of flow starts), or when a new SYN reuses the 5-tuple of a
+terminated connection; ended flows are emitted in the order the per-packet table would emit
+them. A chunk whose times go backwards (merged captures) is fed to the per-packet table
+packet by packet instead. Pure.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+
+import numpy as np
+
+from ppsguard.flows.batch import NONE, Plan, plan_chunk
+from ppsguard.flows.columns import Columns
+from ppsguard.flows.decode import ICMP, ICMP6, TCP, Packet
+from ppsguard.flows.table import (
+    ACK,
+    ESTABLISHED,
+    INACTIVE,
+    OTHER_TIMEOUT,
+    PARTIAL,
+    SWEEP_EVERY,
+    SYN,
+    SYN_ACK_SENT,
+    SYN_SENT,
+    FlowTable,
+    Key,
+    Side,
+    State,
+)
+from ppsguard.model.flows import Flow
+
+MASK32 = (1 << 32) - 1
+Emitted = tuple[int, int, int, State]  # (packet position, 0 sweep / 1 own packet, start, state)
+
+
+def _raw(high: int, low: int, family: int) -> bytes:
+    if family == 4:
+        return low.to_bytes(4, "big")
+    return ((high << 64) | low).to_bytes(16, "big")
+
+
+class ChunkTable:
+    def __init__(self, table: FlowTable) -> None:
+        self.table = table
+        self.started: dict[Key, int] = {}  # flow start positions: the per-packet table's order
+        self.latest = float("-inf")
+        self.oldest = float("inf")  # at most the oldest `last` among the live flows
+
+    # -- the per-packet path, for chunks whose time goes backwards --------------------------
+    def _packet(self, c: Columns, row: int, source: bytes, destination: bytes) -> Packet:
+        return Packet(
+            float(c.time[row]), int(c.protocol[row]), source, destination,
+            int(c.source_port[row]), int(c.destination_port[row]), int(c.flags[row]),
+            int(c.sequence[row]), int(c.ip_length[row]), int(c.payload[row]),
+            c.tunnels.get(row),
+        )  # fmt: skip
+
+    def _by_packet(self, c: Columns) -> Iterator[Flow]:
+        table = self.table
+        ordered = sorted(table.flows.items(), key=lambda item: self.started.get(item[0], -1))
+        table.flows = dict(ordered)
+        family = c.family.tolist()
+        sh, sl = c.source_high.tolist(), c.source_low.tolist()
+        dh, dl = c.destination_high.tolist(), c.destination_low.tolist()
+        for row in range(len(c)):
+            source = _raw(sh[row], sl[row], family[row])
+            destination = _raw(dh[row], dl[row], family[row])
+            yield from table.add(self._packet(c, row, source, destination))
+        self.started = {key: rank for rank, key in enumerate(table.flows)}
+        self.latest = max(self.latest, float(c.time.max()))
+        self.oldest = min(self.oldest, float(c.time.min()))
+
+    # -- the chunk path ---------------------------------------------------------------------
+    def add(self, c: Columns) -> Iterator[Flow]:
+        """Account a chunk of packets; yield the flows that ended within it, in order."""
+        if len(c) == 0:
+            return
+        time = c.time
+        if time[0] < self.latest or bool((time[1:] < time[:-1]).any()):
+            yield from self._by_packet(c)
+            return
+        table = self.table
+        base = table.packets
+        sweeps, sweep_times = self._sweeps(c)
+        plan = plan_chunk(c, table.timeouts, OTHER_TIMEOUT)
+        emitted: list[Emitted] = []
+        touched: set[Key] = set()
+        walker = _Walker(self, c, plan, sweeps, sweep_times, base, emitted)
+        for group in range(len(plan.group_first)):
+            touched.add(walker.group(group))
+        self.oldest = min(self.oldest, float(time[0]))  # the flows this chunk touched
+        self._sweep_untouched(touched, sweeps, sweep_times, base, emitted)
+        table.packets += len(c)
+        self.latest = float(time[-1])
+        emitted.sort(key=lambda e: (e[0], e[1], e[2]))
+        for _, _, _, state in emitted:
+            yield table._flow(state)
+
+    def flush(self) -> Iterator[Flow]:
+        """Every remaining flow, in order of start (as `FlowTable.flush`)."""
+        remaining = sorted(
+            self.table.flows.items(), key=lambda i: (i[1].first, self.started.get(i[0], -1))
+        )
+        self.table.flows.clear()
+        self.started.clear()
+        for _, state in remaining:
+            yield self.table._flow(state)
+
+    def _sweeps(self, c: Columns) -> tuple[list[int], list[float]]:
+        """The rows at which the per-packet table sweeps idle flows, and their times."""
+        running = c.time  # times do not go backwards here
+        rows: list[int] = []
+        times: list[float] = []
+        last = self.table._last_sweep
+        n = len(running)
+        while True:
+            row = int(np.searchsorted(running, last + SWEEP_EVERY, side="left"))
+            while row > 0 and float(running[row - 1]) - last >= SWEEP_EVERY:
+                row -= 1  # the table tests `time - last >= SWEEP_EVERY`: rounding may differ
+            while row < n and not float(running[row]) - last >= SWEEP_EVERY:
+                row += 1
+            if row >= n:
+                break
+            last = float(running[row])
+            rows.append(row)
+            times.append(last)
+        self.table._last_sweep = last
+        return rows, times
+
+    def _sweep_untouched(
+        self,
+        touched: set[Key],
+        sweeps: list[int],
+        sweep_times: list[float],
+        base: int,
+        emitted: list[Emitted],
+    ) -> None:
+        table = self.table
+        shortest = min([*table.timeouts.values(), OTHER_TIMEOUT])
+        if not sweeps or not sweep_times[-1] - self.oldest > shortest:
+            return  # no live flow can be idle long enough (one bound, not a pass over all)
+        latest = sweep_times[-1]
+        gone: list[Key] = []
+        self.oldest = float("inf")
+        for key, state in table.flows.items():
+            self.oldest = min(self.oldest, state.last)
+            if key in touched:
+                continue
+            limit = table.timeouts.get(state.protocol, OTHER_TIMEOUT)
+            if latest - state.last > limit:
+                at = _first_sweep(sweeps, sweep_times, -1, state.last, limit)
+                emitted.append((base + sweeps[at], 0, self.started.get(key, -1), state))
+                gone.append(key)
+        for key in gone:
+            del table.flows[key]
+            self.started.pop(key, None)
+
+
+def _first_sweep(
+    sweeps: list[int], sweep_times: list[float], after: int, last: float, limit: float
+) -> int:
+    """Index of the first sweep at a row after `after` that finds a flow last seen at `last`
+    idle (the caller knows one does)."""
+    index = bisect.bisect_right(sweeps, after)
+    while not sweep_times[index] - last > limit:
+        index += 1
+    return index
+
+
+class _Walker:
+    """One chunk's groups walked item by item (see the module docstring)."""
+
+    def __init__(  # noqa: PLR0917 -- private
+        self,
+        owner: ChunkTable,
+        c: Columns,
+        plan: Plan,
+        sweeps: list[int],
+        sweep_times: list[float],
+        base: int,
+        emitted: list[Emitted],
+    ) -> None:
+        self.owner, self.c, self.plan = owner, c, plan
+        self.sweeps, self.sweep_times, self.base, self.emitted = sweeps, sweep_times, base, emitted
+        self.order = plan.order
+        starts = np.array(plan.item_start, dtype=np.int64)
+        rows = plan.order[starts]
+        self.rows = rows.tolist()  # per item: the row of its first packet, and that packet
+        self.last_rows = plan.order[np.array(plan.item_end, dtype=np.int64) - 1].tolist()
+        self.time = c.time[rows].tolist()
+        self.lo = plan.lo_side[rows].tolist()
+        self.protocol, self.sport, self.dport, self.flags, self.sequence = (
+            column[rows].tolist()
+            for column in (c.protocol, c.source_port, c.destination_port, c.flags, c.sequence)
+        )
+        self.ip_length = c.ip_length[rows].tolist()
+        self.payload = c.payload[rows].tolist()
+        self.item = 0
+        self.group_end = [*plan.group_first[1:], len(plan.order)]
+
+    def _end(self, state: State, key: Key, row: int, kind: int) -> None:
+        self.emitted.append((self.base + row, kind, self.owner.started.pop(key, -1), state))
+
+    def _caught(self, after: int, row: int, last: float, limit: float) -> int | None:
+        """The row of the first sweep in (after, row] that finds the flow idle, if one does."""
+        sweeps, times = self.sweeps, self.sweep_times
+        latest = bisect.bisect_right(sweeps, row) - 1
+        if latest < 0 or sweeps[latest] <= after or not times[latest] - last > limit:
+            return None
+        return sweeps[_first_sweep(sweeps, times, after, last, limit)]
+
+    def group(self, group: int) -> Key:
+        plan, owner = self.plan, self.owner
+        table = owner.table
+        first = self.item
+        key, lo_raw, hi_raw = self._key(self.rows[first], self.lo[first])
+        state = table.flows.pop(key, None)
+        limit = table.timeouts.get(self.protocol[first], OTHER_TIMEOUT)
+        previous_row = -1
+        end = self.group_end[group]
+        starts, events, count = plan.item_start, plan.item_event, len(plan.item_start)
+        while self.item < count and starts[self.item] < end:
+            item = self.item
+            self.item += 1
+            row = self.rows[item]
+            if state is not None and self.time[item] - state.last > limit:
+                swept = self._caught(previous_row, row, state.last, limit)
+                self._end(state, key, row if swept is None else swept, 1 if swept is None else 0)
+                state = None
+            if events[item]:
+                packet = self._packet(item, lo_raw, hi_raw)
+                if state is not None and packet.flags & (SYN | ACK) == SYN and state.terminated:
+                    self._end(state, key, row, 1)
+                    state = None
+                if state is None:
+                    state = self._start(key, packet, row)
+                table._account(state, packet)
+            else:
+                if state is None:
+                    state = self._start(key, self._packet(item, lo_raw, hi_raw), row)
+                self._run(state, item)
+            previous_row = self.last_rows[item]
+        if state is not None:
+            swept = self._caught(previous_row, 1 << 62, state.last, limit)
+            if swept is not None:
+                self._end(state, key, swept, 0)
+            else:
+                table.flows[key] = state
+        return key
+
+    def _key(self, row: int, lo: bool) -> tuple[Key, bytes, bytes]:
+        c = self.c
+        family = int(c.family[row])
+        source = _raw(int(c.source_high[row]), int(c.source_low[row]), family)
+        destination = _raw(int(c.destination_high[row]), int(c.destination_low[row]), family)
+        lo_raw, hi_raw = (source, destination) if lo else (destination, source)
+        protocol = int(c.protocol[row])
+        if protocol in (ICMP, ICMP6):
+            return (protocol, lo_raw, 0, hi_raw, 0), lo_raw, hi_raw
+        sport, dport = int(c.source_port[row]), int(c.destination_port[row])
+        lo_port, hi_port = (sport, dport) if lo else (dport, sport)
+        return (protocol, lo_raw, lo_port, hi_raw, hi_port), lo_raw, hi_raw
+
+    def _packet(self, item: int, lo_raw: bytes, hi_raw: bytes) -> Packet:
+        source, destination = (lo_raw, hi_raw) if self.lo[item] else (hi_raw, lo_raw)
+        return Packet(
+            self.time[item], self.protocol[item], source, destination, self.sport[item],
+            self.dport[item], self.flags[item], self.sequence[item], self.ip_length[item],
+            self.payload[item],
+            self.c.tunnels.get(self.rows[item]) if self.c.tunnels else None,
+        )  # fmt: skip
+
+    def _start(self, key: Key, packet: Packet, row: int) -> State:
+        state = self.owner.table._start(key, packet)
+        self.owner.started[key] = self.base + row
+        return state
+
+    def _run(self, state: State, item: int) -> None:
+        """Apply one run of packets without SYN, FIN or RST from its sums."""
+        sums, plan = self.plan.sums, self.plan
+        if state.protocol in (ICMP, ICMP6):
+            lo_is_orig = state.orig[0] == state.key[1]
+        else:
+            lo_is_orig = state.orig == (state.key[1], state.key[2])
+        sides = (
+            ("lo", state.o if lo_is_orig else state.r, lo_is_orig),
+            ("hi", state.r if lo_is_orig else state.o, not lo_is_orig),
+        )
+        tcp = state.protocol == TCP
+        if tcp:
+            for name, side, _ in sides:
+                if sums[name]["data"][item] != NONE and not self._fits(side, name, item):
+                    self._replay(state, item)
+                    return
+        state.last = max(state.last, plan.last_time[item])
+        letters: list[tuple[int, str, Side, bool]] = []
+        for name, side, from_orig in sides:
+            count = sums[name]["packets"][item]
+            if not count:
+                continue
+            side.packets += count
+            side.ip_bytes += sums[name]["ip"][item]
+            if not tcp:
+                side.payload += sums[name]["payload"][item]
+                side.state = ESTABLISHED
+                continue
+            first_data = sums[name]["data"][item]
+            if first_data != NONE:
+                begin = sums[name]["begin"][item]
+                if side.start_seq is None:
+                    side.start_seq = side.max_end = begin
+                    if side.state == INACTIVE:
+                        side.state = PARTIAL
+                assert side.max_end is not None
+                side.missed += (begin - side.max_end) % (1 << 32) + sums[name]["missed"][item]
+                side.max_end = (begin + sums[name]["high"][item]) % (1 << 32)
+                letters.append((first_data, "D", side, from_orig))
+                retransmit = sums[name]["retransmit"][item]
+                if retransmit != NONE:
+                    letters.append((retransmit, "T", side, from_orig))
+            pure_ack = sums[name]["ack"][item]
+            if pure_ack != NONE:
+                letters.append((pure_ack, "A", side, from_orig))
+                if side.state == INACTIVE:
+                    side.state = PARTIAL
+        if tcp:
+            self._establish(state, sides, item)
+        letters.sort(key=lambda entry: entry[0])
+        for _, letter, side, from_orig in letters:
+            FlowTable._note(state, side, from_orig, letter)
+
+    def _fits(self, side: Side, name: str, item: int) -> bool:
+        """Whether a run's data continues the side's sequence space cleanly."""
+        if self.plan.sums[name]["unfit"][item]:
+            return False
+        if side.max_end is None:
+            return True
+        begin = self.plan.sums[name]["begin"][item]
+        return (begin - side.max_end) % (1 << 32) < (1 << 29)
+
+    def _establish(
+        self, state: State, sides: tuple[tuple[str, Side, bool], ...], item: int
+    ) -> None:
+        sums = self.plan.sums
+        for name, side, _ in sides:
+            other = state.r if side is state.o else state.o
+            if side.state != SYN_SENT:
+                continue
+            acked = sums[name]["acked"][item] != NONE
+            data = sums[name]["data"][item] != NONE
+            if (acked and other.state == SYN_ACK_SENT) or (
+                data and other.state in (SYN_ACK_SENT, ESTABLISHED)
+            ):
+                side.state = other.state = ESTABLISHED
+
+    def _replay(self, state: State, item: int) -> None:
+        plan = self.plan
+        for position in range(plan.item_start[item], plan.item_end[item]):
+            row = int(self.order[position])
+            lo = bool(plan.lo_side[row])
+            ends = (state.key[1], state.key[3]) if lo else (state.key[3], state.key[1])
+            self.owner.table._account(state, self.owner._packet(self.c, row, *ends))
