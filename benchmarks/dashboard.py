@@ -34,18 +34,7 @@ from typing import Any
 
 from ppsguard.store import record_run
 from ppsguard.store.engine import close_all
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
+from ppsguard.testing.browser import ARGS, CHROMIUM
 
 PARTS_BUILDING = """(() => {
   const nav = performance.getEntriesByType('navigation')[0];

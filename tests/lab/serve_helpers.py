@@ -23,16 +23,8 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from ppsguard.testing.browser import ARGS, CHROMIUM
+
 PPS = [sys.executable, "-m", "ppsguard"]
 SCRIPT = "<script>window.pwned=1</script>"
 IMG = '"><img src=x onerror="window.pwned=2">'

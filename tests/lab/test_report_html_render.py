@@ -29,17 +29,8 @@ from ppsguard.model.net import Family, Protocol
 from ppsguard.model.sockets import exposure_of
 from ppsguard.registry.load import parse_registry
 from ppsguard.report.html import render_html
+from ppsguard.testing.browser import ARGS, CHROMIUM
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCRIPT = "<script>window.pwned=1</script>"
 IMG = '<img src=x onerror="window.pwned=2">'
 REGISTRY = """
