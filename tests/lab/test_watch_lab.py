@@ -53,6 +53,8 @@ def test_a_scan_is_flagged_within_five_probes_and_a_benign_client_is_not(
                 [*_pps_argv(), "scan", "--syn", "-p", "1-200", str(target.ipv4)], check=False
             )
         assert watch.wait_for(lambda: bool(watch.alerts("scan")), 10)
+        # the scan is over: its last rate-limited update is announced at the watch's next tick
+        watch.wait_for(lambda: watch.alerts("scan")[-1]["count"] >= 100, 10)
     assert watch.bad_lines == [], (watch.process.returncode, watch.stderr)
     scans = watch.alerts("scan")
     assert {a["remote"] for a in scans} == {"198.18.0.66"}, scans
