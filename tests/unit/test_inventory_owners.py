@@ -161,7 +161,9 @@ def test_collect_respects_a_disabled_or_frozen_collector() -> None:
         frozen = gc.get_freeze_count()
         assert frozen > 0
         collect(owners=False)
-        assert gc.get_freeze_count() == frozen
+        # neither unfrozen (0) nor frozen further (more); a frozen object that another test left
+        # behind may be freed meanwhile, which lowers the count a little (seen once in CI: -3)
+        assert frozen - 100 <= gc.get_freeze_count() <= frozen
         assert gc.isenabled()
     finally:
         gc.unfreeze()
