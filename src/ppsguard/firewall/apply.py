@@ -38,6 +38,7 @@ from ppsguard.firewall.nft import RulesetRejected, Runner
 from ppsguard.firewall.session import SshSession, ssh_session
 from ppsguard.firewall.statedir import StateDir
 from ppsguard.firewall.watchdog import restore_snapshot, spawn
+from ppsguard.firewall.window import open_window
 from ppsguard.model.registry import HostPolicy
 
 __all__ = [
@@ -270,15 +271,7 @@ def apply_table(
         pid: int | None = None
         if window is not None:
             # Armed before the load: from here on a rollback owner exists whatever happens.
-            state.confirmed.unlink(missing_ok=True)
-            state.write_atomic(
-                state.pending, _json({"apply_id": apply_id, "deadline": clock() + window})
-            )
-            pid = spawn(state, apply_id)
-            state.write_atomic(
-                state.pending,
-                _json({"apply_id": apply_id, "deadline": clock() + window, "watchdog_pid": pid}),
-            )
+            pid = open_window(state, apply_id, window, spawn, clock)
         try:
             runner.nft_apply(batch)
         except RulesetRejected as exc:  # nothing changed; a timeout keeps the watchdog armed

@@ -108,6 +108,7 @@ def apply_iptables(
     from ppsguard.firewall.render import RenderOptions
     from ppsguard.firewall.render.iptables import IptablesRenderer
     from ppsguard.firewall.watchdog import spawn
+    from ppsguard.firewall.window import open_window
 
     warnings: list[str] = []
 
@@ -153,11 +154,7 @@ def apply_iptables(
         state.set_target("iptables", backend)
         pid: int | None = None
         if window is not None:
-            state.confirmed.unlink(missing_ok=True)
-            record = {"apply_id": apply_id, "deadline": clock() + window, "target": "iptables"}
-            state.write_atomic(state.pending, _json(record))
-            pid = spawn(state, apply_id)
-            state.write_atomic(state.pending, _json({**record, "watchdog_pid": pid}))
+            pid = open_window(state, apply_id, window, spawn, clock, target="iptables")
         done: list[int] = []
         try:
             for family, version in FAMILIES:

@@ -13,6 +13,7 @@ calls the rollback it was given.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import signal
@@ -118,3 +119,23 @@ def arm(apply_id: str) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
+
+
+def open_window(
+    state: StateDir,
+    apply_id: str,
+    seconds: float,
+    spawn_watchdog: Callable[[StateDir, str], int],
+    clock: Callable[[], float],
+    **record: object,
+) -> int:
+    """Arm a confirm window before the change: clear an old confirm marker, write pending.json
+    (apply id, deadline, `record`'s fields), start the watchdog, then write it again with the
+    watchdog's pid and a deadline counted from now. Returns the pid."""
+    state.confirmed.unlink(missing_ok=True)
+    pending = {"apply_id": apply_id, "deadline": clock() + seconds, **record}
+    state.write_atomic(state.pending, json.dumps(pending, sort_keys=True, indent=1) + "\n")
+    pid = spawn_watchdog(state, apply_id)
+    pending.update(deadline=clock() + seconds, watchdog_pid=pid)
+    state.write_atomic(state.pending, json.dumps(pending, sort_keys=True, indent=1) + "\n")
+    return pid

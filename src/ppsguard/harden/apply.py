@@ -89,6 +89,7 @@ def apply_units(
     clock: Callable[[], float] = time.time,
 ) -> HardenOutcome:
     """Stop and disable `units` in order, with the rollback armed first (module docstring)."""
+    from ppsguard.firewall.window import open_window
     from ppsguard.harden.watchdog import spawn
 
     seconds = validate_window(window)
@@ -104,11 +105,11 @@ def apply_units(
     changed: list[str] = []
     warnings: list[str] = []
     with state.locked(), signals_blocked():
-        open_window = state.read_json(state.pending)
-        if open_window is not None:
+        waiting = state.read_json(state.pending)
+        if waiting is not None:
             raise UsageError(
                 "a harden apply is waiting for confirmation: confirm or roll it back first",
-                token=str(open_window.get("apply_id")),
+                token=str(waiting.get("apply_id")),
             )
         statuses = {u: manager.status(u) for u in units}
         state.write_atomic(
@@ -116,15 +117,7 @@ def apply_units(
         )
         pid: int | None = None
         if seconds is not None:
-            state.confirmed.unlink(missing_ok=True)
-            state.write_atomic(
-                state.pending, _json({"apply_id": apply_id, "deadline": clock() + seconds})
-            )
-            pid = spawn(state, apply_id)
-            state.write_atomic(
-                state.pending,
-                _json({"apply_id": apply_id, "deadline": clock() + seconds, "watchdog_pid": pid}),
-            )
+            pid = open_window(state, apply_id, seconds, spawn, clock)
         try:
             for unit in units:
                 if statuses[unit].enabled == "not-found":
