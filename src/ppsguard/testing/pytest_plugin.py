@@ -22,14 +22,19 @@ def lab_required() -> bool:
     return os.environ.get("PPSGUARD_REQUIRE_LAB", "") not in ("", "0")
 
 
-def require_lab() -> None:
-    """Skip (or fail, when required) the calling test if the lab is unavailable."""
-    reason = lab_unavailable_reason()
+def skip_unless_available(reason: str | None) -> None:
+    """Nothing when `reason` is None; else skip the calling test, or fail it when
+    PPSGUARD_REQUIRE_LAB=1 (CI never passes by skipping)."""
     if reason is None:
         return
     if lab_required():
         pytest.fail(f"PPSGUARD_REQUIRE_LAB=1 but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def require_lab() -> None:
+    """Skip (or fail, when required) the calling test if the lab is unavailable."""
+    skip_unless_available(lab_unavailable_reason())
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -34,16 +34,9 @@ def unavailable_reason() -> str | None:
 
 def require_spark() -> None:
     """Skip the calling test without Java or pyspark — or fail it when PPSGUARD_REQUIRE_LAB=1."""
-    import pytest
+    from ppsguard.testing.pytest_plugin import skip_unless_available
 
-    from ppsguard.testing.pytest_plugin import lab_required
-
-    reason = unavailable_reason()
-    if reason is None:
-        return
-    if lab_required():
-        pytest.fail(f"PPSGUARD_REQUIRE_LAB=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
+    skip_unless_available(unavailable_reason())
 
 
 def _free_port() -> int:
