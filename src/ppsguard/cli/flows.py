@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
                     _notes(path, stats)
 
             written = write_parquet(every(), parquet)
-            sys.stderr.write(f"pps flows: {written} flows written to {parquet}\n")
+            sys.stderr.write(f"pps flows: {written} flows written to {visible(parquet)}\n")
             return
         out = sys.stdout
         writer = csv.writer(out) if as_csv else None
