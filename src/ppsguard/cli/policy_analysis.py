@@ -7,13 +7,13 @@ Thin: parse options, load the registry (ppsguard.registry.load), call the pure c
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ppsguard.errors import UsageError
+from ppsguard.policy.evaluate import attempt_address
 
 RegistryArg = Annotated[
     Path, typer.Argument(help="The registry YAML file (includes are resolved next to it).")
@@ -24,20 +24,6 @@ HostOpt = Annotated[
         "--host", "-H", help="Host name or address; may be omitted when the registry has one host."
     ),
 ]
-
-
-def _address(text: str, option: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """An address; an IPv4-mapped IPv6 address is the IPv4 address the kernel sees; a zone
-    index (`fe80::1%eth0`) is refused, since rules match addresses, not interfaces."""
-    if "%" in text or not text.isascii():
-        raise UsageError(f"{option} needs an address without a zone index", token=text)
-    try:
-        address = ipaddress.ip_address(text.strip())
-    except ValueError:
-        raise UsageError(f"{option} needs an IPv4 or IPv6 address", token=text) from None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 def register(group: typer.Typer) -> None:
@@ -78,8 +64,8 @@ def register(group: typer.Typer) -> None:
         from ppsguard.registry.naming import parse_port_text
         from ppsguard.report.sanitize import visible
 
-        src = _address(source, "--from")
-        dst = _address(to, "--to") if to is not None else None
+        src = attempt_address(source, "--from")
+        dst = attempt_address(to, "--to") if to is not None else None
         if dst is not None and dst.version != src.version:
             raise UsageError("--from and --to must be of the same address family", token=to)
         from ppsguard.model.registry import SourceLocation

@@ -22,8 +22,10 @@ Pure.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
+from ppsguard.errors import UsageError
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.registry import (
     ANYWHERE,
@@ -165,3 +167,18 @@ def explain(
         reason,
         unchecked,
     )
+
+
+def attempt_address(text: str, option: str) -> IPAddress:
+    """An attempt's address as `pps policy explain` and the desk's explain form take it: an
+    IPv4-mapped IPv6 address is the IPv4 address the kernel sees; a zone index (`fe80::1%eth0`)
+    is refused, since rules match addresses, not interfaces. `option` names the field."""
+    if "%" in text or not text.isascii():
+        raise UsageError(f"{option} needs an address without a zone index", token=text)
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise UsageError(f"{option} needs an IPv4 or IPv6 address", token=text) from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address

@@ -9,13 +9,13 @@ applies anything.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ppsguard.errors import PpsError, UsageError
 from ppsguard.model.registry import Entry, Registry, SourceLocation
+from ppsguard.policy.evaluate import attempt_address
 
 _cache: dict[str, tuple[float, Registry]] = {}
 
@@ -114,18 +114,6 @@ def compiled(registry: Registry, host: str | None, target: str) -> list[tuple[st
     return [(f.suffix, f.text) for f in rendered.files]
 
 
-def _address(text: str, field: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    if "%" in text or not text.isascii():
-        raise UsageError(f"{field} needs an address without a zone index", token=text)
-    try:
-        address = ipaddress.ip_address(text.strip())
-    except ValueError:
-        raise UsageError(f"{field} needs an IPv4 or IPv6 address", token=text) from None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
 def explain(
     registry: Registry, host: str | None, source: str, to_port: str, to: str | None
 ) -> dict[str, Any]:
@@ -135,8 +123,8 @@ def explain(
     from ppsguard.registry.naming import parse_port_text
     from ppsguard.report.policy_documents import explain_document
 
-    src = _address(source, "from")
-    dst = _address(to, "to") if to else None
+    src = attempt_address(source, "from")
+    dst = attempt_address(to, "to") if to else None
     if dst is not None and dst.version != src.version:
         raise UsageError("from and to must be of the same address family", token=to)
     try:
