@@ -2,6 +2,9 @@
 
 `Watcher(host, registry)` starts `pps watch --jsonl` inside the host's namespace as a separate
 process, collects its JSON lines (with arrival times) on a thread, and stops it with SIGTERM.
+Each pipe has exactly one reader: stdout the line collector, stderr its own thread. Stopping
+waits for the process and then for both readers to reach end of file, so no line is lost and
+no pipe is closed under a thread still reading it.
 """
 
 from __future__ import annotations
@@ -35,8 +38,11 @@ class Watcher:
         self.records: list[tuple[float, Record]] = []
         self.stderr = ""
         self.bad_lines: list[str] = []
+        self._stderr_parts: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_reader.start()
         self._ready(host)
 
     def _read(self) -> None:
@@ -48,6 +54,11 @@ class Watcher:
                 self.bad_lines.append(line)
                 continue
             self.records.append((time.monotonic(), record))
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self._stderr_parts.append(line)
 
     def _ready(self, host: Host) -> None:
         """Wait until the watch has loaded its tracking table (its sources are then open)."""
@@ -82,11 +93,16 @@ class Watcher:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            _, self.stderr = self.process.communicate(timeout=20)
+            self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            _, self.stderr = self.process.communicate()
-        self._reader.join(5)
+            self.process.wait()
+        self._reader.join(10)
+        self._stderr_reader.join(10)
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
+        self.stderr = "".join(self._stderr_parts)
         return self.process.returncode
 
     def __enter__(self) -> Watcher:
