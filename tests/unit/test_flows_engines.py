@@ -126,3 +126,24 @@ def test_a_csv_of_flows_reads_like_its_flows(tmp_path: Path) -> None:
     expected = document(audit_flows(REGISTRY, flows, "building"))
     for engine in ("local", "duckdb"):
         assert document(run_audit(engine, REGISTRY, expand([str(path)]), "building")) == expected
+
+
+def test_addresses_parse_the_same_plain_or_dictionary_encoded() -> None:
+    """Each distinct text is parsed once (through a dictionary); the rows get the same integers
+    as a row-by-row parse, IPv4 and IPv6 mixed, and a bad value is still named."""
+    import numpy as np
+
+    from ppsguard.errors import InputError
+    from ppsguard.flows.audit_columns import AddressCache, parse_addresses, parse_texts
+
+    texts = ["198.18.0.1", "2001:db8::1", "198.18.0.1", "198.19.255.254", "2001:db8::1", "0.0.0.0"]
+    plain = pa.array(texts)
+    expected = parse_texts(plain, "id.orig_h", {})
+    for array in (plain, plain.dictionary_encode(), pa.array(texts, pa.large_string())):
+        got = parse_addresses(array, "id.orig_h", AddressCache())
+        for want, have in zip(expected, got, strict=True):
+            assert np.array_equal(np.asarray(want), np.asarray(have))
+    assert got[2][0] == int.from_bytes(bytes([198, 18, 0, 1]), "big") and got[0][1] == 6
+    bad = pa.array([*texts, "198.18.0.300"]).dictionary_encode()
+    with pytest.raises(InputError, match=r"not an IP address: '198\.18\.0\.300'"):
+        parse_addresses(bad, "id.orig_h", AddressCache())

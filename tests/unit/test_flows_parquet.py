@@ -95,3 +95,24 @@ def test_cli_parquet_output_and_a_missing_folder(tmp_path: Path) -> None:
         timeout=60,
     )
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_cli_jsonl_is_the_default_and_formats_exclude_each_other(tmp_path: Path) -> None:
+    path = capture(tmp_path)
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ppsguard", "flows", "read", str(path), *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    default, jsonl = run(), run("--jsonl")
+    assert default.returncode == jsonl.returncode == 0
+    assert default.stdout == jsonl.stdout and len(jsonl.stdout.splitlines()) == 100
+    both = run("--jsonl", "--zeek")
+    assert both.returncode == 2 and both.stdout == ""
+    assert both.stderr.strip() == (
+        "pps: error: choose one of --jsonl, --csv, --zeek and --parquet: '--zeek'"
+    )

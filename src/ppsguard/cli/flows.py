@@ -22,14 +22,17 @@ if TYPE_CHECKING:
 
 _READ_HELP = """Read captures (pcap, pcapng), Zeek conn.log (TSV or JSON), Suricata EVE (flow and
 netflow events), AWS VPC flow logs, kernel firewall log lines (iptables LOG, nftables log, ufw)
-and captures of NetFlow/IPFIX exports (--format netflow); print one flow per line.
-
-Captures become bidirectional flows with Zeek's semantics: conn_state (S0, S1, SF, REJ, ...),
-history letters, per-direction packets and bytes, and Zeek's inactivity timeouts (TCP 5 min,
-UDP and ICMP 1 min). VLAN, QinQ, MPLS, PPPoE, SLL/SLL2 and loopback links, IPv6 extension
-headers, GRE, VXLAN, Geneve and IP-in-IP tunnels are decoded (inner flows name their tunnel).
-Output: JSON lines with Zeek's conn.log names (default), --csv, or --zeek (a conn.log TSV with
-Zeek's header that zeek-cut reads). Every flow carries its Community ID."""
+and captures of NetFlow/IPFIX exports (--format netflow); print one flow per line."""
+_READ_HELP += (  # one line per paragraph: Typer keeps the line breaks of later paragraphs
+    "\n\nCaptures become bidirectional flows with Zeek's semantics: conn_state (S0, S1, SF, REJ, "
+    "...), history letters, per-direction packets and bytes, and Zeek's inactivity timeouts "
+    "(TCP 5 min, UDP and ICMP 1 min). VLAN, QinQ, MPLS, PPPoE, SLL/SLL2 and loopback links, "
+    "IPv6 extension headers, GRE, VXLAN, Geneve and IP-in-IP tunnels are decoded (inner flows "
+    "name their tunnel)."
+    "\n\nOutput: JSON lines with Zeek's conn.log names (--jsonl, the default), --csv, --zeek "
+    "(a conn.log TSV with Zeek's header that zeek-cut reads) or --parquet FILE. Every flow "
+    "carries its Community ID."
+)
 
 _COLLECT_HELP = """Receive NetFlow v5, v9 and IPFIX exports on a UDP socket and print one biflow per
 line (the two one-way records of a connection stitched together). Templates are cached per
@@ -71,6 +74,9 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option("--format", help=_FORMAT_HELP),
         ] = "auto",
+        as_jsonl: Annotated[
+            bool, typer.Option("--jsonl", help="JSON lines, Zeek's names (the default).")
+        ] = False,
         as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header row.")] = False,
         as_zeek: Annotated[bool, typer.Option("--zeek", help="Zeek conn.log TSV.")] = False,
         parquet: Annotated[
@@ -89,8 +95,11 @@ def register(app: typer.Typer) -> None:
 
         if fmt not in FORMATS:
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}", token=fmt)
-        if sum((as_csv, as_zeek, parquet is not None)) > 1:
-            raise UsageError("choose one of --csv, --zeek and --parquet", token="--zeek")  # noqa: S106
+        if sum((as_jsonl, as_csv, as_zeek, parquet is not None)) > 1:
+            raise UsageError(
+                "choose one of --jsonl, --csv, --zeek and --parquet",
+                token="--parquet" if parquet is not None else ("--zeek" if as_zeek else "--csv"),
+            )
         if parquet is not None:
             from ppsguard.flows.columnar import write_parquet
 

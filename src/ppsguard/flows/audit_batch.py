@@ -23,7 +23,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ppsguard.flows.audit_columns import FlowColumns, address_text
+from ppsguard.flows.audit_columns import AddressCache, FlowColumns, address_text
 from ppsguard.flows.partial import EXAMPLES, Partial, pair_rows
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.registry import Action, HostPolicy, Registry
@@ -125,7 +125,7 @@ class BatchAuditor:
         ]
         self._provided: dict[int, int] = {}  # protocol * 65536 + port -> provider index, -1
         self._providers: list[str] = []
-        self.cache: dict[str, int] = {}
+        self.cache = AddressCache()
 
     def partial(self) -> Partial:
         return Partial(list(self.entries))

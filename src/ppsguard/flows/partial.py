@@ -77,11 +77,20 @@ class PairSet:
         return rows[np.lexsort(rows.T[::-1])]
 
     def update(self, other: PairSet, remap: npt.NDArray[np.uint64] | None = None) -> None:
-        rows = other.rows()
-        if remap is not None and rows.shape[0]:
-            rows = rows.copy()
-            rows[:, 0] = remap[rows[:, 0].astype(np.int64)]
-        self.add(rows)
+        """Take in the other set's rows (ids through `remap`), without sorting them."""
+        keys4, rows6 = list(other._keys4), list(other._rows6)
+        if remap is not None:
+            keys4 = [
+                (remap[(k >> np.uint64(32)).astype(np.int64)] << np.uint64(32))
+                | (k & np.uint64(_LOW32))
+                for k in keys4
+            ]
+            rows6 = [np.column_stack([remap[r[:, 0].astype(np.int64)], r[:, 1:]]) for r in rows6]
+        self._keys4 += keys4
+        self._rows6 += rows6
+        self._pending += sum(k.shape[0] for k in keys4) + sum(r.shape[0] for r in rows6)
+        if self._pending > _COMPACT:
+            self._compact()
 
     def counts(self, size: int) -> npt.NDArray[np.int64]:
         """How many distinct rows each id 0..size-1 has."""

@@ -126,13 +126,12 @@ class Detectors:
         if not decided:
             return []
         walk = max((d.walk for d in decided), key=lambda w: w.attempts)
-        touched = self.trw_ports.walks.get(attempt.remote)
+        ports = None  # the ports touched so far matter only to a new alert (a set per attempt
+        if f"scan|{attempt.remote}" not in self.book.alerts:  # of a long scan was quadratic)
+            touched = self.trw_ports.walks.get(attempt.remote)
+            ports = touched.ports if touched is not None else {attempt.port}
         return self._scan_alert(
-            attempt,
-            probes=walk.attempts,
-            how="TRW",
-            first_seen=walk.first_seen,
-            ports=touched.ports if touched is not None else {attempt.port},
+            attempt, probes=walk.attempts, how="TRW", first_seen=walk.first_seen, ports=ports
         )
 
     def _scan_alert(

