@@ -5,9 +5,11 @@ logs: Zeek's conn.log column names, one row per biflow) to Parquet, 2M and 20M r
 200k and 2M; `--huge` adds 100M), and a 1,000-entry registry for one host. Traffic: ~32k
 sources in 198.18.0.0/17 calling the host on the registry's ports (0.2% refused or
 unanswered), 10% outbound, and 20 scanners probing 1,000 ports each. Then, per size, each
-engine's wall time and flows/s: `local` (Arrow batches from the file, the one evaluator),
-`duckdb` (reads in place), and `spark` local[2] (session start-up reported separately). All
-three documents must be identical; the script checks it. Targets (issues #14, #15): the
+engine's wall time and flows/s: `local` (Arrow batches from the file, the one evaluator) and
+`duckdb` (reads in place) timed as users run them, the whole `pps flows audit REG FILE
+--engine E --json` command with its output written; `spark` local[2] through the library
+(its session start-up reported separately: one session serves every size). All three
+documents must be identical; the script checks it. Targets (issues #14, #15): the
 policy pass >= 2,000,000 flows/s on 10M flows; DuckDB >= 5,000,000 flows/s; Spark after
 start-up within 2x of DuckDB. Ends with the cluster size for 10 billion flows a day within an
 hour, from the measured per-core rate. Bounded: sizes are fixed; the run takes minutes.
@@ -19,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -124,11 +128,26 @@ def write_flows(path: Path, rows: int, entries: list[Entry]) -> None:
             writer.write_batch(make_chunk(start, min(CHUNK, rows - start), entries, gen))
 
 
+def command(engine: str, registry: Path, flows: Path) -> object:
+    """The whole `pps flows audit` command, its JSON document written to a file and parsed
+    afterwards (exit 1: the audit has findings)."""
+    out = flows.with_suffix(f".{engine}.json")
+    with out.open("w") as handle:
+        done = subprocess.run(
+            [sys.executable, "-m", "ppsguard", "flows", "audit", str(registry), str(flows),
+             "--host", "h", "--engine", engine, "--json"],
+            stdout=handle, stderr=subprocess.PIPE, text=True, timeout=3600, check=False,
+        )  # fmt: skip
+    if done.returncode not in (0, 1):
+        sys.exit(f"pps flows audit --engine {engine} failed: {done.stderr.strip()}")
+    return json.loads(out.read_text())
+
+
 def timed(label: str, rows: int, run: object) -> tuple[float, object]:
     started = time.perf_counter()
     result = run()  # type: ignore[operator]
     elapsed = time.perf_counter() - started
-    print(f"  {label:<28} {elapsed:7.2f} s  {rows / elapsed:>13,.0f} flows/s", flush=True)
+    print(f"  {label:<34} {elapsed:7.2f} s  {rows / elapsed:>13,.0f} flows/s", flush=True)
     return elapsed, result
 
 
@@ -142,7 +161,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     from ppsguard.flows.audit import document
-    from ppsguard.flows.engines import run_audit
     from ppsguard.flows.engines.sources import expand
     from ppsguard.registry.load import parse_registry
 
@@ -151,6 +169,8 @@ def main() -> None:
         sizes.append(100_000_000)
     text, entries = make_registry(1000, random.Random(3))
     registry = parse_registry(text, "bench.yaml")
+    registry_file = Path(tempfile.mkdtemp(prefix="pps-flows-scale-reg-")) / "bench.yaml"
+    registry_file.write_text(text)
     cores = os.cpu_count() or 1
     spark = None
     rates: dict[str, float] = {}
@@ -169,9 +189,11 @@ def main() -> None:
             docs = {}
             for engine in ("local", "duckdb"):
                 elapsed, result = timed(
-                    engine, rows, lambda e=engine, s=sources: run_audit(e, registry, s, "h")
+                    f"pps flows audit --engine {engine}",
+                    rows,
+                    lambda e=engine, p=path: command(e, registry_file, p),
                 )
-                docs[engine] = document(result)  # type: ignore[arg-type]
+                docs[engine] = result
                 rates[f"{engine}-{rows}"] = rows / elapsed
             if not args.no_spark and rows <= args.spark_max:
                 from ppsguard.flows.engines.spark import SparkEngine
@@ -180,13 +202,14 @@ def main() -> None:
                     started = time.perf_counter()
                     spark = SparkEngine("local[2]", partitions=None, progress=False)
                     spark.start()
-                    print(f"  spark local[2] start-up       {time.perf_counter() - started:7.2f} s")
+                    took = time.perf_counter() - started
+                    print(f"  {'spark local[2] start-up':<34} {took:7.2f} s")
                 elapsed, result = timed(
                     "spark local[2]",
                     rows,
                     lambda e=spark, s=sources: e.audit(registry, s, "h"),  # type: ignore[misc]
                 )
-                docs["spark"] = document(result)  # type: ignore[arg-type]
+                docs["spark"] = json.loads(json.dumps(document(result)))  # type: ignore[arg-type]
                 rates[f"spark-{rows}"] = rows / elapsed
             same = all(doc == docs["local"] for doc in docs.values())
             print(f"  documents identical across engines: {same}")

@@ -127,3 +127,29 @@ def test_missing_postgresql_skips_or_fails_when_required(
     monkeypatch.setenv("PPSGUARD_REQUIRE_LAB", "1")
     with pytest.raises(pytest.fail.Exception, match="PPSGUARD_REQUIRE_LAB=1 but PostgreSQL"):
         postgres.require_postgres()
+
+
+def test_a_command_that_asks_no_store_does_not_import_it() -> None:
+    """`--store` absent and PPSGUARD_STORE unset: no store, and SQLAlchemy stays unimported."""
+    import os
+    import subprocess
+    import sys
+
+    from ppsguard.cli import storeopt
+    from ppsguard.store.urls import STORE_ENV
+
+    assert storeopt.STORE_ENV == STORE_ENV
+    env = {k: v for k, v in os.environ.items() if k != STORE_ENV}
+    code = (
+        "import sys; from ppsguard.cli.storeopt import store_url; "
+        "print(store_url(None), 'sqlalchemy' in sys.modules, 'ppsguard.store' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.stdout.split() == ["None", "False", "False"], done.stderr
+    env[STORE_ENV] = "/tmp/x.db"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.stdout.split()[0] == "sqlite:////tmp/x.db", done.stderr

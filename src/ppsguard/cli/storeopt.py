@@ -9,6 +9,7 @@ error line and exit 3, never the result. Must not know the store's tables.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -50,7 +51,12 @@ def expand_store_flag(args: list[str]) -> list[str]:
     return out
 
 
+STORE_ENV = "PPSGUARD_STORE"  # store.urls.STORE_ENV, named here so that asking costs no import
+
+
 def store_url(given: str | None) -> str | None:
+    if given is None and not os.environ.get(STORE_ENV):
+        return None  # no store asked for: SQLAlchemy is not imported (0.38 s of a command)
     from ppsguard.store.urls import resolve_url
 
     return resolve_url(given)
