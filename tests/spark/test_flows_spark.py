@@ -103,3 +103,29 @@ def test_the_audit_submitted_to_a_standalone_cluster_equals_local(tmp_path: Path
         cluster.stop()
     assert done.returncode == 1, done.stderr[-2000:]
     assert json.loads(done.stdout) == expected
+
+
+def test_the_progress_bar_is_fed_by_the_status_tracker(
+    spark_engine: SparkEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With progress on, the bar draws the stages Spark reports while the audit runs."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    from ppsguard.flows.engines.spark import StageProgress
+
+    flows = random_flows(random.Random(5), 400)
+    for i in range(4):
+        write_parquet(flows[i::4], tmp_path / f"part-{i}.parquet")
+    out = io.StringIO()
+    monkeypatch.setattr(StageProgress, "every", 0.02)
+    monkeypatch.setattr(spark_engine, "progress", True)
+    monkeypatch.setattr(spark_engine, "console", Console(file=out, force_terminal=True, width=100))
+    result = spark_engine.audit(REGISTRY, expand([str(tmp_path)]), "building")
+    assert document(result) == document(
+        run_audit("local", REGISTRY, expand([str(tmp_path)]), "building")
+    )
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())
+    assert re.search(r"spark stage [0-9,]+ .*\d+/\d+", text), text[-500:]

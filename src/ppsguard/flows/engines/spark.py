@@ -125,10 +125,16 @@ def _failure(exc: Exception) -> Exception:
 
 
 class SparkEngine:
-    def __init__(self, master: str, *, partitions: int | None, progress: bool) -> None:
+    """One Spark session; `progress` draws the bar on `console` (default: a Rich console on
+    stderr)."""
+
+    def __init__(
+        self, master: str, *, partitions: int | None, progress: bool, console: Any = None
+    ) -> None:
         self.master = master
         self.partitions = partitions
         self.progress = progress
+        self.console = console
         self.session: Any = None
 
     def start(self) -> None:
@@ -247,7 +253,7 @@ class SparkEngine:
             for batch in batches:
                 yield to_signed(auditor.attempts(_dotted(batch)))
 
-        with _Progress(self.session, self.progress):
+        with StageProgress(self.session, self.progress, self.console):
             try:
                 rows = frame.mapInArrow(audit_partition, "part binary").collect()
                 part = auditor.partial()
@@ -271,16 +277,20 @@ class SparkEngine:
         return finish(auditor, part, scans)
 
 
-class _Progress:
-    """A Rich bar on stderr: tasks done of the active stages, from Spark's status tracker."""
+class StageProgress:
+    """A Rich bar on stderr: tasks done of the active stages, from Spark's status tracker,
+    polled every `every` seconds."""
 
-    def __init__(self, session: Any, enabled: bool) -> None:
+    every = 0.5
+
+    def __init__(self, session: Any, enabled: bool, console: Any = None) -> None:
         self.session = session
         self.enabled = enabled
+        self.console = console
         self.done = threading.Event()
         self.thread: threading.Thread | None = None
 
-    def __enter__(self) -> _Progress:
+    def __enter__(self) -> StageProgress:
         if self.enabled:
             self.thread = threading.Thread(target=self._run, daemon=True)
             self.thread.start()
@@ -300,11 +310,11 @@ class _Progress:
             TextColumn("spark stage {task.fields[stage]}"),
             BarColumn(),
             MofNCompleteColumn(),
-            console=Console(stderr=True),
+            console=self.console or Console(stderr=True),
             transient=True,
         ) as bar:
             task = bar.add_task("tasks", total=None, stage="-")
-            while not self.done.wait(0.5):
+            while not self.done.wait(self.every):
                 total = completed = 0
                 stages = tracker.getActiveStageIds()
                 for stage in stages:
