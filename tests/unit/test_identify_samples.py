@@ -35,14 +35,16 @@ def _file_samples() -> list[Any]:
 
 def _signature_samples() -> list[Any]:
     return [
-        pytest.param(sample.probe, sample.response, sample.expect, id=f"{sig.id}#{n}")
+        pytest.param(sample.probe, sample.response, sample.expect, sample.port, id=f"{sig.id}#{n}")
         for sig in signatures.builtin_signatures()
         for n, sample in enumerate(sig.samples, start=1)
     ]
 
 
-def _check(probe: str, response: bytes, expect: dict[str, Any] | None) -> None:
-    found = classify.interpret(probe, response)
+def _check(
+    probe: str, response: bytes, expect: dict[str, Any] | None, port: int | None = None
+) -> None:
+    found = classify.interpret(probe, response, port=port)
     if expect is None:
         assert found is None or found.name is None, found
         return
@@ -52,9 +54,11 @@ def _check(probe: str, response: bytes, expect: dict[str, Any] | None) -> None:
         assert (str(value) if value is not None else "") == wanted, (key, found)
 
 
-@pytest.mark.parametrize(("probe", "response", "expect"), _signature_samples())
-def test_signature_sample(probe: str, response: bytes, expect: dict[str, Any]) -> None:
-    _check(probe, response, expect)
+@pytest.mark.parametrize(("probe", "response", "expect", "port"), _signature_samples())
+def test_signature_sample(
+    probe: str, response: bytes, expect: dict[str, Any], port: int | None
+) -> None:
+    _check(probe, response, expect, port)
 
 
 @pytest.mark.parametrize(("probe", "response", "expect"), _file_samples())

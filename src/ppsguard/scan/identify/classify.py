@@ -31,9 +31,10 @@ def is_echo(payload: bytes, data: bytes) -> bool:
 
 
 def interpret(
-    probe: str, data: bytes, *, tls: bool = False, payload: bytes = b""
+    probe: str, data: bytes, *, tls: bool = False, payload: bytes = b"", port: int | None = None
 ) -> ServiceInfo | None:
-    """What `data`, received in answer to `probe` (inside TLS if `tls`), says the service is.
+    """What `data`, received in answer to `probe` (inside TLS if `tls`) on `port`, says the
+    service is.
 
     A reply that merely reflects the probe's own bytes (`payload`) is an echo service: its
     bytes would otherwise "confirm" whatever protocol the probe spoke.
@@ -45,7 +46,7 @@ def interpret(
             name="echo", extra="reflects the bytes it receives", confidence=Confidence.MATCHED
         )
     shake = handshakes.parse(probe, data)
-    sig = signatures.match(probe, data)
+    sig = signatures.match(probe, data, port=port)
     if shake is None and sig is None:
         return None
     name = sig.service if sig is not None else shake.service if shake is not None else None
@@ -55,7 +56,7 @@ def interpret(
     proxied = shake is not None and shake.service == "http-proxy"
     if proxied and sig is not None and sig.service != "http-proxy":
         # the signature named the web server behind the proxy: ask the proxies' signatures
-        name, sig = "http-proxy", signatures.match(probe, data, service="http-proxy")
+        name, sig = "http-proxy", signatures.match(probe, data, service="http-proxy", port=port)
     product = (sig.product if sig else None) or (shake.product if shake else None)
     version = (sig.version if sig else None) or (shake.version if shake else None)
     extras: list[str] = []

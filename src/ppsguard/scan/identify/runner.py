@@ -103,7 +103,7 @@ async def _exchange(  # noqa: PLR0917
     finally:
         if writer is not None:
             writer.transport.abort()
-    service = classify.interpret(probe.name, data, payload=payload)
+    service = classify.interpret(probe.name, data, payload=payload, port=port)
     return Attempt(probe.name, payload, data, loop.time() - started, service)
 
 
@@ -135,7 +135,7 @@ async def _tls_attempt(  # noqa: PLR0917
     service = None
     info = outcome.info
     if info is not None:
-        inner = classify.interpret(outcome.inner_probe, outcome.response, tls=True)
+        inner = classify.interpret(outcome.inner_probe, outcome.response, tls=True, port=port)
         chosen = info.alpn
         if inner is None and chosen in ALPN_SERVICES:
             # the server named the protocol inside the tunnel when it chose from our ALPN offer
@@ -306,7 +306,7 @@ async def _udp_exchange(
         payload,
         data,
         loop.time() - started,
-        classify.interpret(probe.name, data, payload=payload),
+        classify.interpret(probe.name, data, payload=payload, port=port),
     )
 
 
@@ -320,7 +320,7 @@ def earlier_answer(port: int, sent: bytes, data: bytes) -> Attempt:
     probe = _SCAN_PAYLOADS.get(udp_payloads.NAMES.get(port, ""), "null")
     if sent and sent == udp_payloads.INTRUSIVE.get(port):
         probe = "snmp-sysdescr"  # --intrusive: the scan itself asked with community "public"
-    service = classify.interpret(probe, data, payload=sent)
+    service = classify.interpret(probe, data, payload=sent, port=port)
     return Attempt(f"udp-scan/{probe}", sent, data, 0.0, service)
 
 

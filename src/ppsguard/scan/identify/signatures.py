@@ -5,10 +5,14 @@ Each `[[signature]]` has:
 
 - `id`: unique name; `service`: the service name it identifies (lower case, e.g. "http");
 - `probes`: the probe names whose responses it applies to (`["*"]` for any);
+- `ports` (optional): the only ports it applies to, for a reply too generic to name the service
+  anywhere else (a kubelet's 401/404 is any Go web server's); without a known port it never
+  applies;
 - `pattern`: a Python regular expression matched against the raw response (as Latin-1 bytes);
 - `product`, `version`, `extra`, `cpe`: templates where `$1`..`$9` are the pattern's groups;
-- `[[signature.sample]]`: sample responses (`response` with Python escapes, or `response_hex`)
-  and the `expect`ed identification; the test suite generates one test per sample.
+- `[[signature.sample]]`: sample responses (`response` with Python escapes, or `response_hex`),
+  the `port` it came from (default: the signature's first port) and the `expect`ed
+  identification; the test suite generates one test per sample.
 
 The first signature (in file order, files in name order) that matches wins.
 """
@@ -31,6 +35,7 @@ class Sample:
     probe: str
     response: bytes
     expect: dict[str, object]
+    port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +50,11 @@ class Signature:
     cpe: tuple[str, ...] = ()
     samples: tuple[Sample, ...] = field(default=(), compare=False)
     source: str = ""
+    ports: tuple[int, ...] = ()
 
-    def applies_to(self, probe: str) -> bool:
+    def applies_to(self, probe: str, port: int | None = None) -> bool:
+        if self.ports and port not in self.ports:
+            return False
         return "*" in self.probes or probe in self.probes
 
 
@@ -98,6 +106,7 @@ def parse_signatures(text: str, source: str) -> list[Signature]:
         try:
             sig_id = str(entry["id"])
             pattern = re.compile(str(entry["pattern"]).encode("latin-1"))
+            ports = tuple(int(port) for port in entry.get("ports", ()))
             samples = tuple(
                 Sample(
                     probe=str(sample.get("probe", entry.get("probes", ["null"])[0])),
@@ -107,6 +116,7 @@ def parse_signatures(text: str, source: str) -> list[Signature]:
                         else decode_escaped(str(sample["response"]))
                     ),
                     expect=dict(sample["expect"]),
+                    port=int(sample["port"]) if "port" in sample else (ports or (None,))[0],
                 )
                 for sample in entry.get("sample", [])
             )
@@ -122,6 +132,7 @@ def parse_signatures(text: str, source: str) -> list[Signature]:
                     cpe=tuple(str(c) for c in entry.get("cpe", ())),
                     samples=samples,
                     source=source,
+                    ports=ports,
                 )
             )
         except KeyError as error:
@@ -154,11 +165,12 @@ def match(
     signatures: list[Signature] | None = None,
     *,
     service: str | None = None,
+    port: int | None = None,
 ) -> Match | None:
-    """The first signature that applies to `probe` and matches `response` (only signatures for
-    `service` when given)."""
+    """The first signature that applies to `probe` (on `port`, when known) and matches
+    `response` (only signatures for `service` when given)."""
     for signature in builtin_signatures() if signatures is None else signatures:
-        if not signature.applies_to(probe) or (service and signature.service != service):
+        if not signature.applies_to(probe, port) or (service and signature.service != service):
             continue
         found = signature.pattern.search(response)
         if found is None:
