@@ -150,6 +150,18 @@ exec firewalld --nofork --nopid
 """
 
 
+def _settled(host: Host, deadline: float) -> None:
+    """Wait until firewalld has finished filling its table: the same ruleset read three times,
+    half a second apart (it fills the zone's chains in several batches after creating them; a
+    fixed second was not always enough on a loaded machine)."""
+    previous, same = "", 0
+    while time.monotonic() < deadline and same < 2:
+        time.sleep(0.5)
+        now = host.run(["nft", "list", "table", "inet", "firewalld"], check=False).stdout
+        same = same + 1 if now == previous else 0
+        previous = now
+
+
 def firewalld_loader(
     inputs: list[tuple[str, str]], zone: str | None, folder: Path
 ) -> Callable[[Host], None]:
@@ -191,7 +203,7 @@ def firewalld_loader(
             found = host.run(["nft", "list", "chain", "inet", "firewalld", f"filter_IN_{default}"],
                              check=False)  # fmt: skip
             if found.returncode == 0:
-                time.sleep(1.0)  # firewalld fills the zone's chains right after creating them
+                _settled(host, deadline)
                 return
             if process.poll() is not None:
                 break
