@@ -35,6 +35,7 @@ ORIGINAL6, DRAFT6, CLIENT6 = "2001:db8:ffff::fd", "2001:db8:ffff::fe", "2001:db8
 WINDOW = 64
 CONFIRM_TIMEOUT = 2.5
 MAX_CONFIRM = 200
+CONFIRM_ROUNDS = 3
 REJECTED = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM}
 
 # A loader puts the original rule set into a host: (argv, stdin text) run in order, or a
@@ -131,16 +132,21 @@ def _responder(host: Host, plan: ProbePlan) -> None:
 def _confirm(client: Host, targets: list[tuple[str, str, str, int]], fates: list[str]) -> list[str]:
     """Probe again, with CONFIRM_TIMEOUT, each pair whose fates differ and one is "dropped": a
     slow answer (Linux reports an ICMPv6 error to a TCP connect only after the SYN is resent,
-    about 1 s) or a lost packet must not read as a difference. At most MAX_CONFIRM pairs."""
-    pairs = [i for i in range(0, len(fates), 2) if fates[i] != fates[i + 1]]
-    pairs = [i for i in pairs if "dropped" in (fates[i], fates[i + 1])][:MAX_CONFIRM]
-    if not pairs:
-        return fates
-    again = [target for i in pairs for target in (targets[i], targets[i + 1])]
-    answers = client.call(run_probes, again, CONFIRM_TIMEOUT, timeout=60 + len(again))
+    about 1 s) or a lost packet (an ICMP error the kernel did not send) must not read as a
+    difference. Up to CONFIRM_ROUNDS rounds, half a second apart, each of the pairs that still
+    differ; at most MAX_CONFIRM pairs."""
     fixed = list(fates)
-    for n, i in enumerate(pairs):
-        fixed[i], fixed[i + 1] = answers[2 * n], answers[2 * n + 1]
+    for round_number in range(CONFIRM_ROUNDS):
+        pairs = [i for i in range(0, len(fixed), 2) if fixed[i] != fixed[i + 1]]
+        pairs = [i for i in pairs if "dropped" in (fixed[i], fixed[i + 1])][:MAX_CONFIRM]
+        if not pairs:
+            break
+        if round_number:
+            time.sleep(0.5)
+        again = [target for i in pairs for target in (targets[i], targets[i + 1])]
+        answers = client.call(run_probes, again, CONFIRM_TIMEOUT, timeout=60 + len(again))
+        for n, i in enumerate(pairs):
+            fixed[i], fixed[i + 1] = answers[2 * n], answers[2 * n + 1]
     return fixed
 
 
