@@ -204,13 +204,24 @@ def main() -> None:
                     spark.start()
                     took = time.perf_counter() - started
                     print(f"  {'spark local[2] start-up':<34} {took:7.2f} s")
-                elapsed, result = timed(
-                    "spark local[2]",
+                from ppsguard.flows.engines import run_audit
+
+                elapsed, _ = timed(  # in-process too: Spark's figure is a library call
+                    "duckdb, library call",
                     rows,
-                    lambda e=spark, s=sources: e.audit(registry, s, "h"),  # type: ignore[misc]
+                    lambda s=sources: run_audit("duckdb", registry, s, "h"),
                 )
-                docs["spark"] = json.loads(json.dumps(document(result)))  # type: ignore[arg-type]
-                rates[f"spark-{rows}"] = rows / elapsed
+                rates[f"duck-call-{rows}"] = rows / elapsed
+                for run in ("first job", "again, warm"):  # the first starts Python workers
+                    elapsed, result = timed(
+                        f"spark local[2], {run}",
+                        rows,
+                        lambda e=spark, s=sources: e.audit(registry, s, "h"),  # type: ignore[misc]
+                    )
+                    docs["spark"] = json.loads(json.dumps(document(result)))  # type: ignore[arg-type]
+                    rates[f"spark-{rows}" if run == "first job" else f"warm-{rows}"] = (
+                        rows / elapsed
+                    )
             same = all(doc == docs["local"] for doc in docs.values())
             print(f"  documents identical across engines: {same}")
             if not same:
@@ -228,16 +239,18 @@ def main() -> None:
     if spark_sizes:
         at = spark_sizes[-1]
         spark_rate = rates[f"spark-{at}"]
+        warm = rates[f"warm-{at}"]
         print(
-            f"  Spark after start-up, at {at:,} flows: "
-            f"{rates[f'duckdb-{at}'] / spark_rate:.2f}x DuckDB's time (target <= 2)"
+            f"  Spark after start-up, at {at:,} flows, against DuckDB's library call: "
+            f"{rates[f'duck-call-{at}'] / spark_rate:.2f}x DuckDB's time on the first job, "
+            f"{rates[f'duck-call-{at}'] / warm:.2f}x warm (target <= 2)"
         )
-        per_core = spark_rate / min(2, cores)
+        per_core = warm / min(2, cores)
         need = 10e9 / 3600 / per_core
         print(
             f"  10 billion flows/day audited within an hour needs {10e9 / 3600:,.0f} flows/s: "
             f"at {per_core:,.0f} flows/s per executor core (measured, local[2]) about "
-            f"{need:,.0f} cores, e.g. {int(np.ceil(need / 16))} workers of 16 cores"
+            f"{need:,.0f} cores, e.g. {int(np.ceil(need / 16))} workers of 16 cores (warm rate)"
         )
     print("(the machine is shared by several engineers: figures are noisy)")
 
