@@ -93,9 +93,8 @@ def make_app(config: DeskConfig) -> Any:
 
     def fleet_rows(request: Request) -> dict[str, Any]:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        doc = fleet(config.store, now)
-        ids = {_key(h.identity.as_dict()): h.id for h in desk.all_hosts(config.store)}
-        rows = [{**h, "host_id": ids.get(_key(h["identity"]), 0)} for h in doc["hosts"]]
+        doc = fleet(config.store, now)  # one read of the store: each host carries its id
+        rows = list(doc["hosts"])
         q = request.query_params.get("q", "").strip().lower()
         only = request.query_params.get("only", "")
         if q:
@@ -301,10 +300,6 @@ def make_app(config: DeskConfig) -> Any:
     ]
     app = Starlette(routes=routes, exception_handlers={PpsError: failure})
     return GuardMiddleware(app, config.guard)
-
-
-def _key(identity: dict[str, str]) -> tuple[str, str, str]:
-    return identity["machine_id"], identity["hostname"], identity["netns"]
 
 
 def _field(form: Any, name: str) -> str:

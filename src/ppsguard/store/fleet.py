@@ -133,6 +133,7 @@ def fleet(url: str, now: dt.datetime, stale_after: dt.timedelta | None = None) -
             hosts_out.append(
                 {
                     "host": host.identity.label,
+                    "host_id": int(host.id),
                     "identity": host.identity.as_dict(),
                     "last_seen": seen,
                     "last_kind": last.kind,
