@@ -184,6 +184,33 @@ def check_lockout(policy: HostPolicy | None, netns: str | None, warn: Warn) -> N
         raise UsageError(f"refusing to apply: {problem}")
 
 
+def begin_apply(
+    window: float | None,
+    *,
+    state: StateDir,
+    runner: Runner,
+    policy: HostPolicy | None,
+    force: bool,
+    warn: Warn | None,
+) -> tuple[float | None, list[str], Warn]:
+    """What every apply (nftables, iptables) does first: validate the window, check the state
+    folder, and refuse a policy that would cut the operator's session (unless `force`).
+    Returns the window, the warnings collected so far, and the function that adds one (and
+    passes it on to `warn`)."""
+    warnings: list[str] = []
+
+    def note(message: str) -> None:
+        warnings.append(message)
+        if warn is not None:
+            warn(message)
+
+    window = validate_window(window)
+    state.check()
+    if not force:
+        check_lockout(policy, runner.netns, note)
+    return window, warnings, note
+
+
 def apply_policy(
     policy: HostPolicy,
     *,
@@ -230,17 +257,9 @@ def apply_table(
     """Guard, check, save, arm the watchdog, then load atomically (see the module docstring)."""
     from ppsguard.firewall.established import established_flows, established_rules
 
-    warnings: list[str] = []
-
-    def note(message: str) -> None:
-        warnings.append(message)
-        if warn is not None:
-            warn(message)
-
-    window = validate_window(window)
-    state.check()
-    if not force:
-        check_lockout(policy, runner.netns, note)
+    window, warnings, note = begin_apply(
+        window, state=state, runner=runner, policy=policy, force=force, warn=warn
+    )
     flows: tuple[object, ...] = ()
     extra = ""
     if keep_established:

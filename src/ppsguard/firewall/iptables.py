@@ -26,10 +26,9 @@ from ppsguard.firewall.apply import (
     Warn,
     _disarm,
     _json,
-    check_lockout,
+    begin_apply,
     describe_change,
     signals_blocked,
-    validate_window,
 )
 from ppsguard.firewall.ipchains import (
     OwnedChain,
@@ -110,17 +109,9 @@ def apply_iptables(
     from ppsguard.firewall.watchdog import spawn
     from ppsguard.firewall.window import open_window
 
-    warnings: list[str] = []
-
-    def note(message: str) -> None:
-        warnings.append(message)
-        if warn is not None:
-            warn(message)
-
-    window = validate_window(window)
-    state.check()
-    if not force:
-        check_lockout(policy, runner.netns, note)
+    window, warnings, note = begin_apply(
+        window, state=state, runner=runner, policy=policy, force=force, warn=warn
+    )
     backend = resolve_backend(runner, backend)
     options = RenderOptions(log_group=log_group)
     renderer = IptablesRenderer()
