@@ -35,6 +35,7 @@ I64 = npt.NDArray[np.int64]
 Address = tuple[npt.NDArray[np.uint8], U64, U64]
 _PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP)
 _NAMES = ("tcp", "udp", "sctp")
+_UNSEEN = -2
 ATTEMPT_SCHEMA = pa.schema(
     [
         ("src_family", pa.uint8()), ("src_high", pa.uint64()), ("src_low", pa.uint64()),
@@ -123,7 +124,8 @@ class BatchAuditor:
         self.verbs = ["deny" if r.action is Action.DENY else "reject" for r in policy.rules] + [
             "deny" if policy.default_action is Action.DENY else "reject"
         ]
-        self._provided: dict[int, int] = {}  # protocol * 65536 + port -> provider index, -1
+        # protocol * 65536 + port -> provider index, -1 for none, _UNSEEN not looked up yet
+        self._provided = np.full(len(_PROTOCOLS) * 65536, _UNSEEN, dtype=np.int64)
         self._providers: list[str] = []
         self.cache = AddressCache()
 
@@ -131,23 +133,22 @@ class BatchAuditor:
         return Partial(list(self.entries))
 
     def _providers_of(self, protocol: I64, port: I64) -> I64:
+        """Per row, the index of the entry that provides (protocol, port), -1 for none. A dense
+        table of every (protocol, port), filled on first sight: a gather per row, where
+        `np.unique` sorted every batch (0.29 s of 6M flows)."""
         keys = protocol * 65536 + port
-        unique, inverse = np.unique(keys, return_inverse=True)
-        values = []
-        for key in unique.tolist():
-            found = self._provided.get(key)
-            if found is None:
-                entry = self.expectations.baseline.provides_for(_PROTOCOLS[key >> 16], key & 0xFFFF)
-                if entry is None:
-                    found = -1
-                else:
-                    if entry.id not in self._providers:
-                        self._providers.append(entry.id)
-                    found = self._providers.index(entry.id)
-                self._provided[key] = found
-            values.append(found)
-        mapped: I64 = np.array(values, dtype=np.int64)[inverse.reshape(-1)]
-        return mapped
+        table = self._provided
+        unseen = np.flatnonzero(table[keys] == _UNSEEN)
+        for key in np.unique(keys[unseen]).tolist():
+            entry = self.expectations.baseline.provides_for(_PROTOCOLS[key >> 16], key & 0xFFFF)
+            if entry is None:
+                table[key] = -1
+                continue
+            if entry.id not in self._providers:
+                self._providers.append(entry.id)
+            table[key] = self._providers.index(entry.id)
+        found: I64 = table[keys]
+        return found
 
     def audit(
         self, batch: pa.RecordBatch, part: Partial, *, attempts: bool = False
