@@ -161,6 +161,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     from ppsguard.flows.audit import document
+    from ppsguard.flows.engines import run_audit
     from ppsguard.flows.engines.sources import expand
     from ppsguard.registry.load import parse_registry
 
@@ -204,8 +205,6 @@ def main() -> None:
                     spark.start()
                     took = time.perf_counter() - started
                     print(f"  {'spark local[2] start-up':<34} {took:7.2f} s")
-                from ppsguard.flows.engines import run_audit
-
                 elapsed, _ = timed(  # in-process too: Spark's figure is a library call
                     "duckdb, library call",
                     rows,
@@ -234,6 +233,12 @@ def main() -> None:
         f"targets at {big:,} flows: whole audit (local) >= 2,000,000/s: "
         f"{'met' if local >= 2e6 else 'NOT met'} ({local:,.0f}); DuckDB >= 5,000,000/s: "
         f"{'met' if duck >= 5e6 else 'NOT met'} ({duck:,.0f})"
+    )
+    per_core_local = local / min(2, cores)
+    print(
+        f"  10 billion flows/day within an hour ({10e9 / 3600:,.0f} flows/s) at the local "
+        f"command's {per_core_local:,.0f} flows/s per core: about "
+        f"{10e9 / 3600 / per_core_local:,.0f} cores"
     )
     spark_sizes = [n for n in sizes if f"spark-{n}" in rates]
     if spark_sizes:

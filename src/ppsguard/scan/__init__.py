@@ -12,10 +12,11 @@ load the engines. Nothing here may print: results are values, the CLI renders th
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
+
+from ppsguard.lazy import lazy_names
 
 if TYPE_CHECKING:
     from ppsguard.scan.engine import scan, scan_sync
@@ -50,11 +51,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'ppsguard.scan' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"ppsguard.scan.{home}"), name)
+__getattr__ = lazy_names(__name__, _HOMES)
 
 
 class _CallablePackage(types.ModuleType):
