@@ -49,6 +49,11 @@ from ppsguard.model.flows import Flow
 
 MASK32 = (1 << 32) - 1
 Emitted = tuple[int, int, int, State]  # (packet position, 0 sweep / 1 own packet, start, state)
+Sums = dict[str, list[int]]  # one direction's run sums (`batch.Plan.sums`)
+
+
+def _position(letter: tuple[int, str, Side, bool]) -> int:
+    return letter[0]
 
 
 def _raw(high: int, low: int, family: int) -> bytes:
@@ -213,6 +218,12 @@ class _Walker:
         )
         self.ip_length = c.ip_length[rows].tolist()
         self.payload = c.payload[rows].tolist()
+        self.family, self.source_high, self.source_low, self.destination_high = (
+            column[rows].tolist()
+            for column in (c.family, c.source_high, c.source_low, c.destination_high)
+        )
+        self.destination_low = c.destination_low[rows].tolist()
+        self.lo_sums, self.hi_sums = plan.sums.get("lo", {}), plan.sums.get("hi", {})
         self.item = 0
         self.group_end = [*plan.group_first[1:], len(plan.order)]
 
@@ -231,7 +242,7 @@ class _Walker:
         plan, owner = self.plan, self.owner
         table = owner.table
         first = self.item
-        key, lo_raw, hi_raw = self._key(self.rows[first], self.lo[first])
+        key, lo_raw, hi_raw = self._key(first)
         state = table.flows.pop(key, None)
         limit = table.timeouts.get(self.protocol[first], OTHER_TIMEOUT)
         previous_row = -1
@@ -266,16 +277,16 @@ class _Walker:
                 table.flows[key] = state
         return key
 
-    def _key(self, row: int, lo: bool) -> tuple[Key, bytes, bytes]:
-        c = self.c
-        family = int(c.family[row])
-        source = _raw(int(c.source_high[row]), int(c.source_low[row]), family)
-        destination = _raw(int(c.destination_high[row]), int(c.destination_low[row]), family)
+    def _key(self, item: int) -> tuple[Key, bytes, bytes]:
+        """The flow key of an item's first packet, and the key's two ends as raw addresses."""
+        family, lo = self.family[item], self.lo[item]
+        source = _raw(self.source_high[item], self.source_low[item], family)
+        destination = _raw(self.destination_high[item], self.destination_low[item], family)
         lo_raw, hi_raw = (source, destination) if lo else (destination, source)
-        protocol = int(c.protocol[row])
+        protocol = self.protocol[item]
         if protocol in (ICMP, ICMP6):
             return (protocol, lo_raw, 0, hi_raw, 0), lo_raw, hi_raw
-        sport, dport = int(c.source_port[row]), int(c.destination_port[row])
+        sport, dport = self.sport[item], self.dport[item]
         lo_port, hi_port = (sport, dport) if lo else (dport, sport)
         return (protocol, lo_raw, lo_port, hi_raw, hi_port), lo_raw, hi_raw
 
@@ -295,77 +306,74 @@ class _Walker:
 
     def _run(self, state: State, item: int) -> None:
         """Apply one run of packets without SYN, FIN or RST from its sums."""
-        sums, plan = self.plan.sums, self.plan
         if state.protocol in (ICMP, ICMP6):
             lo_is_orig = state.orig[0] == state.key[1]
         else:
             lo_is_orig = state.orig == (state.key[1], state.key[2])
-        sides = (
-            ("lo", state.o if lo_is_orig else state.r, lo_is_orig),
-            ("hi", state.r if lo_is_orig else state.o, not lo_is_orig),
-        )
+        lo_side, hi_side = (state.o, state.r) if lo_is_orig else (state.r, state.o)
+        sides = ((self.lo_sums, lo_side, lo_is_orig), (self.hi_sums, hi_side, not lo_is_orig))
         tcp = state.protocol == TCP
         if tcp:
-            for name, side, _ in sides:
-                if sums[name]["data"][item] != NONE and not self._fits(side, name, item):
+            for sums, side, _ in sides:
+                if sums["data"][item] != NONE and not self._fits(side, sums, item):
                     self._replay(state, item)
                     return
-        state.last = max(state.last, plan.last_time[item])
+        last = self.plan.last_time[item]
+        state.last = max(state.last, last)
         letters: list[tuple[int, str, Side, bool]] = []
-        for name, side, from_orig in sides:
-            count = sums[name]["packets"][item]
+        for sums, side, from_orig in sides:
+            count = sums["packets"][item]
             if not count:
                 continue
             side.packets += count
-            side.ip_bytes += sums[name]["ip"][item]
+            side.ip_bytes += sums["ip"][item]
             if not tcp:
-                side.payload += sums[name]["payload"][item]
+                side.payload += sums["payload"][item]
                 side.state = ESTABLISHED
                 continue
-            first_data = sums[name]["data"][item]
+            first_data = sums["data"][item]
             if first_data != NONE:
-                begin = sums[name]["begin"][item]
+                begin = sums["begin"][item]
                 if side.start_seq is None:
                     side.start_seq = side.max_end = begin
                     if side.state == INACTIVE:
                         side.state = PARTIAL
                 assert side.max_end is not None
-                side.missed += (begin - side.max_end) % (1 << 32) + sums[name]["missed"][item]
-                side.max_end = (begin + sums[name]["high"][item]) % (1 << 32)
+                side.missed += (begin - side.max_end) % (1 << 32) + sums["missed"][item]
+                side.max_end = (begin + sums["high"][item]) % (1 << 32)
                 letters.append((first_data, "D", side, from_orig))
-                retransmit = sums[name]["retransmit"][item]
+                retransmit = sums["retransmit"][item]
                 if retransmit != NONE:
                     letters.append((retransmit, "T", side, from_orig))
-            pure_ack = sums[name]["ack"][item]
+            pure_ack = sums["ack"][item]
             if pure_ack != NONE:
                 letters.append((pure_ack, "A", side, from_orig))
                 if side.state == INACTIVE:
                     side.state = PARTIAL
-        if tcp:
+        if tcp and SYN_SENT in (lo_side.state, hi_side.state):
             self._establish(state, sides, item)
-        letters.sort(key=lambda entry: entry[0])
+        if len(letters) > 1:
+            letters.sort(key=_position)
         for _, letter, side, from_orig in letters:
             FlowTable._note(state, side, from_orig, letter)
 
-    def _fits(self, side: Side, name: str, item: int) -> bool:
+    @staticmethod
+    def _fits(side: Side, sums: Sums, item: int) -> bool:
         """Whether a run's data continues the side's sequence space cleanly."""
-        if self.plan.sums[name]["unfit"][item]:
+        if sums["unfit"][item]:
             return False
         if side.max_end is None:
             return True
-        begin = self.plan.sums[name]["begin"][item]
-        return (begin - side.max_end) % (1 << 32) < (1 << 29)
+        return (sums["begin"][item] - side.max_end) % (1 << 32) < (1 << 29)
 
-    def _establish(
-        self, state: State, sides: tuple[tuple[str, Side, bool], ...], item: int
-    ) -> None:
-        sums = self.plan.sums
-        for name, side, _ in sides:
+    @staticmethod
+    def _establish(state: State, sides: tuple[tuple[Sums, Side, bool], ...], item: int) -> None:
+        for sums, side, _ in sides:
             other = state.r if side is state.o else state.o
             if side.state != SYN_SENT:
                 continue
-            acked = sums[name]["acked"][item] != NONE
-            data = sums[name]["data"][item] != NONE
+            acked = sums["acked"][item] != NONE
+            data = sums["data"][item] != NONE
             if (acked and other.state == SYN_ACK_SENT) or (
                 data and other.state in (SYN_ACK_SENT, ESTABLISHED)
             ):

@@ -182,27 +182,29 @@ class FlowTable:
         return state
 
     def _account(self, state: State, packet: Packet) -> None:
-        from_orig = (packet.source, packet.source_port) == state.orig
-        if packet.protocol in (ICMP, ICMP6):
+        protocol = packet.protocol
+        if protocol in (ICMP, ICMP6):
             from_orig = packet.source == state.orig[0]
-        side = state.o if from_orig else state.r
-        other = state.r if from_orig else state.o
+        else:
+            from_orig = (packet.source, packet.source_port) == state.orig
+        if from_orig:
+            side, other = state.o, state.r
+        else:
+            side, other = state.r, state.o
         state.last = max(state.last, packet.time)
         side.packets += 1
         side.ip_bytes += packet.ip_length
-        if packet.protocol != TCP:
+        if protocol != TCP:
             side.payload += packet.payload
             side.state = ESTABLISHED  # "active" for UDP/ICMP
             return
         flags = packet.flags
-        letter: str | None = None
         if flags & SYN:
-            letter = "H" if flags & ACK else "S"
             side.start_seq = (packet.sequence + 1) % (1 << 32)
             side.max_end = side.start_seq
             if side.state in (INACTIVE, PARTIAL):
                 side.state = SYN_ACK_SENT if flags & ACK else SYN_SENT
-        self._note(state, side, from_orig, letter)
+            self._note(state, side, from_orig, "H" if flags & ACK else "S")
         if packet.payload:
             self._data(state, side, from_orig, packet)
         elif flags & ACK and not flags & (SYN | FIN | RST):
@@ -251,8 +253,8 @@ class FlowTable:
             state.o.state = state.r.state = ESTABLISHED
 
     @staticmethod
-    def _note(state: State, side: Side, from_orig: bool, letter: str | None) -> None:
-        if letter is None or letter in side.letters:
+    def _note(state: State, side: Side, from_orig: bool, letter: str) -> None:
+        if letter in side.letters:
             return
         side.letters.add(letter)
         state.history.append(letter if from_orig else letter.lower())
