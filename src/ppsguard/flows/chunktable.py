@@ -224,8 +224,9 @@ class _Walker:
         )
         self.destination_low = c.destination_low[rows].tolist()
         self.lo_sums, self.hi_sums = plan.sums.get("lo", {}), plan.sums.get("hi", {})
-        self.item = 0
-        self.group_end = [*plan.group_first[1:], len(plan.order)]
+        self.events = plan.item_event
+        first_items = np.searchsorted(starts, np.array(plan.group_first, dtype=np.int64))
+        self.group_items = [*first_items.tolist(), len(plan.item_start)]  # per group: items
 
     def _end(self, state: State, key: Key, row: int, kind: int) -> None:
         self.emitted.append((self.base + row, kind, self.owner.started.pop(key, -1), state))
@@ -239,20 +240,16 @@ class _Walker:
         return sweeps[_first_sweep(sweeps, times, after, last, limit)]
 
     def group(self, group: int) -> Key:
-        plan, owner = self.plan, self.owner
-        table = owner.table
-        first = self.item
+        table = self.owner.table
+        first, stop = self.group_items[group], self.group_items[group + 1]
         key, lo_raw, hi_raw = self._key(first)
         state = table.flows.pop(key, None)
         limit = table.timeouts.get(self.protocol[first], OTHER_TIMEOUT)
         previous_row = -1
-        end = self.group_end[group]
-        starts, events, count = plan.item_start, plan.item_event, len(plan.item_start)
-        while self.item < count and starts[self.item] < end:
-            item = self.item
-            self.item += 1
-            row = self.rows[item]
-            if state is not None and self.time[item] - state.last > limit:
+        rows, times, events, last_rows = self.rows, self.time, self.events, self.last_rows
+        for item in range(first, stop):
+            row = rows[item]
+            if state is not None and times[item] - state.last > limit:
                 swept = self._caught(previous_row, row, state.last, limit)
                 self._end(state, key, row if swept is None else swept, 1 if swept is None else 0)
                 state = None
@@ -268,7 +265,7 @@ class _Walker:
                 if state is None:
                     state = self._start(key, self._packet(item, lo_raw, hi_raw), row)
                 self._run(state, item)
-            previous_row = self.last_rows[item]
+            previous_row = last_rows[item]
         if state is not None:
             swept = self._caught(previous_row, 1 << 62, state.last, limit)
             if swept is not None:
