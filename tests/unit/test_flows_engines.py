@@ -4,6 +4,7 @@ line and exit 2. Spark's half of this lives in tests/spark/."""
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from ppsguard.flows.audit import audit_flows, document
 from ppsguard.flows.columnar import write_parquet
 from ppsguard.flows.engines import run_audit
 from ppsguard.flows.engines.sources import expand
+from ppsguard.model.flows import Flow
 from ppsguard.registry.load import load_registry
 from ppsguard.testing.flowsets import random_flows
 
@@ -147,3 +149,57 @@ def test_addresses_parse_the_same_plain_or_dictionary_encoded() -> None:
     bad = pa.array([*texts, "198.18.0.300"]).dictionary_encode()
     with pytest.raises(InputError, match=r"not an IP address: '198\.18\.0\.300'"):
         parse_addresses(bad, "id.orig_h", AddressCache())
+
+
+def test_a_scanner_in_a_table_is_found_on_the_second_read(tmp_path: Path) -> None:
+    """Tables are read twice by the local engine: the scanner's attempts, taken on the second
+    read (only its rows, only the columns attempts use), give the flow-object path's document;
+    a source with fewer failures than a scan needs is not read again, and is no scanner."""
+    import csv
+
+    from ppsguard.flows import records
+    from ppsguard.flows.engines.local import _made_by
+
+    flows = [*random_flows(random.Random(5), 60), *refused("198.18.0.66", 40)]
+    expected = document(audit_flows(REGISTRY, flows, "building"))
+    scans = [f for f in expected["findings"] if f["type"] == "scan"]  # type: ignore[attr-defined]
+    assert ["198.18.0.66"] in [f["peers"] for f in scans]
+    parquet = tmp_path / "flows.parquet"
+    write_parquet(flows, parquet)
+    table = tmp_path / "flows.csv"
+    with table.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(records.CSV_COLUMNS)
+        for flow in flows:
+            writer.writerow(["" if v is None else v for v in records.csv_values(flow)])
+    for path in (parquet, table):
+        got = document(run_audit("local", REGISTRY, expand([str(path)]), "building"))
+        assert got == expected, path
+    texts = pa.array(["198.18.0.66", None, "198.18.0.7", "198.18.0.66"])
+    suspects = pa.array(["198.18.0.66"])
+    wanted = [True, False, False, True]
+    assert _made_by(texts, suspects).to_pylist() == wanted
+    assert _made_by(texts.dictionary_encode(), suspects).to_pylist() == wanted
+    assert _made_by(texts.dictionary_encode(), pa.array(["198.18.0.9"])).to_pylist() == [False] * 4
+
+
+def refused(source: str, ports: int) -> list[Flow]:
+    """A vertical scan of the building: one refused attempt on each of `ports` ports."""
+    return [
+        Flow(
+            ts=100.0 + i,
+            uid=f"CS{i:04d}",
+            orig_h=ipaddress.ip_address(source),
+            orig_p=50000 + i,
+            resp_h=ipaddress.ip_address("198.18.0.1"),
+            resp_p=2000 + i,
+            proto="tcp",
+            duration=0.01,
+            conn_state="REJ",
+            history="Sr",
+            orig_pkts=1,
+            resp_pkts=1,
+            source="test",
+        )
+        for i in range(ports)
+    ]

@@ -44,6 +44,11 @@ ATTEMPT_SCHEMA = pa.schema(
         ("port", pa.int64()), ("protocol", pa.string()), ("ok", pa.bool_()),
     ]
 )  # fmt: skip
+# the flow columns `BatchAuditor.attempts` reads (not uid, not id.orig_p)
+ATTEMPT_INPUTS = (
+    "ts", "duration", "id.orig_h", "id.resp_h", "id.resp_p", "proto", "conn_state", "history",
+    "orig_pkts", "resp_pkts",
+)  # fmt: skip
 
 
 def _members(addresses: tuple[IPAddress, ...]) -> tuple[U64, frozenset[int]]:

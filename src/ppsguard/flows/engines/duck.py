@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from ppsguard.errors import InputError
 from ppsguard.flows.audit import FlowAudit, finish
-from ppsguard.flows.audit_batch import ATTEMPT_SCHEMA, BatchAuditor
+from ppsguard.flows.audit_batch import ATTEMPT_INPUTS, ATTEMPT_SCHEMA, BatchAuditor
 from ppsguard.flows.columnar import BATCH
 from ppsguard.flows.engines.local import parallel_audit
 from ppsguard.flows.engines.sources import Sources
@@ -98,8 +98,9 @@ def audit_duckdb(registry: Registry, sources: Sources, host: str | None = None) 
         attempts = pa.Table.from_batches([], schema=ATTEMPT_SCHEMA)
         if suspects:
             con.register("pps_suspects", pa.table({"h": suspects}))
+            wanted = ", ".join(f'"{c}"' for c in sources.columns if c in ATTEMPT_INPUTS)
             ordered = (
-                f"SELECT * FROM ({sql}) "  # noqa: S608 -- our own query, paths quoted
+                f"SELECT {wanted} FROM ({sql}) "  # noqa: S608 -- our own query, paths quoted
                 'WHERE "id.orig_h" IN (SELECT h FROM pps_suspects) '
                 'ORDER BY "id.orig_h", ts'
             )
