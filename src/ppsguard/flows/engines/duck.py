@@ -22,8 +22,7 @@ import pyarrow as pa
 from ppsguard.errors import InputError
 from ppsguard.flows.audit import FlowAudit, finish
 from ppsguard.flows.audit_batch import ATTEMPT_INPUTS, ATTEMPT_SCHEMA, BatchAuditor
-from ppsguard.flows.columnar import BATCH
-from ppsguard.flows.engines.local import parallel_audit
+from ppsguard.flows.engines.local import AUDIT_BATCH, parallel_audit
 from ppsguard.flows.engines.sources import Sources
 from ppsguard.flows.scans import candidate_texts, scan_findings
 from ppsguard.model.registry import Registry
@@ -79,7 +78,7 @@ def _batches(con: object, sql: str) -> Iterator[pa.RecordBatch]:
     import duckdb
 
     try:
-        reader = con.sql(sql).to_arrow_reader(BATCH)  # type: ignore[attr-defined]
+        reader = con.sql(sql).to_arrow_reader(AUDIT_BATCH)  # type: ignore[attr-defined]
         yield from reader
     except duckdb.Error as exc:
         raise InputError(f"DuckDB could not read the flows: {str(exc).splitlines()[0]}") from exc

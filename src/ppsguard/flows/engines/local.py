@@ -21,11 +21,16 @@ import pyarrow.parquet as pq
 from ppsguard.errors import InputError
 from ppsguard.flows.audit import FlowAudit, finish
 from ppsguard.flows.audit_batch import ATTEMPT_INPUTS, ATTEMPT_SCHEMA, BatchAuditor
-from ppsguard.flows.columnar import BATCH, flow_batches
+from ppsguard.flows.columnar import flow_batches
 from ppsguard.flows.engines.sources import Sources, csv_options
 from ppsguard.flows.partial import Partial
 from ppsguard.flows.scans import candidate_texts, scan_findings
 from ppsguard.model.registry import Registry
+
+# rows per batch read from a table of flows: longer NumPy and Arrow calls between the GIL's
+# hand-overs let the two audit threads overlap. 20M flows, best of three runs (2026-12):
+# 12.8 s at 65,536 rows, 11.9 s at 262,144, 10.5 s at 1,048,576, for 0.3-0.5 GB more peak memory
+AUDIT_BATCH = 1 << 20
 
 
 def source_batches(
@@ -44,7 +49,7 @@ def source_batches(
             # group (2M flows read and turned into columns: 2.2 s plain, 1.0 s so, 2026-12)
             addresses = [c for c in ("id.orig_h", "id.resp_h") if c in columns]
             parquet = pq.ParquetFile(source.path, read_dictionary=addresses)
-            yield from parquet.iter_batches(batch_size=BATCH, columns=list(columns))
+            yield from parquet.iter_batches(batch_size=AUDIT_BATCH, columns=list(columns))
         elif source.kind == "csv":
             try:
                 reader = pacsv.open_csv(
