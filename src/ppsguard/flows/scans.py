@@ -98,8 +98,13 @@ def first_contacts(attempts: pa.Table) -> pa.Table:
     TRW counts first contacts only, so a repeat changes nothing while the walk remembers every
     contact (at most `max_targets`); past that, every attempt is kept."""
     keys = [attempts.column(c).to_numpy() for c in ("dst_family", "dst_high", "dst_low", "port")]
-    packed = np.column_stack([k.astype(np.uint64) for k in keys])
-    _, first = np.unique(packed, axis=0, return_index=True)
+    order = np.lexsort(keys[::-1])  # stable: the earliest attempt leads each run of a key
+    change = np.zeros(len(order), dtype=bool)
+    change[:1] = True
+    for key in keys:
+        ordered = key[order]
+        change[1:] |= ordered[1:] != ordered[:-1]
+    first = order[change]  # (np.unique(axis=0) sorted rows as bytes: 0.39 s of 475k attempts)
     if first.shape[0] > Trw().max_targets:
         return attempts
     return attempts.take(pa.array(np.sort(first)))

@@ -116,6 +116,10 @@ class Trw:
         max_targets: int = 4_096,
     ) -> None:
         self.parameters = parameters or TrwParameters()
+        p = self.parameters  # the steps and thresholds once: each is a logarithm
+        self._success, self._failure = p.success_step, p.failure_step
+        # A tiny tolerance keeps exact thresholds (e.g. eta reached in k steps) from float noise.
+        self._upper, self._lower = p.upper - 1e-9, p.lower + 1e-9
         self.max_sources = max_sources
         self.max_targets = max_targets
         self.walks: OrderedDict[IPAddress, SourceWalk] = OrderedDict()
@@ -153,15 +157,14 @@ class Trw:
             return Decision(source, Verdict.SCANNER, walk)
         walk.attempts += 1
         if outcome is Outcome.SUCCESS:
-            walk.log_ratio += self.parameters.success_step
+            walk.log_ratio += self._success
         else:
             walk.failures += 1
-            walk.log_ratio += self.parameters.failure_step
-        # A tiny tolerance keeps exact thresholds (e.g. eta reached in k steps) from float noise.
-        if walk.log_ratio >= self.parameters.upper - 1e-9:
+            walk.log_ratio += self._failure
+        if walk.log_ratio >= self._upper:
             walk.verdict = Verdict.SCANNER
             return Decision(source, Verdict.SCANNER, walk)
-        if walk.log_ratio <= self.parameters.lower + 1e-9:
+        if walk.log_ratio <= self._lower:
             decided = Decision(source, Verdict.BENIGN, walk)
             self.walks[source] = SourceWalk(first_seen=time, last_seen=time, contacts=walk.contacts)
             return decided
