@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from typing import BinaryIO, cast
 
 import numpy as np
@@ -102,23 +103,26 @@ def _pcap_chunks(stream: BinaryIO, name: str, magic: bytes, stats: Capture) -> I
         error: CaptureError | None = None
         position, size = 0, len(buffer)
         unpack = lengths.unpack_from
-        last_header = size - 16
-        for _ in range(CHUNK_RECORDS):  # the sequential step: kept as tight as Python allows
-            if position > last_header:
-                break
-            captured = unpack(buffer, position + 8)[0]
+        stopped = False
+        try:  # the sequential step, kept as tight as Python allows (no bounds test: the
+            for _ in repeat(None, CHUNK_RECORDS):  # buffer's end raises struct.error)
+                (captured,) = unpack(buffer, position + 8)
+                following = position + 16 + captured
+                if captured > MAX_RECORD or following > size:
+                    stopped = True
+                    break
+                append(position)
+                position = following
+        except struct.error:
+            pass  # a header cut short by the end of the buffer
+        if stopped and position + 16 <= size:  # a whole header: is its length possible?
+            (captured,) = unpack(buffer, position + 8)
             if captured > MAX_RECORD:
                 error = CaptureError(
                     f"record claims {captured} bytes (snap length {snaplen}) at byte offset "
                     f"{file_offset + position}",
                     file=name,
                 )
-                break
-            following = position + 16 + captured
-            if following > size:
-                break
-            append(position)
-            position = following
         if starts:
             stats.frames += len(starts)
             yield _pcap_chunk(buffer, starts, word, unit, linktype)
