@@ -114,17 +114,8 @@ def test_a_bad_address_value_names_the_column(tmp_path: Path) -> None:
 
 def test_a_csv_of_flows_reads_like_its_flows(tmp_path: Path) -> None:
     """`pps flows read --csv` output, audited in place by the local and DuckDB engines."""
-    import csv
-
-    from ppsguard.flows import records
-
     flows = random_flows(random.Random(2), 100)
-    path = tmp_path / "flows.csv"
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(records.CSV_COLUMNS)
-        for flow in flows:
-            writer.writerow(["" if v is None else v for v in records.csv_values(flow)])
+    path = write_csv(flows, tmp_path / "flows.csv")
     expected = document(audit_flows(REGISTRY, flows, "building"))
     for engine in ("local", "duckdb"):
         assert document(run_audit(engine, REGISTRY, expand([str(path)]), "building")) == expected
@@ -155,23 +146,13 @@ def test_a_scanner_in_a_table_is_found_on_the_second_read(tmp_path: Path) -> Non
     """Tables are read twice by the local engine: the scanner's attempts, taken on the second
     read (DuckDB: only the suspects' rows, only the columns attempts use), give the flow-object
     path's document."""
-    import csv
-
-    from ppsguard.flows import records
-
     flows = [*random_flows(random.Random(5), 60), *refused("198.18.0.66", 40)]
     expected = document(audit_flows(REGISTRY, flows, "building"))
     scans = [f for f in expected["findings"] if f["type"] == "scan"]  # type: ignore[attr-defined]
     assert ["198.18.0.66"] in [f["peers"] for f in scans]
     parquet = tmp_path / "flows.parquet"
     write_parquet(flows, parquet)
-    table = tmp_path / "flows.csv"
-    with table.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(records.CSV_COLUMNS)
-        for flow in flows:
-            writer.writerow(["" if v is None else v for v in records.csv_values(flow)])
-    for path in (parquet, table):
+    for path in (parquet, write_csv(flows, tmp_path / "flows.csv")):
         got = document(run_audit("local", REGISTRY, expand([str(path)]), "building"))
         assert got == expected, path
 
@@ -196,3 +177,17 @@ def refused(source: str, ports: int) -> list[Flow]:
         )
         for i in range(ports)
     ]
+
+
+def write_csv(flows: list[Flow], path: Path) -> Path:
+    """The flows as `pps flows read --csv` writes them."""
+    import csv
+
+    from ppsguard.flows import records
+
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(records.CSV_COLUMNS)
+        for flow in flows:
+            writer.writerow(["" if v is None else v for v in records.csv_values(flow)])
+    return path
