@@ -5,8 +5,18 @@ Hypothesis profiles: the default runs each property briefly; `fuzz` (HYPOTHESIS_
 """
 
 import os
+import signal
 
 from hypothesis import HealthCheck, settings
+
+# A suite started in the background (`nohup make test &`) inherits SIGINT and SIGHUP ignored,
+# and every child it starts would inherit that too: the tests that send Ctrl-C or a hang-up to
+# a pps command, or start sshd, then fail for the way the suite was launched. Give the children
+# the defaults back (an exec resets a handled signal to its default, an ignored one stays so).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 # No timing assertions: hypothesis's per-example deadline and its too-slow health check are
 # timing checks, and they fail on a loaded machine, so the default profile turns both off.
