@@ -191,3 +191,23 @@ def write_csv(flows: list[Flow], path: Path) -> Path:
         for flow in flows:
             writer.writerow(["" if v is None else v for v in records.csv_values(flow)])
     return path
+
+
+def test_attempts_need_only_the_columns_the_second_read_fetches(tmp_path: Path) -> None:
+    """The scan pass's second read fetches ATTEMPT_INPUTS only: attempts made from those
+    columns equal attempts made from every column (a column attempts start to use and the list
+    misses would show here, not as scans silently lost)."""
+    import pyarrow.parquet as pq
+
+    from ppsguard.flows.audit_batch import ATTEMPT_INPUTS, BatchAuditor
+
+    flows = [*random_flows(random.Random(9), 120), *refused("198.18.0.66", 10)]
+    path = tmp_path / "flows.parquet"
+    write_parquet(flows, path)
+    table = pq.read_table(path)
+    fetched = table.select([c for c in table.column_names if c in ATTEMPT_INPUTS])
+    assert set(table.column_names) - set(fetched.column_names) >= {"uid", "id.orig_p"}
+    auditor = BatchAuditor(REGISTRY, "building")
+    whole = auditor.attempts(table.combine_chunks().to_batches()[0])
+    assert whole.num_rows > 10
+    assert auditor.attempts(fetched.combine_chunks().to_batches()[0]).equals(whole)

@@ -223,7 +223,7 @@ class _Walker:
             for column in (c.family, c.source_high, c.source_low, c.destination_high)
         )
         self.destination_low = c.destination_low[rows].tolist()
-        self.lo_sums, self.hi_sums = plan.sums.get("lo", {}), plan.sums.get("hi", {})
+        self.lo_sums, self.hi_sums = plan.sums["lo"], plan.sums["hi"]
         self.events = plan.item_event
         first_items = np.searchsorted(starts, np.array(plan.group_first, dtype=np.int64))
         self.group_items = [*first_items.tolist(), len(plan.item_start)]  # per group: items
@@ -315,8 +315,7 @@ class _Walker:
                 if sums["data"][item] != NONE and not self._fits(side, sums, item):
                     self._replay(state, item)
                     return
-        last = self.plan.last_time[item]
-        state.last = max(state.last, last)
+        state.last = max(state.last, self.plan.last_time[item])
         letters: list[tuple[int, str, Side, bool]] = []
         for sums, side, from_orig in sides:
             count = sums["packets"][item]

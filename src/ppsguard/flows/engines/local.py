@@ -114,7 +114,7 @@ def audit_local(
     rows of the sources with enough of them to be scanners (`tables.suspect_attempts`). Other
     evidence is read once, keeping every inbound attempt (20M flows kept so: 2.8-3.3 GB peak
     and 6 s of system time, against 1.4-2.0 GB read twice; 2026-12)."""
-    if all(s.kind in ("parquet", "csv") for s in sources.items):
+    if sources.tables:  # a URL among them is refused by source_batches
         from ppsguard.flows.engines.tables import suspect_attempts
 
         auditor = BatchAuditor(registry, host, track_failing=True)
