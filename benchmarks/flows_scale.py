@@ -146,13 +146,16 @@ def command(engine: str, registry: Path, flows: Path) -> object:
 
 
 def timed(label: str, rows: int, run: object, repeat: int = 1) -> tuple[float, object]:
-    """The best of `repeat` runs (a shared machine's noise), printed as flows/s."""
-    elapsed, result = float("inf"), None
+    """The best of `repeat` runs (a shared machine's noise), printed as flows/s, with the
+    worst run beside it when there are several."""
+    times, result = [], None
     for _ in range(repeat):
         started = time.perf_counter()
         result = run()  # type: ignore[operator]
-        elapsed = min(elapsed, time.perf_counter() - started)
-    print(f"  {label:<34} {elapsed:7.2f} s  {rows / elapsed:>13,.0f} flows/s", flush=True)
+        times.append(time.perf_counter() - started)
+    elapsed, worst = min(times), max(times)
+    spread = f"  (worst of {repeat}: {worst:.2f} s, {rows / worst:,.0f}/s)" if repeat > 1 else ""
+    print(f"  {label:<34} {elapsed:7.2f} s  {rows / elapsed:>13,.0f} flows/s{spread}", flush=True)
     return elapsed, result
 
 
