@@ -60,6 +60,18 @@ def test_the_scan_alert_is_updated_not_repeated() -> None:
     assert [a.count for a in detectors.flush()] == [200]
 
 
+def test_a_growing_alert_keeps_its_ports_sorted_and_distinct() -> None:
+    from ppsguard.model.findings import Severity
+    from ppsguard.monitor.alerts import AlertBook
+
+    book = AlertBook()
+    for ports in ([443, 22], [80], [22, 8080, 1], [], [443], [65535, 0]):
+        alert, _ = book.raise_or_update(
+            key="k", kind="scan", severity=Severity.HIGH, message="m", time=1.0, ports=ports
+        )
+    assert alert.ports == [0, 1, 22, 80, 443, 8080, 65535]
+
+
 def test_a_benign_client_with_twenty_answered_connections_raises_nothing() -> None:
     detectors = Detectors()
     client = ipaddress.ip_address("198.18.0.12")

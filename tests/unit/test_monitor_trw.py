@@ -77,3 +77,26 @@ def test_memory_is_bounded_and_evictions_counted() -> None:
     for n in range(20):
         trw.observe(float(n), SCANNER, host(n), 80, Outcome.SUCCESS)
     assert len(trw.walks[SCANNER].contacts) <= 8
+
+
+def test_repeating_one_source_object_decides_as_fresh_equal_objects_do() -> None:
+    """The walk of the source seen last is reused by identity; that shortcut must not change a
+    decision, the LRU's order or what is evicted, whatever the interleaving."""
+    import random
+
+    rng = random.Random(11)
+    pool = [ipaddress.IPv4Address(f"198.18.7.{n}") for n in range(6)]
+    steps = [
+        (rng.randrange(6), rng.randrange(40), rng.choice([Outcome.SUCCESS, Outcome.FAILURE]))
+        for _ in range(3000)
+    ]
+    for max_sources in (0, 1, 3, 100):
+        shared, fresh = Trw(max_sources=max_sources), Trw(max_sources=max_sources)
+        for time, (source, target, outcome) in enumerate(steps):
+            a = shared.observe(float(time), pool[source], host(target), 80, outcome)
+            b = fresh.observe(
+                float(time), ipaddress.IPv4Address(str(pool[source])), host(target), 80, outcome
+            )
+            assert (a and (a.verdict, a.walk.attempts)) == (b and (b.verdict, b.walk.attempts))
+        assert list(shared.walks) == list(fresh.walks)
+        assert shared.evicted_sources == fresh.evicted_sources

@@ -115,7 +115,9 @@ class Detectors:
             key = f"scan|{attempt.remote}"
             if not crossed and key not in self.book.alerts:
                 return []
-            return self._scan_alert(attempt, probes=None, how=f"window {self.window.preset}")
+            return self._scan_alert(
+                attempt, probes=None, how=f"window {self.window.preset}", key=key
+            )
         host = self.trw.observe(
             attempt.time, attempt.remote, attempt.target, attempt.port, attempt.outcome
         )
@@ -126,13 +128,15 @@ class Detectors:
         if not decided:
             return []
         walk = max((d.walk for d in decided), key=lambda w: w.attempts)
+        key = f"scan|{attempt.remote}"
         ports = None  # the ports touched so far matter only to a new alert (a set per attempt
-        if f"scan|{attempt.remote}" not in self.book.alerts:  # of a long scan was quadratic)
+        if key not in self.book.alerts:  # of a long scan was quadratic)
             touched = self.trw_ports.walks.get(attempt.remote)
             ports = touched.ports if touched is not None else {attempt.port}
         return self._scan_alert(
-            attempt, probes=walk.attempts, how="TRW", first_seen=walk.first_seen, ports=ports
-        )
+            attempt, probes=walk.attempts, how="TRW", first_seen=walk.first_seen, ports=ports,
+            key=key,
+        )  # fmt: skip
 
     def _scan_alert(
         self,
@@ -142,8 +146,8 @@ class Detectors:
         how: str,
         first_seen: float | None = None,
         ports: set[int] | None = None,
+        key: str,
     ) -> list[Alert]:
-        key = f"scan|{attempt.remote}"
         existing = self.book.alerts.get(key)
         count = probes if probes is not None else (existing.count + 1 if existing else 1)
         if existing is not None and probes is not None:
@@ -153,9 +157,6 @@ class Detectors:
             touched = set(sorted(ports)[:_MAX_LISTED_PORTS])
         elif existing is not None and len(existing.ports) >= _MAX_LISTED_PORTS:
             touched = set()
-        targets = {attempt.target}
-        if existing is not None and existing.local is not None:
-            targets.add(existing.local)
         alert, announce = self.book.raise_or_update(
             key=key,
             kind="scan",
