@@ -53,7 +53,7 @@ class Side:
     start_seq: int | None = None
     max_end: int | None = None
     missed: int = 0
-    letters: set[str] = field(default_factory=set)
+    letters: str = ""  # the history letters this side has logged (a str: no set per side)
 
     def size(self, tcp: bool) -> int:
         if not tcp:
@@ -73,7 +73,7 @@ class State:
     tunnel: TunnelKey | None
     o: Side = field(default_factory=Side)
     r: Side = field(default_factory=Side)
-    history: list[str] = field(default_factory=list)
+    history: str = ""  # a str, not a list: no container per flow
 
     @property
     def terminated(self) -> bool:
@@ -178,7 +178,7 @@ class FlowTable:
             orig = (packet.destination, packet.destination_port)
         state = State(key, orig, packet.time, packet.time, packet.protocol, packet.tunnel)
         if flipped:
-            state.history.append("^")
+            state.history = "^"
         return state
 
     def _account(self, state: State, packet: Packet) -> None:
@@ -256,8 +256,8 @@ class FlowTable:
     def _note(state: State, side: Side, from_orig: bool, letter: str) -> None:
         if letter in side.letters:
             return
-        side.letters.add(letter)
-        state.history.append(letter if from_orig else letter.lower())
+        side.letters += letter
+        state.history += letter if from_orig else letter.lower()
 
     def _flow(self, state: State) -> Flow:
         orig_address, orig_port = state.orig
@@ -285,7 +285,7 @@ class FlowTable:
             resp_bytes=state.r.size(tcp),
             conn_state=conn_state(state),
             missed_bytes=state.o.missed + state.r.missed,
-            history="".join(state.history),
+            history=state.history,
             orig_pkts=state.o.packets,
             orig_ip_bytes=state.o.ip_bytes,
             resp_pkts=state.r.packets,
@@ -325,7 +325,7 @@ def conn_state(state: State) -> str:
         return "OTH"
     o_inactive = os in (INACTIVE, PARTIAL)
     r_inactive = rs in (INACTIVE, PARTIAL)
-    history = "".join(state.history)
+    history = state.history
     if rs == RESET:
         orig_size = state.o.size(True)
         resp_size = state.r.size(True)
