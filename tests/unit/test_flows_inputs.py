@@ -247,3 +247,31 @@ def test_flows_csv_cells_and_notes_pass_the_one_sanitizer(tmp_path: Path) -> Non
     assert done.returncode == 0 and "\x1b" not in done.stdout + done.stderr
     assert done.stdout.splitlines()[0].startswith("ts,uid")
     assert "\\x1b[2J" in done.stdout  # the file name, in the source column, shown visibly
+
+
+def test_the_flows_commands_give_the_cycle_collector_its_thresholds_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pps flows read` runs the collector less often (live flows have no cycles) and restores
+    its thresholds when it returns, also after an error."""
+    import gc
+
+    from typer.testing import CliRunner
+
+    import ppsguard.flows.inputs
+    from ppsguard.cli.app import app
+
+    seen: list[tuple[int, ...]] = []
+    reader = ppsguard.flows.inputs.read_flows
+
+    def spying(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(gc.get_threshold())
+        return reader(*args, **kwargs)
+
+    monkeypatch.setattr(ppsguard.flows.inputs, "read_flows", spying)
+    before = gc.get_threshold()
+    read = CliRunner().invoke(app, ["flows", "read", str(pcap(tmp_path))])
+    assert read.exit_code == 0 and len(read.output.splitlines()) == 1
+    assert seen == [(50_000, 20, 100)] and gc.get_threshold() == before
+    bad = CliRunner().invoke(app, ["flows", "read", str(tmp_path / "missing.pcap")])
+    assert isinstance(bad.exception, InputError) and gc.get_threshold() == before
