@@ -213,8 +213,15 @@ def parse_etc_services(text: str) -> list[ServiceEntry]:
 
 def load_builtin_entries() -> list[ServiceEntry]:
     """Our own data file, shipped inside the package."""
+    return list(_builtin_entries())
+
+
+@functools.cache
+def _builtin_entries() -> tuple[ServiceEntry, ...]:
+    """The data file parsed once per process: `builtin_catalog` and `default_catalog` both need
+    it, and `pps port 22` used to parse it twice (about 12 ms each with tomllib)."""
     text = resources.files("ppsguard.knowledge").joinpath("data/services.toml").read_text("utf-8")
-    return parse_services_toml(text)
+    return tuple(parse_services_toml(text))
 
 
 def read_etc_services(path: Path = ETC_SERVICES_PATH) -> list[ServiceEntry]:
