@@ -106,3 +106,27 @@ def test_a_command_run_alone_does_not_import_the_others():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip().splitlines()[-1] == "False False"
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("4", "4")])
+def test_the_command_line_asks_openblas_for_one_thread_unless_told(given, expected):
+    """Set before NumPy loads (its threads cost every command ~0.1 s of CPU); a user's value is
+    kept. Without one, NumPy loaded after the command line runs no OpenBLAS worker thread: the
+    process has one thread (on this 2-core machine NumPy alone starts a second)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    code = (
+        "import ppsguard.cli.app, os, sys\n"
+        "assert 'numpy' not in sys.modules\n"
+        "import numpy\n"
+        "print(os.environ['OPENBLAS_NUM_THREADS'], len(os.listdir('/proc/self/task')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    setting, threads = done.stdout.split()
+    assert setting == expected
+    if given is None:
+        assert threads == "1"
