@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ppsguard.model.events import Direction, EventKind
 from ppsguard.monitor import ctnetlink as ct
 from ppsguard.monitor.communityid import community_id
-from ppsguard.monitor.conntrack import to_event
+from ppsguard.monitor.conntrack import SETTLE, ConntrackTracker, to_event
 from ppsguard.monitor.listeners import ListenerDiff, Listening
 
 
@@ -32,12 +32,25 @@ def tuple_attr(kind: int, src: str, dst: str, sport: int, dport: int, proto: int
     return attr(kind, attr(1, ip, True) + attr(2, pr, True), True)
 
 
-def message(msg: int, flags: int, state: int, status: int, counters: bool = False) -> bytes:
+def message(
+    msg: int,
+    flags: int,
+    state: int | None,
+    status: int,
+    counters: bool = False,
+    *,
+    ct_id: int | None = None,
+    sport: int = 40000,
+    proto: int = 6,
+) -> bytes:
     body = struct.pack("=BBH", 2, 0, 0)
-    body += tuple_attr(1, "198.18.0.1", "198.18.0.2", 40000, 22)
-    body += tuple_attr(2, "198.18.0.2", "198.18.0.1", 22, 40000)
+    body += tuple_attr(1, "198.18.0.1", "198.18.0.2", sport, 22, proto)
+    body += tuple_attr(2, "198.18.0.2", "198.18.0.1", 22, sport, proto)
     body += attr(3, struct.pack("!I", status))
-    body += attr(4, attr(1, attr(1, bytes([state])), True), True)
+    if state is not None:
+        body += attr(4, attr(1, attr(1, bytes([state])), True), True)
+    if ct_id is not None:
+        body += attr(12, struct.pack("!I", ct_id))
     if counters:
         body += attr(9, attr(1, struct.pack("!Q", 3)) + attr(2, struct.pack("!Q", 180)), True)
         body += attr(10, attr(1, struct.pack("!Q", 2)) + attr(2, struct.pack("!Q", 120)), True)
@@ -175,7 +188,7 @@ def test_skip_drops_updates_before_their_tuples_are_decoded() -> None:
     )
     asked: list[ct.CtEvent] = []
 
-    def skip(event: ct.CtEvent, _id: int | None, status: int) -> bool:
+    def skip(event: ct.CtEvent, _id: int | None, status: int, _state: object) -> bool:
         asked.append(event)
         return event is ct.CtEvent.UPDATE and bool(status & ct.IPS_ASSURED)
 
@@ -184,3 +197,81 @@ def test_skip_drops_updates_before_their_tuples_are_decoded() -> None:
     assert asked == [ct.CtEvent.NEW, ct.CtEvent.UPDATE]
     assert messages[0].reply is None  # reply tuples only on request
     assert ct.parse_messages(data, replies=True)[0][0].reply is not None
+
+
+NEW, UPDATE, DELETE = ct.IPCTNL_MSG_CT_NEW, ct.IPCTNL_MSG_CT_NEW, ct.IPCTNL_MSG_CT_DELETE
+SEEN, ASSURED = 8 | 2, 8 | 2 | 4
+S = ct.TcpState
+
+
+def short_connection(ct_id: int, sport: int = 40000) -> list[bytes]:
+    """The messages conntrack sends for one short TCP connection, in order."""
+    return [
+        message(NEW, ct.NLM_F_CREATE, S.SYN_SENT, 8, ct_id=ct_id, sport=sport),
+        message(UPDATE, 0, S.SYN_RECV, SEEN, ct_id=ct_id, sport=sport),
+        message(UPDATE, 0, S.ESTABLISHED, ASSURED, ct_id=ct_id, sport=sport),
+        message(UPDATE, 0, S.FIN_WAIT, ASSURED, ct_id=ct_id, sport=sport),
+        message(UPDATE, 0, S.CLOSE_WAIT, ASSURED, ct_id=ct_id, sport=sport),
+        message(UPDATE, 0, S.LAST_ACK, ASSURED, ct_id=ct_id, sport=sport),
+        message(UPDATE, 0, S.TIME_WAIT, ASSURED, ct_id=ct_id, sport=sport),
+        message(DELETE, 0, S.TIME_WAIT, ASSURED, True, ct_id=ct_id, sport=sport),
+    ]
+
+
+class SettledOnly(ConntrackTracker):
+    """The tracker reading every update except those of a connection answered more than
+    `SETTLE` seconds before (the rule before updates were also judged by their TCP state)."""
+
+    def skip(self, event: ct.CtEvent, ct_id: int | None, status: int, state: object) -> bool:
+        answered_at = self.settled.get(ct_id) if ct_id is not None else None
+        if event is not ct.CtEvent.UPDATE or answered_at is None:
+            return False
+        return self._now - answered_at >= SETTLE
+
+
+def test_a_short_connection_gives_three_events_and_five_messages_dropped_unread() -> None:
+    tracker = ConntrackTracker(LOCAL)
+    events = [e for data in short_connection(7) for e in tracker.events(data, 100.0)]
+    assert [e.kind for e in events] == [EventKind.OPENED, EventKind.ANSWERED, EventKind.CLOSED]
+    assert (tracker.messages, tracker.skipped) == (8, 5)
+    assert events[2].orig_packets == 3 and events[2].resp_bytes == 120
+
+
+def test_a_reset_right_after_the_answer_is_a_refusal_and_a_late_one_is_dropped() -> None:
+    tracker = ConntrackTracker(LOCAL)
+    opened = short_connection(1)[:3]
+    reset = message(UPDATE, 0, S.CLOSE, ASSURED, ct_id=1)
+    kinds = [e.kind for data in [*opened, reset] for e in tracker.events(data, 50.0)]
+    assert kinds == [EventKind.OPENED, EventKind.ANSWERED, EventKind.REFUSED]
+    late = ConntrackTracker(LOCAL)
+    for data in opened:
+        late.events(data, 50.0)
+    assert late.events(reset, 50.0 + SETTLE + 0.1) == []
+    assert late.skipped == 2  # SYN_RECV and the late reset
+
+
+_MESSAGES = st.tuples(
+    st.sampled_from([NEW, DELETE]),
+    st.sampled_from([0, ct.NLM_F_CREATE]),
+    st.one_of(st.none(), st.sampled_from(list(S))),
+    st.sampled_from([0, 8, SEEN, ASSURED]),
+    st.integers(1, 4),  # conntrack id: it names one connection (its port and protocol)
+    st.floats(0, 3),  # seconds since the previous message
+)
+
+
+@given(st.lists(_MESSAGES, max_size=40))
+def test_dropping_updates_unread_changes_no_event(
+    sequence: list[tuple[int, int, ct.TcpState | None, int, int, float]],
+) -> None:
+    """Whatever the messages, the tracker emits exactly what it would reading every update
+    but the settled ones."""
+    fast, full = ConntrackTracker(LOCAL), SettledOnly(LOCAL)
+    now = 10.0
+    for msg, flags, state, status, ident, gap in sequence:
+        now += gap
+        proto = 17 if ident == 4 else 6
+        tcp_state = state if proto == 6 else None
+        data = message(msg, flags, tcp_state, status, ct_id=ident, sport=40000 + ident, proto=proto)
+        assert fast.events(data, now) == full.events(data, now)
+    assert fast.messages == len(sequence)

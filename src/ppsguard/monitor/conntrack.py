@@ -24,8 +24,9 @@ import functools
 import select
 import socket
 import subprocess
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ppsguard.errors import KernelFeatureMissing, PermissionDenied
@@ -49,6 +50,12 @@ _ANSWERED_STATES = {
 WATCH_TABLE = "ppsguard_watch"
 SETTLE = 1.0  # seconds after its answer from which a connection's updates are skipped
 _MAX_KNOWN = 1_000_000
+# Seconds a source waits, once messages are there, for more to come with them. A flood of short
+# connections woke the reader and the watch loop every two or three messages (45 µs of CPU a
+# message in benchmarks/watch.py); a few milliseconds' wait batches them, at no cost to the
+# scan alert's delay (its target is a second).
+COALESCE = 0.005
+_DRAIN = 1024  # datagrams read per call at most (a 16 MiB buffer holds ~20,000 messages)
 
 
 def direction_of(
@@ -146,26 +153,17 @@ def _netlink_socket(groups: int, receive_buffer: int) -> socket.socket:
     return sock
 
 
-class ConntrackSource:
-    """Reads conntrack events in the calling thread's namespace (see the module docstring)."""
+class ConntrackTracker:
+    """Conntrack messages to events, one datagram at a time: which connections are live, which
+    were already answered, and which updates can be dropped unread. Pure (no socket)."""
 
-    name = "conntrack"
-
-    def __init__(
-        self, local_addresses: Iterable[IPAddress], *, receive_buffer: int = RECEIVE_BUFFER
-    ) -> None:
-        groups = (
-            (1 << (ct.GROUP_NEW - 1)) | (1 << (ct.GROUP_UPDATE - 1)) | (1 << (ct.GROUP_DESTROY - 1))
-        )
+    def __init__(self, local_addresses: Iterable[IPAddress]) -> None:
         self.local = frozenset(local_addresses)
-        self.sock = _netlink_socket(groups, receive_buffer)
-        self.overruns = 0
-        self.lost = 0
         self.messages = 0
         # live connections -> whether ANSWERED was already emitted for them
         self.known: OrderedDict[tuple[object, ...], bool] = OrderedDict()
-        # conntrack ids whose ANSWERED was emitted, and when: later updates say nothing new
-        # once the abort grace is over, and are dropped before their tuples are decoded
+        # conntrack ids whose ANSWERED was emitted, and when: their later updates say nothing
+        # new and are dropped before their tuples are decoded
         self.settled: OrderedDict[int, float] = OrderedDict()
         self.skipped = 0
         self._now = 0.0
@@ -175,7 +173,7 @@ class ConntrackSource:
         o = message.orig
         return (o.protocol, o.source, o.source_port, o.destination, o.destination_port)
 
-    def _remember(self, message: ct.CtMessage) -> bool:
+    def remember(self, message: ct.CtMessage) -> bool:
         """Track live connections; True when this one was not known before."""
         key = self._key(message)
         if message.event is ct.CtEvent.DESTROY:
@@ -188,13 +186,24 @@ class ConntrackSource:
             self.known.popitem(last=False)
         return True
 
-    def _skip(self, event: ct.CtEvent, ct_id: int | None, _status: int) -> bool:
-        """Drop updates of a connection already answered more than a second ago (its later
-        states - FIN_WAIT, TIME_WAIT, ... - carry nothing the detectors use)."""
-        if event is not ct.CtEvent.UPDATE or ct_id is None:
+    def skip(
+        self, event: ct.CtEvent, ct_id: int | None, status: int, state: ct.TcpState | None
+    ) -> bool:
+        """Whether an update can be dropped before its tuples are decoded, because it would
+        give no event: a TCP update neither answered nor closed (SYN_RECV), or any update of
+        a connection already answered, except a TCP reset within `SETTLE` seconds of the
+        answer (an abort right after the handshake is a refusal). A flood of short TCP
+        connections sends seven messages each; five are dropped so."""
+        if event is not ct.CtEvent.UPDATE:
             return False
-        answered_at = self.settled.get(ct_id)
-        if answered_at is None or self._now - answered_at < SETTLE:
+        tcp_unanswered = state not in _ANSWERED_STATES and not status & ct.IPS_ASSURED
+        if state is not None and state is not ct.TcpState.CLOSE and tcp_unanswered:
+            self.skipped += 1  # a TCP update neither answered nor closed
+            return True
+        answered_at = self.settled.get(ct_id) if ct_id is not None else None
+        if answered_at is None:
+            return False
+        if state is ct.TcpState.CLOSE and self._now - answered_at < SETTLE:
             return False
         self.skipped += 1
         return True
@@ -207,13 +216,65 @@ class ConntrackSource:
         self.known[key] = True
         return True
 
-    def read(self, timeout: float, now: float) -> list[Event]:
-        """Events available within `timeout` seconds (empty when none arrived)."""
+    def events(self, data: bytes, now: float) -> list[Event]:
+        """The events of one datagram of conntrack messages."""
+        self._now = now
+        before = self.skipped
+        messages, _, _ = ct.parse_messages(data, skip=self.skip)
+        self.messages += len(messages) + self.skipped - before
+        out: list[Event] = []
+        for message in messages:
+            self.remember(message)
+            event = to_event(message, now, self.local)
+            if event is None:
+                continue
+            if event.kind is EventKind.ANSWERED:
+                if not self._first_answer(message):
+                    continue
+                if message.conntrack_id is not None:
+                    self.settled[message.conntrack_id] = now
+                    if len(self.settled) > _MAX_KNOWN:
+                        self.settled.popitem(last=False)
+            elif event.kind is EventKind.CLOSED and message.conntrack_id is not None:
+                self.settled.pop(message.conntrack_id, None)
+            out.append(event)
+        return out
+
+
+class ConntrackSource:
+    """Reads conntrack events in the calling thread's namespace (see the module docstring)."""
+
+    name = "conntrack"
+
+    def __init__(
+        self, local_addresses: Iterable[IPAddress], *, receive_buffer: int = RECEIVE_BUFFER
+    ) -> None:
+        groups = (
+            (1 << (ct.GROUP_NEW - 1)) | (1 << (ct.GROUP_UPDATE - 1)) | (1 << (ct.GROUP_DESTROY - 1))
+        )
+        self.tracker = ConntrackTracker(local_addresses)
+        self.sock = _netlink_socket(groups, receive_buffer)
+        self.overruns = 0
+        self.lost = 0
+
+    @property
+    def messages(self) -> int:
+        """Conntrack messages received, those dropped unread included."""
+        return self.tracker.messages
+
+    def read(self, timeout: float, clock: Callable[[], float] = time.time) -> list[Event]:
+        """Events available within `timeout` seconds (empty when none arrived), stamped with
+        `clock()` once they are there. When messages arrive, the source waits `COALESCE`
+        seconds more and reads what came meanwhile too: one wake-up of this thread and of the
+        watch loop per batch, not per message."""
         ready, _, _ = select.select([self.sock], [], [], timeout)
         if not ready:
             return []
+        if timeout > 0:
+            time.sleep(COALESCE)
+        now = clock()
         out: list[Event] = []
-        for _ in range(256):  # drain what is queued, bounded per call
+        for _ in range(_DRAIN):  # drain what is queued, bounded per call
             try:
                 data = self.sock.recv(1 << 16, socket.MSG_DONTWAIT)
             except BlockingIOError:
@@ -224,33 +285,15 @@ class ConntrackSource:
                 self.overruns += 1
                 out.extend(self.resync(now))
                 continue
-            self._now = now
-            before = self.skipped
-            messages, _, _ = ct.parse_messages(data, skip=self._skip)
-            self.messages += len(messages) + self.skipped - before
-            for message in messages:
-                self._remember(message)
-                event = to_event(message, now, self.local)
-                if event is None:
-                    continue
-                if event.kind is EventKind.ANSWERED:
-                    if not self._first_answer(message):
-                        continue
-                    if message.conntrack_id is not None:
-                        self.settled[message.conntrack_id] = now
-                        if len(self.settled) > _MAX_KNOWN:
-                            self.settled.popitem(last=False)
-                elif event.kind is EventKind.CLOSED and message.conntrack_id is not None:
-                    self.settled.pop(message.conntrack_id, None)
-                out.append(event)
+            out.extend(self.tracker.events(data, now))
         return out
 
     def resync(self, now: float) -> list[Event]:
         """After an overrun: dump the table, emit what was missed, and a LOST event."""
         missed: list[Event] = []
         for message in dump_table():
-            if self._remember(message):
-                event = to_event(message, now, self.local)
+            if self.tracker.remember(message):
+                event = to_event(message, now, self.tracker.local)
                 if event is not None:
                     missed.append(event)
         self.lost += len(missed)

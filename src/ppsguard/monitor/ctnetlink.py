@@ -183,7 +183,7 @@ def _tcp_state(raw: bytes | None) -> TcpState | None:
         return None
 
 
-Skip = Callable[[CtEvent, int | None, int], bool]
+Skip = Callable[[CtEvent, int | None, int, TcpState | None], bool]
 
 
 def parse_messages(
@@ -192,9 +192,10 @@ def parse_messages(
     """Parse one datagram: (messages, done, error). `done` is set by NLMSG_DONE (end of a
     dump); `error` is the negated errno of an NLMSG_ERROR message (0 for none or an ACK).
 
-    `skip(event, conntrack id, status)` is asked before the tuples are decoded: a reader that
-    already knows all it needs about a connection drops its later updates for the price of one
-    attribute walk. Reply tuples are decoded only with `replies` (nobody needs them per event).
+    `skip(event, conntrack id, status, TCP state)` is asked before the tuples are decoded: a
+    reader that already knows all it needs about a connection drops its later updates for the
+    price of one attribute walk. Reply tuples are decoded only with `replies` (nobody needs
+    them per event).
     """
     out: list[CtMessage] = []
     done = False
@@ -240,7 +241,8 @@ def _message(  # noqa: PLR0917 -- the header fields of one message, in wire orde
         return None
     status = _U32.unpack(parts[CTA_STATUS][:4])[0] if len(parts.get(CTA_STATUS, b"")) >= 4 else 0
     ct_id = _U32.unpack(parts[CTA_ID][:4])[0] if len(parts.get(CTA_ID, b"")) >= 4 else None
-    if skip is not None and skip(event, ct_id, status):
+    tcp_state = _tcp_state(parts.get(CTA_PROTOINFO))
+    if skip is not None and skip(event, ct_id, status, tcp_state):
         return None
     orig_packets, orig_bytes = _counters(parts.get(CTA_COUNTERS_ORIG))
     reply_packets, reply_bytes = _counters(parts.get(CTA_COUNTERS_REPLY))
@@ -249,7 +251,7 @@ def _message(  # noqa: PLR0917 -- the header fields of one message, in wire orde
         orig=_tuple(parts[CTA_TUPLE_ORIG]),
         reply=_tuple(parts[CTA_TUPLE_REPLY]) if replies and CTA_TUPLE_REPLY in parts else None,
         status=status,
-        tcp_state=_tcp_state(parts.get(CTA_PROTOINFO)),
+        tcp_state=tcp_state,
         orig_packets=orig_packets,
         orig_bytes=orig_bytes,
         reply_packets=reply_packets,

@@ -145,8 +145,8 @@ class Watch:
         def run() -> None:
             try:
                 while not self.stop.is_set():
-                    self._push(source.read(0.2, time.time()))
-                while batch := source.read(0.0, time.time()):  # what is queued when we stop
+                    self._push(source.read(0.2))
+                while batch := source.read(0.0):  # what is queued when we stop
                     self._push(batch)
             except OSError as exc:
                 self.health["conntrack"] = SourceHealth("conntrack", False, str(exc))
