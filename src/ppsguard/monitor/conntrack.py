@@ -274,17 +274,22 @@ class ConntrackSource:
             time.sleep(COALESCE)
         now = clock()
         out: list[Event] = []
+        received: list[bytes] = []  # read first, then parsed: no system call between parses
+        receive = self.sock.recv
         for _ in range(_DRAIN):  # drain what is queued, bounded per call
             try:
-                data = self.sock.recv(1 << 16, socket.MSG_DONTWAIT)
+                received.append(receive(1 << 16, socket.MSG_DONTWAIT))
             except BlockingIOError:
                 break
             except OSError as exc:
                 if exc.errno != errno.ENOBUFS:
                     raise
                 self.overruns += 1
+                for data in received:
+                    out.extend(self.tracker.events(data, now))
+                received = []
                 out.extend(self.resync(now))
-                continue
+        for data in received:
             out.extend(self.tracker.events(data, now))
         return out
 
