@@ -4,10 +4,13 @@ tuples gives, IPv4 and IPv6 rows mixed, and the per-id counts agree."""
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ppsguard.flows import partial
 from ppsguard.flows.partial import PairSet, pair_rows
 
 row = st.tuples(
@@ -45,3 +48,22 @@ def test_update_with_a_remap_is_the_union_of_sets(
     assert sorted(got) == [tuple(int(v) for v in r) for r in merged.rows()]
     counts = merged.counts(6)
     assert counts.tolist() == [sum(1 for r in expected if r[0] == i) for i in range(6)]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(row, min_size=1, max_size=12), max_size=10), st.integers(0, 15))
+def test_compacting_after_every_few_rows_keeps_the_set(
+    batches: list[list[tuple[int, int, int, int]]], every: int
+) -> None:
+    """Pending keys merged into the sorted distinct keys many times over give the same set."""
+    with patch.object(partial, "_COMPACT", every):
+        pairs, other = PairSet(), PairSet()
+        expected: set[tuple[int, int, int, int]] = set()
+        for n, batch in enumerate(batches):
+            target = pairs if n % 3 else other  # some go through `update`
+            target.add(pair_rows(*(np.array(c, dtype=np.uint64) for c in zip(*batch, strict=True))))
+            expected |= _normal(batch)
+        pairs.update(other)
+    got = [tuple(int(v) for v in r) for r in pairs.rows()]
+    assert got == sorted(expected)
+    assert pairs.counts(6).tolist() == [sum(1 for r in expected if r[0] == i) for i in range(6)]
