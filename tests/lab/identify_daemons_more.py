@@ -44,7 +44,7 @@ MORE_DAEMONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "vnc": ("tigervnc-standalone-server", "vnc", "VNC", ("tcp",)),
 }
 # what these daemons do not reveal before a login: no release number to expect
-MORE_NO_VERSION = {"haproxy", "telnetd", "postgresql", "smbd", "openvpn", "vnc", "node-exporter"}
+MORE_NO_VERSION = {"haproxy", "telnetd", "postgresql", "smbd", "openvpn", "vnc"}
 MORE_STANDARD_PORTS = {
     "apache2": 80,
     "squid": 3128,

@@ -219,6 +219,14 @@ PROBES: tuple[Probe, ...] = (
         rarity=9,
         follow_up=True,
     ),
+    Probe(
+        "http-metrics",
+        TCP,
+        b"GET /metrics HTTP/1.0\r\nHost: {host}\r\nUser-Agent: ppsguard\r\n"
+        b"Accept: text/plain\r\n\r\n",
+        rarity=9,
+        follow_up=True,
+    ),
     Probe("dns-version-udp", UDP, _dns_version_bind(tcp=False), frozenset({53, 5353}), 1),
     Probe("ntp-client", UDP, _NTP_CLIENT, frozenset({123}), 1),
     Probe("snmp-sysdescr", UDP, _snmp_get_sysdescr(), frozenset({161}), 1, intrusive=True),
@@ -229,7 +237,7 @@ PROBES: tuple[Probe, ...] = (
 
 BY_NAME: dict[str, Probe] = {probe.name: probe for probe in PROBES}
 # service named by a first answer -> the probe that asks it its release (read-only requests)
-FOLLOW_UPS: dict[str, str] = {"etcd": "http-version"}
+FOLLOW_UPS: dict[str, str] = {"etcd": "http-version", "prometheus": "http-metrics"}
 
 
 def render(probe: Probe, host: str) -> bytes:
