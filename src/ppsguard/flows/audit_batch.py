@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ppsguard.flows.audit_columns import AddressCache, FlowColumns, address_text
-from ppsguard.flows.partial import EXAMPLES, Partial, pair_rows
+from ppsguard.flows.partial import EXAMPLES, Partial
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.registry import Action, HostPolicy, Registry
 from ppsguard.monitor.expectations import Expectations
@@ -206,7 +206,7 @@ class BatchAuditor:
         part.allowed += np.bincount(entry, weights=allowed, minlength=len(self.entries)).astype(
             np.int64
         )
-        part.entry_peers.add(pair_rows(entry, *src))
+        part.entry_peers.add_columns(entry, *src)
         answered = cols.answered[rows]
         provider = self._providers_of(protocol, port)
         undocumented = answered & (provider < 0) & (rule < 0)
@@ -331,7 +331,7 @@ class BatchAuditor:
             gids[g] = found.gid
         gids = np.repeat(gids, ends - starts)
         peer_columns = [p[chosen][order] for p in peers]
-        part.finding_peers.add(pair_rows(gids, *peer_columns))
+        part.finding_peers.add_columns(gids, *peer_columns)
 
     def attempts(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """The inbound, initiated flows as attempts (ATTEMPT_SCHEMA)."""

@@ -42,15 +42,26 @@ class PairSet:
         self._pending = 0
 
     def add(self, rows: npt.NDArray[np.uint64]) -> None:
-        if not rows.shape[0]:
+        """Add (id, family, high, low) rows."""
+        self.add_columns(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3])
+
+    def add_columns(
+        self, ids: npt.ArrayLike, family: npt.ArrayLike, high: npt.ArrayLike, low: npt.ArrayLike
+    ) -> None:
+        """Add rows given as columns (the audit's arrays, no (n, 4) array made per batch)."""
+        ids_, family_ = np.asarray(ids, dtype=np.uint64), np.asarray(family)
+        high_, low_ = np.asarray(high, dtype=np.uint64), np.asarray(low, dtype=np.uint64)
+        n = ids_.shape[0]
+        if not n:
             return
-        is4 = rows[:, 1] == 4
+        is4 = family_ == 4
         if is4.all():
-            self._keys4.append((rows[:, 0] << np.uint64(32)) | rows[:, 3])
+            self._keys4.append((ids_ << np.uint64(32)) | low_)
         else:
-            self._keys4.append((rows[is4, 0] << np.uint64(32)) | rows[is4, 3])
-            self._rows6.append(rows[~is4][:, [0, 2, 3]])
-        self._pending += rows.shape[0]
+            self._keys4.append((ids_[is4] << np.uint64(32)) | low_[is4])
+            is6 = ~is4
+            self._rows6.append(np.column_stack([ids_[is6], high_[is6], low_[is6]]))
+        self._pending += n
         if self._pending > _COMPACT:
             self._compact()
 
