@@ -6,6 +6,10 @@ calling thread's network namespace, with a large receive buffer (16 MiB: 2,000 c
 shows the connection was answered (TCP handshake completed, or a UDP reply) ANSWERED, a TCP update
 to CLOSE before the handshake completed REFUSED (a RST from either side: a refused port, or the
 half-open probe of a SYN scan), and DESTROY becomes CLOSED with the packet and byte counters.
+That logic is `ConntrackTracker` (no socket, tested on messages built byte by byte): updates that
+can give no event (five of the seven messages of a short TCP connection) are dropped after one
+walk of their top-level attributes. The source reads in batches: once messages are there it
+waits `COALESCE` seconds for more, then drains the socket and parses what it read.
 
 Loss is never silent: when the kernel reports an overrun (ENOBUFS), the source counts it, dumps
 the whole table on a second socket and emits OPENED for every connection it had not heard of,
