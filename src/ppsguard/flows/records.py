@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ppsguard.model.flows import Flow
-from ppsguard.model.net import IPAddress
+from ppsguard.model.net import address_text
 
 FIELDS = (
     "ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "service",
@@ -30,18 +30,10 @@ TYPES = (
 )  # fmt: skip
 
 
-def _text(address: IPAddress) -> str:
-    """An address as text; IPv4 from its four bytes (0.4 µs against 0.7-1.3 µs for
-    `ipaddress`'s pure-Python `str()`, twice a flow), IPv6 by `str()` (RFC 5952 spelling)."""
-    if address.version == 4:
-        return "%d.%d.%d.%d" % tuple(address.packed)  # noqa: UP031 -- the fastest spelling
-    return str(address)
-
-
 def flow_values(flow: Flow) -> tuple[Any, ...]:
     return (
-        flow.ts, flow.uid, _text(flow.orig_h), flow.orig_p, _text(flow.resp_h), flow.resp_p,
-        flow.proto, flow.service, flow.duration, flow.orig_bytes, flow.resp_bytes,
+        flow.ts, flow.uid, address_text(flow.orig_h), flow.orig_p, address_text(flow.resp_h),
+        flow.resp_p, flow.proto, flow.service, flow.duration, flow.orig_bytes, flow.resp_bytes,
         flow.conn_state, flow.missed_bytes, flow.history, flow.orig_pkts, flow.orig_ip_bytes,
         flow.resp_pkts, flow.resp_ip_bytes, list(flow.tunnel_parents), flow.community_id,
     )  # fmt: skip

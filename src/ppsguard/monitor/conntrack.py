@@ -8,8 +8,9 @@ to CLOSE before the handshake completed REFUSED (a RST from either side: a refus
 half-open probe of a SYN scan), and DESTROY becomes CLOSED with the packet and byte counters.
 That logic is `ConntrackTracker` (no socket, tested on messages built byte by byte): updates that
 can give no event (five of the seven messages of a short TCP connection) are dropped after one
-walk of their top-level attributes. The source reads in batches: once messages are there it
-waits `COALESCE` seconds for more, then drains the socket and parses what it read.
+walk of their top-level attributes, and most of them never reach the socket: a BPF program
+(`monitor.ctfilter`) drops them in the kernel. The source reads in batches: once messages are
+there it waits `COALESCE` seconds for more, then drains the socket and parses what it read.
 
 Loss is never silent: when the kernel reports an overrun (ENOBUFS), the source counts it, dumps
 the whole table on a second socket and emits OPENED for every connection it had not heard of,
@@ -38,6 +39,7 @@ from ppsguard.model.events import Direction, Event, EventKind, EvidenceSource
 from ppsguard.model.net import IPAddress
 from ppsguard.monitor import ctnetlink as ct
 from ppsguard.monitor.communityid import community_id
+from ppsguard.monitor.ctfilter import attach, update_filter
 
 RECEIVE_BUFFER = 16 << 20
 _PROTOCOL_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "ipv6-icmp", 132: "sctp"}
@@ -260,6 +262,11 @@ class ConntrackSource:
         self.sock = _netlink_socket(groups, receive_buffer)
         self.overruns = 0
         self.lost = 0
+        try:  # updates that give no event are dropped in the kernel (`ctfilter`)
+            attach(self.sock, update_filter())
+            self.filtered = True
+        except OSError:
+            self.filtered = False  # the tracker drops them after reading instead
 
     @property
     def messages(self) -> int:

@@ -140,7 +140,8 @@ class Watch:
             self.health["conntrack"] = SourceHealth("conntrack", False, str(exc))
             return
         self.conntrack = source
-        self.health["conntrack"] = SourceHealth("conntrack", True, "NEW, UPDATE, DESTROY")
+        dropped = "; updates that give no event dropped in the kernel" if source.filtered else ""
+        self.health["conntrack"] = SourceHealth("conntrack", True, "NEW, UPDATE, DESTROY" + dropped)
 
         def run() -> None:
             try:
