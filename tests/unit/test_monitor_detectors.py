@@ -100,6 +100,19 @@ def test_unanswered_attempts_fail_after_the_timeout() -> None:
     assert len(tracker.expire(10.0)) == 2
 
 
+def test_an_ipv4_and_an_ipv6_attempt_of_the_same_integer_are_two_attempts() -> None:
+    """198.18.0.66 and ::c612:42 share an integer; their attempts must not share a key."""
+    tracker = AttemptTracker(answer_timeout=3.0)
+    v6_scanner, v6_host = ipaddress.ip_address("::c612:42"), ipaddress.ip_address("::c612:2")
+    assert int(v6_scanner) == int(SCANNER) and int(v6_host) == int(HOST)
+    tracker.feed(ev(EventKind.OPENED, 0.0, 22))
+    tracker.feed(ev(EventKind.OPENED, 0.1, 22, src=v6_scanner, resp=v6_host))
+    assert len(tracker.pending) == 2
+    decided = tracker.feed(ev(EventKind.REFUSED, 0.2, 22, src=v6_scanner, resp=v6_host))
+    assert [(a.remote, a.target) for a in decided] == [(v6_scanner, v6_host)]
+    assert len(tracker.pending) == 1
+
+
 def test_window_presets_count_failed_targets_in_the_window() -> None:
     from ppsguard.monitor.attempts import Attempt
     from ppsguard.monitor.trw import Outcome

@@ -27,9 +27,10 @@ from ppsguard.model.events import Direction, Event, EventKind
 from ppsguard.model.net import IPAddress
 from ppsguard.monitor.trw import Outcome
 
-# the addresses as integers: an `ipaddress` object hashes in Python (the hex text of its
-# integer, ~0.4 µs), and the ordered dicts below hash a key on every look-up, peeks included
-FlowKey = tuple[str, int, int, int, int]
+# the addresses as integers with their family (198.18.0.1 and ::c612:1 are the same integer):
+# an `ipaddress` object hashes in Python (the hex text of its integer, ~0.4 µs), and the
+# ordered dicts below hash a key on every look-up, peeks included
+FlowKey = tuple[str, int, int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,8 @@ def flow_key(event: Event) -> FlowKey | None:
     if event.orig is None or event.resp is None:
         return None
     orig, resp = int(event.orig), int(event.resp)
-    return (event.protocol, orig, event.orig_port or 0, resp, event.resp_port or 0)
+    family = event.orig.version
+    return (event.protocol, family, orig, event.orig_port or 0, resp, event.resp_port or 0)
 
 
 class AttemptTracker:
