@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ppsguard.flows import partial
-from ppsguard.flows.partial import PairSet, pair_rows
+from ppsguard.flows.partial import PairSet
 
 row = st.tuples(
     st.integers(0, 5),
@@ -25,7 +25,7 @@ def _set(rows: list[tuple[int, int, int, int]]) -> PairSet:
     pairs = PairSet()
     for start in range(0, len(rows), 7):  # several adds, as batches come
         chunk = rows[start : start + 7]
-        pairs.add(pair_rows(*(np.array(c, dtype=np.uint64) for c in zip(*chunk, strict=True))))
+        pairs.add_columns(*(np.array(c, dtype=np.uint64) for c in zip(*chunk, strict=True)))
     return pairs
 
 
@@ -61,7 +61,7 @@ def test_compacting_after_every_few_rows_keeps_the_set(
         expected: set[tuple[int, int, int, int]] = set()
         for n, batch in enumerate(batches):
             target = pairs if n % 3 else other  # some go through `update`
-            target.add(pair_rows(*(np.array(c, dtype=np.uint64) for c in zip(*batch, strict=True))))
+            target.add_columns(*(np.array(c, dtype=np.uint64) for c in zip(*batch, strict=True)))
             expected |= _normal(batch)
         pairs.update(other)
     got = [tuple(int(v) for v in r) for r in pairs.rows()]

@@ -41,10 +41,6 @@ class PairSet:
         self._rows6: list[npt.NDArray[np.uint64]] = []
         self._pending = 0
 
-    def add(self, rows: npt.NDArray[np.uint64]) -> None:
-        """Add (id, family, high, low) rows."""
-        self.add_columns(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3])
-
     def add_columns(
         self, ids: npt.ArrayLike, family: npt.ArrayLike, high: npt.ArrayLike, low: npt.ArrayLike
     ) -> None:
@@ -121,8 +117,6 @@ class PairSet:
         """How many distinct rows each id 0..size-1 has."""
         self._compact()
         ids = [self._sorted4 >> np.uint64(32)] + [r[:, 0] for r in self._rows6]
-        if not ids:
-            return np.zeros(size, dtype=np.int64)
         return np.bincount(np.concatenate(ids).astype(np.int64), minlength=size)[:size]
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ppsguard.model.flows import Flow
-from ppsguard.model.net import address_text
+from ppsguard.model.net import ip_text
 
 FIELDS = (
     "ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "service",
@@ -32,7 +32,7 @@ TYPES = (
 
 def flow_values(flow: Flow) -> tuple[Any, ...]:
     return (
-        flow.ts, flow.uid, address_text(flow.orig_h), flow.orig_p, address_text(flow.resp_h),
+        flow.ts, flow.uid, ip_text(flow.orig_h), flow.orig_p, ip_text(flow.resp_h),
         flow.resp_p, flow.proto, flow.service, flow.duration, flow.orig_bytes, flow.resp_bytes,
         flow.conn_state, flow.missed_bytes, flow.history, flow.orig_pkts, flow.orig_ip_bytes,
         flow.resp_pkts, flow.resp_ip_bytes, list(flow.tunnel_parents), flow.community_id,

@@ -9,7 +9,9 @@ watch needs NEW, the answer (ESTABLISHED) and a reset (CLOSE); the others give n
 program runs on every message before it is queued to the socket, so those are never received
 or parsed: it drops an update (IPCTNL_MSG_CT_NEW without NLM_F_CREATE) whose TCP state is
 SYN_RECV, or FIN_WAIT, CLOSE_WAIT, LAST_ACK or TIME_WAIT with the ASSURED status bit (set once
-the handshake completed, whose own update was kept). Everything else passes: NEW, DESTROY,
+the handshake completed, whose own update was kept). One thing is lost against reading every
+update: a connection established before the watch started, first heard of when it closes,
+gives no ANSWERED event (its DESTROY still gives CLOSED). Everything else passes: NEW, DESTROY,
 UDP, ICMP and messages without a TCP state. It finds the attributes with the kernel's netlink
 helpers (SKF_AD_NLATTR, SKF_AD_NLATTR_NEST), as libnetfilter_conntrack's filters do
 (include/uapi/linux/filter.h, net/core/filter.c). The program is pure data; `attach` is the

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ppsguard.model.events import Alert, Event
-from ppsguard.model.net import address_text
+from ppsguard.model.net import ip_text
 
 
 def event_record(event: Event) -> dict[str, Any]:
@@ -22,9 +22,9 @@ def event_record(event: Event) -> dict[str, Any]:
         "kind": event.kind.value,
         "source": event.source.value,
         "proto": event.protocol or None,
-        "id.orig_h": None if event.orig is None else address_text(event.orig),
+        "id.orig_h": None if event.orig is None else ip_text(event.orig),
         "id.orig_p": event.orig_port,
-        "id.resp_h": None if event.resp is None else address_text(event.resp),
+        "id.resp_h": None if event.resp is None else ip_text(event.resp),
         "id.resp_p": event.resp_port,
         "direction": event.direction.value,
     }
