@@ -199,6 +199,7 @@ def test_skip_drops_updates_before_their_tuples_are_decoded() -> None:
     assert ct.parse_messages(data, replies=True)[0][0].reply is not None
 
 
+# an update is IPCTNL_MSG_CT_NEW without NLM_F_CREATE
 NEW, UPDATE, DELETE = ct.IPCTNL_MSG_CT_NEW, ct.IPCTNL_MSG_CT_NEW, ct.IPCTNL_MSG_CT_DELETE
 SEEN, ASSURED = 8 | 2, 8 | 2 | 4
 S = ct.TcpState
