@@ -87,6 +87,26 @@ def test_firewall_log_lines_map_to_entries(tmp_path: Path) -> None:
     ]
 
 
+def test_firewall_log_lines_with_impossible_stamps_or_numbers_are_counted_skips(
+    tmp_path: Path,
+) -> None:
+    """Found by the fuzzing harness: a month "Dac" (KeyError) or a day 32 (ValueError) crashed
+    the reader; "²" passes str.isdigit() but not int()."""
+    rest = "IN=eth0 OUT= SRC=198.18.0.50 DST=198.18.0.1 LEN=60 PROTO=TCP SPT=41234 DPT=3306 SYN\n"
+    path = tmp_path / "kern.log"
+    path.write_text(
+        f"Dac  2 07:14:48 fw kernel: {rest}"
+        f"Dec 32 07:14:48 fw kernel: {rest}"
+        f"2026-13-45T99:00:00Z fw kernel: {rest}"
+        "Dec  2 07:14:50 fw kernel: IN=eth0 OUT= SRC=198.18.0.50 DST=198.18.0.1 LEN=6\u00b2 "
+        "PROTO=TCP SPT=4\u00b2 DPT=99999 SYN\n"
+    )
+    stats: dict[str, int] = {}
+    flows = list(read_flows(path, stats=stats))
+    assert stats["skipped"] == 3
+    assert [(f.orig_p, f.resp_p, f.orig_ip_bytes) for f in flows] == [(0, 0, 0)]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [
@@ -109,6 +129,19 @@ def test_firewall_log_lines_map_to_entries(tmp_path: Path) -> None:
             b"version srcaddr dstaddr\n2 198.18.0.1\n",
             "vpc.log:2: not a VPC flow log line: 2 fields",
         ),
+        (  # found by the fuzzing harness (a protocol past 255 crashed the Community ID)
+            "vpc-protocol.log",
+            b"version srcaddr dstaddr srcport dstport protocol\n2 198.18.0.1 198.18.0.2 1 2 446\n",
+            "vpc-protocol.log:2: not a VPC flow log line: protocol 446 is not in 0-255",
+        ),
+        (
+            "eve.json",
+            b'{"event_type": "flow", "src_ip": "198.18.0.1", "dest_ip": "198.18.0.2", '
+            b'"proto": "TCP", "src_port": 70000, "dest_port": 1, "flow": {"start": '
+            b'"2026-12-02T07:14:48.000000+0000"}}\n',
+            "eve.json:1: not a Suricata EVE event: src_port 70000 is not in 0-65535",
+        ),
+        ("sep.log", b"#separator\n", "sep.log:1: not a Zeek conn.log line: a #separator line"),
     ],
 )
 def test_bad_input_is_one_clear_error(

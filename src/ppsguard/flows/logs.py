@@ -60,6 +60,8 @@ def read_zeek(
         try:
             if line.startswith("#"):
                 if line.startswith("#separator"):
+                    if " " not in line:
+                        raise ValueError("a #separator line that names no separator")
                     separator = line.split(" ", 1)[1].encode().decode("unicode_escape")
                 elif line.startswith("#fields"):
                     fields = line.split(separator)[1:]
@@ -73,10 +75,17 @@ def read_zeek(
             if len(values) != len(fields):
                 raise ValueError(f"{len(values)} fields where the header names {len(fields)}")
             yield _zeek_flow(dict(zip(fields, values, strict=True)), name)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
             if not skip_bad:
                 raise _bad(name, number, f"not a Zeek conn.log line: {exc}") from exc
             stats.skipped += 1
+
+
+def _ranged(value: int, top: int, what: str) -> int:
+    """A port (top 65535) or protocol number (top 255); ValueError, which names it, if not one."""
+    if not 0 <= value <= top:
+        raise ValueError(f"{what} {value} is not in 0-{top}")
+    return value
 
 
 def _value(record: dict[str, object], key: str) -> object:
@@ -103,9 +112,9 @@ def _zeek_flow(record: dict[str, object], name: str) -> Flow:
         ts=float(str(record["ts"])),
         uid=str(record.get("uid") or ""),
         orig_h=ipaddress.ip_address(str(record["id.orig_h"])),
-        orig_p=int(str(record["id.orig_p"])),
+        orig_p=_ranged(int(str(record["id.orig_p"])), 0xFFFF, "id.orig_p"),
         resp_h=ipaddress.ip_address(str(record["id.resp_h"])),
-        resp_p=int(str(record["id.resp_p"])),
+        resp_p=_ranged(int(str(record["id.resp_p"])), 0xFFFF, "id.resp_p"),
         proto=str(record["proto"]),
         service=text("service"),
         duration=None if duration is None else float(str(duration)),
@@ -164,9 +173,9 @@ def _vpc_record(fields: dict[str, str]) -> OneWay | None:
     return OneWay(
         src=ipaddress.ip_address(fields["srcaddr"]),
         dst=ipaddress.ip_address(fields["dstaddr"]),
-        sport=number("srcport") or 0,
-        dport=number("dstport") or 0,
-        protocol=number("protocol") or 0,
+        sport=_ranged(number("srcport") or 0, 0xFFFF, "srcport"),
+        dport=_ranged(number("dstport") or 0, 0xFFFF, "dstport"),
+        protocol=_ranged(number("protocol") or 0, 0xFF, "protocol"),
         packets=number("packets"),
         size=number("bytes"),
         start=float(fields.get("start", "0")),
@@ -201,7 +210,8 @@ def read_eve(
             dst = ipaddress.ip_address(event["dest_ip"])
             proto = str(event.get("proto", "")).lower()
             number_proto = PROTOCOL_NUMBERS.get(proto, 0)
-            sport, dport = int(event.get("src_port", 0)), int(event.get("dest_port", 0))
+            sport = _ranged(int(event.get("src_port", 0)), 0xFFFF, "src_port")
+            dport = _ranged(int(event.get("dest_port", 0)), 0xFFFF, "dest_port")
             if kind == "netflow":
                 net = event["netflow"]
                 yield from stitcher.add(

@@ -44,6 +44,8 @@ class _Open:
 
 
 def _time(line: str, year: int) -> float | None:
+    """The line's time stamp (ISO 8601 or syslog's), None without one; ValueError when it is
+    there but names no real time (month "Dac", day 32, hour 25)."""
     iso = _ISO.match(line)
     if iso:
         text = iso.group(1).replace("Z", "+00:00")
@@ -54,11 +56,23 @@ def _time(line: str, year: int) -> float | None:
     classic = _SYSLOG.match(line)
     if classic:
         month, day, hour, minute, second = classic.groups()
+        if month not in _MONTHS:
+            raise ValueError(f"no month {month!r}")
         stamp = dt.datetime(
             year, _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=dt.UTC
         )
         return stamp.timestamp()
     return None
+
+
+def _count(text: str) -> int:
+    """A non-negative decimal field; 0 when it is not one (str.isdigit alone lets "²" through)."""
+    return int(text) if text.isascii() and text.isdigit() else 0
+
+
+def _port(text: str) -> int:
+    value = _count(text)
+    return value if value <= 0xFFFF else 0
 
 
 def _action(prefix: str) -> tuple[str, str | None]:
@@ -100,14 +114,17 @@ def read_netlog(
         number_proto, proto = _PROTOCOLS.get(fields.get("PROTO", "").upper(), (0, ""))
         if not proto:
             proto = fields.get("PROTO", "").lower() or "unknown"
-        sport = int(fields.get("SPT", "0") or 0) if fields.get("SPT", "").isdigit() else 0
-        dport = int(fields.get("DPT", "0") or 0) if fields.get("DPT", "").isdigit() else 0
-        when = _time(line, year)
+        sport, dport = _port(fields.get("SPT", "")), _port(fields.get("DPT", ""))
+        try:
+            when = _time(line, year)
+        except ValueError:  # a time stamp that names no real time: the line is not trusted
+            stats.skipped += 1
+            continue
         stamp = when if when is not None else float(number)
         prefix_match = _PREFIX.search(line[line.find("kernel:") if "kernel:" in line else 0 :])
         prefix = prefix_match.group(1).strip() if prefix_match else ""
         action, entry = _action(prefix)
-        size = int(fields["LEN"]) if fields.get("LEN", "").isdigit() else 0
+        size = _count(fields.get("LEN", ""))
         key = (proto, src, sport, dst, dport)
         current = flows.get(key)
         if current is not None and stamp - current.last <= window:
