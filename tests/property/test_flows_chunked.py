@@ -73,14 +73,15 @@ def packet(draw: st.DrawFn) -> tuple[float, bytes]:
         frame = ethernet(ipv4(carried, "198.18.9.1", "198.18.9.2"))
     else:
         frame = ethernet(ipv4(segment, a, b))
-    step = draw(st.sampled_from([0.0, 0.001, 0.5, 3.0, 11.0, 61.0, 301.0]))
+    step = draw(st.sampled_from([0.0, 0.001, 0.5, 3.0, 5.0, 6.0, 11.0, 61.0, 301.0]))
     return step, frame
 
 
 @st.composite
 def conversation(draw: st.DrawFn) -> list[tuple[float, bytes]]:
     """A TCP conversation with sequence numbers that mostly add up: a handshake (or not), data
-    both ways with the odd gap, retransmission or overlap, and a close or a reset (or not)."""
+    both ways with the odd gap, retransmission or overlap, and a close or a reset (or not),
+    perhaps followed by late packets (within or after the 5 s a closed flow is kept)."""
     client, server = draw(st.sampled_from(V4[:2])), V4[2]
     cport = draw(st.sampled_from((40000, 40001, 40002)))
     out: list[tuple[float, bytes]] = []
@@ -89,7 +90,7 @@ def conversation(draw: st.DrawFn) -> list[tuple[float, bytes]]:
     def send(from_client: bool, flags: int, size: int = 0, shift: int = 0) -> None:
         ends = (client, server) if from_client else (server, client)
         ports = (cport, 80) if from_client else (80, cport)
-        step = draw(st.sampled_from([0.0, 0.001, 0.001, 2.0, 400.0]))
+        step = draw(st.sampled_from([0.0, 0.001, 0.001, 2.0, 5.0, 6.0, 400.0]))
         seg = tcp(*ports, flags, seq=(seq[from_client] + shift) % 2**32, data=b"d" * size)
         out.append((step, ethernet(ipv4(seg, *ends))))
         seq[from_client] = (seq[from_client] + shift + size + (1 if flags & 0x03 else 0)) % 2**32
@@ -106,6 +107,9 @@ def conversation(draw: st.DrawFn) -> list[tuple[float, bytes]]:
     if close is not None:
         send(draw(st.booleans()), close)
         send(draw(st.booleans()), 0x11 if close == 0x11 else 0x10)
+        for _ in range(draw(st.integers(0, 2))):  # late packets: within or after the close delay
+            size = draw(st.sampled_from([0, 10]))
+            send(draw(st.booleans()), 0x18 if size else 0x10, size)
     return out
 
 

@@ -4,13 +4,21 @@ encapsulation and per reader quirk, each with the flow Zeek's semantics expect b
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ppsguard.flows.inputs import read_flows
+from ppsguard.flows import chunks
+from ppsguard.flows.capture import read_capture
+from ppsguard.flows.chunks import read_chunks
+from ppsguard.flows.chunktable import ChunkTable
+from ppsguard.flows.columns import decode_chunk
+from ppsguard.flows.decode import decode
+from ppsguard.flows.inputs import open_binary, read_flows
+from ppsguard.flows.table import FlowTable
+from ppsguard.model.flows import Flow
 from ppsguard.testing.packets import (
     ACK,
     FIN,
@@ -153,6 +161,68 @@ def test_inactivity_timeout_splits_a_udp_flow(tmp_path: Path) -> None:
     write_pcap(path, [(0.0, frame), (30.0, frame), (200.0, frame)])
     flows = list(read_flows(path))
     assert [f.orig_pkts for f in flows] == [2, 1]
+
+
+CLOSE = [
+    *HANDSHAKE,
+    o(FIN | ACK, 101, ack=501),
+    r(FIN | ACK, 501, ack=102),
+    o(ACK, 102, ack=502),
+]
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+@pytest.mark.parametrize(("late", "rows"), [(4.0, ["SF"]), (6.0, ["SF", "OTH"])])
+def test_a_closed_connection_is_kept_five_seconds(
+    tmp_path: Path, chunked: bool, late: float, rows: list[str]
+) -> None:
+    """Zeek's tcp_close_delay: a packet on the 5-tuple of a closed connection within 5 s of its
+    last packet still belongs to it; after 5 s of silence it starts a new row."""
+    path = tmp_path / "late.pcap"
+    times = [1000.0 + i * 0.01 for i in range(len(CLOSE))]
+    late_ack = (times[-1] + late, o(ACK, 102, ack=502))
+    write_pcap(path, [*zip(times, CLOSE, strict=True), late_ack])
+    flows = list(read_flows(path, chunked=chunked))
+    assert [f.conn_state for f in flows] == rows
+    assert flows[0].orig_pkts == (5 if late < 5 else 4)
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+def test_closed_and_reset_connections_leave_the_table_while_the_capture_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunked: bool
+) -> None:
+    """Memory follows the live connections: a closed (SF) and a reset (REJ) connection come out
+    at the first sweep after 5 s of silence, while the capture goes on (packets read so far:
+    about 20 of the capture's 48); a connection still open comes out at its end."""
+    monkeypatch.setattr(chunks, "CHUNK_RECORDS", 5)
+    rejected = [
+        ethernet(ipv4(tcp(CP + 2, SP, SYN, seq=7), C, S)),
+        ethernet(ipv4(tcp(SP, CP + 2, RST | ACK, seq=0, ack=8), S, C)),
+    ]
+    open_one = ethernet(ipv4(tcp(CP + 1, SP, ACK, seq=9), C, S))  # keeps packet time moving
+    frames = [(1000.0 + i * 0.01, f) for i, f in enumerate([*CLOSE, *rejected])]
+    frames += [(1000.1 + step, open_one) for step in range(40)]
+    path = tmp_path / "sweep.pcap"
+    write_pcap(path, frames)
+    inner = FlowTable()
+    with open_binary(path) as stream:
+        table = ChunkTable(inner) if chunked else inner
+        seen = [(flow.conn_state, flow.orig_p, inner.packets) for flow in _flows(stream, table)]
+    assert [row[:2] for row in seen] == [("SF", CP), ("REJ", CP + 2), ("OTH", CP + 1)]
+    assert seen[0][2] <= 20 and seen[1][2] <= 20 and seen[2][2] == 48
+
+
+def _flows(stream: Any, table: Any) -> Iterator[Flow]:
+    """Flows of a capture through `table`, per packet or per chunk."""
+    if isinstance(table, FlowTable):
+        for frame in read_capture(stream, "sweep.pcap"):
+            packet = decode(frame.data, frame.linktype, frame.time)
+            assert packet is not None
+            yield from table.add(packet)
+    else:
+        for chunk in read_chunks(stream, "sweep.pcap"):
+            yield from table.add(decode_chunk(chunk))
+    yield from table.flush()
 
 
 INNER = ipv4(tcp(CP, SP, SYN, seq=1), C, S)

@@ -32,6 +32,7 @@ from ppsguard.flows.columns import Columns
 from ppsguard.flows.decode import ICMP, ICMP6, TCP, Packet
 from ppsguard.flows.table import (
     ACK,
+    CLOSE_DELAY,
     ESTABLISHED,
     INACTIVE,
     OTHER_TIMEOUT,
@@ -66,6 +67,12 @@ class ChunkTable:
     def __init__(self, table: FlowTable) -> None:
         self.table = table
         self.started: dict[Key, int] = {}  # flow start positions: the per-packet table's order
+        # runs are cut at silences a TCP flow may end at (after its close, CLOSE_DELAY)
+        tcp = min(table.timeouts.get(TCP, OTHER_TIMEOUT), CLOSE_DELAY)
+        self.gaps = {**table.timeouts, TCP: tcp}
+        self.shortest = min([*table.timeouts.values(), OTHER_TIMEOUT])  # of the open flows
+        self.floor = min(self.shortest, CLOSE_DELAY)  # no flow ends at a shorter silence
+        self.closing: dict[Key, State] = {}  # reset or closed TCP flows: gone CLOSE_DELAY on
         self.latest = float("-inf")
         self.oldest = float("inf")  # at most the oldest `last` among the live flows
 
@@ -90,6 +97,7 @@ class ChunkTable:
             destination = _raw(dh[row], dl[row], family[row])
             yield from table.add(self._packet(c, row, source, destination))
         self.started = {key: rank for rank, key in enumerate(table.flows)}
+        self.closing = {k: s for k, s in table.flows.items() if s.protocol == TCP and s.terminated}
         self.latest = max(self.latest, float(c.time.max()))
         self.oldest = min(self.oldest, float(c.time.min()))
 
@@ -105,7 +113,7 @@ class ChunkTable:
         table = self.table
         base = table.packets
         sweeps, sweep_times = self._sweeps(c)
-        plan = plan_chunk(c, table.timeouts, OTHER_TIMEOUT)
+        plan = plan_chunk(c, self.gaps, OTHER_TIMEOUT)
         emitted: list[Emitted] = []
         touched: set[Key] = set()
         walker = _Walker(self, c, plan, sweeps, sweep_times, base, emitted)
@@ -158,22 +166,37 @@ class ChunkTable:
         base: int,
         emitted: list[Emitted],
     ) -> None:
+        """End the flows this chunk did not touch that a sweep within it finds idle. All flows
+        are looked at only when the oldest could have timed out (one bound); otherwise only
+        the closed and reset ones, which end after CLOSE_DELAY."""
+        if not sweeps:
+            return
         table = self.table
-        shortest = min([*table.timeouts.values(), OTHER_TIMEOUT])
-        if not sweeps or not sweep_times[-1] - self.oldest > shortest:
-            return  # no live flow can be idle long enough (one bound, not a pass over all)
         latest = sweep_times[-1]
+        everyone = latest - self.oldest > self.shortest
+        if not everyone and not self.closing:
+            return
+        looked_at = table.flows if everyone else self.closing
+        if everyone:
+            self.oldest = float("inf")
+        closing: dict[Key, State] = {}
         gone: list[Key] = []
-        self.oldest = float("inf")
-        for key, state in table.flows.items():
-            self.oldest = min(self.oldest, state.last)
-            if key in touched:
-                continue
-            limit = table.timeouts.get(state.protocol, OTHER_TIMEOUT)
-            if latest - state.last > limit:
-                at = _first_sweep(sweeps, sweep_times, -1, state.last, limit)
-                emitted.append((base + sweeps[at], 0, self.started.get(key, -1), state))
-                gone.append(key)
+        for key, state in looked_at.items():
+            if everyone:
+                self.oldest = min(self.oldest, state.last)
+            elif table.flows.get(key) is not state:
+                continue  # ended, or started again, since
+            closed = state.protocol == TCP and state.terminated
+            if key not in touched:
+                limit = CLOSE_DELAY if closed else table.timeouts.get(state.protocol, OTHER_TIMEOUT)
+                if latest - state.last > limit:
+                    at = _first_sweep(sweeps, sweep_times, -1, state.last, limit)
+                    emitted.append((base + sweeps[at], 0, self.started.get(key, -1), state))
+                    gone.append(key)
+                    continue
+            if closed:
+                closing[key] = state
+        self.closing = closing
         for key in gone:
             del table.flows[key]
             self.started.pop(key, None)
@@ -244,15 +267,18 @@ class _Walker:
         first, stop = self.group_items[group], self.group_items[group + 1]
         key, lo_raw, hi_raw = self._key(first)
         state = table.flows.pop(key, None)
-        limit = table.timeouts.get(self.protocol[first], OTHER_TIMEOUT)
+        timeouts, floor = table.timeouts, self.owner.floor
         previous_row = -1
         rows, times, events, last_rows = self.rows, self.time, self.events, self.last_rows
         for item in range(first, stop):
             row = rows[item]
-            if state is not None and times[item] - state.last > limit:
-                swept = self._caught(previous_row, row, state.last, limit)
-                self._end(state, key, row if swept is None else swept, 1 if swept is None else 0)
-                state = None
+            if state is not None and times[item] - state.last > floor:
+                limit = state.idle_limit(timeouts)
+                if times[item] - state.last > limit:
+                    swept = self._caught(previous_row, row, state.last, limit)
+                    at, kind = (row, 1) if swept is None else (swept, 0)
+                    self._end(state, key, at, kind)
+                    state = None
             if events[item]:
                 packet = self._packet(item, lo_raw, hi_raw)
                 if state is not None and packet.flags & (SYN | ACK) == SYN and state.terminated:
@@ -267,11 +293,13 @@ class _Walker:
                 self._run(state, item)
             previous_row = last_rows[item]
         if state is not None:
-            swept = self._caught(previous_row, 1 << 62, state.last, limit)
+            swept = self._caught(previous_row, 1 << 62, state.last, state.idle_limit(timeouts))
             if swept is not None:
                 self._end(state, key, swept, 0)
             else:
                 table.flows[key] = state
+                if state.protocol == TCP and state.terminated:
+                    self.owner.closing[key] = state
         return key
 
     def _key(self, item: int) -> tuple[Key, bytes, bytes]:

@@ -13,11 +13,13 @@ seen by its SYN-ACK is flipped so that its originator is the side that sent the 
 Payload bytes of TCP come from sequence numbers (as Zeek counts them), with gaps in
 `missed_bytes`; UDP and ICMP count their payloads.
 
-A connection ends at Zeek's inactivity timeouts (TCP 5 min, UDP and ICMP 1 min, in packet time),
-or when a new SYN reuses the 5-tuple of a connection that was reset or closed on both sides
-(Zeek then starts a new connection: a SYN answered by RST and retried three times is three REJ
-rows). Memory is bounded by the number of live flows; idle flows are swept as time advances.
-Pure.
+A connection ends at Zeek's inactivity timeouts (TCP 5 min, UDP and ICMP 1 min, in packet time);
+a TCP connection that was reset or closed on both sides ends after 5 s of silence (Zeek's
+`tcp_close_delay` and `tcp_reset_delay`: a packet after that starts a new row, as in Zeek), or at
+once when a new SYN reuses its 5-tuple (Zeek then starts a new connection: a SYN answered by RST
+and retried three times is three REJ rows). An unanswered SYN is not ended early (Zeek's
+`tcp_attempt_delay` splits a retried SYN into several S0 rows; one row here). Memory is bounded
+by the number of live flows: idle and closed flows are swept as time advances. Pure.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ppsguard.monitor.communityid import community_id_packed
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 TIMEOUTS = {TCP: 300.0, UDP: 60.0, ICMP: 60.0, ICMP6: 60.0}
 OTHER_TIMEOUT = 60.0
+CLOSE_DELAY = 5.0  # seconds a reset or closed TCP connection is kept (Zeek's tcp_close_delay)
 SWEEP_EVERY = 10.0  # seconds of packet time between sweeps of idle flows
 PROTOCOL_NAMES = {TCP: "tcp", UDP: "udp", ICMP: "icmp", ICMP6: "icmp", 132: "sctp"}
 
@@ -79,6 +82,12 @@ class State:
     def terminated(self) -> bool:
         o, r = self.o.state, self.r.state
         return RESET in (o, r) or (o == CLOSED and r == CLOSED)
+
+    def idle_limit(self, timeouts: dict[int, float]) -> float:
+        """Seconds of silence after which the connection has ended."""
+        if self.protocol == TCP and self.terminated:
+            return CLOSE_DELAY
+        return timeouts.get(self.protocol, OTHER_TIMEOUT)
 
 
 def flow_key(packet: Packet) -> Key:
@@ -142,9 +151,8 @@ class FlowTable:
             self._last_sweep = packet.time
         key = flow_key(packet)
         state = self.flows.get(key)
-        timeout = self.timeouts.get(packet.protocol, OTHER_TIMEOUT)
         if state is not None and (
-            packet.time - state.last > timeout
+            packet.time - state.last > state.idle_limit(self.timeouts)
             or (packet.protocol == TCP and packet.flags & (SYN | ACK) == SYN and state.terminated)
         ):
             del self.flows[key]
@@ -166,7 +174,7 @@ class FlowTable:
         idle = [
             key
             for key, state in self.flows.items()
-            if now - state.last > self.timeouts.get(state.protocol, OTHER_TIMEOUT)
+            if now - state.last > state.idle_limit(self.timeouts)
         ]
         for key in idle:
             yield self._flow(self.flows.pop(key))
