@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
@@ -62,7 +63,7 @@ def read_zeek(
                 if line.startswith("#separator"):
                     if " " not in line:
                         raise ValueError("a #separator line that names no separator")
-                    separator = line.split(" ", 1)[1].encode().decode("unicode_escape")
+                    separator = _separator(line.split(" ", 1)[1])
                 elif line.startswith("#fields"):
                     fields = line.split(separator)[1:]
                 continue
@@ -79,6 +80,15 @@ def read_zeek(
             if not skip_bad:
                 raise _bad(name, number, f"not a Zeek conn.log line: {exc}") from exc
             stats.skipped += 1
+
+
+def _separator(value: str) -> str:
+    """The value of a `#separator` line: Zeek writes `\\x09`; `\\xNN` escapes are decoded, the
+    rest taken as written (no codec: `unicode_escape` warns or fails on other escapes)."""
+    separator = re.sub(r"\\x([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), value)
+    if not separator:
+        raise ValueError("a #separator line that names no separator")
+    return separator
 
 
 def _ranged(value: int, top: int, what: str) -> int:
