@@ -10,9 +10,10 @@ nmap, ...) so both see the same machine load. Printed per comparison: the live h
 ports each found, whether they are the same and match the lab's truth, best and median times and
 the ratio of bests. Target of issue 22: the same hosts and ports as nmap in <= 1/3 of its time.
 
-ppsguard runs as installed, from compiled bytecode: a warm-up run writes it to a temporary
-PYTHONPYCACHEPREFIX (an environment with PYTHONDONTWRITEBYTECODE=1 would otherwise recompile about
-150 modules on every run, ~0.15 s of CPU that an installed package never spends).
+ppsguard runs as installed, from compiled bytecode (`support/bytecode.py`): a warm-up run writes
+it to a temporary PYTHONPYCACHEPREFIX (an environment with PYTHONDONTWRITEBYTECODE=1 would
+otherwise recompile about 150 modules on every run, ~0.15 s of CPU that an installed package
+never spends).
 
 Runs: 3 of each; `--quick`: 1 of each (about half a minute, mostly nmap).
 `python benchmarks/sweep.py [--quick]` (root).
@@ -23,15 +24,14 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from typing import Any
 
 from ppsguard.lab.hosts import Host, HostSpec, Lab
+from support.bytecode import installed_env
 
 NET = ipaddress.IPv4Network("198.18.12.0/22")
 NUMBERS = (3, 5, 77, 130, 255, 256, 300, 511, 700, 800, 1000, 1022)
@@ -57,7 +57,7 @@ def build(lab: Lab) -> Found:
     return truth
 
 
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ENV: dict[str, str] = {}  # the children's environment: `support.bytecode.installed_env`
 
 
 def timed(host: Host, argv: list[str]) -> tuple[float, str]:
@@ -148,9 +148,9 @@ def main() -> int:
     lines: list[str] = []
     with (
         Lab(specs, subnet4=str(NET), subnet6="2001:db8:12::/64") as lab,
-        tempfile.TemporaryDirectory(prefix="ppsguard-bench-pyc-") as cache,
+        installed_env() as env,
     ):
-        ENV["PYTHONPYCACHEPREFIX"] = cache
+        ENV.update(env)
         truth = build(lab)
         scanner = lab["scanner"]
         pps(scanner, "-sn", str(NET[1]))  # warm-up: compiles the bytecode once
