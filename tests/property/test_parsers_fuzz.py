@@ -5,8 +5,9 @@ Parsers covered: the registry YAML (mutations of every example registry), nmap X
 a real-shaped -oX document), scope/target lists, port specs (`-p`, registry port text, `pps port`
 queries), netlink messages (sock_diag dumps, NFLOG records, conntrack events), service banners
 (every handshake parser and the signature matcher), the SYN engine's raw replies (IPv4/TCP, ICMP,
-ICMPv6), `pps flows` evidence (pcap, pcapng, Zeek conn.log, VPC flow logs, firewall log lines,
-gzip'd or not, through the same `read_flows` the command uses), and
+ICMPv6), `pps flows` evidence (pcap, pcapng, Zeek conn.log in TSV and JSON, Suricata EVE, VPC
+flow logs, firewall log lines, gzip'd or not, through the same `read_flows` the command uses),
+NetFlow v5/v9/IPFIX export datagrams (mutated templates and data, one decoder across them), and
 the other text the machine hands us (/etc/services, /proc/net tables, cgroups,
 `nft -j list ruleset`, `ip -j addr`, the ephemeral port range).
 
@@ -42,7 +43,9 @@ from ppsguard.firewall.live import parse_ruleset
 from ppsguard.flows.capture import read_capture
 from ppsguard.flows.decode import decode
 from ppsguard.flows.inputs import read_flows
+from ppsguard.flows.netflow import NetflowDecoder
 from ppsguard.flows.records import zeek_document
+from ppsguard.flows.stitch import Stitcher
 from ppsguard.inventory import sockdiag
 from ppsguard.inventory.containers import parse_container
 from ppsguard.inventory.procfs import parse_cgroup, parse_proc_net
@@ -63,6 +66,7 @@ from ppsguard.scan.identify.probes import BY_NAME
 from ppsguard.scan.nmap_import import load_nmap_xml
 from ppsguard.scan.ports import parse_ports
 from ppsguard.scan.targets import parse_networks, parse_targets, split_tokens
+from ppsguard.testing.exports import FIELDS, data_record, data_set, ipfix, template_set, v5, v9
 from ppsguard.testing.packets import SYN, ethernet, ipv4, tcp, udp, write_pcap, write_pcapng
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -299,6 +303,22 @@ def _evidence_samples() -> list[bytes]:
         b"Dec  2 07:14:48 fw kernel: [ 12.3] pps:mysql IN=eth0 OUT= SRC=198.18.0.50 DST=198.18.0.1 "
         b"LEN=60 TOS=0x00 PROTO=TCP SPT=41234 DPT=3306 WINDOW=64240 SYN URGP=0\n"
     )
+    samples.append(  # Suricata EVE: a flow event and a one-way netflow event
+        b'{"event_type": "flow", "src_ip": "198.18.0.5", "src_port": 40000, "dest_ip": '
+        b'"198.18.0.9", "dest_port": 443, "proto": "TCP", "app_proto": "tls", "flow": '
+        b'{"pkts_toserver": 6, "pkts_toclient": 5, "bytes_toserver": 700, "bytes_toclient": '
+        b'3000, "start": "2026-12-02T07:00:00.000000+0000", "end": '
+        b'"2026-12-02T07:00:01.500000+0000", "state": "closed", "action": "allowed"}}\n'
+        b'{"event_type": "netflow", "src_ip": "198.18.0.7", "src_port": 53000, "dest_ip": '
+        b'"198.18.0.9", "dest_port": 53, "proto": "UDP", "netflow": {"pkts": 1, "bytes": 80, '
+        b'"start": "2026-12-02T07:00:00.000000+0000", "end": "2026-12-02T07:00:00.100000+0000"}}\n'
+    )
+    samples.append(  # Zeek conn.log as JSON lines
+        b'{"ts": 1.0, "uid": "CabcdefghijklmnopQ", "id.orig_h": "198.18.0.10", "id.orig_p": '
+        b'40000, "id.resp_h": "198.18.0.20", "id.resp_p": 22, "proto": "tcp", "duration": 0.5, '
+        b'"orig_bytes": 10, "resp_bytes": 20, "conn_state": "SF", "history": "ShADadFf", '
+        b'"orig_pkts": 5, "resp_pkts": 4, "tunnel_parents": []}\n'
+    )
     return samples
 
 
@@ -327,7 +347,7 @@ def mutated_bytes(draw: st.DrawFn, samples: list[bytes]) -> bytes:
 @BUDGET
 @given(
     st.one_of(mutated_bytes(EVIDENCE), st.binary(max_size=300)),
-    st.sampled_from(["auto", "pcap", "zeek", "vpc", "netlog"]),
+    st.sampled_from(["auto", "pcap", "zeek", "eve", "vpc", "netlog", "netflow"]),
     st.booleans(),
 )
 def test_flows_evidence(data: bytes, fmt: str, packed: bool) -> None:
@@ -337,6 +357,27 @@ def test_flows_evidence(data: bytes, fmt: str, packed: bool) -> None:
         holds(lambda: list(read_flows(path, fmt)))
         holds(lambda: list(read_flows(path, fmt, skip_bad=True)))
     holds(lambda: list(read_capture(io.BytesIO(data), "fuzz")))
+
+
+_A, _B = ipaddress.ip_address("198.18.0.10").packed, ipaddress.ip_address("198.18.0.20").packed
+EXPORTS = [
+    v5(1, [(_A, _B, 40000, 80, 3, 180, 0x1B), (_B, _A, 80, 40000, 2, 120, 0x1B)], 0x4000 | 10),
+    ipfix(
+        0, 7, template_set(2, 300, FIELDS), data_set(300, data_record(_A, _B, 40000, 443, 10, 900))
+    ),
+    v9(1, template_set(0, 260, FIELDS[:8]), data_set(260, data_record(_A, _B, 1, 53, 1, 60)[:-16])),
+]
+
+
+@BUDGET
+@given(st.lists(st.one_of(mutated_bytes(EXPORTS), st.binary(max_size=120)), min_size=1, max_size=4))
+def test_netflow_exports(datagrams: list[bytes]) -> None:
+    """Export datagrams as `pps flows collect` receives them from the network: one decoder for
+    all (a mutated template may meet the data of the next), the records stitched into flows."""
+    decoder, stitcher = NetflowDecoder(), Stitcher("netflow:fuzz")
+    for datagram in [*EXPORTS[1:2], *datagrams]:
+        holds(lambda d=datagram: [f for r in decoder.decode(d, "e", 0.0) for f in stitcher.add(r)])
+    holds(lambda: list(stitcher.flush()))
 
 
 @BUDGET

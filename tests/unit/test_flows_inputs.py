@@ -16,7 +16,7 @@ from ppsguard.errors import InputError
 from ppsguard.flows.capture import CaptureError
 from ppsguard.flows.inputs import read_flows
 from ppsguard.flows.records import zeek_document
-from ppsguard.testing.packets import SYN, ethernet, ipv4, tcp, write_pcap
+from ppsguard.testing.packets import SYN, ethernet, ipv4, tcp, write_pcap, write_pcapng
 
 FRAME = ethernet(ipv4(tcp(40000, 22, SYN, seq=1), "198.18.0.10", "198.18.0.20"))
 
@@ -167,6 +167,16 @@ def test_truncated_capture_and_zero_snaplen_are_counted_not_fatal(tmp_path: Path
         + FRAME
     )
     assert len(list(read_flows(zero))) == 1
+
+
+def test_a_pcapng_of_empty_frames_is_counted_not_fatal(tmp_path: Path) -> None:
+    """Found by the fuzzing harness: frames of zero bytes made an empty chunk buffer, and the
+    vectorised decoder indexed into it (IndexError)."""
+    path = tmp_path / "empty-frames.pcapng"
+    write_pcapng(path, [(1.0, b""), (2.0, b"")])
+    stats: dict[str, int] = {}
+    assert list(read_flows(path, stats=stats)) == []
+    assert (stats["frames"], stats["undecoded"]) == (2, 2)
 
 
 def test_a_fifo_is_refused_without_hanging(tmp_path: Path) -> None:

@@ -4,30 +4,23 @@ domain, sampling, sequence gaps, and hostile exports (template floods, overruns)
 from __future__ import annotations
 
 import ipaddress
-import struct
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ppsguard.flows.netflow import MAX_TEMPLATES, NetflowDecoder
 from ppsguard.flows.stitch import Stitcher
+from ppsguard.testing.exports import (
+    FIELDS,
+    data_record,
+    data_set,
+    ipfix,
+    template_set,
+    v5,
+    v9,
+)
 
 A, B = ipaddress.ip_address("198.18.0.10").packed, ipaddress.ip_address("198.18.0.20").packed
-
-
-def v5(
-    sequence: int, records: list[tuple[bytes, bytes, int, int, int, int, int]], sampling: int = 0
-) -> bytes:
-    head = struct.pack(
-        "!HHIIIIBBH", 5, len(records), 10_000, 1_800_000_000, 0, sequence, 0, 0, sampling
-    )
-    body = b""
-    for src, dst, sport, dport, packets, octets, flags in records:
-        body += struct.pack(
-            "!4s4s4sHHIIIIHHBBBBHHBBH", src, dst, b"\0" * 4, 0, 0, packets, octets, 9_000, 9_500,
-            sport, dport, 0, flags, 6, 0, 0, 0, 0, 0, 0,
-        )  # fmt: skip
-    return head + body
 
 
 def test_v5_records_sampling_and_gaps() -> None:
@@ -45,34 +38,6 @@ def test_v5_records_sampling_and_gaps() -> None:
     assert list(stitcher.add(first[0])) == []  # a record waits for its partner
     (lone,) = stitcher.flush()
     assert lone.conn_state == "S0" and lone.resp_pkts == 0
-
-
-def template_set(set_id: int, template_id: int, fields: list[tuple[int, int]]) -> bytes:
-    body = struct.pack("!HH", template_id, len(fields)) + b"".join(
-        struct.pack("!HH", *f) for f in fields
-    )
-    return struct.pack("!HH", set_id, 4 + len(body)) + body
-
-
-FIELDS = [(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (6, 1), (2, 4), (1, 4), (152, 8), (153, 8)]
-
-
-def data_record(src: bytes, dst: bytes, sport: int, dport: int, packets: int, octets: int) -> bytes:
-    return (
-        src
-        + dst
-        + struct.pack("!HHBBIIQQ", sport, dport, 6, 0x1B, packets, octets, 1_000_000, 1_002_000)
-    )
-
-
-def ipfix(sequence: int, domain: int, *sets: bytes) -> bytes:
-    body = b"".join(sets)
-    return struct.pack("!HHIII", 10, 16 + len(body), 1_800_000_000, sequence, domain) + body
-
-
-def data_set(template_id: int, *records: bytes) -> bytes:
-    body = b"".join(records)
-    return struct.pack("!HH", template_id, 4 + len(body)) + body
 
 
 def test_ipfix_templates_are_per_exporter_and_domain() -> None:
@@ -114,8 +79,7 @@ def test_v9_template_then_data() -> None:
     body = template_set(0, 260, FIELDS[:8]) + data_set(
         260, data_record(A, B, 5353, 53, 1, 60)[:-16] + b"\0\0\0"
     )
-    packet = struct.pack("!HHIIII", 9, 2, 10_000, 1_800_000_000, 1, 42) + body
-    (record,) = decoder.decode(packet, "e", 0.0)
+    (record,) = decoder.decode(v9(1, body), "e", 0.0)
     assert (record.sport, record.dport, record.packets, record.size) == (5353, 53, 1, 60)
 
 

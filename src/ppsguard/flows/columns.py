@@ -106,8 +106,9 @@ def _headers(chunk: Chunk) -> tuple[Chunk, npt.NDArray[np.bool_]]:
     data, start = chunk.data, chunk.start
     windows_count = len(data) - HEADER + 1
     whole = start < windows_count
-    if windows_count <= 0:
-        return chunk, np.zeros(len(start), dtype=bool)
+    if windows_count <= 0:  # a buffer shorter than one header (even empty: zero-length frames)
+        data = np.concatenate([data, np.zeros(HEADER - len(data), dtype=np.uint8)])
+        windows_count = 1
     windows = np.lib.stride_tricks.as_strided(data, (windows_count, HEADER), (1, 1))
     matrix = windows[np.minimum(start, windows_count - 1)]
     compact = Chunk(
