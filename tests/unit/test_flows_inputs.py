@@ -142,6 +142,12 @@ def test_firewall_log_lines_with_impossible_stamps_or_numbers_are_counted_skips(
             "eve.json:1: not a Suricata EVE event: src_port 70000 is not in 0-65535",
         ),
         ("sep.log", b"#separator\n", "sep.log:1: not a Zeek conn.log line: a #separator line"),
+        (  # found by the fuzzing harness: GzipFile's EOFError and zlib.error escaped
+            "cut.log.gz",
+            gzip.compress(b"version srcaddr dstaddr\n" * 50)[:25],
+            "not a whole gzip stream",
+        ),
+        ("bad.log.gz", b"\x1f\x8b\x08\x00" + b"\xff" * 40, "not a whole gzip stream"),
     ],
 )
 def test_bad_input_is_one_clear_error(

@@ -17,9 +17,10 @@ import gzip
 import io
 import os
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from ppsguard.errors import InputError, PpsError
 from ppsguard.flows.capture import PCAP_MAGIC, PCAPNG_SHB, Capture, read_capture
@@ -29,6 +30,9 @@ from ppsguard.flows.netlog import read_netlog
 from ppsguard.flows.table import FlowTable
 from ppsguard.infile import open_regular
 from ppsguard.model.flows import Flow
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 FORMATS = ("auto", "pcap", "zeek", "eve", "vpc", "netlog", "netflow", "parquet")
 MAX_LINE = 1 << 20
@@ -46,9 +50,33 @@ def open_binary(path: Path) -> Reader:
         fd = open_regular(path, "evidence file")  # the project's one opener of outside files
         buffered = cast(Reader, os.fdopen(fd, "rb", buffering=1 << 20))
     if buffered.peek(2)[:2] == b"\x1f\x8b":
-        unpacked = gzip.GzipFile(fileobj=buffered)
-        return _Unpacked(cast(io.RawIOBase, unpacked), buffered)
+        unpacked = _Gunzip(gzip.GzipFile(fileobj=buffered), str(path))
+        return _Unpacked(unpacked, buffered)
     return buffered
+
+
+class _Gunzip(io.RawIOBase):
+    """The decompressed bytes; a cut or corrupt gzip stream is one InputError naming the file
+    (GzipFile raises EOFError, BadGzipFile or zlib.error, mid-read)."""
+
+    def __init__(self, unpacked: gzip.GzipFile, name: str) -> None:
+        super().__init__()
+        self.unpacked, self.name = unpacked, name
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        try:
+            return self.unpacked.readinto(buffer)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise InputError(f"not a whole gzip stream ({exc})", file=self.name) from exc
+
+    def close(self) -> None:
+        try:
+            self.unpacked.close()
+        finally:
+            super().close()
 
 
 class _Unpacked(io.BufferedReader):
