@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -75,6 +76,15 @@ def write_parquet(flows: Iterable[Flow], path: Path) -> int:
     return written
 
 
+def readable(batches: Iterable[pa.RecordBatch], name: str, what: str) -> Iterator[pa.RecordBatch]:
+    """A reader's batches; a page or block it cannot read (corrupt, cut short, bad compression:
+    Arrow raises OSError or ArrowException mid-file) is one InputError naming the file."""
+    try:
+        yield from batches
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"not a readable {what}: {exc}", file=name) from exc
+
+
 def read_vpc_parquet(path: Path, name: str) -> Iterator[Flow]:
     """VPC flow logs stored as Parquet (the columns of the text format)."""
     try:
@@ -88,7 +98,7 @@ def read_vpc_parquet(path: Path, name: str) -> Iterator[Flow]:
 
     stitcher = Stitcher(f"vpc:{name}")
     row_number = 0
-    for batch in parquet.iter_batches(batch_size=BATCH):
+    for batch in readable(parquet.iter_batches(batch_size=BATCH), name, "Parquet file"):
         for row in batch.to_pylist():
             row_number += 1
             if row.get("log-status") in ("NODATA", "SKIPDATA") or row.get("srcaddr") in (None, "-"):
@@ -114,36 +124,51 @@ def read_vpc_parquet(path: Path, name: str) -> Iterator[Flow]:
 
 def read_flow_parquet(path: Path, name: str) -> Iterator[Flow]:
     """Flows written by `pps flows read --parquet` (Zeek's column names)."""
+    parquet = pq.ParquetFile(path)
+    row_number = 0
+    for batch in readable(parquet.iter_batches(batch_size=BATCH), name, "Parquet file"):
+        for row in batch.to_pylist():
+            row_number += 1
+            try:
+                yield _flow_row(row, name)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise InputError(f"row {row_number}: {exc!r}", file=name) from exc
+
+
+def _flow_row(row: dict[str, Any], name: str) -> Flow:
     import ipaddress
 
-    parquet = pq.ParquetFile(path)
-    for batch in parquet.iter_batches(batch_size=BATCH):
-        for row in batch.to_pylist():
-            yield Flow(
-                ts=float(row["ts"]),
-                uid=str(row["uid"]),
-                orig_h=ipaddress.ip_address(str(row["id.orig_h"])),
-                orig_p=int(row["id.orig_p"]),
-                resp_h=ipaddress.ip_address(str(row["id.resp_h"])),
-                resp_p=int(row["id.resp_p"]),
-                proto=str(row["proto"]),
-                service=row.get("service"),
-                duration=row.get("duration"),
-                orig_bytes=row.get("orig_bytes"),
-                resp_bytes=row.get("resp_bytes"),
-                conn_state=row.get("conn_state"),
-                missed_bytes=row.get("missed_bytes"),
-                history=row.get("history"),
-                orig_pkts=row.get("orig_pkts"),
-                orig_ip_bytes=row.get("orig_ip_bytes"),
-                resp_pkts=row.get("resp_pkts"),
-                resp_ip_bytes=row.get("resp_ip_bytes"),
-                tunnel_parents=tuple(row.get("tunnel_parents") or ()),
-                community_id=row.get("community_id"),
-                source=row.get("source") or f"parquet:{name}",
-                action=row.get("action"),
-                entry=row.get("entry"),
-            )
+    return Flow(
+        ts=float(row["ts"]),
+        uid=str(row["uid"]),
+        orig_h=ipaddress.ip_address(str(row["id.orig_h"])),
+        orig_p=_port(row["id.orig_p"]),
+        resp_h=ipaddress.ip_address(str(row["id.resp_h"])),
+        resp_p=_port(row["id.resp_p"]),
+        proto=str(row["proto"]),
+        service=row.get("service"),
+        duration=row.get("duration"),
+        orig_bytes=row.get("orig_bytes"),
+        resp_bytes=row.get("resp_bytes"),
+        conn_state=row.get("conn_state"),
+        missed_bytes=row.get("missed_bytes"),
+        history=row.get("history"),
+        orig_pkts=row.get("orig_pkts"),
+        orig_ip_bytes=row.get("orig_ip_bytes"),
+        resp_pkts=row.get("resp_pkts"),
+        resp_ip_bytes=row.get("resp_ip_bytes"),
+        tunnel_parents=tuple(row.get("tunnel_parents") or ()),
+        community_id=row.get("community_id"),
+        source=row.get("source") or f"parquet:{name}",
+        action=row.get("action"),
+        entry=row.get("entry"),
+    )
+
+
+def _port(value: object) -> int:
+    if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+        raise ValueError(f"port {value!r} is not in 0-65535")
+    return value
 
 
 def read_parquet(path: Path, name: str) -> Iterator[Flow]:

@@ -29,7 +29,8 @@ def audit_duckdb(registry: Registry, sources: Sources, host: str | None = None) 
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = false")  # order is restored by (ts, uid)
     try:
-        part, _ = parallel_audit(auditor, batches(con, relation_sql(sources), AUDIT_BATCH))
+        rows = batches(con, relation_sql(sources), AUDIT_BATCH, sources)
+        part, _ = parallel_audit(auditor, rows)
     finally:
         con.close()
     attempts = suspect_attempts(sources, auditor, candidate_texts(part.failing_sources))

@@ -65,15 +65,23 @@ def relation_sql(sources: Sources) -> str:
     return " UNION ALL BY NAME ".join(parts)
 
 
-def batches(con: object, sql: str, size: int) -> Iterator[pa.RecordBatch]:
-    """The rows of `sql` as Arrow batches of `size` rows; DuckDB's error as one InputError."""
+def batches(con: object, sql: str, size: int, sources: Sources) -> Iterator[pa.RecordBatch]:
+    """The rows of `sql` as Arrow batches of `size` rows; DuckDB's error as one InputError
+    that names the file (DuckDB's message does not always: a corrupt page gives "Variable-length
+    int over 10 bytes.")."""
     import duckdb
 
     try:
         reader = con.sql(sql).to_arrow_reader(size)  # type: ignore[attr-defined]
         yield from reader
     except duckdb.Error as exc:
-        raise InputError(f"DuckDB could not read the flows: {str(exc).splitlines()[0]}") from exc
+        message = str(exc).splitlines()[0]
+        paths = [s.path for s in sources.items]
+        named = any(p in message for p in paths)
+        where = paths[0] if len(paths) == 1 else f"one of {len(paths)} files from {paths[0]}"
+        raise InputError(
+            f"DuckDB could not read the flows: {message}", file=None if named else where
+        ) from exc
 
 
 def suspect_attempts(sources: Sources, auditor: BatchAuditor, suspects: list[str]) -> pa.Table:
@@ -92,7 +100,7 @@ def suspect_attempts(sources: Sources, auditor: BatchAuditor, suspects: list[str
             'WHERE "id.orig_h" IN (SELECT h FROM pps_suspects) '
             'ORDER BY "id.orig_h", ts'
         )
-        found = [auditor.attempts(b) for b in batches(con, ordered, 1 << 16)]
+        found = [auditor.attempts(b) for b in batches(con, ordered, 1 << 16, sources)]
     finally:
         con.close()
     return pa.Table.from_batches(found, schema=ATTEMPT_SCHEMA)
