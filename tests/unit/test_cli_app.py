@@ -67,6 +67,20 @@ def test_debug_shows_the_traceback(monkeypatch):
         app_module.main(["--debug", "anything"])
 
 
+def test_a_bug_keeps_its_traceback_and_exits_3_not_1(monkeypatch, capsys):
+    """Exit 1 means "findings": a crash must not look like an audit that found something."""
+
+    def fail(**_kw: object) -> None:
+        raise RuntimeError("an unforeseen state")
+
+    monkeypatch.setattr(app_module, "build_app", lambda _only=None: fail)
+    assert app_module.main(["anything"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: an unforeseen state" in err
+    last = err.rstrip().splitlines()[-1]
+    assert last == "pps: internal error (a bug in pps, please report it with the above)"
+
+
 def test_input_error_names_file_line_column_and_hint():
     error = InputError(
         "unknown network", file="site.yaml", line=12, column=5, token="pop-client",

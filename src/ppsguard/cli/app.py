@@ -21,7 +21,7 @@ import typer
 
 from ppsguard import __version__
 from ppsguard.cli import output
-from ppsguard.errors import EXIT_BAD_INPUT, PpsError
+from ppsguard.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, PpsError
 
 COMMAND_MODULES = (
     "port",
@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run `pps` and return its exit code (the console script exits with it).
 
     Typer runs in standalone mode, so usage errors already print and exit 2; what reaches us
-    here is a PpsError (one line, its exit code) or a bug (a traceback, as it should).
+    here is a PpsError (one line, its exit code) or a bug: its traceback, as it should, and
+    exit 3, not Python's 1, which `pps` spends on "findings" (a script must not read a crash
+    as an audit that found something).
     """
     args = hoist_global_flags(sys.argv[1:] if argv is None else argv)
     if "--store" in args:
@@ -155,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception:  # a bug: keep the traceback, not Python's exit code
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.write("pps: internal error (a bug in pps, please report it with the above)\n")
+        return EXIT_RUNTIME
     return 0
 
 
