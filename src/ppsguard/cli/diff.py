@@ -12,6 +12,7 @@ import typer
 
 from ppsguard.cli import output
 from ppsguard.cli.storeopt import ReadStoreOption, read_url
+from ppsguard.digits import decimal
 from ppsguard.errors import EXIT_BAD_INPUT, InputError, PpsError
 from ppsguard.report.sanitize import visible
 
@@ -50,10 +51,11 @@ def load(token: str, store: str | None) -> Any:
         except json.JSONDecodeError as exc:
             raise InputError(exc.msg, file=path, line=exc.lineno, column=exc.colno) from None
         return documents.snapshot(documents.kind_of(document, token), document, token)
-    if token.isdigit():
+    run = decimal(token)
+    if run is not None:
         from ppsguard.store.read import run_document
 
-        kind, document, host = run_document(read_url(store), int(token))
+        kind, document, host = run_document(read_url(store), run)
         return documents.snapshot(kind, document, f"run {token} ({kind} of {host})")
     raise InputError("neither a file nor a recorded run id", token=token)
 

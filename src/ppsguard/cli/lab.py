@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from ppsguard.cli import output
+from ppsguard.digits import decimal
 from ppsguard.errors import KernelFeatureMissing, UsageError
 from ppsguard.lab import hosts as labmod
 
@@ -116,7 +117,7 @@ def register(app: typer.Typer) -> None:
             rows.append(
                 {
                     "netns": name,
-                    "owner": int(parts[1]) if parts[1].isdigit() else None,
+                    "owner": decimal(parts[1]),
                     "lab": parts[2] if len(parts) > 2 else None,
                     "host": parts[3] if len(parts) > 3 else None,
                     "addresses": _host_addresses(name),

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from ppsguard.cli.storeopt import ReadStoreOption, read_url
+from ppsguard.digits import decimal
 from ppsguard.errors import UsageError
 
 HELP = """Serve the guard's desk on a web page: the fleet (every host in the store: last seen,
@@ -38,8 +39,9 @@ a token, a missing file), 3 the address is in use or the store cannot be read.
 
 def parse_listen(text: str) -> tuple[str, int]:
     """`HOST:PORT`, `[V6]:PORT` or `:PORT` (loopback)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    host, sep, port_text = text.rpartition(":")
+    port = decimal(port_text)
+    if not sep or port is None or not 0 < port < 65536:
         raise UsageError("--listen needs HOST:PORT, e.g. 127.0.0.1:8443", token=text)
     host = host.strip("[]") or "127.0.0.1"
     if host != "localhost":

@@ -17,6 +17,8 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from ppsguard.digits import decimal
+
 _HOOKS = {
     ("filter", "INPUT"): ("input", 0),
     ("raw", "PREROUTING"): ("prerouting", -300),
@@ -54,18 +56,20 @@ def _payload(protocol: str, field: str) -> dict[str, Any]:
 def _address(value: str) -> Any:
     if "/" in value:
         addr, length = value.split("/", 1)
-        if length.isdigit():
-            return {"prefix": {"addr": addr, "len": int(length)}}
+        bits = decimal(length)
+        if bits is not None:
+            return {"prefix": {"addr": addr, "len": bits}}
     return value
 
 
 def _ports(value: str) -> Any:
     items: list[Any] = []
     for part in value.split(","):
-        low, _, high = part.partition(":")
-        if not low.isdigit() or (high and not high.isdigit()):
+        low_text, _, high_text = part.partition(":")
+        low, high = decimal(low_text), decimal(high_text)
+        if low is None or (high_text and high is None):
             return {"unknown-port": value}
-        items.append({"range": [int(low), int(high)]} if high else int(low))
+        items.append({"range": [low, high]} if high is not None else low)
     return items[0] if len(items) == 1 else {"set": items}
 
 

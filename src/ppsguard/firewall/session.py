@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ppsguard.digits import decimal
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.registry import Action, HostPolicy
 
@@ -77,7 +78,7 @@ def ancestry(pid: int | None = None, proc: Path = Path("/proc")) -> tuple[int, .
             break
         # "pid (comm) state ppid ...": comm may hold spaces and ')'; split after the last ')'
         fields = stat[stat.rfind(")") + 2 :].split()
-        current = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+        current = (decimal(fields[1]) if len(fields) > 1 else None) or 0
     return tuple(chain)
 
 

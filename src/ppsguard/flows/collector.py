@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+from ppsguard.digits import decimal
 from ppsguard.errors import PermissionDenied, UsageError
 from ppsguard.flows.netflow import NetflowDecoder
 from ppsguard.flows.stitch import Stitcher
@@ -23,10 +24,11 @@ from ppsguard.model.flows import Flow
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    host, _, port_text = text.rpartition(":")
+    port = decimal(port_text)
+    if not host or port is None or not 0 < port < 65536:
         raise UsageError(f"--listen takes ADDRESS:PORT, got {text!r}", token=text)
-    return host.strip("[]"), int(port)
+    return host.strip("[]"), port
 
 
 def collect(

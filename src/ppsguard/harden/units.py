@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ppsguard.digits import decimal
 from ppsguard.inventory.containers import container_of_path
 from ppsguard.inventory.procfs import unit_of
 
@@ -102,11 +103,12 @@ def parse_list_sockets(text: str) -> dict[tuple[str, int], str]:
         if len(fields) < 2 or not fields[1].endswith(".socket"):
             continue
         listen, unit = fields[0], fields[1]
-        host, sep, port = listen.rpartition(":")
-        if not sep or not port.isdigit():
+        host, sep, port_text = listen.rpartition(":")
+        port = decimal(port_text)
+        if not sep or port is None:
             continue
         host = host.strip("[]") or "*"
-        found[(host, int(port))] = unit
+        found[(host, port)] = unit
     return found
 
 

@@ -28,6 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
+from ppsguard.digits import decimal
 from ppsguard.errors import KernelFeatureMissing, PermissionDenied, UsageError
 from ppsguard.inventory.containers import parse_container
 from ppsguard.inventory.procfs import parse_ns_link
@@ -67,7 +68,7 @@ def discover() -> tuple[list[NetnsInfo], int]:
     members: dict[int, list[int]] = {}
     unreadable = 0
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if decimal(entry) is None:
             continue
         try:
             inode = parse_ns_link(os.readlink(f"/proc/{entry}/ns/net"))
@@ -121,8 +122,8 @@ def resolve(name: str) -> NetnsInfo:
     for inode, known in names.items():
         if known == name:
             return NetnsInfo(inode=inode, name=name)
-    if name.startswith("pid:") and name[4:].isdigit():
-        pid = int(name[4:])
+    pid = decimal(name[4:]) if name.startswith("pid:") else None
+    if pid is not None:
         try:
             pid_inode = parse_ns_link(os.readlink(f"/proc/{pid}/ns/net"))
         except OSError as error:
@@ -131,7 +132,7 @@ def resolve(name: str) -> NetnsInfo:
             found = NetnsInfo(inode=pid_inode, name=names.get(pid_inode), pid=pid)
             own = os.stat("/proc/thread-self/ns/net").st_ino
             return found if pid_inode == own else _attributed(found, [pid])
-    wanted = parse_ns_link(name) or (int(name) if name.isdigit() else None)
+    wanted = parse_ns_link(name) or decimal(name)
     if wanted is not None or ":" in name:
         for ns in discover()[0]:
             if ns.inode == wanted or (ns.container is not None and str(ns.container) == name):

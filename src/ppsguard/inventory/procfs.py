@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
+from ppsguard.digits import decimal
 from ppsguard.errors import InputError
 from ppsguard.inventory.raw import AddressCache, RawSocket
 from ppsguard.model.net import IPAddress, Protocol
@@ -98,13 +99,11 @@ def parse_ns_link(text: str) -> int | None:
     """The inode of a namespace link target: "net:[4026531840]" -> 4026531840."""
     if not text.startswith("net:[") or not text.endswith("]"):
         return None
-    digits = text[5:-1]
-    return int(digits) if digits.isdigit() else None
+    return decimal(text[5:-1])
 
 
 def parse_socket_link(text: str) -> int | None:
     """The inode of an fd link target: "socket:[12345]" -> 12345 (None for other fds)."""
     if not text.startswith("socket:[") or not text.endswith("]"):
         return None
-    digits = text[8:-1]
-    return int(digits) if digits.isdigit() else None
+    return decimal(text[8:-1])

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from ppsguard.digits import decimal
 from ppsguard.errors import PermissionDenied, UsageError
 from ppsguard.inventory.netns import setns_current_thread
 
@@ -41,9 +42,9 @@ def list_lab_namespaces() -> list[str]:
 
 def _namespace_owner(name: str) -> int | None:
     parts = name.split("-")
-    if len(parts) < 4 or not parts[1].isdigit():
+    if len(parts) < 4:
         return None
-    return int(parts[1])
+    return decimal(parts[1])
 
 
 def _pid_alive(pid: int) -> bool:
@@ -60,7 +61,7 @@ def _pid_alive(pid: int) -> bool:
 
 def _pids_in_namespace(name: str) -> list[int]:
     result = run_ip("netns", "pids", name, check=False)
-    return [int(word) for word in result.stdout.split() if word.isdigit()]
+    return [pid for word in result.stdout.split() if (pid := decimal(word)) is not None]
 
 
 def kill_pids(pids: Sequence[int], grace_s: float = 2.0) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ppsguard.digits import decimal
+
 
 @dataclass(slots=True)
 class Interval:
@@ -92,6 +94,7 @@ def parse_duration(text: str) -> dt.timedelta | None:
     """`90d`, `12h`, `30m`, `45s`, `2w` as a timedelta; None if it is not one."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     text = text.strip().lower()
-    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+    count = decimal(text[:-1])
+    if len(text) < 2 or text[-1] not in units or count is None:
         return None
-    return dt.timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    return dt.timedelta(seconds=count * units[text[-1]])
