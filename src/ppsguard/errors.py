@@ -8,11 +8,14 @@
         └── KernelFeatureMissing  exit 3: netlink family, nftables, namespaces, ...
 
 Per-port and per-socket failures inside engines are data (a result with a status), never raised.
-The command line turns every PpsError into one line on stderr and the exit code below.
+The command line turns every PpsError into one line on stderr and the exit code below, and an
+OSError that nothing below turned into one through `os_failure` (a path too long for
+`Path.exists()`, which lets that errno through).
 """
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 EXIT_CLEAN = 0
@@ -83,3 +86,27 @@ class PermissionDenied(RuntimeFailure):
 
 class KernelFeatureMissing(RuntimeFailure):
     """A kernel interface or system tool this operation needs is not available."""
+
+
+BAD_PATH = {  # errnos that say the path given is wrong: bad input, not a failing machine
+    errno.ENOENT: "the folder does not exist",
+    errno.ENOTDIR: "a part of the path is not a folder",
+    errno.EISDIR: "it is a folder",
+    errno.ENAMETOOLONG: "the name is too long",
+    errno.ELOOP: "too many symbolic links in the path",
+}
+
+
+def os_failure(exc: OSError) -> PpsError:
+    """An OSError as the error it means: the file it names and the reason; exit 2 for a path
+    that cannot be (see `BAD_PATH`), PermissionDenied for EACCES/EPERM, else a runtime failure."""
+    reason = exc.strerror or exc.__class__.__name__
+    name = exc.filename if isinstance(exc.filename, str) else None
+    if name is not None and len(name) > 160:
+        name = f"{name[:120]}…({len(name)} characters)"
+    if exc.errno in BAD_PATH:
+        return InputError(reason, file=name)
+    text = f"{name}: {reason}" if name else reason
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return PermissionDenied(text)
+    return RuntimeFailure(text)

@@ -37,15 +37,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
-from ppsguard.errors import InputError, PermissionDenied, PpsError, RuntimeFailure
+from ppsguard.errors import BAD_PATH, InputError, PermissionDenied, PpsError, RuntimeFailure
 
-_BAD_INPUT = {
-    errno.ENOENT: "the folder does not exist",
-    errno.ENOTDIR: "a part of the path is not a folder",
-    errno.EISDIR: "it is a folder",
-    errno.ENAMETOOLONG: "the name is too long",
-    errno.ELOOP: "too many symbolic links in the path",
-}
 _RUNTIME = {
     errno.ENOSPC: "no space left on the device",
     errno.EDQUOT: "disk quota exceeded",
@@ -87,8 +80,8 @@ def error_for(path: Path, exc: OSError) -> PpsError:
     if code == errno.ENOENT:
         folder = path.parent if str(path.parent) else Path()
         return InputError(f"cannot write {path}: the folder {folder} does not exist")
-    if code in _BAD_INPUT:
-        return InputError(f"cannot write {path}: {_BAD_INPUT[code]}")
+    if code in BAD_PATH:
+        return InputError(f"cannot write {path}: {BAD_PATH[code]}")
     if code in (errno.EACCES, errno.EPERM):
         return PermissionDenied(f"cannot write {path}: permission denied")
     reason = _RUNTIME.get(code) or exc.strerror or str(exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +80,32 @@ def test_a_bug_keeps_its_traceback_and_exits_3_not_1(monkeypatch, capsys):
     assert "Traceback" in err and "RuntimeError: an unforeseen state" in err
     last = err.rstrip().splitlines()[-1]
     assert last == "pps: internal error (a bug in pps, please report it with the above)"
+
+
+def test_an_os_refusal_nothing_checked_is_one_line_with_its_exit_code(tmp_path):
+    """Found by a sweep of hostile option values: Path.exists() raises ENAMETOOLONG (it lets
+    that errno through), and the traceback ended the run."""
+    long = "A" * 3000
+    seed = str(Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml")
+    for args in (["registry", "init", "-o", long], ["flows", "audit", seed, long]):
+        done = subprocess.run(
+            [sys.executable, "-m", "ppsguard", *args],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        (line,) = [x for x in done.stderr.splitlines() if x.startswith("pps: error:")]
+        assert line.endswith("(3000 characters): File name too long"), line
+        assert "Traceback" not in done.stderr
+
+
+def test_a_file_name_with_a_newline_is_written_on_one_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "ppsguard", "registry", "init", "-o", "a\nb.yaml"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "a\nb.yaml").exists()
+    assert "wrote a\\nb.yaml: " in done.stderr
 
 
 def test_input_error_names_file_line_column_and_hint():

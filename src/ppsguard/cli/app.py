@@ -21,7 +21,7 @@ import typer
 
 from ppsguard import __version__
 from ppsguard.cli import output
-from ppsguard.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, PpsError
+from ppsguard.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, PpsError, os_failure
 
 COMMAND_MODULES = (
     "port",
@@ -157,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as refused:  # a path or the system said no where no check expected it
+        if _debug["on"]:
+            raise
+        meant = os_failure(refused)
+        sys.stderr.write(f"pps: error: {one_line(str(meant))}\n")
+        return meant.exit_code
     except Exception:  # a bug: keep the traceback, not Python's exit code
         import traceback
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from ppsguard.cli.output import note, warn
 from ppsguard.errors import PpsError
 from ppsguard.files import write_atomic
+from ppsguard.report.sanitize import visible
 
 
 def write_outputs(outputs: Sequence[tuple[Path | None, Callable[[], str]]]) -> list[PpsError]:
@@ -32,7 +33,7 @@ def write_outputs(outputs: Sequence[tuple[Path | None, Callable[[], str]]]) -> l
         except PpsError as failure:
             failures.append(failure)
             continue
-        note(f"wrote {path}")
+        note(f"wrote {visible(path)}")
     return failures
 
 

@@ -224,7 +224,7 @@ def register(group: typer.Typer) -> None:
         ]
         write_all([(path, item.text) for path, item in files])  # all of them or none
         for path, item in files:
-            note(f"wrote {path} (load with {item.loader})")
+            note(f"wrote {visible(path)} (load with {item.loader})")
 
     @group.command("apply")
     def apply_command(  # noqa: PLR0917 - options mirror the command line

@@ -11,6 +11,7 @@ import typer
 
 from ppsguard.cli.output import note, warn
 from ppsguard.errors import UsageError
+from ppsguard.report.sanitize import visible
 
 HELP = """Draft a registry from what is observed: every open door, documented as it is.
 
@@ -134,6 +135,6 @@ def register(group: typer.Typer) -> None:
                 sys.stdout.write(text)  # the observation is not lost: the draft goes to stdout
                 raise
             note(
-                f"wrote {output}: {len(hosts)} host(s), {doors} documented door(s); "
-                "fill in the TODOs, then `pps audit " + str(output) + "`"
+                f"wrote {visible(output)}: {len(hosts)} host(s), {doors} documented door(s); "
+                f"fill in the TODOs, then `pps audit {visible(output)}`"
             )
