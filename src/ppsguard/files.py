@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ppsguard.errors import BAD_PATH, InputError, PermissionDenied, PpsError, RuntimeFailure
+from ppsguard.infile import file_kind
 
 _RUNTIME = {
     errno.ENOSPC: "no space left on the device",
@@ -186,13 +187,24 @@ def atomic_file(path: str | Path, *, mode: int | None = None) -> Iterator[Binary
 
 def _existing_mode(path: Path, folder_fd: int) -> int | None:
     """The permission bits of the regular file at `path` (None: nothing, or a symlink there);
-    a folder there is refused (EISDIR)."""
+    a folder there is refused (EISDIR), and so is a device, FIFO or socket, or a link to one:
+    renaming over /dev/null or /dev/stdout (a link to /proc/self/fd/1) would replace the
+    system's node with our file (as root, for everyone)."""
     try:
         info = os.stat(path.name, dir_fd=folder_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
     if stat.S_ISDIR(info.st_mode):
         raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    kind = info.st_mode
+    if stat.S_ISLNK(kind):
+        with suppress(OSError):  # a dangling link is replaced, as a link to a file is
+            kind = os.stat(path.name, dir_fd=folder_fd).st_mode
+    if not (stat.S_ISREG(kind) or stat.S_ISLNK(kind) or stat.S_ISDIR(kind)):
+        raise InputError(
+            f"cannot write {path}: it is {file_kind(kind)}, not a regular file (ppsguard replaces "
+            "files whole; without the option the result goes to standard output)"
+        )
     return stat.S_IMODE(info.st_mode) if stat.S_ISREG(info.st_mode) else None
 
 

@@ -37,7 +37,8 @@ _KINDS = (
 )
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, for a message ("a character device"); shared by the writer."""
     for test, name in _KINDS:
         if test(mode):
             return name
@@ -77,7 +78,7 @@ def open_regular(path: str | Path, what: str = "file") -> int:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise InputError(
-                f"{what} is {_kind(mode)}, not a regular file; ppsguard reads only "
+                f"{what} is {file_kind(mode)}, not a regular file; ppsguard reads only "
                 "regular files (use - for standard input)",
                 file=name,
             )

@@ -218,3 +218,19 @@ def test_parquet_to_a_full_disk_keeps_the_previous_file(tiny_disk: Path) -> None
         write_parquet(flows, out)
     assert out.read_bytes() == b"previous"
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["flows.parquet"]
+
+
+def test_a_device_node_is_never_replaced(tmp_path: Path) -> None:
+    """`-o /dev/null` as root renamed a regular file over the system's null device."""
+    import stat
+
+    null = tmp_path / "null"
+    os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    for args in (["registry", "init", "-o", str(null), "--force"], ["policy", "compile",
+                 str(SEED), "--output", str(null)]):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "ppsguard", *args], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 2, done.stderr
+        assert "it is a character device, not a regular file" in done.stderr
+        assert stat.S_ISCHR(null.lstat().st_mode)

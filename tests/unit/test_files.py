@@ -115,6 +115,25 @@ def test_a_planted_symlink_at_the_target_is_replaced_not_followed(tmp_path: Path
     assert not target.is_symlink() and target.read_text() == "table inet ppsguard {}\n"
 
 
+@pytest.mark.parametrize("linked", [False, True])
+def test_a_fifo_or_a_link_to_one_is_refused_and_left_as_it_is(tmp_path: Path, linked: bool) -> None:
+    """Renaming over a FIFO, a device or a socket replaces the node itself (/dev/null as root,
+    or /dev/stdout, a link to /proc/self/fd/1): found when a sweep of option values wrote a
+    draft registry over this machine's /dev/zero. A device node needs root: test_files_lab.py."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    target = fifo
+    if linked:
+        target = tmp_path / "link"
+        target.symlink_to(fifo)
+    with pytest.raises(InputError, match="it is a FIFO \\(named pipe\\), not a regular file"):
+        write_atomic(target, "data")
+    assert fifo.is_fifo() and target.is_symlink() == linked
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({fifo.name, target.name})
+    done = pps("registry", "init", "-o", target, "--force")
+    assert done.returncode == EXIT_BAD_INPUT and fifo.is_fifo()
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
