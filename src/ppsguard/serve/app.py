@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.convertors import IntegerConvertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import (
     PlainTextResponse,
@@ -43,6 +44,17 @@ from ppsguard.serve.security import (
 )
 from ppsguard.store import desk
 from ppsguard.store.fleet import fleet
+
+
+class _RowId(IntegerConvertor):
+    """A store row id in a URL path: 1 to 18 digits. SQLite's INTEGER holds 2**63 - 1; a
+    longer number reached the query and raised OverflowError: a 500, and a traceback in the
+    log, for any client that asked. Now such a path matches no route: 404."""
+
+    regex = "[0-9]{1,18}"
+
+
+register_url_convertor("rowid", _RowId())
 
 STATIC = Path(__file__).parent / "static"
 LISTED = 2000  # a host page lists its doors up to this many (the building draws them all)
@@ -285,15 +297,15 @@ def make_app(config: DeskConfig) -> Any:
 
     routes = [
         Route("/", fleet_page),
-        Route("/host/{host_id:int}", host_page),
-        Route("/host/{host_id:int}/building.json", building_json),
-        Route("/host/{host_id:int}/door/{proto:str}/{port:int}", door_card),
+        Route("/host/{host_id:rowid}", host_page),
+        Route("/host/{host_id:rowid}/building.json", building_json),
+        Route("/host/{host_id:rowid}/door/{proto:str}/{port:int}", door_card),
         Route("/live", live_page),
         Route("/live/events", live_events),
         Route("/registry", registry_page),
         Route("/registry/explain", explain_form, methods=["POST"]),
         Route("/reports", reports_page),
-        Route("/reports/{run_id:int}.{fmt:str}", report_file),
+        Route("/reports/{run_id:rowid}.{fmt:str}", report_file),
         Route("/login", login_page),
         Route("/login", login, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
