@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ppsguard.digits import decimal
+from ppsguard.digits import decimal, ranged
 
 
 def test_decimal_takes_ascii_digits_only() -> None:
@@ -19,6 +19,13 @@ def test_decimal_takes_ascii_digits_only() -> None:
     assert decimal("007") == 7
     for text in ("", "²", "٣", "1²", "-1", "+1", " 1", "1.0", "0x10", "1_000"):
         assert decimal(text) is None, text
+
+
+def test_ranged_names_what_is_out_of_range() -> None:
+    assert ranged(0, 0xFFFF, "srcport") == 0 and ranged(0xFFFF, 0xFFFF, "srcport") == 0xFFFF
+    for value in (-1, 0x10000):
+        with pytest.raises(ValueError, match=f"srcport {value} is not in 0-65535"):
+            ranged(value, 0xFFFF, "srcport")
 
 
 @given(st.text(max_size=12))

@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ppsguard.digits import ranged
 from ppsguard.errors import InputError
 from ppsguard.flows.records import FIELDS, flow_values
 from ppsguard.flows.stitch import OneWay, Stitcher
@@ -142,9 +143,9 @@ def _flow_row(row: dict[str, Any], name: str) -> Flow:
         ts=float(row["ts"]),
         uid=str(row["uid"]),
         orig_h=ipaddress.ip_address(str(row["id.orig_h"])),
-        orig_p=_port(row["id.orig_p"]),
+        orig_p=ranged(int(row["id.orig_p"]), 0xFFFF, "id.orig_p"),
         resp_h=ipaddress.ip_address(str(row["id.resp_h"])),
-        resp_p=_port(row["id.resp_p"]),
+        resp_p=ranged(int(row["id.resp_p"]), 0xFFFF, "id.resp_p"),
         proto=str(row["proto"]),
         service=row.get("service"),
         duration=row.get("duration"),
@@ -163,12 +164,6 @@ def _flow_row(row: dict[str, Any], name: str) -> Flow:
         action=row.get("action"),
         entry=row.get("entry"),
     )
-
-
-def _port(value: object) -> int:
-    if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
-        raise ValueError(f"port {value!r} is not in 0-65535")
-    return value
 
 
 def read_parquet(path: Path, name: str) -> Iterator[Flow]:

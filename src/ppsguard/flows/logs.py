@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
+from ppsguard.digits import ranged
 from ppsguard.errors import InputError
 from ppsguard.flows.stitch import OneWay, Stitcher
 from ppsguard.flows.table import make_uid
@@ -61,9 +62,7 @@ def read_zeek(
         try:
             if line.startswith("#"):
                 if line.startswith("#separator"):
-                    if " " not in line:
-                        raise ValueError("a #separator line that names no separator")
-                    separator = _separator(line.split(" ", 1)[1])
+                    separator = _separator(line.partition(" ")[2])
                 elif line.startswith("#fields"):
                     fields = line.split(separator)[1:]
                 continue
@@ -76,7 +75,7 @@ def read_zeek(
             if len(values) != len(fields):
                 raise ValueError(f"{len(values)} fields where the header names {len(fields)}")
             yield _zeek_flow(dict(zip(fields, values, strict=True)), name)
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             if not skip_bad:
                 raise _bad(name, number, f"not a Zeek conn.log line: {exc}") from exc
             stats.skipped += 1
@@ -89,13 +88,6 @@ def _separator(value: str) -> str:
     if not separator:
         raise ValueError("a #separator line that names no separator")
     return separator
-
-
-def _ranged(value: int, top: int, what: str) -> int:
-    """A port (top 65535) or protocol number (top 255); ValueError, which names it, if not one."""
-    if not 0 <= value <= top:
-        raise ValueError(f"{what} {value} is not in 0-{top}")
-    return value
 
 
 def _value(record: dict[str, object], key: str) -> object:
@@ -122,9 +114,9 @@ def _zeek_flow(record: dict[str, object], name: str) -> Flow:
         ts=float(str(record["ts"])),
         uid=str(record.get("uid") or ""),
         orig_h=ipaddress.ip_address(str(record["id.orig_h"])),
-        orig_p=_ranged(int(str(record["id.orig_p"])), 0xFFFF, "id.orig_p"),
+        orig_p=ranged(int(str(record["id.orig_p"])), 0xFFFF, "id.orig_p"),
         resp_h=ipaddress.ip_address(str(record["id.resp_h"])),
-        resp_p=_ranged(int(str(record["id.resp_p"])), 0xFFFF, "id.resp_p"),
+        resp_p=ranged(int(str(record["id.resp_p"])), 0xFFFF, "id.resp_p"),
         proto=str(record["proto"]),
         service=text("service"),
         duration=None if duration is None else float(str(duration)),
@@ -183,9 +175,9 @@ def _vpc_record(fields: dict[str, str]) -> OneWay | None:
     return OneWay(
         src=ipaddress.ip_address(fields["srcaddr"]),
         dst=ipaddress.ip_address(fields["dstaddr"]),
-        sport=_ranged(number("srcport") or 0, 0xFFFF, "srcport"),
-        dport=_ranged(number("dstport") or 0, 0xFFFF, "dstport"),
-        protocol=_ranged(number("protocol") or 0, 0xFF, "protocol"),
+        sport=ranged(number("srcport") or 0, 0xFFFF, "srcport"),
+        dport=ranged(number("dstport") or 0, 0xFFFF, "dstport"),
+        protocol=ranged(number("protocol") or 0, 0xFF, "protocol"),
         packets=number("packets"),
         size=number("bytes"),
         start=float(fields.get("start", "0")),
@@ -220,8 +212,8 @@ def read_eve(
             dst = ipaddress.ip_address(event["dest_ip"])
             proto = str(event.get("proto", "")).lower()
             number_proto = PROTOCOL_NUMBERS.get(proto, 0)
-            sport = _ranged(int(event.get("src_port", 0)), 0xFFFF, "src_port")
-            dport = _ranged(int(event.get("dest_port", 0)), 0xFFFF, "dest_port")
+            sport = ranged(int(event.get("src_port", 0)), 0xFFFF, "src_port")
+            dport = ranged(int(event.get("dest_port", 0)), 0xFFFF, "dest_port")
             if kind == "netflow":
                 net = event["netflow"]
                 yield from stitcher.add(

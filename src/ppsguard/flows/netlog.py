@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
+from ppsguard.digits import decimal
 from ppsguard.flows.logs import LogStats
 from ppsguard.flows.table import make_uid
 from ppsguard.model.flows import Flow
@@ -65,13 +66,9 @@ def _time(line: str, year: int) -> float | None:
     return None
 
 
-def _count(text: str) -> int:
-    """A non-negative decimal field; 0 when it is not one (str.isdigit alone lets "²" through)."""
-    return int(text) if text.isascii() and text.isdigit() else 0
-
-
 def _port(text: str) -> int:
-    value = _count(text)
+    """SPT= or DPT=: 0 when it is not a port (no digits, "²", past 65535)."""
+    value = decimal(text) or 0
     return value if value <= 0xFFFF else 0
 
 
@@ -124,7 +121,7 @@ def read_netlog(
         prefix_match = _PREFIX.search(line[line.find("kernel:") if "kernel:" in line else 0 :])
         prefix = prefix_match.group(1).strip() if prefix_match else ""
         action, entry = _action(prefix)
-        size = _count(fields.get("LEN", ""))
+        size = decimal(fields.get("LEN", "")) or 0
         key = (proto, src, sport, dst, dport)
         current = flows.get(key)
         if current is not None and stamp - current.last <= window:
