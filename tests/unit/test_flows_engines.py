@@ -244,3 +244,59 @@ def test_attempts_need_only_the_columns_the_second_read_fetches(tmp_path: Path) 
     whole = auditor.attempts(table.combine_chunks().to_batches()[0])
     assert whole.num_rows > 10
     assert auditor.attempts(fetched.combine_chunks().to_batches()[0]).equals(whole)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 2**32), count=st.integers(1, 150))
+def test_flows_sharing_a_time_are_ordered_by_uid_in_every_engine(
+    tmp_path: Path, seed: int, count: int
+) -> None:
+    """DuckDB's policy pass reads no uid: it keeps each finding's first times and reads the
+    flows at those times again. With six distinct times for up to 150 flows, a finding's first
+    five flows are decided by their uids, and its message by the first of them."""
+    flows = random_flows(random.Random(seed), count, coarse=True)
+    path = tmp_path / f"ties-{seed}-{count}.parquet"
+    write_parquet(flows, path)
+    expected = document(audit_flows(REGISTRY, flows, "building"))
+    for engine in ("local", "duckdb"):
+        got = document(run_audit(engine, REGISTRY, expand([str(path)]), "building"))
+        assert got == expected, engine
+
+
+def test_texts_of_one_address_are_one_peer_in_every_engine(tmp_path: Path) -> None:
+    """DuckDB numbers address texts; two texts of one address (IPv6 in either case) are one
+    peer, as they are to the engines that count peers by the parsed address."""
+    flows = random_flows(random.Random(4), 120)
+    path = tmp_path / "flows.parquet"
+    write_parquet(flows, path)
+    table = pq.read_table(path)
+    index = table.schema.get_field_index("id.orig_h")
+    values = [
+        v.upper() if v is not None and ":" in v and i % 2 else v
+        for i, v in enumerate(table.column("id.orig_h").to_pylist())
+    ]
+    assert any(v != v.lower() for v in values if v is not None)
+    mixed = tmp_path / "mixed.parquet"
+    pq.write_table(table.set_column(index, "id.orig_h", pa.array(values)), mixed)
+    expected = document(audit_flows(REGISTRY, flows, "building"))
+    for engine in ("local", "duckdb"):
+        assert document(run_audit(engine, REGISTRY, expand([str(mixed)]), "building")) == expected
+
+
+def test_a_table_without_the_optional_columns_audits_alike(tmp_path: Path) -> None:
+    """Without duration, conn_state, history and packets, DuckDB's SQL reads them as missing
+    the way `FlowColumns.of` does (nothing answered, every flow initiated)."""
+    flows = [*random_flows(random.Random(6), 80), *refused("198.18.0.66", 12)]
+    path = tmp_path / "flows.parquet"
+    write_parquet(flows, path)
+    optional = ["duration", "conn_state", "history", "orig_pkts", "resp_pkts"]
+    bare = tmp_path / "bare.parquet"
+    pq.write_table(pq.read_table(path).drop_columns(optional), bare)
+    documents = [
+        document(run_audit(engine, REGISTRY, expand([str(bare)]), "building"))
+        for engine in ("local", "duckdb")
+    ]
+    assert documents[0] == documents[1]
+    assert documents[0]["findings"]

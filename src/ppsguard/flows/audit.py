@@ -110,6 +110,8 @@ def finish(auditor: BatchAuditor, part: Partial, scans: Iterable[ScanFinding]) -
             "scan", "high", scan.message, None, scan.count, [], {scan.source}
         )
     distinct = part.entry_peers.counts(len(part.entries))
+    if part.dense_peers is not None:  # coded batches put every entry peer there
+        distinct += part.dense_peers.counts(len(part.entries))
     for index in np.flatnonzero(part.connections).tolist():
         entry = part.entries[index]
         result.entries[entry] = EntrySummary(

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ppsguard.flows.audit_columns import AddressCache, FlowColumns, address_text
+from ppsguard.flows.coded import AddressBook, coded_columns
 from ppsguard.flows.partial import EXAMPLES, Partial
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.registry import Action, HostPolicy, Registry
@@ -74,6 +75,8 @@ def evaluate(
     evaluator: BulkEvaluator, src: Address, dst: Address, port: I64, protocol: I64
 ) -> npt.NDArray[np.int32]:
     """Rule index per row (-1: the default); a destination of the source's family is used."""
+    if (src[0] == 4).all() and (dst[0] == 4).all():  # the common case: no copies of columns
+        return evaluator.evaluate_v4(src[2], port, protocol, dst[2]).rule
     rule = np.full(port.shape[0], -1, dtype=np.int32)
     for family in (4, 6):
         for same in (True, False):
@@ -96,6 +99,15 @@ def evaluate(
                 )
             rule[rows] = result.rule
     return rule
+
+
+def _count_failing(part: Partial, sources: pa.Array) -> None:
+    """Failed attempts per source text, into `part` (the scan pass fetches the busiest)."""
+    counted = pc.value_counts(sources)
+    for value, count in zip(
+        counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True
+    ):
+        part.failing_sources[value] = part.failing_sources.get(value, 0) + count
 
 
 class BatchAuditor:
@@ -160,9 +172,26 @@ class BatchAuditor:
     ) -> pa.RecordBatch | None:
         """Count the batch into `part`; with `attempts`, also return its attempts."""
         cols = FlowColumns.of(batch, self.cache)
+        inbound, failed = self.audit_columns(cols, part)
+        if failed.size and self.track_failing:
+            texts = batch.column("id.orig_h").take(pa.array(failed)).cast(pa.string())
+            _count_failing(part, texts)
+        return self._attempts(cols, inbound) if attempts and cols.n else None
+
+    def audit_coded(self, batch: pa.RecordBatch, part: Partial, book: AddressBook) -> None:
+        """Count a coded batch (`flows.coded`) into `part`: findings keep their first flows by
+        time only, with empty uids (`engines.duck` reads those flows again for theirs)."""
+        cols = coded_columns(batch, book)
+        _, failed = self.audit_columns(cols, part)
+        if failed.size and self.track_failing and cols.orig_code is not None:
+            _count_failing(part, book.origins.texts.take(pa.array(cols.orig_code[failed])))
+
+    def audit_columns(self, cols: FlowColumns, part: Partial) -> tuple[npt.NDArray[np.bool_], I64]:
+        """Count the columns into `part`; the inbound rows (a mask) and the rows of failed
+        inbound attempts, whose sources may be scanners."""
         part.flows += cols.n
         if not cols.n:
-            return None
+            return np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
         inbound = (
             _is_member(cols.resp, self.v4, self.v6) if self.documented else np.ones(cols.n, bool)
         )
@@ -175,18 +204,7 @@ class BatchAuditor:
             rows = np.flatnonzero(outbound & (cols.protocol >= 0) & valid)
             if rows.size:
                 self._outbound(cols, rows, part)
-        failed = np.flatnonzero(inbound & cols.initiated & ~self._success(cols))
-        if failed.size and self.track_failing:
-            sources = pc.value_counts(
-                batch.column("id.orig_h").take(pa.array(failed)).cast(pa.string())
-            )
-            for value, count in zip(
-                sources.field("values").to_pylist(),
-                sources.field("counts").to_pylist(),
-                strict=True,
-            ):
-                part.failing_sources[value] = part.failing_sources.get(value, 0) + count
-        return self._attempts(cols, inbound) if attempts else None
+        return inbound, np.flatnonzero(inbound & cols.initiated & ~self._success(cols))
 
     @staticmethod
     def _success(cols: FlowColumns) -> npt.NDArray[np.bool_]:
@@ -206,7 +224,10 @@ class BatchAuditor:
         part.allowed += np.bincount(entry, weights=allowed, minlength=len(self.entries)).astype(
             np.int64
         )
-        part.entry_peers.add_columns(entry, *src)
+        if part.dense_peers is not None and cols.orig_key is not None:
+            part.dense_peers.add(entry, cols.orig_key[rows])
+        else:
+            part.entry_peers.add_columns(entry, *src)
         answered = cols.answered[rows]
         provider = self._providers_of(protocol, port)
         undocumented = answered & (provider < 0) & (rule < 0)

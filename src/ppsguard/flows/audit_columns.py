@@ -227,13 +227,14 @@ class FlowColumns:
     uid: pa.Array
     orig: tuple[U8, U64, U64]
     resp: tuple[U8, U64, U64]
-    orig_port: I64
     resp_port: I64
     protocol: I64  # 0 tcp, 1 udp, 2 sctp, -1 other
     protocol_text: pa.Array
     answered: B  # established (TCP) or answered (conn_state; else packets both ways)
     ok: B  # answered and not aborted by the originator (RSTO): a successful attempt
     initiated: B  # a real opening, not backscatter picked up mid-stream (history "^...")
+    orig_key: I64 | None = None  # coded batches: the source's address number (`flows.coded`)
+    orig_code: npt.NDArray[np.intp] | None = None  # coded batches: the source's text number
 
     @classmethod
     def of(cls, batch: pa.RecordBatch, cache: AddressCache) -> FlowColumns:
@@ -265,7 +266,6 @@ class FlowColumns:
             uid=uid,
             orig=parse_addresses(_addresses(batch, "id.orig_h"), "id.orig_h", cache),
             resp=parse_addresses(_addresses(batch, "id.resp_h"), "id.resp_h", cache),
-            orig_port=_numbers(batch, "id.orig_p", np.int64, 0).astype(np.int64),
             resp_port=_numbers(batch, "id.resp_p", np.int64, 0).astype(np.int64),
             protocol=np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False)).astype(
                 np.int64

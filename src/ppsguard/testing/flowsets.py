@@ -16,7 +16,9 @@ PORTS = (21, 25, 80, 110, 3306, 1337, 22, 53)
 STATES = (None, "SF", "S0", "REJ", "RSTO", "S1", "OTH")
 
 
-def random_flows(rng: random.Random, count: int) -> list[Flow]:
+def random_flows(rng: random.Random, count: int, *, coarse: bool = False) -> list[Flow]:
+    """`coarse`: whole seconds 0-5 only, so that many flows share a time and only their uids
+    order them."""
     flows = []
     for i in range(count):
         src = rng.choice(SOURCES)
@@ -25,7 +27,7 @@ def random_flows(rng: random.Random, count: int) -> list[Flow]:
             dst = "2001:db8::1" if ":" in src else "198.18.0.1"
         flows.append(
             Flow(
-                ts=round(rng.uniform(0, 50), 3),
+                ts=float(rng.randint(0, 5)) if coarse else round(rng.uniform(0, 50), 3),
                 uid=f"C{i:05d}",
                 orig_h=ipaddress.ip_address(src),
                 orig_p=rng.randint(1, 65535),

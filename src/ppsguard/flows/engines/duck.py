@@ -1,25 +1,71 @@
-"""The DuckDB engine: DuckDB reads Parquet and CSV in place (folders, globs, Hive partitions)
-and hands Arrow record batches to the audit; a second query fetches, per source and in time
-order, only the attempts of sources that failed often enough to be scanners. I/O edge.
+"""The DuckDB engine: DuckDB reads Parquet and CSV in place (folders, globs, Hive partitions),
+does every flow's text work in SQL, and hands the audit coded Arrow batches. I/O edge.
 
     result = audit_duckdb(registry, expand(["flows/"]), "web1")
 
-DuckDB does the reading, decompression, projection and, for the scan pass, the semi-join and
-ORDER BY (`engines.tables`); the registry is evaluated by the one NumPy evaluator
-(`flows.audit_batch`) in this process, on two threads (NumPy and Arrow release the GIL), each
-with its own partial, merged at the end. Parsing IPv4 text in DuckDB SQL (split_part) cost 20 s
-more than Arrow's kernels on 2M rows (2026-12): addresses are parsed in this process.
+Four queries (`engines.tables`):
+1. the distinct texts of the two address columns (one scan, GROUPING SETS), parsed here once
+   (`flows.coded.AddressBook`);
+2. the policy pass: every flow coded, its addresses joined to their numbers, protocol and
+   conn_state/history/packets as codes and flag bits, no uid; the registry is evaluated by the
+   one NumPy evaluator (`flows.audit_batch`) on two threads (NumPy and Arrow release the GIL),
+   each with its own partial, merged at the end;
+3. each finding's first flows: the policy pass kept, per finding, the times of its first five;
+   the flows at those times are read whole and audited again, which gives their uids, the
+   (ts, uid) order and the words of each message;
+4. the scan pass: only the attempts of sources that failed often enough to be scanners.
+
+Why coded: exporting the flows' texts to Arrow and parsing them here took most of the audit.
+20M flows (2026-12, in-process, a slow day of this 2-core machine): 14.7 s with the texts, 4.67
+s for the coded policy pass (distinct addresses 1.56 s more); DuckDB's SQL takes 7.5 s to parse
+IPv4 text with split_part, and exporting the texts alone 3.4 s, the coded columns 2.0 s.
 """
 
 from __future__ import annotations
 
+import numpy as np
+import pyarrow as pa
+
 from ppsguard.flows.audit import FlowAudit, finish
 from ppsguard.flows.audit_batch import BatchAuditor
+from ppsguard.flows.coded import AddressBook
 from ppsguard.flows.engines.local import AUDIT_BATCH, parallel_audit
 from ppsguard.flows.engines.sources import Sources
-from ppsguard.flows.engines.tables import batches, relation_sql, suspect_attempts
+from ppsguard.flows.engines.tables import (
+    addresses_sql,
+    at_times_sql,
+    batches,
+    coded_sql,
+    suspect_attempts,
+)
+from ppsguard.flows.partial import DensePeers, Partial
 from ppsguard.flows.scans import candidate_texts, scan_findings
 from ppsguard.model.registry import Registry
+
+
+def _book(con: object, sources: Sources) -> AddressBook:
+    found = pa.Table.from_batches(list(batches(con, addresses_sql(sources), 1 << 20, sources)))
+    origins = np.asarray(found.column("g").to_numpy(zero_copy_only=False)) == 0
+    return AddressBook.of(
+        found.column("o").filter(pa.array(origins)).combine_chunks(),
+        found.column("r").filter(pa.array(~origins)).combine_chunks(),
+    )
+
+
+def _first_flows(con: object, sources: Sources, auditor: BatchAuditor, part: Partial) -> None:
+    """Give each finding its first flows in (ts, uid) order and its message: the flows at the
+    times the coded pass kept are read whole and audited again. A finding's first five flows by
+    (ts, uid) are among its flows at or before its fifth time, all of which are read."""
+    if not part.found:
+        return
+    times = sorted({ts for found in part.found.values() for ts, _ in found.examples})
+    con.register("pps_times", pa.table({"t": pa.array(times, pa.float64())}))  # type: ignore[attr-defined]
+    whole = auditor.partial()
+    for batch in batches(con, at_times_sql(sources), AUDIT_BATCH, sources):
+        auditor.audit(batch, whole)
+    for key, found in part.found.items():
+        again = whole.found[key]
+        found.first, found.entry, found.examples = again.first, again.entry, again.examples
 
 
 def audit_duckdb(registry: Registry, sources: Sources, host: str | None = None) -> FlowAudit:
@@ -29,8 +75,20 @@ def audit_duckdb(registry: Registry, sources: Sources, host: str | None = None) 
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = false")  # order is restored by (ts, uid)
     try:
-        rows = batches(con, relation_sql(sources), AUDIT_BATCH, sources)
-        part, _ = parallel_audit(auditor, rows)
+        book = _book(con, sources)
+        for name, column in (("pps_orig", book.origins), ("pps_resp", book.responders)):
+            codes = pa.array(np.arange(len(column.texts), dtype=np.uint32))
+            con.register(name, pa.table({"h": column.texts, "i": codes}))
+        entries, size = len(auditor.entries), book.origins.size
+        shared = DensePeers(entries, size) if DensePeers.fits(entries, size) else None
+
+        def step(batch: pa.RecordBatch, part: Partial) -> None:
+            part.dense_peers = shared
+            auditor.audit_coded(batch, part, book)
+
+        rows = batches(con, coded_sql(sources), AUDIT_BATCH, sources)
+        part, _ = parallel_audit(auditor, rows, step=step)
+        _first_flows(con, sources, auditor, part)
     finally:
         con.close()
     attempts = suspect_attempts(sources, auditor, candidate_texts(part.failing_sources))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -66,10 +66,15 @@ WORKERS = 2
 
 
 def parallel_audit(
-    auditor: BatchAuditor, batches: Iterator[pa.RecordBatch], *, attempts: bool = False
+    auditor: BatchAuditor,
+    batches: Iterator[pa.RecordBatch],
+    *,
+    attempts: bool = False,
+    step: Callable[[pa.RecordBatch, Partial], None] | None = None,
 ) -> tuple[Partial, list[pa.RecordBatch]]:
     """Audit the batches on WORKERS threads (NumPy and Arrow release the GIL), one partial
-    each, merged; with `attempts`, also every batch's attempts."""
+    each, merged; with `attempts`, also every batch's attempts. `step` replaces
+    `auditor.audit` (the DuckDB engine's coded batches)."""
     work: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=WORKERS * 2)
     parts = [auditor.partial() for _ in range(WORKERS)]
     found: list[pa.RecordBatch] = []
@@ -80,6 +85,9 @@ def parallel_audit(
             if errors:
                 continue
             try:
+                if step is not None:
+                    step(batch, part)
+                    continue
                 rows = auditor.audit(batch, part, attempts=attempts)
                 if rows is not None and rows.num_rows:
                     found.append(rows)

@@ -18,6 +18,8 @@ import pyarrow as pa
 
 from ppsguard.errors import InputError
 from ppsguard.flows.audit_batch import ATTEMPT_INPUTS, ATTEMPT_SCHEMA, BatchAuditor
+from ppsguard.flows.audit_columns import ESTABLISHED, PROTOCOL_NAMES
+from ppsguard.flows.coded import ANSWERED, INITIATED, OK
 from ppsguard.flows.engines.sources import Sources
 
 
@@ -63,6 +65,60 @@ def relation_sql(sources: Sources) -> str:
             f"union_by_name = true, nullstr = ['', '-'], types = {{{wanted}}})"
         )
     return " UNION ALL BY NAME ".join(parts)
+
+
+def _cast(present: set[str], name: str, sql_type: str) -> str:
+    """A column of the relation as `sql_type`, NULL when no source has it."""
+    return f'CAST("{name}" AS {sql_type})' if name in present else f"CAST(NULL AS {sql_type})"
+
+
+def addresses_sql(sources: Sources) -> str:
+    """The distinct texts of both address columns in one scan: `g` is 0 for id.orig_h's."""
+    return (
+        'SELECT CAST("id.orig_h" AS VARCHAR) AS o, CAST("id.resp_h" AS VARCHAR) AS r, '  # noqa: S608 -- names ours, paths quoted
+        f'GROUPING("id.orig_h") AS g FROM ({relation_sql(sources)}) '
+        'GROUP BY GROUPING SETS (("id.orig_h"), ("id.resp_h"))'
+    )
+
+
+def coded_sql(sources: Sources) -> str:
+    """Every flow coded (`flows.coded`): address texts as their numbers in the tables
+    pps_orig and pps_resp (h, i), the protocol as its code, conn_state, history and packets as
+    flag bits: the rules of `FlowColumns.of`, written in SQL."""
+    present = set(sources.columns)
+    state = _cast(present, "conn_state", "VARCHAR")
+    both = (
+        f"(coalesce({_cast(present, 'orig_pkts', 'BIGINT')}, 0) <> 0 "
+        f"AND coalesce({_cast(present, 'resp_pkts', 'BIGINT')}, 0) <> 0)"
+    )
+    established = ", ".join(_quote(s) for s in ESTABLISHED)
+    answered = f"(CASE WHEN {state} IS NULL THEN {both} ELSE {state} IN ({established}) END)"
+    ok = f"({answered} AND NOT coalesce({state} = 'RSTO', false))"
+    initiated = f"NOT starts_with(coalesce({_cast(present, 'history', 'VARCHAR')}, ''), '^')"
+    flags = " + ".join(
+        f"(CASE WHEN {test} THEN {bit} ELSE 0 END)"
+        for test, bit in ((answered, ANSWERED), (ok, OK), (initiated, INITIATED))
+    )
+    codes = " ".join(f"WHEN {_quote(name)} THEN {i}" for i, name in enumerate(PROTOCOL_NAMES))
+    return (
+        "SELECT o.i AS src, r.i AS dst, "  # noqa: S608 -- names ours, paths quoted
+        f"coalesce({_cast(present, 'ts', 'DOUBLE')}, 0) AS ts, "
+        f"coalesce({_cast(present, 'duration', 'DOUBLE')}, 0) AS duration, "
+        f"coalesce({_cast(present, 'id.resp_p', 'BIGINT')}, 0) AS port, "
+        f"CAST(CASE {_cast(present, 'proto', 'VARCHAR')} {codes} ELSE -1 END AS TINYINT) "
+        f"AS protocol, CAST({flags} AS UTINYINT) AS flags "
+        f"FROM ({relation_sql(sources)}) AS f "
+        'JOIN pps_orig AS o ON f."id.orig_h" = o.h JOIN pps_resp AS r ON f."id.resp_h" = r.h'
+    )
+
+
+def at_times_sql(sources: Sources) -> str:
+    """The flows, whole, whose time is in the table pps_times (t)."""
+    ts = _cast(set(sources.columns), "ts", "DOUBLE")
+    return (
+        f"SELECT * FROM ({relation_sql(sources)}) "  # noqa: S608 -- names ours, paths quoted
+        f"WHERE coalesce({ts}, 0) IN (SELECT t FROM pps_times)"
+    )
 
 
 def batches(con: object, sql: str, size: int, sources: Sources) -> Iterator[pa.RecordBatch]:
