@@ -37,6 +37,7 @@ class Column:
     parsed: Parsed
     rank: I64  # per text: the dense number of its address (texts of one address share one)
     size: int  # how many distinct addresses
+    only_v4: bool  # every address IPv4
 
     @classmethod
     def of(cls, texts: pa.Array, name: str, cache: dict[str, int]) -> Column:
@@ -53,10 +54,13 @@ class Column:
         rank = np.empty(order.shape[0], dtype=np.int64)
         rank[order] = np.cumsum(change) - 1
         size = int(rank.max()) + 1 if rank.shape[0] else 0
-        return cls(texts, parsed, rank, size)
+        return cls(texts, parsed, rank, size, bool((family == 4).all()))
 
     def take(self, codes: U32) -> Parsed:
         family, high, low = self.parsed
+        if self.only_v4:  # no gathers for the columns that say nothing (0.3 s of 20M flows)
+            n = codes.shape[0]
+            return np.full(n, 4, dtype=np.uint8), np.zeros(n, dtype=np.uint64), low[codes]
         return family[codes], high[codes], low[codes]
 
 

@@ -3,17 +3,17 @@ does every flow's text work in SQL, and hands the audit coded Arrow batches. I/O
 
     result = audit_duckdb(registry, expand(["flows/"]), "web1")
 
-Four queries (`engines.tables`):
+Three queries (`engines.tables`):
 1. the distinct texts of the two address columns (one scan, GROUPING SETS), parsed here once
    (`flows.coded.AddressBook`);
 2. the policy pass: every flow coded, its addresses joined to their numbers, protocol and
    conn_state/history/packets as codes and flag bits, no uid; the registry is evaluated by the
    one NumPy evaluator (`flows.audit_batch`) on two threads (NumPy and Arrow release the GIL),
    each with its own partial, merged at the end;
-3. each finding's first flows: the policy pass kept, per finding, the times of its first five;
-   the flows at those times are read whole and audited again, which gives their uids, the
-   (ts, uid) order and the words of each message;
-4. the scan pass: only the attempts of sources that failed often enough to be scanners.
+3. the second read, whole flows of two kinds: those at the times the policy pass kept as each
+   finding's first five, audited again for their uids, the (ts, uid) order and the words of
+   each message; and the attempts of the sources that failed often enough to be scanners, for
+   the scan pass.
 
 Why coded: exporting the flows' texts to Arrow and parsing them here took most of the audit.
 20M flows (2026-12, in-process, a slow day of this 2-core machine): 14.7 s with the texts, 4.67
@@ -25,19 +25,14 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ppsguard.flows.audit import FlowAudit, finish
-from ppsguard.flows.audit_batch import BatchAuditor
+from ppsguard.flows.audit_batch import ATTEMPT_SCHEMA, BatchAuditor
 from ppsguard.flows.coded import AddressBook
 from ppsguard.flows.engines.local import AUDIT_BATCH, parallel_audit
 from ppsguard.flows.engines.sources import Sources
-from ppsguard.flows.engines.tables import (
-    addresses_sql,
-    at_times_sql,
-    batches,
-    coded_sql,
-    suspect_attempts,
-)
+from ppsguard.flows.engines.tables import addresses_sql, batches, coded_sql, second_read_sql
 from ppsguard.flows.partial import DensePeers, Partial
 from ppsguard.flows.scans import candidate_texts, scan_findings
 from ppsguard.model.registry import Registry
@@ -52,20 +47,35 @@ def _book(con: object, sources: Sources) -> AddressBook:
     )
 
 
-def _first_flows(con: object, sources: Sources, auditor: BatchAuditor, part: Partial) -> None:
-    """Give each finding its first flows in (ts, uid) order and its message: the flows at the
-    times the coded pass kept are read whole and audited again. A finding's first five flows by
-    (ts, uid) are among its flows at or before its fifth time, all of which are read."""
-    if not part.found:
-        return
+def _second_read(con: object, sources: Sources, auditor: BatchAuditor, part: Partial) -> pa.Table:
+    """One more scan, for two things. Each finding's first flows in (ts, uid) order and its
+    message: the flows at the times the coded pass kept are read whole and audited again (a
+    finding's first five flows by (ts, uid) are among its flows at or before its fifth time,
+    and every flow at those times is read). And the attempts of the suspects, the sources that
+    failed often enough to be scanners (returned, for the scan pass; their order is the scan
+    pass's to make). Two scans had cost 0.9 + 1.1 s on 20M flows, this one 1.5 s (2026-12)."""
     times = sorted({ts for found in part.found.values() for ts, _ in found.examples})
+    suspects = candidate_texts(part.failing_sources)
+    if not times and not suspects:
+        return pa.Table.from_batches([], schema=ATTEMPT_SCHEMA)
     con.register("pps_times", pa.table({"t": pa.array(times, pa.float64())}))  # type: ignore[attr-defined]
+    con.register("pps_suspects", pa.table({"h": pa.array(suspects, pa.string())}))  # type: ignore[attr-defined]
+    at_times, of_suspects = pa.array(times, pa.float64()), pa.array(suspects, pa.string())
     whole = auditor.partial()
-    for batch in batches(con, at_times_sql(sources), AUDIT_BATCH, sources):
-        auditor.audit(batch, whole)
+    attempts = []
+    for batch in batches(con, second_read_sql(sources), AUDIT_BATCH, sources):
+        ts = pc.fill_null(batch.column("ts").cast(pa.float64()), 0.0)
+        chosen = pc.is_in(ts, value_set=at_times)
+        if pc.any(chosen).as_py():
+            auditor.audit(batch.filter(chosen), whole)
+        source = batch.column("id.orig_h").cast(pa.string())
+        chosen = pc.fill_null(pc.is_in(source, value_set=of_suspects), False)
+        if pc.any(chosen).as_py():
+            attempts.append(auditor.attempts(batch.filter(chosen)))
     for key, found in part.found.items():
         again = whole.found[key]
         found.first, found.entry, found.examples = again.first, again.entry, again.examples
+    return pa.Table.from_batches(attempts, schema=ATTEMPT_SCHEMA)
 
 
 def audit_duckdb(registry: Registry, sources: Sources, host: str | None = None) -> FlowAudit:
@@ -88,8 +98,7 @@ def audit_duckdb(registry: Registry, sources: Sources, host: str | None = None) 
 
         rows = batches(con, coded_sql(sources), AUDIT_BATCH, sources)
         part, _ = parallel_audit(auditor, rows, step=step)
-        _first_flows(con, sources, auditor, part)
+        attempts = _second_read(con, sources, auditor, part)
     finally:
         con.close()
-    attempts = suspect_attempts(sources, auditor, candidate_texts(part.failing_sources))
     return finish(auditor, part, scan_findings(attempts))

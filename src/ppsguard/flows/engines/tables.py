@@ -112,12 +112,14 @@ def coded_sql(sources: Sources) -> str:
     )
 
 
-def at_times_sql(sources: Sources) -> str:
-    """The flows, whole, whose time is in the table pps_times (t)."""
+def second_read_sql(sources: Sources) -> str:
+    """The flows, whole, whose time is in the table pps_times (t) or whose source text is in
+    pps_suspects (h): a finding's first flows and a suspect's attempts, in one scan."""
     ts = _cast(set(sources.columns), "ts", "DOUBLE")
     return (
         f"SELECT * FROM ({relation_sql(sources)}) "  # noqa: S608 -- names ours, paths quoted
-        f"WHERE coalesce({ts}, 0) IN (SELECT t FROM pps_times)"
+        f"WHERE coalesce({ts}, 0) IN (SELECT t FROM pps_times) "
+        'OR "id.orig_h" IN (SELECT h FROM pps_suspects)'
     )
 
 
