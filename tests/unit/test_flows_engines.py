@@ -301,4 +301,3 @@ def test_a_table_without_the_optional_columns_audits_alike(tmp_path: Path) -> No
     ]
     assert documents[0] == documents[1]
     assert documents[0]["findings"]
-
