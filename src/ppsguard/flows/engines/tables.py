@@ -1,13 +1,14 @@
-"""Tables of flows as DuckDB reads them: one SELECT over every source, and the second read of
-the scan pass, which takes only the suspects' attempts. I/O edge.
+"""Tables of flows as DuckDB reads them: one SELECT over every source, and the queries the
+engines build on it. I/O edge.
 
     sql = relation_sql(sources)                        # Parquet and CSV, folders, globs, Hive
-    attempts = suspect_attempts(sources, auditor, ["198.18.0.66"])
+    attempts = suspect_attempts(sources, auditor, ["198.18.0.66"])   # the local engine's
+    addresses_sql(sources), coded_sql(sources), second_read_sql(sources)  # the DuckDB engine's
 
-Both engines that read tables use the second read: DuckDB pushes the `IN (suspects)` filter
-into its scan and decodes the other columns only for the rows that pass. On 20M flows with 812
-suspects it took 0.55 s where Arrow's Parquet reader, filtering batch by batch, took 2.0 s
-(2026-12).
+The local engine's second read takes only the suspects' attempts: DuckDB pushes the
+`IN (suspects)` filter into its scan and decodes the other columns only for the rows that pass.
+On 20M flows with 812 suspects it took 0.55 s where Arrow's Parquet reader, filtering batch by
+batch, took 2.0 s (2026-12). The DuckDB engine's queries are described in `engines.duck`.
 """
 
 from __future__ import annotations
