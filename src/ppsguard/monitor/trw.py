@@ -130,6 +130,12 @@ class Trw:
         # through hex(); 4.2 hashes an attempt were 0.26 s of a flow audit's scan pass)
         self._latest: tuple[IPAddress, SourceWalk] | None = None
 
+    @property
+    def steps(self) -> tuple[float, float, float, float]:
+        """(success step, failure step, upper, lower): the walk's exact arithmetic, for a
+        vectorised walk that must decide as `observe` does (`flows.scans.could_scan`)."""
+        return self._success, self._failure, self._upper, self._lower
+
     def _walk(self, source: IPAddress, time: float) -> SourceWalk:
         latest = self._latest
         if latest is not None and latest[0] is source:
