@@ -140,11 +140,11 @@ class DensePeers:
         self.bits[ids * self.size + keys] = True
 
     def counts(self, size: int) -> npt.NDArray[np.int64]:
-        """How many distinct rows each id 0..size-1 has."""
-        per_id = self.bits.reshape(-1, self.size).sum(axis=1, dtype=np.int64)
-        found = np.zeros(size, dtype=np.int64)
-        found[: min(size, per_id.shape[0])] = per_id[:size]
-        return found
+        """How many distinct rows each id 0..size-1 has (`size`: the ids it was made for)."""
+        counted: npt.NDArray[np.int64] = self.bits.reshape(size, self.size).sum(
+            axis=1, dtype=np.int64
+        )
+        return counted
 
 
 def pair_rows(
