@@ -301,3 +301,100 @@ def test_a_table_without_the_optional_columns_audits_alike(tmp_path: Path) -> No
     ]
     assert documents[0] == documents[1]
     assert documents[0]["findings"]
+
+
+def probes(rng: random.Random, count: int) -> list[Flow]:
+    """Few sources probing few (target, port)s again and again, answered or refused, many at
+    one time: what the engines' first-contact read must narrow without changing a scan."""
+    sources = ("198.18.0.66", "198.18.0.70", "2001:db8::7")
+    targets = ("198.18.0.1", "2001:db8::1", "198.18.0.2")
+    flows = []
+    for i in range(count):
+        source = rng.choice(sources)
+        target = targets[1] if ":" in source else rng.choice((targets[0], targets[2]))
+        answered = rng.random() < 0.4
+        flows.append(
+            Flow(
+                ts=float(rng.randint(0, 12)),
+                uid=f"CP{i:05d}",
+                orig_h=ipaddress.ip_address(source),
+                orig_p=40000 + i,
+                resp_h=ipaddress.ip_address(target),
+                resp_p=rng.choice((80, 81, 82, 83, 84, 85, 3306, 25)),
+                proto=rng.choice(("tcp", "tcp", "udp")),
+                duration=rng.choice((None, 0.1, 5.0)),
+                conn_state="SF" if answered else rng.choice(("REJ", "S0")),
+                history=rng.choice(("S", "S", "S", "^h", None)),
+                orig_pkts=1,
+                resp_pkts=1 if answered else 0,
+                source="test",
+            )
+        )
+    return flows
+
+
+def spelled_twice(path: Path, out: Path) -> Path:
+    """The table with every other IPv6 address upper-cased: two texts of one address."""
+    table = pq.read_table(path)
+    for name in ("id.orig_h", "id.resp_h"):
+        values = [
+            v.upper() if v is not None and ":" in v and i % 2 else v
+            for i, v in enumerate(table.column(name).to_pylist())
+        ]
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(values))
+    pq.write_table(table, out)
+    return out
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 2**32), count=st.integers(1, 200))
+def test_the_first_contacts_read_finds_the_scans_of_every_attempt(
+    tmp_path: Path, seed: int, count: int
+) -> None:
+    """Tables' scan passes read only the rows TRW can step on (`tables.first_contacts_sql`),
+    keyed by texts as written: with repeats, ties in time, backscatter and two spellings of
+    one address, they find what every attempt finds."""
+    flows = probes(random.Random(seed), count)
+    path = tmp_path / f"probes-{seed}-{count}.parquet"
+    write_parquet(flows, path)
+    mixed = spelled_twice(path, tmp_path / f"mixed-{seed}-{count}.parquet")
+    expected = document(audit_flows(REGISTRY, flows, "building"))
+    for engine in ("local", "duckdb"):
+        got = document(run_audit(engine, REGISTRY, expand([str(mixed)]), "building"))
+        assert got == expected, engine
+
+
+def test_a_source_past_what_trw_remembers_is_read_whole(tmp_path: Path) -> None:
+    """Past `max_targets` first contacts TRW forgets the oldest, and trying one of those again
+    is a first contact again: 4,100 answered ports, then four refused repeats of the first
+    ones, make a scanner. The first-contact read must then bring every attempt of the source."""
+
+    def attempt(ts: float, port: int, answered: bool) -> Flow:
+        return Flow(
+            ts=ts,
+            uid=f"C{ts:09.0f}",
+            orig_h=ipaddress.ip_address("198.18.0.70"),
+            orig_p=40000,
+            resp_h=ipaddress.ip_address("198.18.0.1"),
+            resp_p=port,
+            proto="tcp",
+            duration=0.1,
+            conn_state="SF" if answered else "REJ",
+            history="S",
+            orig_pkts=1,
+            resp_pkts=1 if answered else 0,
+            source="test",
+        )
+
+    answered = [attempt(float(i), 1000 + i, True) for i in range(4100)]
+    again = [attempt(5000.0 + i, 1000 + i, False) for i in range(4)]
+    flows = [*answered, *again]
+    expected = document(audit_flows(REGISTRY, flows, "building"))
+    scans = [f for f in expected["findings"] if f["type"] == "scan"]  # type: ignore[attr-defined]
+    assert [f["peers"] for f in scans] == [["198.18.0.70"]]
+    path = tmp_path / "forgotten.parquet"
+    write_parquet(flows, path)
+    for engine in ("local", "duckdb"):
+        assert document(run_audit(engine, REGISTRY, expand([str(path)]), "building")) == expected

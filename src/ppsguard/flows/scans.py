@@ -211,9 +211,10 @@ def scan_findings(attempts: pa.Table) -> list[ScanFinding]:
     return found
 
 
-def candidate_texts(failing: dict[str, int]) -> list[str]:
-    """Address texts (as written in the flows) of the sources with MIN_FAILURES failed
-    attempts, counting different spellings of one address together."""
+def suspects(failing: dict[str, int]) -> pa.Table:
+    """The sources with MIN_FAILURES failed attempts, counting different spellings of one
+    address together: `h` each address text as written in the flows, `k` its address's number
+    (shared by its spellings), sorted by text."""
     totals: dict[tuple[int, int], int] = {}
     spelled: dict[str, tuple[int, int]] = {}
     for text, count in failing.items():
@@ -224,4 +225,14 @@ def candidate_texts(failing: dict[str, int]) -> list[str]:
         key = (address.version, int(address))
         spelled[text] = key
         totals[key] = totals.get(key, 0) + count
-    return sorted(text for text, key in spelled.items() if totals[key] >= MIN_FAILURES)
+    texts = sorted(text for text, key in spelled.items() if totals[key] >= MIN_FAILURES)
+    numbers: dict[tuple[int, int], int] = {}
+    keys = [numbers.setdefault(spelled[text], len(numbers)) for text in texts]
+    return pa.table({"h": pa.array(texts, pa.string()), "k": pa.array(keys, pa.int64())})
+
+
+def candidate_texts(failing: dict[str, int]) -> list[str]:
+    """Address texts (as written in the flows) of the sources with MIN_FAILURES failed
+    attempts, counting different spellings of one address together."""
+    texts: list[str] = suspects(failing).column("h").to_pylist()
+    return texts

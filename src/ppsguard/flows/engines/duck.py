@@ -3,7 +3,7 @@ does every flow's text work in SQL, and hands the audit coded Arrow batches. I/O
 
     result = audit_duckdb(registry, expand(["flows/"]), "web1")
 
-Three queries (`engines.tables`):
+Four queries (`engines.tables`):
 1. the distinct texts of the two address columns (one scan, GROUPING SETS), parsed here once
    (`flows.coded.AddressBook`);
 2. the policy pass: every flow coded, its addresses joined to their numbers, protocol and
@@ -27,16 +27,21 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ppsguard.flows.audit import FlowAudit, finish
-from ppsguard.flows.audit_batch import ATTEMPT_SCHEMA, BatchAuditor
+from ppsguard.flows.audit_batch import BatchAuditor
 from ppsguard.flows.coded import AddressBook
 from ppsguard.flows.engines.local import AUDIT_BATCH, parallel_audit
 from ppsguard.flows.engines.sources import Sources
-from ppsguard.flows.engines.tables import addresses_sql, batches, coded_sql, second_read_sql
+from ppsguard.flows.engines.tables import (
+    addresses_sql,
+    at_times_sql,
+    batches,
+    coded_sql,
+    scan_attempts,
+)
 from ppsguard.flows.partial import DensePeers, Partial
-from ppsguard.flows.scans import candidate_texts, scan_findings
+from ppsguard.flows.scans import scan_findings, suspects
 from ppsguard.model.registry import Registry
 
 
@@ -49,35 +54,21 @@ def _book(con: object, sources: Sources) -> AddressBook:
     )
 
 
-def _second_read(con: object, sources: Sources, auditor: BatchAuditor, part: Partial) -> pa.Table:
-    """One more scan, for two things. Each finding's first flows in (ts, uid) order and its
-    message: the flows at the times the coded pass kept are read whole and audited again (a
-    finding's first five flows by (ts, uid) are among its flows at or before its fifth time,
-    and every flow at those times is read). And the attempts of the suspects, the sources that
-    failed often enough to be scanners (returned, for the scan pass; their order is the scan
-    pass's to make). Two scans had cost 0.9 + 1.1 s on 20M flows, this one 1.5 s (2026-12)."""
+def _first_flows(con: object, sources: Sources, auditor: BatchAuditor, part: Partial) -> None:
+    """Each finding's first flows in (ts, uid) order and its message: the flows at the times
+    the coded pass kept are read whole and audited again (a finding's first five flows by
+    (ts, uid) are among its flows at or before its fifth time, and every flow at those times
+    is read)."""
     times = sorted({ts for found in part.found.values() for ts, _ in found.examples})
-    suspects = candidate_texts(part.failing_sources)
-    if not times and not suspects:
-        return pa.Table.from_batches([], schema=ATTEMPT_SCHEMA)
+    if not times:
+        return
     con.register("pps_times", pa.table({"t": pa.array(times, pa.float64())}))  # type: ignore[attr-defined]
-    con.register("pps_suspects", pa.table({"h": pa.array(suspects, pa.string())}))  # type: ignore[attr-defined]
-    at_times, of_suspects = pa.array(times, pa.float64()), pa.array(suspects, pa.string())
     whole = auditor.partial()
-    attempts = []
-    for batch in batches(con, second_read_sql(sources), AUDIT_BATCH, sources):
-        ts = pc.fill_null(batch.column("ts").cast(pa.float64()), 0.0)
-        chosen = pc.is_in(ts, value_set=at_times)
-        if pc.any(chosen).as_py():
-            auditor.audit(batch.filter(chosen), whole)
-        source = batch.column("id.orig_h").cast(pa.string())
-        chosen = pc.fill_null(pc.is_in(source, value_set=of_suspects), False)
-        if pc.any(chosen).as_py():
-            attempts.append(auditor.attempts(batch.filter(chosen)))
+    for batch in batches(con, at_times_sql(sources), AUDIT_BATCH, sources):
+        auditor.audit(batch, whole)
     for key, found in part.found.items():
         again = whole.found[key]
         found.first, found.entry, found.examples = again.first, again.entry, again.examples
-    return pa.Table.from_batches(attempts, schema=ATTEMPT_SCHEMA)
 
 
 def audit_duckdb(registry: Registry, sources: Sources, host: str | None = None) -> FlowAudit:
@@ -100,7 +91,8 @@ def audit_duckdb(registry: Registry, sources: Sources, host: str | None = None) 
 
         rows = batches(con, coded_sql(sources), AUDIT_BATCH, sources)
         part, _ = parallel_audit(auditor, rows, step=step)
-        attempts = _second_read(con, sources, auditor, part)
+        _first_flows(con, sources, auditor, part)
+        attempts = scan_attempts(con, sources, auditor, suspects(part.failing_sources))
     finally:
         con.close()
     return finish(auditor, part, scan_findings(attempts))

@@ -23,7 +23,7 @@ from ppsguard.flows.audit_batch import ATTEMPT_SCHEMA, BatchAuditor
 from ppsguard.flows.columnar import flow_batches, readable
 from ppsguard.flows.engines.sources import Sources, csv_options
 from ppsguard.flows.partial import Partial
-from ppsguard.flows.scans import candidate_texts, scan_findings
+from ppsguard.flows.scans import scan_findings, suspects
 from ppsguard.model.registry import Registry
 
 # rows per batch read from a table of flows: longer NumPy and Arrow calls between the GIL's
@@ -120,16 +120,17 @@ def audit_local(
 ) -> FlowAudit:
     """Tables of flows (Parquet, CSV) are read twice: this process streams every row through
     the policy pass, which counts failed attempts per source, and DuckDB then reads only the
-    rows of the sources with enough of them to be scanners (`tables.suspect_attempts`). Other
-    evidence is read once, keeping every inbound attempt (20M flows kept so: 2.8-3.3 GB peak
-    and 6 s of system time, against 1.4-2.0 GB read twice; 2026-12)."""
+    rows the scan pass needs of the sources with enough of them to be scanners
+    (`tables.suspect_attempts`). Other evidence is read once, keeping every inbound attempt
+    (20M flows kept so: 2.8-3.3 GB peak and 6 s of system time, against 1.4-2.0 GB read twice;
+    2026-12)."""
     if sources.tables:  # a URL among them is refused by source_batches
         from ppsguard.flows.engines.tables import suspect_attempts
 
         auditor = BatchAuditor(registry, host, track_failing=True)
         part, _ = parallel_audit(auditor, source_batches(sources, fmt))
-        suspects = candidate_texts(part.failing_sources)
-        return finish(auditor, part, scan_findings(suspect_attempts(sources, auditor, suspects)))
+        found = suspect_attempts(sources, auditor, suspects(part.failing_sources))
+        return finish(auditor, part, scan_findings(found))
     auditor = BatchAuditor(registry, host)
     part, found = parallel_audit(auditor, source_batches(sources, fmt), attempts=True)
     table = pa.Table.from_batches(found, schema=ATTEMPT_SCHEMA)

@@ -2,13 +2,14 @@
 engines build on it. I/O edge.
 
     sql = relation_sql(sources)                        # Parquet and CSV, folders, globs, Hive
-    attempts = suspect_attempts(sources, auditor, ["198.18.0.66"])   # the local engine's
-    addresses_sql(sources), coded_sql(sources), second_read_sql(sources)  # the DuckDB engine's
+    attempts = suspect_attempts(sources, auditor, scans.suspects(failing))  # the local engine's
+    addresses_sql(sources), coded_sql(sources), at_times_sql(sources)  # the DuckDB engine's
 
-The local engine's second read takes only the suspects' attempts: DuckDB pushes the
-`IN (suspects)` filter into its scan and decodes the other columns only for the rows that pass.
-On 20M flows with 812 suspects it took 0.55 s where Arrow's Parquet reader, filtering batch by
-batch, took 2.0 s (2026-12). The DuckDB engine's queries are described in `engines.duck`.
+Both engines read the suspects' attempts with `first_contacts_sql`: DuckDB pushes the
+`IN (suspects)` filter into its scan and decodes the other columns only for the rows that pass
+(on 20M flows with 812 suspects, 0.55 s where Arrow's Parquet reader, filtering batch by batch,
+took 2.0 s; 2026-12), then keeps only the rows TRW can step on. The DuckDB engine's other
+queries are described in `engines.duck`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ppsguard.flows.audit_batch import ATTEMPT_INPUTS, ATTEMPT_SCHEMA, BatchAudi
 from ppsguard.flows.audit_columns import ESTABLISHED, PROTOCOL_NAMES
 from ppsguard.flows.coded import ANSWERED, INITIATED, OK
 from ppsguard.flows.engines.sources import Sources
+from ppsguard.monitor.trw import Trw
 
 
 def _quote(text: str) -> str:
@@ -73,6 +75,11 @@ def _cast(present: set[str], name: str, sql_type: str) -> str:
     return f'CAST("{name}" AS {sql_type})' if name in present else f"CAST(NULL AS {sql_type})"
 
 
+def _initiated(present: set[str]) -> str:
+    """A real opening, not backscatter picked up mid-stream: `FlowColumns.initiated`."""
+    return f"NOT starts_with(coalesce({_cast(present, 'history', 'VARCHAR')}, ''), '^')"
+
+
 def addresses_sql(sources: Sources) -> str:
     """The distinct texts of both address columns in one scan: `g` is 0 for id.orig_h's."""
     return (
@@ -95,7 +102,7 @@ def coded_sql(sources: Sources) -> str:
     established = ", ".join(_quote(s) for s in ESTABLISHED)
     answered = f"(CASE WHEN {state} IS NULL THEN {both} ELSE {state} IN ({established}) END)"
     ok = f"({answered} AND NOT coalesce({state} = 'RSTO', false))"
-    initiated = f"NOT starts_with(coalesce({_cast(present, 'history', 'VARCHAR')}, ''), '^')"
+    initiated = _initiated(present)
     flags = " + ".join(
         f"(CASE WHEN {test} THEN {bit} ELSE 0 END)"
         for test, bit in ((answered, ANSWERED), (ok, OK), (initiated, INITIATED))
@@ -113,14 +120,45 @@ def coded_sql(sources: Sources) -> str:
     )
 
 
-def second_read_sql(sources: Sources) -> str:
-    """The flows, whole, whose time is in the table pps_times (t) or whose source text is in
-    pps_suspects (h): a finding's first flows and a suspect's attempts, in one scan."""
+def at_times_sql(sources: Sources) -> str:
+    """The flows, whole, whose time is in the table pps_times (t): each finding's first flows."""
     ts = _cast(set(sources.columns), "ts", "DOUBLE")
     return (
         f"SELECT * FROM ({relation_sql(sources)}) "  # noqa: S608 -- names ours, paths quoted
-        f"WHERE coalesce({ts}, 0) IN (SELECT t FROM pps_times) "
-        'OR "id.orig_h" IN (SELECT h FROM pps_suspects)'
+        f"WHERE coalesce({ts}, 0) IN (SELECT t FROM pps_times)"
+    )
+
+
+def first_contacts_sql(sources: Sources) -> str:
+    """What the scan pass needs of the sources in the table pps_suspects (h: a text as written,
+    k: its address's number): TRW steps on first contacts only (`scans.first_contacts`), so
+    only the initiated flows at the earliest time of each (source, target, port), and every
+    initiated flow of a source with more (target, port)s than TRW remembers. Targets and ports
+    are keyed as written, which can only split a pair: the scan pass then picks the exact
+    first contacts among rows that include them all.
+
+    Grouping and the join run in DuckDB: at 100M flows every client had failed often enough
+    to be a suspect, and the scan pass fetched and sorted 90M attempts; the first contacts of
+    20M flows' every source were 5.0M rows (2026-12)."""
+    present = set(sources.columns)
+    wanted = [c for c in sources.columns if c in ATTEMPT_INPUTS]
+    inner = ", ".join(f'f."{c}"' for c in wanted)
+    outer = ", ".join(f'a."{c}"' for c in wanted)
+    ts = f"coalesce({_cast(present, 'ts', 'DOUBLE')}, 0)"
+    target = _cast(present, "id.resp_h", "VARCHAR")
+    port = _cast(present, "id.resp_p", "BIGINT")
+    remembered = Trw().max_targets
+    return (
+        f"WITH a AS (SELECT {inner}, s.k AS pps_k, {ts} AS pps_t, {target} AS pps_d, "  # noqa: S608 -- names ours, paths quoted
+        f"{port} AS pps_p FROM ({relation_sql(sources)}) AS f "
+        'JOIN pps_suspects AS s ON f."id.orig_h" = s.h '
+        f'WHERE f."id.orig_h" IN (SELECT h FROM pps_suspects) AND {_initiated(present)}), '
+        "x AS (SELECT pps_k, pps_d, pps_p, min(pps_t) AS t, "
+        f"count(*) OVER (PARTITION BY pps_k) > {remembered} AS many "
+        "FROM a GROUP BY pps_k, pps_d, pps_p) "
+        f"SELECT {outer} FROM a JOIN x ON a.pps_k = x.pps_k "
+        "AND a.pps_d IS NOT DISTINCT FROM x.pps_d AND a.pps_p IS NOT DISTINCT FROM x.pps_p "
+        "WHERE x.many OR a.pps_t = x.t"
     )
 
 
@@ -143,23 +181,26 @@ def batches(con: object, sql: str, size: int, sources: Sources) -> Iterator[pa.R
         ) from exc
 
 
-def suspect_attempts(sources: Sources, auditor: BatchAuditor, suspects: list[str]) -> pa.Table:
-    """The attempts of the flows whose source text is one of `suspects`, ordered per source and
-    time, from the columns attempts need only."""
-    if not suspects:
+def scan_attempts(
+    con: object, sources: Sources, auditor: BatchAuditor, suspects: pa.Table
+) -> pa.Table:
+    """The attempts the scan pass needs of `suspects` (`scans.suspects`: h, k), in no order
+    (the scan pass makes its own), through the connection `con`."""
+    if not suspects.num_rows:
         return pa.Table.from_batches([], schema=ATTEMPT_SCHEMA)
+    con.register("pps_suspects", suspects)  # type: ignore[attr-defined]
+    rows = batches(con, first_contacts_sql(sources), 1 << 16, sources)
+    found = [auditor.attempts(batch) for batch in rows]
+    return pa.Table.from_batches(found, schema=ATTEMPT_SCHEMA)
+
+
+def suspect_attempts(sources: Sources, auditor: BatchAuditor, suspects: pa.Table) -> pa.Table:
+    """`scan_attempts` on a connection of its own (the local engine's second read)."""
     import duckdb
 
     con = duckdb.connect()
     try:
-        con.register("pps_suspects", pa.table({"h": suspects}))
-        wanted = ", ".join(f'"{c}"' for c in sources.columns if c in ATTEMPT_INPUTS)
-        ordered = (
-            f"SELECT {wanted} FROM ({relation_sql(sources)}) "  # noqa: S608 -- names ours, paths quoted
-            'WHERE "id.orig_h" IN (SELECT h FROM pps_suspects) '
-            'ORDER BY "id.orig_h", ts'
-        )
-        found = [auditor.attempts(b) for b in batches(con, ordered, 1 << 16, sources)]
+        con.execute("SET preserve_insertion_order = false")
+        return scan_attempts(con, sources, auditor, suspects)
     finally:
         con.close()
-    return pa.Table.from_batches(found, schema=ATTEMPT_SCHEMA)
