@@ -21,7 +21,7 @@ from ppsguard.flows.columnar import write_parquet
 from ppsguard.flows.engines import run_audit
 from ppsguard.flows.engines.sources import expand
 from ppsguard.model.flows import Flow
-from ppsguard.registry.load import load_registry
+from ppsguard.registry.load import load_registry, parse_registry
 from ppsguard.testing.flowsets import random_flows
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml"
@@ -353,9 +353,9 @@ def spelled_twice(path: Path, out: Path) -> Path:
 def test_the_first_contacts_read_finds_the_scans_of_every_attempt(
     tmp_path: Path, seed: int, count: int
 ) -> None:
-    """Tables' scan passes read only the rows TRW can step on (`tables.first_contacts_sql`),
-    keyed by texts as written: with repeats, ties in time, backscatter and two spellings of
-    one address, they find what every attempt finds."""
+    """Tables' scan passes decide from each suspect's contacts, grouped in DuckDB
+    (`tables.contacts_sql`), whose attempts to fetch: with repeats, ties in time, backscatter
+    and two spellings of one address, they find what every attempt finds."""
     flows = probes(random.Random(seed), count)
     path = tmp_path / f"probes-{seed}-{count}.parquet"
     write_parquet(flows, path)
@@ -369,7 +369,7 @@ def test_the_first_contacts_read_finds_the_scans_of_every_attempt(
 def test_a_source_past_what_trw_remembers_is_read_whole(tmp_path: Path) -> None:
     """Past `max_targets` first contacts TRW forgets the oldest, and trying one of those again
     is a first contact again: 4,100 answered ports, then four refused repeats of the first
-    ones, make a scanner. The first-contact read must then bring every attempt of the source."""
+    ones, make a scanner: a repeat the contacts alone do not show."""
 
     def attempt(ts: float, port: int, answered: bool) -> Flow:
         return Flow(
@@ -398,3 +398,34 @@ def test_a_source_past_what_trw_remembers_is_read_whole(tmp_path: Path) -> None:
     write_parquet(flows, path)
     for engine in ("local", "duckdb"):
         assert document(run_audit(engine, REGISTRY, expand([str(path)]), "building")) == expected
+
+
+def test_contacts_with_other_hosts_do_not_hide_a_scan_of_this_one(tmp_path: Path) -> None:
+    """Only attempts on the audited host are steps of its TRW walks: a source's answered
+    contacts with another machine, between its refused probes here, must not walk it back."""
+
+    def flow(i: int, target: str, port: int, answered: bool) -> Flow:
+        return Flow(
+            ts=10.0 * i, uid=f"CI{i:03d}", orig_h=ipaddress.ip_address("198.18.0.77"),
+            orig_p=40000 + i, resp_h=ipaddress.ip_address(target), resp_p=port, proto="tcp",
+            duration=0.1, conn_state="SF" if answered else "REJ", history="S", orig_pkts=1,
+            resp_pkts=1 if answered else 0, source="test",
+        )  # fmt: skip
+
+    flows = [
+        flow(2 * i + k, *(("198.18.0.1", 2000 + i, False), ("198.19.9.9", 80 + i, True))[k])
+        for i in range(8)
+        for k in (0, 1)
+    ]
+    registry = parse_registry(
+        "version: 1\nhosts:\n  web:\n    addresses: [198.18.0.1]\n"
+        "    provides:\n      - {id: http, port: 80/tcp, from: anywhere}\n",
+        "web.yaml",
+    )
+    expected = document(audit_flows(registry, flows, "web"))
+    scans = [f for f in expected["findings"] if f["type"] == "scan"]  # type: ignore[attr-defined]
+    assert [f["peers"] for f in scans] == [["198.18.0.77"]]
+    path = tmp_path / "between.parquet"
+    write_parquet(flows, path)
+    for engine in ("local", "duckdb"):
+        assert document(run_audit(engine, registry, expand([str(path)]), "web")) == expected

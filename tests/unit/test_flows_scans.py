@@ -1,15 +1,24 @@
 """The scan pass walks only the sources whose TRW walks can reach "scanner" (`could_scan`,
-vectorised over every source), and finds exactly the scanners that walking every source finds."""
+vectorised over every source), and finds exactly the scanners that walking every source finds;
+the table engines decide whose attempts to fetch from contacts alone (`possible_scanners`),
+and miss none of those sources."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ppsguard.flows.audit_batch import ATTEMPT_SCHEMA
-from ppsguard.flows.scans import could_scan, scan_findings, scan_source, source_groups
+from ppsguard.flows.scans import (
+    could_scan,
+    possible_scanners,
+    scan_findings,
+    scan_source,
+    source_groups,
+)
 
 BASE = 0xC6120000  # 198.18.0.0
 
@@ -91,3 +100,71 @@ def test_a_walk_that_fell_back_to_benign_and_climbs_again_is_walked() -> None:
     table = attempts_table(rows)
     assert could_scan(table, np.array([0])).tolist() == [True]
     assert [f.message for f in scan_findings(table)] == every_source(table) != []
+
+
+def contacts_of(table: pa.Table, spellings: list[int]) -> pa.Table:
+    """What `tables.contacts_sql` groups, from attempts: per (source, target, port, spelling)
+    the earliest time, of a success and of a failure. `spellings` splits a target's contacts
+    between texts, as two spellings of one IPv6 address would."""
+    succeeded = pc.and_(
+        table.column("ok"),
+        pc.less(
+            pc.subtract(pc.add(table.column("ts"), table.column("duration")), table.column("ts")),
+            3.0,
+        ),
+    )
+    rows = table.append_column("spelling", pa.array(spellings, pa.int64())).select(
+        ["src_low", "dst_family", "dst_high", "dst_low", "port", "spelling", "ts"]
+    )
+    rows = rows.append_column("t_ok", pc.if_else(succeeded, rows.column("ts"), None))
+    rows = rows.append_column("t_fail", pc.if_else(succeeded, None, rows.column("ts")))
+    grouped = rows.group_by(["src_low", "dst_family", "dst_high", "dst_low", "port", "spelling"])
+    found = grouped.aggregate([("ts", "min"), ("t_ok", "min"), ("t_fail", "min")])
+    return pa.table(
+        {
+            "k": found.column("src_low").cast(pa.int64()), "dst_family": found.column("dst_family"),
+            "dst_high": found.column("dst_high"), "dst_low": found.column("dst_low"),
+            "port": found.column("port"), "t": found.column("ts_min"),
+            "t_ok": found.column("t_ok_min"), "t_fail": found.column("t_fail_min"),
+        }
+    )  # fmt: skip
+
+
+crowded = st.tuples(  # few pairs and times: first contacts tied in time, borderline walks
+    st.integers(0, 2),
+    st.integers(0, 4).map(float),
+    st.sampled_from([0.0, 5.0]),
+    st.integers(0, 1),
+    st.integers(1, 4),
+    st.booleans(),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    rows=st.one_of(
+        st.lists(attempt, max_size=120),
+        st.lists(long_walk, max_size=200),
+        st.lists(crowded, min_size=10, max_size=60),
+        st.lists(crowded, min_size=10, max_size=60),
+    ),
+    seed=st.integers(0, 2**32),
+)
+def test_contacts_alone_keep_every_source_the_detectors_could_call_a_scanner(
+    rows: list[tuple[int, float, float, int, int, bool]], seed: int
+) -> None:
+    """From contacts alone (each target's contacts split between two spellings), the sources
+    kept are exactly those `could_scan` keeps from every attempt, plus only sources with a
+    success and a failure at one first-contact time, which contacts cannot order."""
+    table = attempts_table(rows)
+    spellings = np.random.default_rng(seed).integers(0, 2, table.num_rows).tolist()
+    kept = set(possible_scanners(contacts_of(table, spellings)))
+    walked = {low for (_, _, low), _ in source_groups(table)}
+    assert walked <= kept
+    contacts = contacts_of(table, [0] * table.num_rows)
+    tied = pc.and_(
+        pc.equal(contacts.column("t_ok"), contacts.column("t")),
+        pc.equal(contacts.column("t_fail"), contacts.column("t")),
+    )
+    unclear = set(contacts.filter(pc.fill_null(tied, False)).column("k").to_pylist())
+    assert kept - walked <= unclear

@@ -192,9 +192,7 @@ class BatchAuditor:
         part.flows += cols.n
         if not cols.n:
             return np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
-        inbound = (
-            _is_member(cols.resp, self.v4, self.v6) if self.documented else np.ones(cols.n, bool)
-        )
+        inbound = self.inbound(cols.resp)
         valid = (cols.resp_port >= 0) & (cols.resp_port <= 65535)
         checked = np.flatnonzero(inbound & (cols.protocol >= 0) & valid)
         if checked.size:
@@ -357,10 +355,14 @@ class BatchAuditor:
     def attempts(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """The inbound, initiated flows as attempts (ATTEMPT_SCHEMA)."""
         cols = FlowColumns.of(batch, self.cache)
-        inbound = (
-            _is_member(cols.resp, self.v4, self.v6) if self.documented else np.ones(cols.n, bool)
-        )
-        return self._attempts(cols, inbound)
+        return self._attempts(cols, self.inbound(cols.resp))
+
+    def inbound(self, resp: Address) -> npt.NDArray[np.bool_]:
+        """Per flow, whether its responder is the host (every flow when the host has no
+        addresses in the registry)."""
+        if not self.documented:
+            return np.ones(resp[0].shape[0], dtype=bool)
+        return _is_member(resp, self.v4, self.v6)
 
     @staticmethod
     def _attempts(cols: FlowColumns, inbound: npt.NDArray[np.bool_]) -> pa.RecordBatch:

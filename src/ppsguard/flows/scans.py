@@ -162,6 +162,40 @@ def could_scan(ordered: pa.Table, starts: npt.NDArray[np.int64]) -> B:
     return found
 
 
+def possible_scanners(contacts: pa.Table) -> list[int]:
+    """The sources `k` that fresh detectors could call scanners, from their contacts alone: per
+    (k, target, port), the earliest time of its attempts (t), of its successes (t_ok) and of
+    its failures (t_fail), as `tables.contacts_sql` groups them. A first contact succeeds when
+    its time is t_ok's and not t_fail's; `could_scan` then walks them as it walks attempts.
+    Kept too: a source whose first contact at some target has a success and a failure at one
+    time (only the whole order can tell which came first). Exact: these are the first contacts
+    `could_scan` steps on, in its order, (ts, target, port)."""
+    if not contacts.num_rows:
+        return []
+    keys = ["k", *_CONTACT]
+    merged = contacts.group_by(keys).aggregate(
+        [("t", "min"), ("t_ok", "min"), ("t_fail", "min")]
+    )  # two spellings of one target are one contact
+    t = merged.column("t_min").to_numpy()
+    at_ok = pc.fill_null(pc.equal(merged.column("t_ok_min"), merged.column("t_min")), False)
+    at_fail = pc.fill_null(pc.equal(merged.column("t_fail_min"), merged.column("t_min")), False)
+    succeeded = np.asarray(at_ok.to_numpy(zero_copy_only=False), dtype=bool)
+    failed = np.asarray(at_fail.to_numpy(zero_copy_only=False), dtype=bool)
+    walked = pa.table(
+        {
+            "k": merged.column("k"), "ts": t, "duration": np.zeros(t.shape[0]),
+            "ok": succeeded & ~failed, **{c: merged.column(c) for c in _CONTACT},
+        }
+    ).sort_by([(c, "ascending") for c in ("k", "ts", *_CONTACT)])  # fmt: skip
+    sources = walked.column("k").to_numpy()
+    change = np.ones(sources.shape[0], dtype=bool)
+    change[1:] = sources[1:] != sources[:-1]
+    starts = np.flatnonzero(change)
+    found = set(sources[starts][could_scan(walked, starts)].tolist())
+    unclear = merged.column("k").to_numpy()[succeeded & failed]
+    return sorted(found | set(unclear.tolist()))
+
+
 def first_contacts(attempts: pa.Table) -> pa.Table:
     """One source's attempts (in order) without repeats of a (target, port) already tried:
     TRW counts first contacts only, so a repeat changes nothing while the walk remembers every

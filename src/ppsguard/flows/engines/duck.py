@@ -3,17 +3,17 @@ does every flow's text work in SQL, and hands the audit coded Arrow batches. I/O
 
     result = audit_duckdb(registry, expand(["flows/"]), "web1")
 
-Four queries (`engines.tables`):
+Five queries (`engines.tables`):
 1. the distinct texts of the two address columns (one scan, GROUPING SETS), parsed here once
    (`flows.coded.AddressBook`);
 2. the policy pass: every flow coded, its addresses joined to their numbers, protocol and
    conn_state/history/packets as codes and flag bits, no uid; the registry is evaluated by the
    one NumPy evaluator (`flows.audit_batch`) on two threads (NumPy and Arrow release the GIL),
    each with its own partial, merged at the end;
-3. the second read, whole flows of two kinds: those at the times the policy pass kept as each
-   finding's first five, audited again for their uids, the (ts, uid) order and the words of
-   each message; and the attempts of the sources that failed often enough to be scanners, for
-   the scan pass.
+3. the flows, whole, at the times the policy pass kept as each finding's first five, audited
+   again for their uids, the (ts, uid) order and the words of each message;
+4. the scan pass's (`tables.scan_attempts`): the contacts of the sources that failed often
+   enough to be scanners, then the attempts of those that could be.
 
 Why coded: exporting the flows' texts to Arrow and parsing them here took most of the audit.
 20M flows (2026-12, this 2-core machine): DuckDB exported the audit's text columns in 3.4 s

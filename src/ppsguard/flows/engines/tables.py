@@ -5,25 +5,30 @@ engines build on it. I/O edge.
     attempts = suspect_attempts(sources, auditor, scans.suspects(failing))  # the local engine's
     addresses_sql(sources), coded_sql(sources), at_times_sql(sources)  # the DuckDB engine's
 
-Both engines read the suspects' attempts with `first_contacts_sql`: DuckDB pushes the
-`IN (suspects)` filter into its scan and decodes the other columns only for the rows that pass
-(on 20M flows with 812 suspects, 0.55 s where Arrow's Parquet reader, filtering batch by batch,
-took 2.0 s; 2026-12), then keeps only the rows TRW can step on. The DuckDB engine's other
-queries are described in `engines.duck`.
+Both engines' scan passes read the suspects' rows with two queries (`scan_attempts`): their
+contacts, grouped in DuckDB, decide which suspects could be scanners; only those sources'
+attempts are fetched. DuckDB pushes the `IN (suspects)` filter into its scan and decodes the
+other columns only for the rows that pass (on 20M flows with 812 suspects, 0.55 s where
+Arrow's Parquet reader, filtering batch by batch, took 2.0 s; 2026-12). At 100M flows every
+client had failed often enough to be a suspect: fetching their 90M attempts and sorting them
+per source had been most of the audit. The DuckDB engine's other queries are described in
+`engines.duck`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ppsguard.errors import InputError
 from ppsguard.flows.audit_batch import ATTEMPT_INPUTS, ATTEMPT_SCHEMA, BatchAuditor
-from ppsguard.flows.audit_columns import ESTABLISHED, PROTOCOL_NAMES
+from ppsguard.flows.audit_columns import ESTABLISHED, PROTOCOL_NAMES, parse_texts
 from ppsguard.flows.coded import ANSWERED, INITIATED, OK
 from ppsguard.flows.engines.sources import Sources
-from ppsguard.monitor.trw import Trw
+from ppsguard.flows.scans import ANSWER_TIMEOUT, possible_scanners
 
 
 def _quote(text: str) -> str:
@@ -89,11 +94,8 @@ def addresses_sql(sources: Sources) -> str:
     )
 
 
-def coded_sql(sources: Sources) -> str:
-    """Every flow coded (`flows.coded`): address texts as their numbers in the tables
-    pps_orig and pps_resp (h, i), the protocol as its code, conn_state, history and packets as
-    flag bits: the rules of `FlowColumns.of`, written in SQL."""
-    present = set(sources.columns)
+def _answered_ok(present: set[str]) -> tuple[str, str]:
+    """`FlowColumns.answered` and `.ok` (answered, not aborted by the originator) in SQL."""
     state = _cast(present, "conn_state", "VARCHAR")
     both = (
         f"(coalesce({_cast(present, 'orig_pkts', 'BIGINT')}, 0) <> 0 "
@@ -101,7 +103,15 @@ def coded_sql(sources: Sources) -> str:
     )
     established = ", ".join(_quote(s) for s in ESTABLISHED)
     answered = f"(CASE WHEN {state} IS NULL THEN {both} ELSE {state} IN ({established}) END)"
-    ok = f"({answered} AND NOT coalesce({state} = 'RSTO', false))"
+    return answered, f"({answered} AND NOT coalesce({state} = 'RSTO', false))"
+
+
+def coded_sql(sources: Sources) -> str:
+    """Every flow coded (`flows.coded`): address texts as their numbers in the tables
+    pps_orig and pps_resp (h, i), the protocol as its code, conn_state, history and packets as
+    flag bits: the rules of `FlowColumns.of`, written in SQL."""
+    present = set(sources.columns)
+    answered, ok = _answered_ok(present)
     initiated = _initiated(present)
     flags = " + ".join(
         f"(CASE WHEN {test} THEN {bit} ELSE 0 END)"
@@ -129,36 +139,35 @@ def at_times_sql(sources: Sources) -> str:
     )
 
 
-def first_contacts_sql(sources: Sources) -> str:
-    """What the scan pass needs of the sources in the table pps_suspects (h: a text as written,
-    k: its address's number): TRW steps on first contacts only (`scans.first_contacts`), so
-    only the initiated flows at the earliest time of each (source, target, port), and every
-    initiated flow of a source with more (target, port)s than TRW remembers. Targets and ports
-    are keyed as written, which can only split a pair: the scan pass then picks the exact
-    first contacts among rows that include them all.
-
-    Grouping and the join run in DuckDB: at 100M flows every client had failed often enough
-    to be a suspect, and the scan pass fetched and sorted 90M attempts; the first contacts of
-    20M flows' every source were 5.0M rows (2026-12)."""
+def contacts_sql(sources: Sources) -> str:
+    """Per (source, target, port) of the sources in the table pps_suspects (h: a text as
+    written, k: its address's number), over their initiated flows: the earliest time (t), the
+    earliest time of a success (t_ok: answered, not aborted, within the answer timeout, as the
+    scan pass decides) and of a failure (t_fail). Targets are texts as written (the scan pass
+    parses them); ports and times as `FlowColumns.of` reads them (null: 0)."""
     present = set(sources.columns)
-    wanted = [c for c in sources.columns if c in ATTEMPT_INPUTS]
-    inner = ", ".join(f'f."{c}"' for c in wanted)
-    outer = ", ".join(f'a."{c}"' for c in wanted)
+    _, ok = _answered_ok(present)
     ts = f"coalesce({_cast(present, 'ts', 'DOUBLE')}, 0)"
-    target = _cast(present, "id.resp_h", "VARCHAR")
-    port = _cast(present, "id.resp_p", "BIGINT")
-    remembered = Trw().max_targets
+    duration = f"coalesce({_cast(present, 'duration', 'DOUBLE')}, 0)"
+    success = f"(ok AND (t + u) - t < {ANSWER_TIMEOUT!r})"
     return (
-        f"WITH a AS (SELECT {inner}, s.k AS pps_k, {ts} AS pps_t, {target} AS pps_d, "  # noqa: S608 -- names ours, paths quoted
-        f"{port} AS pps_p FROM ({relation_sql(sources)}) AS f "
+        f"SELECT k, d, p, min(t) AS t, min(t) FILTER (WHERE {success}) AS t_ok, "  # noqa: S608 -- names ours, paths quoted
+        f"min(t) FILTER (WHERE NOT {success}) AS t_fail FROM ("
+        f"SELECT s.k AS k, {_cast(present, 'id.resp_h', 'VARCHAR')} AS d, "
+        f"coalesce({_cast(present, 'id.resp_p', 'BIGINT')}, 0) AS p, {ts} AS t, "
+        f"{duration} AS u, {ok} AS ok FROM ({relation_sql(sources)}) AS f "
         'JOIN pps_suspects AS s ON f."id.orig_h" = s.h '
-        f'WHERE f."id.orig_h" IN (SELECT h FROM pps_suspects) AND {_initiated(present)}), '
-        "x AS (SELECT pps_k, pps_d, pps_p, min(pps_t) AS t, "
-        f"count(*) OVER (PARTITION BY pps_k) > {remembered} AS many "
-        "FROM a GROUP BY pps_k, pps_d, pps_p) "
-        f"SELECT {outer} FROM a JOIN x ON a.pps_k = x.pps_k "
-        "AND a.pps_d IS NOT DISTINCT FROM x.pps_d AND a.pps_p IS NOT DISTINCT FROM x.pps_p "
-        "WHERE x.many OR a.pps_t = x.t"
+        f'WHERE f."id.orig_h" IN (SELECT h FROM pps_suspects) AND {_initiated(present)}'
+        ") GROUP BY k, d, p"
+    )
+
+
+def attempts_of_sql(sources: Sources) -> str:
+    """The flows of the sources in the table pps_suspects (h), in the columns attempts need."""
+    wanted = ", ".join(f'"{c}"' for c in sources.columns if c in ATTEMPT_INPUTS)
+    return (
+        f"SELECT {wanted} FROM ({relation_sql(sources)}) "  # noqa: S608 -- names ours, paths quoted
+        'WHERE "id.orig_h" IN (SELECT h FROM pps_suspects)'
     )
 
 
@@ -184,14 +193,37 @@ def batches(con: object, sql: str, size: int, sources: Sources) -> Iterator[pa.R
 def scan_attempts(
     con: object, sources: Sources, auditor: BatchAuditor, suspects: pa.Table
 ) -> pa.Table:
-    """The attempts the scan pass needs of `suspects` (`scans.suspects`: h, k), in no order
-    (the scan pass makes its own), through the connection `con`."""
+    """The attempts of those `suspects` (`scans.suspects`: h, k) that could be scanners, in no
+    order (the scan pass makes its own), through the connection `con`. Two queries: each
+    suspect's contacts (`contacts_sql`), which decide who could be a scanner
+    (`scans.possible_scanners`), and those sources' attempts."""
     if not suspects.num_rows:
         return pa.Table.from_batches([], schema=ATTEMPT_SCHEMA)
     con.register("pps_suspects", suspects)  # type: ignore[attr-defined]
-    rows = batches(con, first_contacts_sql(sources), 1 << 16, sources)
-    found = [auditor.attempts(batch) for batch in rows]
-    return pa.Table.from_batches(found, schema=ATTEMPT_SCHEMA)
+    found = list(batches(con, contacts_sql(sources), 1 << 20, sources))
+    keep = possible_scanners(_contacts(pa.Table.from_batches(found), auditor)) if found else []
+    chosen = suspects.filter(pc.is_in(suspects.column("k"), value_set=pa.array(keep, pa.int64())))
+    if not chosen.num_rows:
+        return pa.Table.from_batches([], schema=ATTEMPT_SCHEMA)
+    con.register("pps_suspects", chosen)  # type: ignore[attr-defined]
+    rows = batches(con, attempts_of_sql(sources), 1 << 16, sources)
+    return pa.Table.from_batches([auditor.attempts(b) for b in rows], schema=ATTEMPT_SCHEMA)
+
+
+def _contacts(found: pa.Table, auditor: BatchAuditor) -> pa.Table:
+    """`contacts_sql`'s rows with their targets parsed, the host's only (the attempts)."""
+    targets = pc.dictionary_encode(found.column("d").combine_chunks())
+    family, high, low = parse_texts(targets.dictionary, "id.resp_h", {})
+    index = np.asarray(targets.indices.to_numpy(zero_copy_only=False))
+    parsed = (family[index], high[index], low[index])
+    table = pa.table(
+        {
+            "k": found.column("k"), "dst_family": parsed[0], "dst_high": parsed[1],
+            "dst_low": parsed[2], "port": found.column("p"), "t": found.column("t"),
+            "t_ok": found.column("t_ok"), "t_fail": found.column("t_fail"),
+        }
+    )  # fmt: skip
+    return table.filter(pa.array(auditor.inbound(parsed)))
 
 
 def suspect_attempts(sources: Sources, auditor: BatchAuditor, suspects: pa.Table) -> pa.Table:
