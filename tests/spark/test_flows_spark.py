@@ -23,7 +23,7 @@ from ppsguard.flows.engines import run_audit
 from ppsguard.flows.engines.sources import expand
 from ppsguard.flows.engines.spark import SparkEngine
 from ppsguard.registry.load import load_registry
-from ppsguard.testing.flowsets import random_flows
+from ppsguard.testing.flowsets import probe_flows, random_flows
 from ppsguard.testing.spark import SparkCluster, require_spark
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml"
@@ -45,6 +45,23 @@ def test_spark_duckdb_and_local_give_one_document(
     sources = expand([str(folder)])
     local = document(run_audit("local", REGISTRY, sources, "building"))
     assert document(run_audit("duckdb", REGISTRY, sources, "building")) == local
+    assert document(spark_engine.audit(REGISTRY, sources, "building")) == local
+
+
+@settings(
+    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 2**32), count=st.integers(20, 200))
+def test_spark_decides_scanners_from_contacts_like_the_others(
+    spark_engine: SparkEngine, tmp_path: Path, seed: int, count: int
+) -> None:
+    """Spark groups the suspects' contacts and fetches only the possible scanners' attempts:
+    with repeats and ties in time, the scans of the local engine (every attempt walked)."""
+    flows = probe_flows(random.Random(seed), count)
+    path = tmp_path / f"probes-{seed}-{count}.parquet"
+    write_parquet(flows, path)
+    sources = expand([str(path)])
+    local = document(run_audit("local", REGISTRY, sources, "building"))
     assert document(spark_engine.audit(REGISTRY, sources, "building")) == local
 
 

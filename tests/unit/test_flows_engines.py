@@ -22,7 +22,7 @@ from ppsguard.flows.engines import run_audit
 from ppsguard.flows.engines.sources import expand
 from ppsguard.model.flows import Flow
 from ppsguard.registry.load import load_registry, parse_registry
-from ppsguard.testing.flowsets import random_flows
+from ppsguard.testing.flowsets import probe_flows, random_flows
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml"
 REGISTRY = load_registry(SEED)
@@ -303,36 +303,6 @@ def test_a_table_without_the_optional_columns_audits_alike(tmp_path: Path) -> No
     assert documents[0]["findings"]
 
 
-def probes(rng: random.Random, count: int) -> list[Flow]:
-    """Few sources probing few (target, port)s again and again, answered or refused, many at
-    one time: what the engines' first-contact read must narrow without changing a scan."""
-    sources = ("198.18.0.66", "198.18.0.70", "2001:db8::7")
-    targets = ("198.18.0.1", "2001:db8::1", "198.18.0.2")
-    flows = []
-    for i in range(count):
-        source = rng.choice(sources)
-        target = targets[1] if ":" in source else rng.choice((targets[0], targets[2]))
-        answered = rng.random() < 0.4
-        flows.append(
-            Flow(
-                ts=float(rng.randint(0, 12)),
-                uid=f"CP{i:05d}",
-                orig_h=ipaddress.ip_address(source),
-                orig_p=40000 + i,
-                resp_h=ipaddress.ip_address(target),
-                resp_p=rng.choice((80, 81, 82, 83, 84, 85, 3306, 25)),
-                proto=rng.choice(("tcp", "tcp", "udp")),
-                duration=rng.choice((None, 0.1, 5.0)),
-                conn_state="SF" if answered else rng.choice(("REJ", "S0")),
-                history=rng.choice(("S", "S", "S", "^h", None)),
-                orig_pkts=1,
-                resp_pkts=1 if answered else 0,
-                source="test",
-            )
-        )
-    return flows
-
-
 def spelled_twice(path: Path, out: Path) -> Path:
     """The table with every other IPv6 address upper-cased: two texts of one address."""
     table = pq.read_table(path)
@@ -356,7 +326,7 @@ def test_the_first_contacts_read_finds_the_scans_of_every_attempt(
     """Tables' scan passes decide from each suspect's contacts, grouped in DuckDB
     (`tables.contacts_sql`), whose attempts to fetch: with repeats, ties in time, backscatter
     and two spellings of one address, they find what every attempt finds."""
-    flows = probes(random.Random(seed), count)
+    flows = probe_flows(random.Random(seed), count)
     path = tmp_path / f"probes-{seed}-{count}.parquet"
     write_parquet(flows, path)
     mixed = spelled_twice(path, tmp_path / f"mixed-{seed}-{count}.parquet")

@@ -55,7 +55,7 @@ def _address(family: int, high: int, low: int) -> IPAddress:
 _SOURCE = ["src_family", "src_high", "src_low"]
 
 
-def _succeeded(attempts: pa.Table) -> B:
+def succeeded(attempts: pa.Table | pa.RecordBatch) -> B:
     """Per attempt, the tracker's decision: answered, not aborted, within ANSWER_TIMEOUT."""
     ts, duration = attempts.column("ts").to_numpy(), attempts.column("duration").to_numpy()
     ok = np.asarray(attempts.column("ok").to_numpy(zero_copy_only=False), dtype=bool)
@@ -65,7 +65,7 @@ def _succeeded(attempts: pa.Table) -> B:
 
 def candidates(attempts: pa.Table) -> pa.Table:
     """Sources (src_family, src_high, src_low) with at least MIN_FAILURES failed attempts."""
-    table = attempts.filter(pa.array(~_succeeded(attempts)))
+    table = attempts.filter(pa.array(~succeeded(attempts)))
     counted = table.group_by(_SOURCE).aggregate([("ts", "count")])
     keep = counted.filter(pc.greater_equal(counted.column("ts_count"), MIN_FAILURES))
     return keep.select(_SOURCE)
@@ -151,7 +151,7 @@ def could_scan(ordered: pa.Table, starts: npt.NDArray[np.int64]) -> B:
     group[starts[1:]] = 1
     group = np.cumsum(group)
     groups = starts.shape[0]
-    success = _succeeded(ordered)
+    success = succeeded(ordered)
     trw = Trw()
     per_port = _firsts(ordered, group, _CONTACT)
     too_many = np.bincount(group[per_port], minlength=groups) > trw.max_targets
@@ -217,7 +217,7 @@ def scan_source(source: Source, attempts: pa.Table) -> ScanFinding | None:
     columns = {name: attempts.column(name).to_pylist() for name in attempts.column_names}
     for ts, family, high, low, port, protocol, success in zip(
         columns["ts"], columns["dst_family"], columns["dst_high"], columns["dst_low"],
-        columns["port"], columns["protocol"], _succeeded(attempts).tolist(), strict=True,
+        columns["port"], columns["protocol"], succeeded(attempts).tolist(), strict=True,
     ):  # fmt: skip
         resp = targets.get((family, high, low))
         if resp is None:

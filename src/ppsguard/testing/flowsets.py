@@ -1,6 +1,7 @@
 """Small random flow sets for the engines' differential tests: seed-building traffic (allowed,
-refused, unanswered, unauthorized, undocumented, outbound, backscatter, IPv6, scans), every
-uid distinct. Lab addresses only (198.18.0.0/15, 2001:db8::/32). Pure."""
+refused, unanswered, unauthorized, undocumented, outbound, backscatter, IPv6, scans), and
+probes (few sources trying few ports again and again, for the scan pass), every uid distinct.
+Lab addresses only (198.18.0.0/15, 2001:db8::/32). Pure."""
 
 from __future__ import annotations
 
@@ -51,4 +52,34 @@ def random_flows(rng: random.Random, count: int, *, coarse: bool = False) -> lis
             )
         )
     rng.shuffle(flows)
+    return flows
+
+
+def probe_flows(rng: random.Random, count: int) -> list[Flow]:
+    """Few sources probing few (target, port)s again and again, answered or refused, many at
+    one time: what the engines' first-contact read must narrow without changing a scan."""
+    sources = ("198.18.0.66", "198.18.0.70", "2001:db8::7")
+    targets = ("198.18.0.1", "2001:db8::1", "198.18.0.2")
+    flows = []
+    for i in range(count):
+        source = rng.choice(sources)
+        target = targets[1] if ":" in source else rng.choice((targets[0], targets[2]))
+        answered = rng.random() < 0.4
+        flows.append(
+            Flow(
+                ts=float(rng.randint(0, 12)),
+                uid=f"CP{i:05d}",
+                orig_h=ipaddress.ip_address(source),
+                orig_p=40000 + i,
+                resp_h=ipaddress.ip_address(target),
+                resp_p=rng.choice((80, 81, 82, 83, 84, 85, 3306, 25)),
+                proto=rng.choice(("tcp", "tcp", "udp")),
+                duration=rng.choice((None, 0.1, 5.0)),
+                conn_state="SF" if answered else rng.choice(("REJ", "S0")),
+                history=rng.choice(("S", "S", "S", "^h", None)),
+                orig_pkts=1,
+                resp_pkts=1 if answered else 0,
+                source="test",
+            )
+        )
     return flows
