@@ -52,11 +52,11 @@ def test_spark_duckdb_and_local_give_one_document(
     max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(seed=st.integers(0, 2**32), count=st.integers(20, 200))
-def test_spark_decides_scanners_from_contacts_like_the_others(
+def test_spark_finds_the_scans_of_probes_like_the_others(
     spark_engine: SparkEngine, tmp_path: Path, seed: int, count: int
 ) -> None:
-    """Spark groups the suspects' contacts and fetches only the possible scanners' attempts:
-    with repeats and ties in time, the scans of the local engine (every attempt walked)."""
+    """Probes with repeats and ties in time: Spark walks every suspect's attempts on its
+    executors, the local engine only those its contacts say could be scanners; one document."""
     flows = probe_flows(random.Random(seed), count)
     path = tmp_path / f"probes-{seed}-{count}.parquet"
     write_parquet(flows, path)

@@ -9,10 +9,12 @@ Spark reads the Parquet (or CSV) where it lies — any path or URL its Hadoop co
 read — and each executor runs `flows.audit_batch` on its Arrow record batches through `mapInArrow`
 (no pandas), folding them into one partial per partition; the driver merges the partials.
 Scan detection: the sources that failed often enough (counted in the partials) have their
-contacts grouped by Spark (per source, target and port: the earliest time, success and failure),
-which decide who could be a scanner (`scans.possible_scanners`, on the driver); those sources'
-attempts are grouped per source with `groupBy(...).applyInArrow`, ordered and fed to the
-detectors of `pps watch` on the executors. Executors import ppsguard: install the package
+attempts fetched, grouped per source with `groupBy(...).applyInArrow`, ordered and fed to the
+detectors of `pps watch` on the executors, which walk only the sources that could be scanners
+(`scans.could_scan`). The table engines first group the suspects' contacts to fetch fewer
+attempts (`tables.scan_attempts`); here that was one more job, 0.8-1.4 s of a warm 2M-flow
+audit of 5-7 s with nothing to gain (all 20 suspects were scanners; 2026-12), and the
+executors already share the walking. Executors import ppsguard: install the package
 where they run (the same virtualenv for a local or test cluster; `--py-files` or the image on
 EMR/Databricks). The Spark UI and console progress are off; progress is a Rich bar on stderr
 fed by Spark's status tracker.
@@ -20,7 +22,6 @@ fed by Spark's status tracker.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import pickle
 import re
@@ -40,21 +41,12 @@ from ppsguard.flows.audit_batch import ATTEMPT_SCHEMA, BatchAuditor
 from ppsguard.flows.audit_columns import check_columns
 from ppsguard.flows.columnar import BATCH
 from ppsguard.flows.engines.sources import Sources
-from ppsguard.flows.scans import (
-    ScanFinding,
-    candidate_texts,
-    possible_scanners,
-    scan_source,
-    source_groups,
-    succeeded,
-)
+from ppsguard.flows.scans import ScanFinding, candidate_texts, scan_source, source_groups
 from ppsguard.model.registry import Registry
 
 SIGNED = "src_family int, src_high long, src_low long, ts double, duration double, \
-dst_family int, dst_high long, dst_low long, port long, protocol string, ok boolean, \
-success boolean"
+dst_family int, dst_high long, dst_low long, port long, protocol string, ok boolean"
 FOUND = "source string, message string, count long"
-_CONTACT = ("src_family", "src_high", "src_low", "dst_family", "dst_high", "dst_low", "port")
 _UNSIGNED = ("src_high", "src_low", "dst_high", "dst_low")
 _KINDS = {"string": "text", "bigint": "integer", "int": "integer", "smallint": "integer",
           "tinyint": "integer", "double": "number", "float": "number", "void": "null"}  # fmt: skip
@@ -76,8 +68,7 @@ def java() -> str | None:
 
 
 def to_signed(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Attempts for Spark, which has no unsigned types (bits kept, reinterpreted), with the
-    scan pass's decision of each (`success`)."""
+    """Attempts for Spark, which has no unsigned types (bits kept, reinterpreted)."""
     arrays = []
     for field in ATTEMPT_SCHEMA:
         column = batch.column(field.name)
@@ -86,12 +77,7 @@ def to_signed(batch: pa.RecordBatch) -> pa.RecordBatch:
         elif field.type == pa.uint8():
             column = column.cast(pa.int32())
         arrays.append(column)
-    arrays.append(pa.array(succeeded(batch), pa.bool_()))
-    return pa.RecordBatch.from_arrays(arrays, names=[*ATTEMPT_SCHEMA.names, "success"])
-
-
-def _unsigned(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    return pa.array(np.asarray(column.to_numpy()).astype(np.int64).view(np.uint64))
+    return pa.RecordBatch.from_arrays(arrays, names=ATTEMPT_SCHEMA.names)
 
 
 def from_signed(table: pa.Table) -> pa.Table:
@@ -99,37 +85,9 @@ def from_signed(table: pa.Table) -> pa.Table:
     for field in ATTEMPT_SCHEMA:
         column = table.column(field.name).combine_chunks()
         if field.name in _UNSIGNED:
-            column = _unsigned(column)
+            column = pa.array(np.asarray(column.to_numpy()).astype(np.int64).view(np.uint64))
         arrays.append(column.cast(field.type))
     return pa.Table.from_arrays(arrays, schema=ATTEMPT_SCHEMA)
-
-
-def _keyed(contacts: pa.Table) -> tuple[pa.Table, dict[int, tuple[int, int, int]]]:
-    """Spark's contacts (signed) as `scans.possible_scanners` takes them: each source numbered
-    (k), and the address of each number."""
-    family = np.asarray(contacts.column("src_family").to_numpy(), dtype=np.int64)
-    high = np.asarray(_unsigned(contacts.column("src_high")).to_numpy())
-    low = np.asarray(_unsigned(contacts.column("src_low")).to_numpy())
-    numbers: dict[tuple[int, int, int], int] = {}
-    keys = [
-        numbers.setdefault(source, len(numbers))
-        for source in zip(family.tolist(), high.tolist(), low.tolist(), strict=True)
-    ]
-    table = pa.table(
-        {
-            "k": pa.array(keys, pa.int64()),
-            "dst_family": contacts.column("dst_family").cast(pa.uint8()),
-            "dst_high": _unsigned(contacts.column("dst_high")),
-            "dst_low": _unsigned(contacts.column("dst_low")),
-            **{c: contacts.column(c) for c in ("port", "t", "t_ok", "t_fail")},
-        }
-    )
-    return table, {k: source for source, k in numbers.items()}
-
-
-def _address_key(text: str) -> tuple[int, int, int]:
-    address = ipaddress.ip_address(text)
-    return address.version, int(address) >> 64, int(address) & ((1 << 64) - 1)
 
 
 _AUDITORS: dict[bytes, BatchAuditor] = {}  # per Python worker: compiled once, reused by tasks
@@ -305,9 +263,7 @@ class SparkEngine:
                 part = auditor.partial()
                 for row in rows:
                     part.merge(pickle.loads(row["part"]))  # noqa: S301 -- our own partials
-                suspects = self._possible_scanners(
-                    frame, candidate_texts(part.failing_sources), attempts
-                )
+                suspects = candidate_texts(part.failing_sources)
                 scans: list[ScanFinding] = []
                 if suspects:
                     found = (
@@ -323,31 +279,6 @@ class SparkEngine:
             except Exception as exc:
                 raise _failure(exc) from exc
         return finish(auditor, part, scans)
-
-    @staticmethod
-    def _possible_scanners(frame: Any, suspects: list[str], attempts: Any) -> list[str]:
-        """Of the suspects' texts, those whose contacts (grouped by Spark per source, target
-        and port: earliest time, success and failure) could make them scanners
-        (`scans.possible_scanners`): only their attempts go to the detectors."""
-        from pyspark.sql import functions as f
-
-        if not suspects:
-            return []
-        ts, success = f.col("ts"), f.col("success")
-        contacts = (
-            frame.filter(f.col(_plain("id.orig_h")).isin(suspects))
-            .mapInArrow(attempts, SIGNED)
-            .groupBy(*_CONTACT)
-            .agg(
-                f.min(ts).alias("t"),
-                f.min(f.when(success, ts)).alias("t_ok"),
-                f.min(f.when(~success, ts)).alias("t_fail"),
-            )
-            .toArrow()
-        )
-        table, sources = _keyed(contacts)
-        kept = {sources[k] for k in possible_scanners(table)}
-        return [text for text in suspects if _address_key(text) in kept]
 
 
 class StageProgress:
