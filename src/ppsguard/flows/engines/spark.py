@@ -12,7 +12,7 @@ Scan detection: the sources that failed often enough (counted in the partials) h
 attempts fetched, grouped per source with `groupBy(...).applyInArrow`, ordered and fed to the
 detectors of `pps watch` on the executors, which walk only the sources that could be scanners
 (`scans.could_scan`). The table engines first group the suspects' contacts to fetch fewer
-attempts (`tables.scan_attempts`); here that was one more job, 0.8-1.4 s of a warm 2M-flow
+attempts (`tables.possible_suspects`); here that was one more job, 0.8-1.4 s of a warm 2M-flow
 audit of 5-7 s with nothing to gain (all 20 suspects were scanners; 2026-12), and the
 executors already share the walking. Executors import ppsguard: install the package
 where they run (the same virtualenv for a local or test cluster; `--py-files` or the image on

@@ -3,16 +3,16 @@ engines build on it. I/O edge.
 
     sql = relation_sql(sources)                        # Parquet and CSV, folders, globs, Hive
     attempts = suspect_attempts(sources, auditor, scans.suspects(failing))  # the local engine's
-    addresses_sql(sources), coded_sql(sources), at_times_sql(sources)  # the DuckDB engine's
+    addresses_sql(sources), coded_sql(sources), second_read_sql(sources)  # the DuckDB engine's
 
-Both engines' scan passes read the suspects' rows with two queries (`scan_attempts`): their
-contacts, grouped in DuckDB, decide which suspects could be scanners; only those sources'
-attempts are fetched. DuckDB pushes the `IN (suspects)` filter into its scan and decodes the
-other columns only for the rows that pass (on 20M flows with 812 suspects, 0.55 s where
-Arrow's Parquet reader, filtering batch by batch, took 2.0 s; 2026-12). At 100M flows every
-client had failed often enough to be a suspect: fetching their 90M attempts and sorting them
-per source had been most of the audit. The DuckDB engine's other queries are described in
-`engines.duck`.
+Both engines' scan passes read the suspects' rows twice: their contacts, grouped in DuckDB,
+decide which suspects could be scanners (`possible_suspects`); only those sources' attempts are
+fetched (`attempts_of`; the DuckDB engine's `second_read_sql`, with its other rows). DuckDB
+pushes the `IN (suspects)` filter into its scan and decodes the other columns only for the rows
+that pass (on 20M flows with 812 suspects, 0.55 s where Arrow's Parquet reader, filtering batch
+by batch, took 2.0 s; 2026-12). At 100M flows every client had failed often enough to be a
+suspect: fetching their 90M attempts and sorting them per source had been most of the audit.
+The DuckDB engine's other queries are described in `engines.duck`.
 """
 
 from __future__ import annotations
@@ -130,12 +130,14 @@ def coded_sql(sources: Sources) -> str:
     )
 
 
-def at_times_sql(sources: Sources) -> str:
-    """The flows, whole, whose time is in the table pps_times (t): each finding's first flows."""
+def second_read_sql(sources: Sources) -> str:
+    """The flows, whole, whose time is in the table pps_times (t) or whose source text is in
+    pps_suspects (h): each finding's first flows and the possible scanners' attempts."""
     ts = _cast(set(sources.columns), "ts", "DOUBLE")
     return (
         f"SELECT * FROM ({relation_sql(sources)}) "  # noqa: S608 -- names ours, paths quoted
-        f"WHERE coalesce({ts}, 0) IN (SELECT t FROM pps_times)"
+        f"WHERE coalesce({ts}, 0) IN (SELECT t FROM pps_times) "
+        'OR "id.orig_h" IN (SELECT h FROM pps_suspects)'
     )
 
 
@@ -190,22 +192,26 @@ def batches(con: object, sql: str, size: int, sources: Sources) -> Iterator[pa.R
         ) from exc
 
 
-def scan_attempts(
+def possible_suspects(
     con: object, sources: Sources, auditor: BatchAuditor, suspects: pa.Table
 ) -> pa.Table:
-    """The attempts of those `suspects` (`scans.suspects`: h, k) that could be scanners, in no
-    order (the scan pass makes its own), through the connection `con`. Two queries: each
-    suspect's contacts (`contacts_sql`), which decide who could be a scanner
-    (`scans.possible_scanners`), and those sources' attempts."""
+    """Those of `suspects` (`scans.suspects`: h, k) that could be scanners, decided from their
+    contacts (`contacts_sql`, `scans.possible_scanners`), through the connection `con`."""
     if not suspects.num_rows:
-        return pa.Table.from_batches([], schema=ATTEMPT_SCHEMA)
+        return suspects
     con.register("pps_suspects", suspects)  # type: ignore[attr-defined]
     found = list(batches(con, contacts_sql(sources), 1 << 20, sources))
     keep = possible_scanners(_contacts(pa.Table.from_batches(found), auditor)) if found else []
-    chosen = suspects.filter(pc.is_in(suspects.column("k"), value_set=pa.array(keep, pa.int64())))
-    if not chosen.num_rows:
+    return suspects.filter(pc.is_in(suspects.column("k"), value_set=pa.array(keep, pa.int64())))
+
+
+def attempts_of(
+    con: object, sources: Sources, auditor: BatchAuditor, suspects: pa.Table
+) -> pa.Table:
+    """The attempts of `suspects` (h), in no order (the scan pass makes its own)."""
+    if not suspects.num_rows:
         return pa.Table.from_batches([], schema=ATTEMPT_SCHEMA)
-    con.register("pps_suspects", chosen)  # type: ignore[attr-defined]
+    con.register("pps_suspects", suspects)  # type: ignore[attr-defined]
     rows = batches(con, attempts_of_sql(sources), 1 << 16, sources)
     return pa.Table.from_batches([auditor.attempts(b) for b in rows], schema=ATTEMPT_SCHEMA)
 
@@ -227,12 +233,14 @@ def _contacts(found: pa.Table, auditor: BatchAuditor) -> pa.Table:
 
 
 def suspect_attempts(sources: Sources, auditor: BatchAuditor, suspects: pa.Table) -> pa.Table:
-    """`scan_attempts` on a connection of its own (the local engine's second read)."""
+    """The attempts of those `suspects` that could be scanners, on a connection of its own
+    (the local engine's second read)."""
     import duckdb
 
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = false")
-        return scan_attempts(con, sources, auditor, suspects)
+        possible = possible_suspects(con, sources, auditor, suspects)
+        return attempts_of(con, sources, auditor, possible)
     finally:
         con.close()
