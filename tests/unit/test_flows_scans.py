@@ -50,28 +50,33 @@ def every_source(table: pa.Table) -> list[str]:
     return sorted(f.message for f in found if f is not None)
 
 
-attempt = st.tuples(
-    st.integers(0, 5),  # source
-    st.integers(0, 12).map(float),  # few times: ties are common
-    st.sampled_from([0.0, 0.5, 5.0]),  # 5 s: answered too late, a failure
-    st.integers(0, 3),  # target
-    st.integers(1, 12),  # port
-    st.booleans(),
-)
+def attempts(
+    sources: int, times: int, durations: list[float], targets: int, ports: int
+) -> st.SearchStrategy[tuple[int, float, float, int, int, bool]]:
+    """(source, ts, duration, target, port, ok) rows; a 5 s duration is answered too late."""
+    return st.tuples(
+        st.integers(0, sources - 1),
+        st.integers(0, times).map(float),
+        st.sampled_from(durations),
+        st.integers(0, targets - 1),
+        st.integers(1, ports),
+        st.booleans(),
+    )
 
 
-long_walk = st.tuples(  # two sources, mostly new ports: walks that fall back and climb again
-    st.integers(0, 1),
-    st.integers(0, 400).map(float),
-    st.sampled_from([0.0, 5.0]),
-    st.integers(0, 1),
-    st.integers(1, 90),
-    st.booleans(),
-)
+attempt = attempts(6, 12, [0.0, 0.5, 5.0], 4, 12)  # few times: ties are common
+long_walk = attempts(2, 400, [0.0, 5.0], 2, 90)  # mostly new ports: walks fall back, climb again
+crowded = attempts(3, 4, [0.0, 5.0], 2, 4)  # first contacts tied in time, borderline walks
 
 
 @settings(max_examples=300, deadline=None)
-@given(rows=st.one_of(st.lists(attempt, max_size=120), st.lists(long_walk, max_size=200)))
+@given(
+    rows=st.one_of(
+        st.lists(attempt, max_size=120),
+        st.lists(long_walk, max_size=200),
+        st.lists(crowded, min_size=10, max_size=60),
+    )
+)
 def test_walking_only_the_possible_scanners_finds_every_scanner(
     rows: list[tuple[int, float, float, int, int, bool]],
 ) -> None:
@@ -128,16 +133,6 @@ def contacts_of(table: pa.Table, spellings: list[int]) -> pa.Table:
             "t_ok": found.column("t_ok_min"), "t_fail": found.column("t_fail_min"),
         }
     )  # fmt: skip
-
-
-crowded = st.tuples(  # few pairs and times: first contacts tied in time, borderline walks
-    st.integers(0, 2),
-    st.integers(0, 4).map(float),
-    st.sampled_from([0.0, 5.0]),
-    st.integers(0, 1),
-    st.integers(1, 4),
-    st.booleans(),
-)
 
 
 @settings(max_examples=400, deadline=None)
