@@ -108,6 +108,9 @@ def register(app: typer.Typer) -> None:
             )
         if parquet is not None:
             from ppsguard.flows.columnar import write_parquet
+            from ppsguard.flows.pandas_free import skip_pandas
+
+            skip_pandas()
 
             def every() -> Iterator[Flow]:
                 for path in files:
@@ -180,10 +183,13 @@ def register(app: typer.Typer) -> None:
         from ppsguard.flows.audit import document
         from ppsguard.flows.engines import ENGINES, run_audit
         from ppsguard.flows.engines.sources import expand
+        from ppsguard.flows.pandas_free import skip_pandas
         from ppsguard.registry.load import load_registry
 
         if engine not in ENGINES:
             raise UsageError(f"--engine must be one of {', '.join(ENGINES)}", token=engine)
+        if engine != "spark":  # PySpark's driver may hand pyarrow pandas objects
+            skip_pandas()
         loaded = load_registry(registry)
         sources = expand(files)
         result = run_audit(
