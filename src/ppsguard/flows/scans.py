@@ -162,6 +162,11 @@ def could_scan(ordered: pa.Table, starts: npt.NDArray[np.int64]) -> B:
     or when it has more first contacts than TRW remembers (its walk then sees every attempt;
     it is kept). Vectorised over every source: at 100M flows every client with four failed
     attempts became a suspect and the detectors' Python walk took most of the audit."""
+    return _walks(ordered, starts)[0]
+
+
+def _walks(ordered: pa.Table, starts: npt.NDArray[np.int64]) -> tuple[B, B]:
+    """`could_scan`, and per row whether it is a first contact of its (target, port)."""
     rows = ordered.num_rows
     group = np.zeros(rows, dtype=np.int64)
     group[starts[1:]] = 1
@@ -170,12 +175,11 @@ def could_scan(ordered: pa.Table, starts: npt.NDArray[np.int64]) -> B:
     success = succeeded(ordered)
     trw = Trw()
     per_port = _firsts(ordered, group, _CONTACT)
-    too_many = np.bincount(group[per_port], minlength=groups) > trw.max_targets
-    found = too_many.copy()
+    found = np.bincount(group[per_port], minlength=groups) > trw.max_targets
     host = _firsts(ordered, group, _CONTACT[:3])
     for first in (per_port, host):
         found |= _walk_crosses(group[first], success[first], groups, trw)
-    return found
+    return found, per_port
 
 
 def _numbers(table: pa.Table, name: str, fill: float | None = None) -> npt.NDArray[np.generic]:
@@ -205,7 +209,7 @@ def possible_scanners(contacts: pa.Table) -> list[int]:
         _numbers(contacts, "t_ok", math.nan) == t,
         _numbers(contacts, "t_fail", math.nan) == t,
     )
-    keys = [_numbers(contacts, c) for c in ("k", "t", *_CONTACT)]
+    keys = [_numbers(contacts, "k"), t, *(_numbers(contacts, c) for c in _CONTACT)]
     order, new = _sorted_runs(keys)  # NaN times never equal: each is its own contact
     keys = [key[order] for key in keys]
     starts = np.flatnonzero(new)
@@ -221,8 +225,8 @@ def possible_scanners(contacts: pa.Table) -> list[int]:
     change = np.ones(sources.shape[0], dtype=bool)
     change[1:] = sources[1:] != sources[:-1]
     first = np.flatnonzero(change)
-    found = set(sources[first][could_scan(walked, first)].tolist())
-    contacted = _firsts(walked, np.cumsum(change) - 1, _CONTACT)  # a later time is no contact
+    possible, contacted = _walks(walked, first)  # a later time of a contact is no contact
+    found = set(sources[first][possible].tolist())
     return sorted(found | set(sources[succeeded & failed & contacted].tolist()))
 
 

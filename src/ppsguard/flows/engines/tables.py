@@ -19,13 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ppsguard.errors import InputError
 from ppsguard.flows.audit_batch import ATTEMPT_INPUTS, ATTEMPT_SCHEMA, BatchAuditor
-from ppsguard.flows.audit_columns import ESTABLISHED, PROTOCOL_NAMES, parse_texts
+from ppsguard.flows.audit_columns import (
+    ESTABLISHED,
+    PROTOCOL_NAMES,
+    AddressCache,
+    parse_addresses,
+)
 from ppsguard.flows.coded import ANSWERED, INITIATED, OK
 from ppsguard.flows.engines.sources import Sources
 from ppsguard.flows.scans import ANSWER_TIMEOUT, possible_scanners
@@ -218,10 +222,7 @@ def attempts_of(
 
 def _contacts(found: pa.Table, auditor: BatchAuditor) -> pa.Table:
     """`contacts_sql`'s rows with their targets parsed, the host's only (the attempts)."""
-    targets = pc.dictionary_encode(found.column("d").combine_chunks())
-    family, high, low = parse_texts(targets.dictionary, "id.resp_h", {})
-    index = np.asarray(targets.indices.to_numpy(zero_copy_only=False))
-    parsed = (family[index], high[index], low[index])
+    parsed = parse_addresses(found.column("d").combine_chunks(), "id.resp_h", AddressCache())
     table = pa.table(
         {
             "k": found.column("k"), "dst_family": parsed[0], "dst_high": parsed[1],
