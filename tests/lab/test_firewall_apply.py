@@ -230,6 +230,8 @@ def test_rollback_with_iptables_nft_tables_that_do_not_reload(lab_factory, tmp_p
     assert _wait_for(lambda: "inet ppsguard" not in ruleset(fw), 30)
     assert _normal(ruleset(fw)) == before
     assert fw.run(["iptables-save"]).stdout.count("--name ssh") == 1
+    # the watchdog writes its log line after the restore: wait for that too
+    assert _wait_for(lambda: _log(tmp_path, fw.netns)[-1]["action"] != "apply", 10)
     last = _log(tmp_path, fw.netns)[-1]
     assert last["action"] == "watchdog-rollback" and last["restored"] == "owned-table"
 

@@ -175,6 +175,8 @@ def test_killed_apply_is_rolled_back_by_the_watchdog(  # type: ignore[no-untyped
     assert _wait_for(lambda: _rules(fw, backend) == _rules_of(before), 30), _save(fw, backend)
     if previous == "absent":
         assert "PPSGUARD-INPUT" not in before
+    # the watchdog writes its log line after the restore: wait for that too
+    assert _wait_for(lambda: _log(tmp_path, fw.netns)[-1]["action"] != "apply", 10)
     last = _log(tmp_path, fw.netns)[-1]
     assert last["action"] == "watchdog-rollback"
     assert last["restored"] == f"owned-chains ({backend})"

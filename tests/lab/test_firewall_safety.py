@@ -239,6 +239,8 @@ def test_table_added_during_the_window_survives_the_rollback(lab_factory, tmp_pa
     assert "table ip docker_like" in after and "198.18.0.200" in after
     assert "tcp dport 9999 drop" in after  # a change to another table during the window stays
     assert "198.18.0.66" in after
+    # the watchdog writes its log line after the restore: wait for that too
+    assert _wait_for(lambda: _log(tmp_path, fw.netns)[-1]["action"] != "apply", 10)
     last = _log(tmp_path, fw.netns)[-1]
     assert last["action"] == "watchdog-rollback" and last["restored"] == "owned-table"
 
