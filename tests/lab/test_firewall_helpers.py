@@ -54,6 +54,7 @@ class LogCollector:
 
     def __init__(self, host: Host, group: int = 5) -> None:
         self.records: list[NflogRecord] = []
+        self._reads = 0  # read passes the reader thread has finished
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._error: list[BaseException] = []
@@ -70,13 +71,23 @@ class LogCollector:
                 self._ready.set()
                 while not self._stop.is_set():
                     self.records.extend(reader.read(0.2))
+                    self._reads += 1
         except BaseException as error:
             self._error.append(error)
             self._ready.set()
 
     def entries_for(self, source_port: int, port: int, settle: float = 0.3) -> list[str]:
-        """Entry ids logged for the attempt from `source_port` to `port`."""
+        """Entry ids logged for the attempt from `source_port` to `port`.
+
+        The kernel queues a record on the reader's socket as the packet passes (the reader asks
+        for each record at once), so it is there when the attempt returns; it is in `records`
+        once the reader thread has made a whole read pass that began after this call."""
         time.sleep(settle)
+        wanted = self._reads + 2  # the pass under way may have begun before the call
+        deadline = time.monotonic() + 10
+        while self._reads < wanted and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self._reads >= wanted, f"the NFLOG reader made no read pass: {self._error}"
         return [
             r.entry_id or r.prefix
             for r in list(self.records)

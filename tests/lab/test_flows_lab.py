@@ -150,6 +150,29 @@ def _capture_for_export(path: Path) -> None:
     write_pcap(path, [(1000.0 + i * 0.001, f) for i, f in enumerate(frames)])
 
 
+def _wait_for(predicate, seconds: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _receive_queues(ports: tuple[int, ...]) -> dict[int, int]:
+    """Bytes waiting to be read on each of `ports` that a UDP socket is bound to."""
+    out = subprocess.run(
+        ["ss", "-Hlun"], capture_output=True, text=True, timeout=10, check=True
+    ).stdout
+    queues = {}
+    for line in out.splitlines():  # State Recv-Q Send-Q Local-Address:Port Peer-Address:Port
+        fields = line.split()
+        port = fields[3].rpartition(":")[2] if len(fields) > 3 else ""
+        if port.isdigit() and int(port) in ports:
+            queues[int(port)] = int(fields[1])
+    return queues
+
+
 def _free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -185,16 +208,20 @@ def test_softflowd_exports_agree_with_nfdump(tmp_path: Path, version: str) -> No
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    ports = (ours_port, theirs_port)
     try:
-        time.sleep(1.5)
-        for port in (ours_port, theirs_port):
+        # both collectors are bound before anything is sent (an export sent earlier is lost)
+        assert _wait_for(lambda: set(_receive_queues(ports)) == set(ports)), _receive_queues(ports)
+        for port in ports:
             subprocess.run(
                 ["softflowd", "-r", str(capture), "-n", f"127.0.0.1:{port}", "-v", version, "-d"],
                 capture_output=True,
                 timeout=60,
                 check=True,
             )
-        time.sleep(1.0)
+        # loopback queues each export as it is sent: both have read them all before they are
+        # stopped (what is left unread then is lost)
+        assert _wait_for(lambda: _receive_queues(ports) == dict.fromkeys(ports, 0))
     finally:
         collector.send_signal(signal.SIGTERM)
         nfcapd.send_signal(signal.SIGTERM)

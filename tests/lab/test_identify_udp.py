@@ -4,8 +4,10 @@ datagram (open|filtered), named by identification's protocol payloads, then repo
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,11 @@ def test_the_udp_scans_own_answers_are_reused_by_identification(
     assert dns["evidence"]["probe"].startswith("dns-version-udp"), dns["evidence"]
 
 
+def _send(address: str, port: int, payload: bytes) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(payload, (address, port))
+
+
 _RECORDER = """
 import socket, sys
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -99,13 +106,24 @@ def test_the_intrusive_gate_holds_in_the_udp_scan_and_in_identification(
     )
     assert recorder.stdout is not None and recorder.stdout.readline().startswith("READY")
 
+    def lines() -> list[str]:
+        return log.read_text().splitlines() if log.exists() else []
+
     def scan(*extra: str) -> list[bytes]:
-        before = log.read_text().splitlines() if log.exists() else []
+        before = lines()
         argv = [sys.executable, "-m", "ppsguard", "scan", str(srv.ipv4), "-sU", "-p", "161"]
         done = scanner.run([*argv, *extra, "--json"], check=False, timeout=120)
         assert done.returncode == 0, done.stderr
-        after = log.read_text().splitlines()
-        return [bytes.fromhex(line) for line in after[len(before) :]]
+        # The recorder logs datagrams in the order they reached it, at its own pace: a marker
+        # sent after the scan is logged after every datagram of the scan.
+        marker = f"end of scan {len(before)}".encode().hex()
+        scanner.call(_send, str(srv.ipv4), 161, bytes.fromhex(marker))
+        deadline = time.monotonic() + 20
+        while marker not in lines() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        after = lines()
+        assert marker in after, "the recorder did not log the marker"
+        return [bytes.fromhex(line) for line in after[len(before) : after.index(marker)]]
 
     community = b"\x04\x06public"
     for extra in ((), ("-sV",)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -65,9 +66,13 @@ def _target(lab_factory, udp: bool = False):  # type: ignore[no-untyped-def]
     if udp:
         # the state mapping is under test, not the target's ICMP rate limiter
         target.run(["sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"])
-        target.popen(
-            [sys.executable, "-m", "ppsguard.lab.responders", "--dns", "53", "--snmp", "161"]
+        responders = target.popen(
+            [sys.executable, "-m", "ppsguard.lab.responders", "--dns", "53", "--snmp", "161"],
+            stdout=subprocess.PIPE,
         )
+        assert responders.stdout is not None
+        ready, _, _ = select.select([responders.stdout], [], [], 20)  # READY once bound
+        assert ready and responders.stdout.readline().startswith("READY")
     return lab
 
 

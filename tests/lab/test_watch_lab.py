@@ -141,7 +141,12 @@ def test_short_connections_outbound_use_and_listeners(lab_factory) -> None:
         # a documented service restarting says nothing; a new undocumented listener does
         before = len(watch.alerts())
         restarted = fw.listen(21)
-        time.sleep(1.0)
+        assert watch.wait_for(  # the watch has seen it before it restarts
+            lambda: bool(
+                watch.events(lambda r: r["kind"] == "listener-added" and r.get("id.resp_p") == 21)
+            ),
+            10,
+        )
         restarted.stop()
         fw.listen(21)
         started = time.monotonic()
@@ -186,12 +191,13 @@ def test_sighup_reloads_and_a_broken_registry_keeps_the_old_one(lab_factory, tmp
     registry = tmp_path / "registry.yaml"
     registry.write_text(SEED.read_text())
     with Watcher(lab["fw"], registry) as watch:
+        # the watch reloads at its loop's next turn, and says so: wait for each answer
         registry.write_text("version: 1\nhosts: [unclosed\n")
         watch.process.send_signal(signal.SIGHUP)
-        time.sleep(1.0)
+        assert watch.wait_for(lambda: "not reloaded" in watch.stderr_so_far(), 20)
         registry.write_text(SEED.read_text())
         watch.process.send_signal(signal.SIGHUP)
-        time.sleep(1.0)
+        assert watch.wait_for(lambda: "registry reloaded" in watch.stderr_so_far(), 20)
     assert watch.process.returncode == 0
     assert "registry not reloaded, keeping the previous one" in watch.stderr
     assert "registry.yaml:3:1: YAML syntax error" in watch.stderr

@@ -25,6 +25,17 @@ from ppsguard.lab.hosts import Host
 Record = dict[str, Any]
 
 
+def nflog_bound(host: Host, group: int = 5) -> bool:
+    """Whether a reader has bound NFLOG `group` in `host` and asked for each record at once
+    (its flush timeout is 1, not the kernel's default of 100)."""
+    text = host.run(["cat", "/proc/net/netfilter/nfnetlink_log"], check=False).stdout
+    for line in text.splitlines():  # group, peer port id, queue length, mode, range, timeout
+        fields = line.split()
+        if len(fields) >= 6 and fields[0] == str(group) and fields[5] == "1":
+            return True
+    return False
+
+
 class Watcher:
     def __init__(self, host: Host, registry: Path | None = None, *extra: str) -> None:
         args = [sys.executable, "-m", "ppsguard", "watch", "--netns", host.netns, "--jsonl"]
@@ -61,11 +72,12 @@ class Watcher:
             self._stderr_parts.append(line)
 
     def _ready(self, host: Host) -> None:
-        """Wait until the watch has loaded its tracking table (its sources are then open)."""
+        """Wait until the watch has loaded its tracking table and opened its sources: it opens
+        the conntrack socket, then binds NFLOG group 5 and sets its flush timeout to 1 (the
+        last step, shown in the namespace's /proc/net/netfilter/nfnetlink_log)."""
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            if "ppsguard_watch" in host.run(["nft", "list", "tables"]).stdout:
-                time.sleep(0.5)  # the conntrack socket opens right after the table
+            if "ppsguard_watch" in host.run(["nft", "list", "tables"]).stdout and nflog_bound(host):
                 return
             if self.process.poll() is not None:
                 break
@@ -88,6 +100,10 @@ class Watcher:
                 return True
             time.sleep(0.05)
         return predicate()
+
+    def stderr_so_far(self) -> str:
+        """What the watch has written to its standard error until now."""
+        return "".join(list(self._stderr_parts))
 
     def stop(self) -> int:
         if self.process.poll() is None:

@@ -57,6 +57,16 @@ def test_flows_audit_records_its_document(store_url: str, run_pps: Any, tmp_path
     assert again.returncode == 1 and "recorded flows-audit run 2" in again.stderr
 
 
+def _sources_open(host: Any) -> bool:
+    """Whether `pps watch` in `host` has loaded its table, opened its conntrack socket and, last,
+    bound NFLOG group 5 with a flush timeout of 1 (in the namespace's nfnetlink_log)."""
+    if "ppsguard_watch" not in host.run(["nft", "list", "tables"]).stdout:
+        return False
+    text = host.run(["cat", "/proc/net/netfilter/nfnetlink_log"], check=False).stdout
+    rows = [line.split() for line in text.splitlines()]  # group, port, qlen, mode, range, timeout
+    return any(row[:1] == ["5"] and row[5:6] == ["1"] for row in rows)
+
+
 @pytest.mark.lab
 def test_watch_records_its_alerts_when_it_stops(lab_factory: Any, tmp_path: Path) -> None:
     (host,) = lab_factory(["fw"]).hosts.values()
@@ -76,10 +86,10 @@ def test_watch_records_its_alerts_when_it_stops(lab_factory: Any, tmp_path: Path
         text=True,
     )
     deadline = time.monotonic() + 15
-    while "ppsguard_watch" not in host.run(["nft", "list", "tables"]).stdout:
+    while not _sources_open(host):
         assert time.monotonic() < deadline and watch.poll() is None
         time.sleep(0.2)
-    time.sleep(1.0)
+    time.sleep(1.0)  # the listeners' baseline is taken right after, with no outward sign
     host.listen(4444)  # a new listener nobody documents: an alert
     _, err = watch.communicate(timeout=60)
     assert watch.returncode == 0, err
