@@ -21,9 +21,14 @@ from ppsguard.flows.audit import document
 from ppsguard.flows.columnar import write_parquet
 from ppsguard.flows.engines import run_audit
 from ppsguard.flows.engines.sources import expand
-from ppsguard.flows.engines.spark import SparkEngine
+from ppsguard.flows.engines.spark import SparkEngine, flagged
 from ppsguard.registry.load import load_registry
-from ppsguard.testing.flowsets import probe_flows, random_flows
+from ppsguard.testing.flowsets import (
+    flags_read_from_texts,
+    probe_flows,
+    random_flows,
+    state_cases,
+)
 from ppsguard.testing.spark import SparkCluster, require_spark
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml"
@@ -146,3 +151,18 @@ def test_the_progress_bar_is_fed_by_the_status_tracker(
     )
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())
     assert re.search(r"spark stage [0-9,]+ .*\d+/\d+", text), text[-500:]
+
+
+@pytest.mark.parametrize(
+    "dropped", [(), ("conn_state", "history"), ("conn_state", "orig_pkts", "resp_pkts")]
+)
+def test_spark_flag_bits_say_what_the_texts_say(
+    spark_engine: SparkEngine, tmp_path: Path, dropped: tuple[str, ...]
+) -> None:
+    """The policy pass's flag bits, from Spark's SQL (`flagged`), against `FlowColumns.of`, on
+    every combination of conn_state, history and packet counts, some of those columns absent."""
+    table = state_cases().drop_columns(list(dropped))
+    path = tmp_path / "cases.parquet"
+    pq.write_table(table, path)
+    rows = flagged(spark_engine._frame(expand([str(path)]))).select("uid", "flags").collect()
+    assert {row["uid"]: row["flags"] for row in rows} == flags_read_from_texts(table)

@@ -22,7 +22,12 @@ from ppsguard.flows.engines import run_audit
 from ppsguard.flows.engines.sources import expand
 from ppsguard.model.flows import Flow
 from ppsguard.registry.load import load_registry, parse_registry
-from ppsguard.testing.flowsets import probe_flows, random_flows
+from ppsguard.testing.flowsets import (
+    flags_read_from_texts,
+    probe_flows,
+    random_flows,
+    state_cases,
+)
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml"
 REGISTRY = load_registry(SEED)
@@ -399,3 +404,28 @@ def test_contacts_with_other_hosts_do_not_hide_a_scan_of_this_one(tmp_path: Path
     write_parquet(flows, path)
     for engine in ("local", "duckdb"):
         assert document(run_audit(engine, registry, expand([str(path)]), "web")) == expected
+
+
+@pytest.mark.parametrize(
+    "dropped", [(), ("conn_state", "history"), ("conn_state", "orig_pkts", "resp_pkts")]
+)
+def test_duckdb_flag_bits_say_what_the_texts_say(dropped: tuple[str, ...]) -> None:
+    """`flags_sql` (DuckDB's dialect) against `FlowColumns.of`, on every combination of
+    conn_state, history and packet counts, and with some of those columns absent."""
+    import duckdb
+
+    from ppsguard.flows.engines.tables import flags_sql
+
+    table = state_cases().drop_columns(list(dropped))
+    con = duckdb.connect()
+    try:
+        con.register("pps_cases", table)
+        sql = f"SELECT uid, CAST({flags_sql(set(table.column_names))} AS UTINYINT) AS flags"
+        found = con.sql(f"{sql} FROM pps_cases").fetchall()
+    finally:
+        con.close()
+    expected = flags_read_from_texts(table)
+    assert dict(found) == expected
+    if not dropped:  # every bit is both set and clear somewhere
+        for mask in (1, 2, 4):
+            assert {bits & mask for bits in expected.values()} == {0, mask}

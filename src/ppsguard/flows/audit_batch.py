@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ppsguard.flows.audit_columns import AddressCache, FlowColumns, address_text
-from ppsguard.flows.coded import AddressBook, coded_columns
+from ppsguard.flows.coded import AddressBook, coded_columns, flagged_columns
 from ppsguard.flows.partial import EXAMPLES, Partial
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.registry import Action, HostPolicy, Registry
@@ -172,11 +172,23 @@ class BatchAuditor:
     ) -> pa.RecordBatch | None:
         """Count the batch into `part`; with `attempts`, also return its attempts."""
         cols = FlowColumns.of(batch, self.cache)
+        inbound = self._count(batch, cols, part)
+        return self._attempts(cols, inbound) if attempts and cols.n else None
+
+    def audit_flagged(self, batch: pa.RecordBatch, part: Partial) -> None:
+        """Count a flagged batch (`flows.coded.flagged_columns`: conn_state, history and the
+        packet counts as flag bits) into `part`."""
+        self._count(batch, flagged_columns(batch, self.cache), part)
+
+    def _count(
+        self, batch: pa.RecordBatch, cols: FlowColumns, part: Partial
+    ) -> npt.NDArray[np.bool_]:
+        """Count `batch`, read as `cols`, into `part`; its inbound rows (a mask)."""
         inbound, failed = self.audit_columns(cols, part)
         if failed.size and self.track_failing:
             texts = batch.column("id.orig_h").take(pa.array(failed)).cast(pa.string())
             _count_failing(part, texts)
-        return self._attempts(cols, inbound) if attempts and cols.n else None
+        return inbound
 
     def audit_coded(self, batch: pa.RecordBatch, part: Partial, book: AddressBook) -> None:
         """Count a coded batch (`flows.coded`) into `part`: findings keep their first flows by

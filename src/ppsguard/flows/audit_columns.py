@@ -237,30 +237,18 @@ class FlowColumns:
     orig_code: npt.NDArray[np.intp] | None = None  # coded batches: the source's text number
 
     @classmethod
-    def of(cls, batch: pa.RecordBatch, cache: AddressCache) -> FlowColumns:
-        n = batch.num_rows
+    def of(
+        cls, batch: pa.RecordBatch, cache: AddressCache, states: tuple[B, B, B] | None = None
+    ) -> FlowColumns:
+        """The batch's flows; `states` (answered, ok, initiated) when an engine's SQL has
+        already read them from conn_state, history and the packet counts
+        (`flows.coded.flagged_columns`), which the batch then need not carry."""
         proto = _texts(batch, "proto")
         codes = pc.index_in(proto, value_set=pa.array(PROTOCOL_NAMES))
-        state = _texts(batch, "conn_state")
-        has_state = np.asarray(state.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-        established = np.asarray(
-            pc.fill_null(pc.is_in(state, value_set=pa.array(ESTABLISHED)), False).to_numpy(
-                zero_copy_only=False
-            ),
-            dtype=bool,
-        )
-        both_ways = (_numbers(batch, "orig_pkts", np.int64, 0) != 0) & (
-            _numbers(batch, "resp_pkts", np.int64, 0) != 0
-        )
-        answered = np.where(has_state, established, both_ways)
-        aborted = np.asarray(
-            pc.fill_null(pc.equal(state, "RSTO"), False).to_numpy(zero_copy_only=False), dtype=bool
-        )
-        history = pc.fill_null(_texts(batch, "history"), "")
-        backscatter = pc.starts_with(history, "^").to_numpy(zero_copy_only=False)
+        answered, ok, initiated = _states(batch) if states is None else states
         uid = pc.fill_null(_texts(batch, "uid"), "")
         return cls(
-            n=n,
+            n=batch.num_rows,
             ts=_numbers(batch, "ts", np.float64, 0.0).astype(np.float64),
             duration=_numbers(batch, "duration", np.float64, 0.0).astype(np.float64),
             uid=uid,
@@ -272,6 +260,30 @@ class FlowColumns:
             ),
             protocol_text=pc.fill_null(proto, ""),
             answered=answered,
-            ok=answered & ~aborted,
-            initiated=~np.asarray(backscatter, dtype=bool),
+            ok=ok,
+            initiated=initiated,
         )
+
+
+def _states(batch: pa.RecordBatch) -> tuple[B, B, B]:
+    """What conn_state, history and the packet counts say: answered (established, or packets
+    both ways without a conn_state), ok (answered, not aborted by the originator: RSTO) and
+    initiated (not backscatter picked up mid-stream: a history starting with ^)."""
+    state = _texts(batch, "conn_state")
+    has_state = np.asarray(state.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    established = np.asarray(
+        pc.fill_null(pc.is_in(state, value_set=pa.array(ESTABLISHED)), False).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype=bool,
+    )
+    both_ways = (_numbers(batch, "orig_pkts", np.int64, 0) != 0) & (
+        _numbers(batch, "resp_pkts", np.int64, 0) != 0
+    )
+    answered = np.where(has_state, established, both_ways)
+    aborted = np.asarray(
+        pc.fill_null(pc.equal(state, "RSTO"), False).to_numpy(zero_copy_only=False), dtype=bool
+    )
+    history = pc.fill_null(_texts(batch, "history"), "")
+    backscatter = pc.starts_with(history, "^").to_numpy(zero_copy_only=False)
+    return answered, answered & ~aborted, ~np.asarray(backscatter, dtype=bool)

@@ -22,10 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ppsguard.errors import InputError
-from ppsguard.flows.audit_columns import FlowColumns, Parsed, parse_texts
+from ppsguard.flows.audit_columns import AddressCache, FlowColumns, Parsed, parse_texts
 
 ANSWERED, OK, INITIATED = 1, 2, 4
 U32 = npt.NDArray[np.uint32]
+B = npt.NDArray[np.bool_]
 I64 = npt.NDArray[np.int64]
 
 
@@ -80,6 +81,19 @@ class AddressBook:
         )
 
 
+def flag_states(flags: npt.NDArray[np.integer]) -> tuple[B, B, B]:
+    """The flag bits as FlowColumns' answered, ok and initiated."""
+    return (flags & ANSWERED) != 0, (flags & OK) != 0, (flags & INITIATED) != 0
+
+
+def flagged_columns(batch: pa.RecordBatch, cache: AddressCache) -> FlowColumns:
+    """A batch whose conn_state, history and packet counts an engine's SQL has turned into the
+    flag bits of a column `flags` (`engines.tables.flags_sql`), its other columns as written:
+    addresses as texts, uid kept (the Spark engine's policy pass)."""
+    flags = np.asarray(batch.column("flags").to_numpy(zero_copy_only=False))
+    return FlowColumns.of(batch, cache, flag_states(flags))
+
+
 def coded_columns(batch: pa.RecordBatch, book: AddressBook) -> FlowColumns:
     """A coded batch (columns src, dst, ts, duration, port, protocol, flags) as FlowColumns;
     `orig_key` is the source's address number (for the dense peer sets)."""
@@ -88,7 +102,7 @@ def coded_columns(batch: pa.RecordBatch, book: AddressBook) -> FlowColumns:
     flags = np.asarray(batch.column("flags").to_numpy(zero_copy_only=False))
     n = batch.num_rows
     empty = pc.fill_null(pa.nulls(n, pa.string()), "")
-    answered = (flags & ANSWERED) != 0
+    answered, ok, initiated = flag_states(flags)
     return FlowColumns(
         n=n,
         ts=np.asarray(batch.column("ts").to_numpy(zero_copy_only=False), dtype=np.float64),
@@ -102,8 +116,8 @@ def coded_columns(batch: pa.RecordBatch, book: AddressBook) -> FlowColumns:
         protocol=np.asarray(batch.column("protocol").to_numpy(zero_copy_only=False), np.int64),
         protocol_text=empty,  # coded batches give no attempts (the scan pass reads them again)
         answered=answered,
-        ok=(flags & OK) != 0,
-        initiated=(flags & INITIATED) != 0,
+        ok=ok,
+        initiated=initiated,
         orig_key=book.origins.rank[src],
         orig_code=src,
     )

@@ -1,12 +1,15 @@
 """Small random flow sets for the engines' differential tests: seed-building traffic (allowed,
 refused, unanswered, unauthorized, undocumented, outbound, backscatter, IPv6, scans), and
-probes (few sources trying few ports again and again, for the scan pass), every uid distinct.
+probes (few sources trying few ports again and again, for the scan pass), every uid distinct;
+and every combination of the columns an engine's SQL turns into flag bits (`state_cases`).
 Lab addresses only (198.18.0.0/15, 2001:db8::/32). Pure."""
 
 from __future__ import annotations
 
 import ipaddress
 import random
+
+import pyarrow as pa
 
 from ppsguard.model.flows import Flow
 
@@ -83,3 +86,44 @@ def probe_flows(rng: random.Random, count: int) -> list[Flow]:
             )
         )
     return flows
+
+
+def state_cases() -> pa.Table:
+    """Every combination of what decides a flow's flag bits (`flows.coded`): conn_state
+    (established, aborted by the originator, refused, unanswered, none), history (backscatter,
+    an opening, empty, none) and each packet count (none, 0, some), one flow each, uid distinct;
+    the other audit columns fixed."""
+    rows = [
+        (state, history, sent, answered)
+        for state in ("SF", "RSTO", "REJ", "S0", None)
+        for history in ("^dA", "ShAdDaFf", "", None)
+        for sent in (None, 0, 3)
+        for answered in (None, 0, 2)
+    ]
+    n = len(rows)
+    return pa.table(
+        {
+            "ts": pa.array([float(i) for i in range(n)]),
+            "uid": pa.array([f"C{i:05d}" for i in range(n)]),
+            "id.orig_h": pa.array(["198.18.0.11"] * n),
+            "id.orig_p": pa.array([40000 + i for i in range(n)], pa.int64()),
+            "id.resp_h": pa.array(["198.18.0.1"] * n),
+            "id.resp_p": pa.array([80] * n, pa.int64()),
+            "proto": pa.array(["tcp"] * n),
+            "duration": pa.array([0.5] * n),
+            "conn_state": pa.array([r[0] for r in rows], pa.string()),
+            "history": pa.array([r[1] for r in rows], pa.string()),
+            "orig_pkts": pa.array([r[2] for r in rows], pa.int64()),
+            "resp_pkts": pa.array([r[3] for r in rows], pa.int64()),
+        }
+    )
+
+
+def flags_read_from_texts(table: pa.Table) -> dict[str, int]:
+    """Per uid, the flag bits `FlowColumns.of` reads from `table`'s texts and counts."""
+    from ppsguard.flows.audit_columns import AddressCache, FlowColumns
+    from ppsguard.flows.coded import ANSWERED, INITIATED, OK
+
+    cols = FlowColumns.of(table.combine_chunks().to_batches()[0], AddressCache())
+    bits = ANSWERED * cols.answered + OK * cols.ok + INITIATED * cols.initiated
+    return dict(zip(table.column("uid").to_pylist(), bits.tolist(), strict=True))

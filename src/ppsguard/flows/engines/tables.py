@@ -17,7 +17,8 @@ The DuckDB engine's other queries are described in `engines.duck`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -79,14 +80,30 @@ def relation_sql(sources: Sources) -> str:
     return " UNION ALL BY NAME ".join(parts)
 
 
-def _cast(present: set[str], name: str, sql_type: str) -> str:
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What differs between DuckDB's SQL and Spark's in the expressions both engines run
+    (`flags_sql`): how a column is named, the text type, the prefix test."""
+
+    name: Callable[[str], str]
+    text: str
+    starts_with: str
+
+
+DUCKDB = Dialect(lambda name: f'"{name}"', "VARCHAR", "starts_with")
+
+
+def _cast(present: set[str], name: str, sql_type: str, dialect: Dialect = DUCKDB) -> str:
     """A column of the relation as `sql_type`, NULL when no source has it."""
-    return f'CAST("{name}" AS {sql_type})' if name in present else f"CAST(NULL AS {sql_type})"
+    if name not in present:
+        return f"CAST(NULL AS {sql_type})"
+    return f"CAST({dialect.name(name)} AS {sql_type})"
 
 
-def _initiated(present: set[str]) -> str:
+def _initiated(present: set[str], dialect: Dialect = DUCKDB) -> str:
     """A real opening, not backscatter picked up mid-stream: `FlowColumns.initiated`."""
-    return f"NOT starts_with(coalesce({_cast(present, 'history', 'VARCHAR')}, ''), '^')"
+    history = _cast(present, "history", dialect.text, dialect)
+    return f"NOT {dialect.starts_with}(coalesce({history}, ''), '^')"
 
 
 def addresses_sql(sources: Sources) -> str:
@@ -98,29 +115,35 @@ def addresses_sql(sources: Sources) -> str:
     )
 
 
-def _answered_ok(present: set[str]) -> tuple[str, str]:
+def _answered_ok(present: set[str], dialect: Dialect = DUCKDB) -> tuple[str, str]:
     """`FlowColumns.answered` and `.ok` (answered, not aborted by the originator) in SQL."""
-    state = _cast(present, "conn_state", "VARCHAR")
+    state = _cast(present, "conn_state", dialect.text, dialect)
     both = (
-        f"(coalesce({_cast(present, 'orig_pkts', 'BIGINT')}, 0) <> 0 "
-        f"AND coalesce({_cast(present, 'resp_pkts', 'BIGINT')}, 0) <> 0)"
+        f"(coalesce({_cast(present, 'orig_pkts', 'BIGINT', dialect)}, 0) <> 0 "
+        f"AND coalesce({_cast(present, 'resp_pkts', 'BIGINT', dialect)}, 0) <> 0)"
     )
     established = ", ".join(_quote(s) for s in ESTABLISHED)
     answered = f"(CASE WHEN {state} IS NULL THEN {both} ELSE {state} IN ({established}) END)"
     return answered, f"({answered} AND NOT coalesce({state} = 'RSTO', false))"
 
 
-def coded_sql(sources: Sources) -> str:
-    """Every flow coded (`flows.coded`): address texts as their numbers in the tables
-    pps_orig and pps_resp (h, i), the protocol as its code, conn_state, history and packets as
-    flag bits: the rules of `FlowColumns.of`, written in SQL."""
-    present = set(sources.columns)
-    answered, ok = _answered_ok(present)
-    initiated = _initiated(present)
-    flags = " + ".join(
+def flags_sql(present: set[str], dialect: Dialect = DUCKDB) -> str:
+    """conn_state, history and the packet counts as the flag bits of `flows.coded` (0-7): the
+    rules of `FlowColumns.of`, written in SQL, for the columns in `present`."""
+    answered, ok = _answered_ok(present, dialect)
+    initiated = _initiated(present, dialect)
+    return " + ".join(
         f"(CASE WHEN {test} THEN {bit} ELSE 0 END)"
         for test, bit in ((answered, ANSWERED), (ok, OK), (initiated, INITIATED))
     )
+
+
+def coded_sql(sources: Sources) -> str:
+    """Every flow coded (`flows.coded`): address texts as their numbers in the tables
+    pps_orig and pps_resp (h, i), the protocol as its code, conn_state, history and packets as
+    flag bits (`flags_sql`)."""
+    present = set(sources.columns)
+    flags = flags_sql(present)
     codes = " ".join(f"WHEN {_quote(name)} THEN {i}" for i, name in enumerate(PROTOCOL_NAMES))
     return (
         "SELECT o.i AS src, r.i AS dst, "  # noqa: S608 -- names ours, paths quoted
