@@ -20,6 +20,7 @@ from ppsguard.firewall.apply import apply_table
 from ppsguard.firewall.nft import Runner
 from ppsguard.firewall.watchdog import StateDir
 from ppsguard.lab.hosts import Host
+from ppsguard.testing.waiting import wait_for
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml"
 OTHER_TABLE = """table ip other {
@@ -38,15 +39,6 @@ def _normal(text: str) -> str:
 def _table(text: str, family: str, name: str) -> str:
     match = re.search(rf"^table {family} {name} {{\n.*?^}}\n", text, re.S | re.M)
     return match.group(0) if match else ""
-
-
-def _wait_for(predicate, seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def _log(state: Path, netns: str) -> list[dict]:
@@ -113,11 +105,11 @@ def test_no_confirm_restores_previous(lab_factory, tmp_path, previous: str) -> N
     )
     assert done.returncode == 0, done.stderr
     assert "inet ppsguard" in ruleset(fw)
-    assert _wait_for(lambda: "inet ppsguard" not in ruleset(fw), 30)
+    assert wait_for(lambda: "inet ppsguard" not in ruleset(fw), 30)
     assert _normal(ruleset(fw)) == before
     if previous == "empty":
         assert ruleset(fw).strip() == ""
-    assert _wait_for(lambda: _log(tmp_path, fw.netns)[-1]["action"] == "watchdog-rollback", 30)
+    assert wait_for(lambda: _log(tmp_path, fw.netns)[-1]["action"] == "watchdog-rollback", 30)
 
 
 @pytest.mark.lab
@@ -167,7 +159,7 @@ def test_killing_the_apply_session_still_restores(lab_factory, tmp_path) -> None
     )
     os.close(slave)
     try:
-        assert _wait_for(lambda: "inet ppsguard" in ruleset(fw), 20)
+        assert wait_for(lambda: "inet ppsguard" in ruleset(fw), 20)
         assert process.poll() is None, "apply should be waiting at its prompt"
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
@@ -176,7 +168,7 @@ def test_killing_the_apply_session_still_restores(lab_factory, tmp_path) -> None
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
-    assert _wait_for(lambda: "inet ppsguard" not in ruleset(fw), 30)
+    assert wait_for(lambda: "inet ppsguard" not in ruleset(fw), 30)
     assert _normal(ruleset(fw)) == before
 
 
@@ -227,11 +219,11 @@ def test_rollback_with_iptables_nft_tables_that_do_not_reload(lab_factory, tmp_p
         ["policy", "apply", str(SEED), "--netns", fw.netns, "--confirm-within", "10"], str(tmp_path)
     )
     assert done.returncode == 0, done.stderr
-    assert _wait_for(lambda: "inet ppsguard" not in ruleset(fw), 30)
+    assert wait_for(lambda: "inet ppsguard" not in ruleset(fw), 30)
     assert _normal(ruleset(fw)) == before
     assert fw.run(["iptables-save"]).stdout.count("--name ssh") == 1
     # the watchdog writes its log line after the restore: wait for that too
-    assert _wait_for(lambda: _log(tmp_path, fw.netns)[-1]["action"] != "apply", 10)
+    assert wait_for(lambda: _log(tmp_path, fw.netns)[-1]["action"] != "apply", 10)
     last = _log(tmp_path, fw.netns)[-1]
     assert last["action"] == "watchdog-rollback" and last["restored"] == "owned-table"
 

@@ -22,6 +22,7 @@ import pytest
 from test_firewall_helpers import pps
 
 from ppsguard.lab.hosts import Host
+from ppsguard.testing.waiting import wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -56,15 +57,6 @@ def _rules_of(save: str) -> list[str]:
 
 def _rules(fw: Host, backend: str) -> list[str]:
     return _rules_of(_save(fw, backend))
-
-
-def _wait_for(predicate, seconds: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def _log(state: Path, netns: str) -> list[dict]:  # type: ignore[type-arg]
@@ -161,7 +153,7 @@ def test_killed_apply_is_rolled_back_by_the_watchdog(  # type: ignore[no-untyped
     )
     os.close(slave)
     try:
-        assert _wait_for(lambda: len(_log(tmp_path, fw.netns)) > applies, 20)
+        assert wait_for(lambda: len(_log(tmp_path, fw.netns)) > applies, 20)
         assert _rules(fw, backend) != _rules_of(before)
         assert process.poll() is None, "apply should be waiting at its prompt"
         os.killpg(process.pid, signal.SIGKILL)
@@ -172,11 +164,11 @@ def test_killed_apply_is_rolled_back_by_the_watchdog(  # type: ignore[no-untyped
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
     # (the legacy ip6 filter table the apply created stays, empty: the kernel keeps it)
-    assert _wait_for(lambda: _rules(fw, backend) == _rules_of(before), 30), _save(fw, backend)
+    assert wait_for(lambda: _rules(fw, backend) == _rules_of(before), 30), _save(fw, backend)
     if previous == "absent":
         assert "PPSGUARD-INPUT" not in before
     # the watchdog writes its log line after the restore: wait for that too
-    assert _wait_for(lambda: _log(tmp_path, fw.netns)[-1]["action"] != "apply", 10)
+    assert wait_for(lambda: _log(tmp_path, fw.netns)[-1]["action"] != "apply", 10)
     last = _log(tmp_path, fw.netns)[-1]
     assert last["action"] == "watchdog-rollback"
     assert last["restored"] == f"owned-chains ({backend})"

@@ -17,13 +17,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from test_firewall_helpers import pps, ruleset
 
 from ppsguard.lab.hosts import Host
+from ppsguard.testing.waiting import wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -42,15 +42,6 @@ case " $* " in *" -c "*) exec {nft} "$@";; esac
 if [ "$1" = "-f" ]; then echo "$$" >> "{mark}"; sleep 2; fi
 exec {nft} "$@"
 """
-
-
-def _wait_for(predicate, seconds: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _log(state: Path, netns: str) -> list[dict]:  # type: ignore[type-arg]
@@ -108,7 +99,7 @@ def test_signal_during_the_load_still_rolls_back(
         start_new_session=True,
     )
     try:
-        assert _wait_for(mark.exists, 60), "the load never started"
+        assert wait_for(mark.exists, 60), "the load never started"
         # The moment the new rules are being loaded, the rollback owner already exists.
         pending = json.loads((state / f"netns-{fw.netns}" / "pending.json").read_text())
         watchdog = int(pending["watchdog_pid"])
@@ -132,11 +123,11 @@ def test_signal_during_the_load_still_rolls_back(
         assert [row["action"] for row in _log(state, fw.netns)] == ["apply"]
     else:
         # the load goes on without its parent; the table arrives, then the watchdog removes it
-        assert _wait_for(lambda: "table inet ppsguard" in ruleset(fw), 20)
-    assert _wait_for(lambda: "table inet ppsguard" not in ruleset(fw), 40)
+        assert wait_for(lambda: "table inet ppsguard" in ruleset(fw), 20)
+    assert wait_for(lambda: "table inet ppsguard" not in ruleset(fw), 40)
     assert ruleset(fw) == before
-    assert _wait_for(lambda: _log(state, fw.netns)[-1]["action"] == "watchdog-rollback", 10)
-    assert _wait_for(lambda: not _alive(watchdog), 10)
+    assert wait_for(lambda: _log(state, fw.netns)[-1]["action"] == "watchdog-rollback", 10)
+    assert wait_for(lambda: not _alive(watchdog), 10)
 
 
 def test_window_must_be_finite_and_bounded(lab_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -234,13 +225,13 @@ def test_table_added_during_the_window_survives_the_rollback(lab_factory, tmp_pa
         "policy accept;\n\t\tip daddr 198.18.0.200 tcp dport 8080 accept\n\t}\n}\n"
     )
     fw.run(["nft", "add", "rule", "ip", "other", "input", "tcp", "dport", "9999", "drop"])
-    assert _wait_for(lambda: "table inet ppsguard" not in ruleset(fw), 40)
+    assert wait_for(lambda: "table inet ppsguard" not in ruleset(fw), 40)
     after = ruleset(fw)
     assert "table ip docker_like" in after and "198.18.0.200" in after
     assert "tcp dport 9999 drop" in after  # a change to another table during the window stays
     assert "198.18.0.66" in after
     # the watchdog writes its log line after the restore: wait for that too
-    assert _wait_for(lambda: _log(tmp_path, fw.netns)[-1]["action"] != "apply", 10)
+    assert wait_for(lambda: _log(tmp_path, fw.netns)[-1]["action"] != "apply", 10)
     last = _log(tmp_path, fw.netns)[-1]
     assert last["action"] == "watchdog-rollback" and last["restored"] == "owned-table"
 
@@ -267,5 +258,5 @@ def test_a_rejected_apply_keeps_the_open_window(lab_factory, tmp_path: Path) -> 
     with pytest.raises(InputError):
         apply_table(bad, runner=Runner(netns=fw.netns), state=state, window=10.0, force=True)
     assert ruleset(fw) == with_a
-    assert _wait_for(lambda: "table inet ppsguard" not in ruleset(fw), 40)
+    assert wait_for(lambda: "table inet ppsguard" not in ruleset(fw), 40)
     assert ruleset(fw) == before

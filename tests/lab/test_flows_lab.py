@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from ppsguard.lab.hosts import HostSpec
+from ppsguard.testing.waiting import wait_for
 
 COUNT = r"\s+(\d+)\s+(\d+) bytes"
 CONV = re.compile(r"^(\S+):(\d+)\s+<->\s+(\S+):(\d+)" + COUNT * 3)
@@ -150,15 +151,6 @@ def _capture_for_export(path: Path) -> None:
     write_pcap(path, [(1000.0 + i * 0.001, f) for i, f in enumerate(frames)])
 
 
-def _wait_for(predicate, seconds: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def _receive_queues(ports: tuple[int, ...]) -> dict[int, int]:
     """Bytes waiting to be read on each of `ports` that a UDP socket is bound to."""
     out = subprocess.run(
@@ -211,7 +203,7 @@ def test_softflowd_exports_agree_with_nfdump(tmp_path: Path, version: str) -> No
     ports = (ours_port, theirs_port)
     try:
         # both collectors are bound before anything is sent (an export sent earlier is lost)
-        assert _wait_for(lambda: set(_receive_queues(ports)) == set(ports)), _receive_queues(ports)
+        assert wait_for(lambda: set(_receive_queues(ports)) == set(ports)), _receive_queues(ports)
         for port in ports:
             subprocess.run(
                 ["softflowd", "-r", str(capture), "-n", f"127.0.0.1:{port}", "-v", version, "-d"],
@@ -221,7 +213,7 @@ def test_softflowd_exports_agree_with_nfdump(tmp_path: Path, version: str) -> No
             )
         # loopback queues each export as it is sent: both have read them all before they are
         # stopped (what is left unread then is lost)
-        assert _wait_for(lambda: _receive_queues(ports) == dict.fromkeys(ports, 0))
+        assert wait_for(lambda: _receive_queues(ports) == dict.fromkeys(ports, 0))
     finally:
         collector.send_signal(signal.SIGTERM)
         nfcapd.send_signal(signal.SIGTERM)
