@@ -70,8 +70,9 @@ POLICY_INPUTS = ("ts", "uid", "duration", "id.orig_h", "id.resp_h", "id.resp_p",
 def flagged(frame: Any) -> Any:
     """The policy pass's columns of `frame`, with conn_state, history and the packet counts as
     flag bits (`tables.flags_sql`, the SQL the DuckDB engine runs too): four columns, three of
-    them texts, leave the JVM as one byte. Spark's Arrow export of the texts was most of the
-    pass: on 2M flows (local[2], 2026-12) the pass took 3.9-4.0 s with them, 3.2 s without."""
+    them texts, leave the JVM as one byte, and id.orig_p (unread) stays. Spark's Arrow export
+    of the texts is most of the pass: on 2M flows (local[2], 2026-12, old and new alternating)
+    the pass took 3.2-4.1 s with every column, 3.0-3.3 s so."""
     from pyspark.sql import functions as f
 
     present = {name.replace("__", ".") for name in frame.columns}
