@@ -8,7 +8,6 @@ import json
 import re
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -74,9 +73,11 @@ class Hook(BaseHTTPRequestHandler):
     calls = 0
     received: ClassVar[list[dict[str, object]]] = []
     lock = threading.Lock()
+    gate = threading.Event()  # the receiver answers nothing until the test opens it
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Hook.gate.wait(60)
         with Hook.lock:
             Hook.calls += 1
             failing = Hook.calls <= Hook.fail_first
@@ -94,12 +95,15 @@ def test_webhook_retries_through_failures_without_duplicates() -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        sink = WebhookSink(f"http://127.0.0.1:{server.server_port}/hook", timeout=2.0)
-        started = time.monotonic()
-        for n in range(3):
-            sink.send(alert(n))
-        assert time.monotonic() - started < 1.0  # sending never waits for the receiver
-        sink.close(wait=20)
+        # a sender that waited for the receiver would hang here: it answers nothing yet, and
+        # the sink would wait for it up to its timeout (a bound, never a measure)
+        sink = WebhookSink(f"http://127.0.0.1:{server.server_port}/hook", timeout=30.0)
+        sending = threading.Thread(target=lambda: [sink.send(alert(n)) for n in range(3)])
+        sending.start()
+        sending.join(10)
+        assert not sending.is_alive(), "send waited for the receiver"
+        Hook.gate.set()
+        sink.close(wait=30)
     finally:
         server.shutdown()
         server.server_close()
