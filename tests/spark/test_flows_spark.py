@@ -24,6 +24,7 @@ from ppsguard.flows.engines.sources import expand
 from ppsguard.flows.engines.spark import SparkEngine, flagged
 from ppsguard.registry.load import load_registry
 from ppsguard.testing.flowsets import (
+    STATE_COLUMNS_DROPPED,
     flags_read_from_texts,
     probe_flows,
     random_flows,
@@ -153,9 +154,7 @@ def test_the_progress_bar_is_fed_by_the_status_tracker(
     assert re.search(r"spark stage [0-9,]+ .*\d+/\d+", text), text[-500:]
 
 
-@pytest.mark.parametrize(
-    "dropped", [(), ("conn_state", "history"), ("conn_state", "orig_pkts", "resp_pkts")]
-)
+@pytest.mark.parametrize("dropped", STATE_COLUMNS_DROPPED)
 def test_spark_flag_bits_say_what_the_texts_say(
     spark_engine: SparkEngine, tmp_path: Path, dropped: tuple[str, ...]
 ) -> None:

@@ -23,6 +23,7 @@ from ppsguard.flows.engines.sources import expand
 from ppsguard.model.flows import Flow
 from ppsguard.registry.load import load_registry, parse_registry
 from ppsguard.testing.flowsets import (
+    STATE_COLUMNS_DROPPED,
     flags_read_from_texts,
     probe_flows,
     random_flows,
@@ -406,9 +407,7 @@ def test_contacts_with_other_hosts_do_not_hide_a_scan_of_this_one(tmp_path: Path
         assert document(run_audit(engine, registry, expand([str(path)]), "web")) == expected
 
 
-@pytest.mark.parametrize(
-    "dropped", [(), ("conn_state", "history"), ("conn_state", "orig_pkts", "resp_pkts")]
-)
+@pytest.mark.parametrize("dropped", STATE_COLUMNS_DROPPED)
 def test_duckdb_flag_bits_say_what_the_texts_say(dropped: tuple[str, ...]) -> None:
     """`flags_sql` (DuckDB's dialect) against `FlowColumns.of`, on every combination of
     conn_state, history and packet counts, and with some of those columns absent."""

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from ppsguard.flows.audit_columns import AddressCache, FlowColumns, address_text
 from ppsguard.flows.coded import AddressBook, coded_columns, flagged_columns
 from ppsguard.flows.partial import EXAMPLES, Partial
+from ppsguard.flows.runs import run_starts
 from ppsguard.model.net import IPAddress, Protocol
 from ppsguard.model.registry import Action, HostPolicy, Registry
 from ppsguard.monitor.expectations import Expectations
@@ -325,11 +326,7 @@ class BatchAuditor:
         columns = [k[chosen] for k in key]
         order = np.lexsort((rank, ts, *reversed(columns)))
         ordered = [c[order] for c in columns]
-        change = np.zeros(order.shape[0], dtype=bool)
-        change[0] = True
-        for c in ordered:
-            change[1:] |= c[1:] != c[:-1]
-        starts = np.flatnonzero(change)
+        starts = np.flatnonzero(run_starts(ordered))
         ends = np.append(starts[1:], order.shape[0])
         # the first EXAMPLES flows of every group, fetched at once
         spots = starts[:, None] + np.arange(EXAMPLES)

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from ppsguard.flows.columns import Columns
 from ppsguard.flows.decode import ICMP, ICMP6, TCP
+from ppsguard.flows.runs import run_starts
 
 I64 = npt.NDArray[np.int64]
 SYN_FIN_RST, ACK = 0x07, 0x10
@@ -79,20 +80,12 @@ def _group(words: list[npt.NDArray[np.uint64]]) -> tuple[I64, npt.NDArray[np.boo
     """(order, first-of-group flags along it): by hash, exact on a collision."""
     order = np.argsort(_mix(words), kind="stable")
     sorted_words = [w[order] for w in words]
-    change = np.zeros(len(order), dtype=bool)
-    if len(order):
-        change[0] = True
-    for word in sorted_words:
-        change[1:] |= word[1:] != word[:-1]
+    change = run_starts(sorted_words)
     hashes = _mix(sorted_words)
     same_hash_new_key = change[1:] & (hashes[1:] == hashes[:-1])
     if same_hash_new_key.any():  # a collision (or interleaved keys): sort exactly instead
         order = np.lexsort(words[::-1])
-        sorted_words = [w[order] for w in words]
-        change[:] = False
-        change[0] = True
-        for word in sorted_words:
-            change[1:] |= word[1:] != word[:-1]
+        change = run_starts([w[order] for w in words])
     return order.astype(np.int64), change
 
 

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from ppsguard.errors import InputError
 from ppsguard.flows.audit_columns import AddressCache, FlowColumns, Parsed, parse_texts
+from ppsguard.flows.runs import sorted_runs
 
 ANSWERED, OK, INITIATED = 1, 2, 4
 U32 = npt.NDArray[np.uint32]
@@ -46,12 +47,7 @@ class Column:
             raise InputError(f"column {name}: a flow without an address")
         parsed = parse_texts(texts, name, cache)
         family, high, low = parsed
-        order = np.lexsort((low, high, family))
-        change = np.zeros(order.shape[0], dtype=bool)
-        change[:1] = True
-        for part in (family, high, low):
-            ordered = part[order]
-            change[1:] |= ordered[1:] != ordered[:-1]
+        order, change = sorted_runs([family, high, low])
         rank = np.empty(order.shape[0], dtype=np.int64)
         rank[order] = np.cumsum(change) - 1
         size = int(rank.max()) + 1 if rank.shape[0] else 0

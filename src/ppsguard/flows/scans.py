@@ -25,6 +25,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ppsguard.flows.runs import run_starts, sorted_runs
 from ppsguard.model.net import IPAddress
 from ppsguard.monitor.attempts import Attempt
 from ppsguard.monitor.detectors import Detectors
@@ -87,11 +88,7 @@ def source_groups(attempts: pa.Table, *, every: bool = False) -> Iterator[tuple[
         [(c, "ascending") for c in ("src_family", "src_high", "src_low", *_ORDER)]
     )
     keys = [ordered.column(c).to_numpy() for c in ("src_family", "src_high", "src_low")]
-    change = np.zeros(ordered.num_rows, dtype=bool)
-    change[0] = True
-    for key in keys:
-        change[1:] |= key[1:] != key[:-1]
-    starts = np.flatnonzero(change)
+    starts = np.flatnonzero(run_starts(keys))
     possible = np.ones(starts.shape[0], dtype=bool) if every else could_scan(ordered, starts)
     ends = [*starts[1:].tolist(), ordered.num_rows]
     for start, end, kept in zip(starts.tolist(), ends, possible.tolist(), strict=True):
@@ -100,34 +97,13 @@ def source_groups(attempts: pa.Table, *, every: bool = False) -> Iterator[tuple[
             yield source, ordered.slice(start, end - start)
 
 
-def _varying(keys: list[npt.NDArray[np.generic]]) -> list[npt.NDArray[np.generic]]:
-    """The keys that take more than one value: a constant one (every address IPv4: its family
-    and high half) orders nothing, and each key costs a stable sort pass (of 5.6M contacts,
-    seven keys took 2.8 s)."""
-    return [key for key in keys if key.shape[0] and (key[1:] != key[:-1]).any()]
-
-
-def _sorted_runs(keys: list[npt.NDArray[np.generic]]) -> tuple[npt.NDArray[np.intp], B]:
-    """The stable order of the rows by `keys` (the first the most significant), and per row of
-    that order whether it starts a run of equal keys."""
-    varying = _varying(keys)
-    n = keys[0].shape[0]
-    order = np.lexsort(varying[::-1]) if varying else np.arange(n)
-    change = np.zeros(n, dtype=bool)
-    change[:1] = True
-    for key in varying:
-        ordered_key = key[order]
-        change[1:] |= ordered_key[1:] != ordered_key[:-1]
-    return order, change
-
-
 def _firsts(ordered: pa.Table, group: npt.NDArray[np.int64], names: tuple[str, ...]) -> B:
     """Per row of `ordered` (in the detector's order): whether it is its source's first attempt
     on its value of `names`."""
     keys = [ordered.column(c).to_numpy() for c in names]
     # stable: the earliest attempt leads each key (np.unique(axis=0) sorted rows as bytes:
     # 0.39 s of 475k attempts)
-    order, change = _sorted_runs([group, *keys])
+    order, change = sorted_runs([group, *keys])
     first = np.zeros(order.shape[0], dtype=bool)
     first[order[change]] = True
     return first
@@ -210,7 +186,7 @@ def possible_scanners(contacts: pa.Table) -> list[int]:
         _numbers(contacts, "t_fail", math.nan) == t,
     )
     keys = [_numbers(contacts, "k"), t, *(_numbers(contacts, c) for c in _CONTACT)]
-    order, new = _sorted_runs(keys)  # NaN times never equal: each is its own contact
+    order, new = sorted_runs(keys)  # NaN times never equal: each is its own contact
     keys = [key[order] for key in keys]
     starts = np.flatnonzero(new)
     succeeded = np.logical_or.reduceat(at_ok[order], starts)
@@ -222,9 +198,7 @@ def possible_scanners(contacts: pa.Table) -> list[int]:
             **dict(zip(_CONTACT, contact, strict=True)),
         }
     )  # fmt: skip
-    change = np.ones(sources.shape[0], dtype=bool)
-    change[1:] = sources[1:] != sources[:-1]
-    first = np.flatnonzero(change)
+    first = np.flatnonzero(run_starts([sources]))
     possible, contacted = _walks(walked, first)  # a later time of a contact is no contact
     found = set(sources[first][possible].tolist())
     return sorted(found | set(sources[succeeded & failed & contacted].tolist()))

@@ -88,6 +88,10 @@ def probe_flows(rng: random.Random, count: int) -> list[Flow]:
     return flows
 
 
+# `state_cases` without some of those columns (a table of flows need not carry them)
+STATE_COLUMNS_DROPPED = ((), ("conn_state", "history"), ("conn_state", "orig_pkts", "resp_pkts"))
+
+
 def state_cases() -> pa.Table:
     """Every combination of what decides a flow's flag bits (`flows.coded`): conn_state
     (established, aborted by the originator, refused, unanswered, none), history (backscatter,
