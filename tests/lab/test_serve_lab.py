@@ -112,6 +112,8 @@ def test_fleet_building_card_live_and_explain(lab_factory: Any, tmp_path: Path) 
         live = b.new_page(viewport={"width": 1400, "height": 800})
         live.goto(desk.url + "/live")
         live.wait_for_selector("body[data-live=open]", timeout=10_000)
+        # the building follows the stream too: a knock before it connected would be missed
+        page.wait_for_selector("#building[data-live-state=open]", timeout=10_000)
         nmap = scanner.run(
             ["nmap", "-sS", "-n", "-Pn", "-T4", "-p", "1-200", str(target.ipv4)], check=False
         )

@@ -233,6 +233,8 @@
       canvas.dataset.knocks = String(Number(canvas.dataset.knocks || 0) + 1);
       later();
     };
+    source.addEventListener("ready", function () { canvas.dataset.liveState = "open"; });
+    source.addEventListener("error", function () { canvas.dataset.liveState = "reconnecting"; });
     source.addEventListener("alert", knock);
     source.addEventListener("event", knock);
   }
