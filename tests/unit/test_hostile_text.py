@@ -11,6 +11,7 @@ BEL, an OSC hyperlink, or lose the literal `[link=...]` text to markup.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import socket
@@ -156,8 +157,11 @@ def banner_port() -> Iterator[int]:
         yield server.getsockname()[1]
     finally:
         stop.set()
+        with contextlib.suppress(OSError):  # close() alone does not wake a blocked accept()
+            server.shutdown(socket.SHUT_RDWR)
         server.close()
         thread.join(timeout=5)
+        assert not thread.is_alive()
 
 
 @pytest.mark.parametrize("terminal", [False, True], ids=["piped", "terminal"])
