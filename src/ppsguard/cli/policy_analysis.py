@@ -105,7 +105,10 @@ def register(group: typer.Typer) -> None:
         console.print(line)
         console.print(visible(result.reason, keep_newlines=True))
 
-    @group.command("lint")
+    @group.command(
+        "lint",
+        short_help="Check a registry: contradictions, shadowed or risky entries, waivers.",
+    )
     def lint_command(
         registry: RegistryArg,
         json_out: Annotated[

@@ -69,7 +69,11 @@ def read_token(path: Path) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("serve", help=HELP)
+    @app.command(
+        "serve",
+        help=HELP,
+        short_help="Serve the guard's desk: fleet, buildings, live alerts, registry, reports.",
+    )
     def serve(  # noqa: PLR0917 - Typer maps parameters to options
         store: ReadStoreOption = None,
         listen: Annotated[

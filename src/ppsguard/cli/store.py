@@ -80,6 +80,7 @@ def register(app: typer.Typer) -> None:
         "(e.g. while the store was down). The host is this machine (in --netns) unless the "
         "document names one or --hostname/--machine-id say which; importing the same document "
         "twice records it once.",
+        short_help="Record a document saved earlier with --json (e.g. while the store was down).",
     )
     def import_command(  # noqa: PLR0917 - Typer maps parameters to options
         file: Annotated[Path, typer.Argument(help="The saved JSON document.")],
