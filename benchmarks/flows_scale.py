@@ -16,6 +16,7 @@ start-up within 2x of DuckDB. Ends with the cluster size for 10 billion flows a 
 hour, from the measured per-core rate. Bounded: sizes are fixed; the run takes minutes.
 
     .venv/bin/python benchmarks/flows_scale.py [--quick] [--huge] [--no-spark] [--repeat N]
+        [--spark-max ROWS]   # Spark runs on sizes up to ROWS (default 2M; 20M takes ~3 min)
 """
 
 from __future__ import annotations
