@@ -26,9 +26,13 @@ from ppsguard.registry.load import load_registry
 from ppsguard.testing.flowsets import (
     STATE_COLUMNS_DROPPED,
     flags_read_from_texts,
+    odd_tables,
     probe_flows,
     random_flows,
     state_cases,
+)
+from ppsguard.testing.flowsets import (
+    bad_tables as bad_flow_tables,
 )
 from ppsguard.testing.spark import SparkCluster, require_spark
 
@@ -107,6 +111,52 @@ def test_a_bad_value_on_an_executor_is_the_same_one_line_error(
     assert messages[0] == messages[1] == "column id.orig_h: not an IP address: 'not-an-address'"
 
 
+def test_odd_tables_give_the_local_document_and_bad_ones_the_same_error(
+    spark_engine: SparkEngine, tmp_path: Path
+) -> None:
+    """No rows and columns typed null (`odd_tables`): the local document; flows without an
+    address or with times that are not finite (`bad_tables`): the local engine's error."""
+    good = tmp_path / "good.parquet"
+    write_parquet(random_flows(random.Random(8), 120), good)
+    table = pq.read_table(good)
+    for kind, odd in odd_tables(table).items():
+        path = tmp_path / f"{kind}.parquet"
+        pq.write_table(odd, path)
+        sources = expand([str(path)])
+        local = document(run_audit("local", REGISTRY, sources, "building"))
+        assert document(spark_engine.audit(REGISTRY, sources, "building")) == local, kind
+    for kind, (bad, message) in bad_flow_tables(table).items():
+        path = tmp_path / f"{kind}.parquet"
+        pq.write_table(bad, path)
+        with pytest.raises(InputError) as caught:
+            spark_engine.audit(REGISTRY, expand([str(path)]), "building")
+        assert str(caught.value) == message, kind
+
+
+def test_a_bad_value_is_one_line_on_stderr_from_the_spark_command(tmp_path: Path) -> None:
+    """Spark's default log printed about 45 lines for this (its start-up notes, a native
+    library warning, the executor's Python traceback) before pps's one line. The driver's log
+    is quiet now (`spark_log4j2.properties`); what may remain is the JVM's own note about
+    incubator modules, which no log setting reaches."""
+    require_spark()
+    good = tmp_path / "good.parquet"
+    write_parquet(random_flows(random.Random(9), 20), good)
+    path = tmp_path / "no-address.parquet"
+    pq.write_table(bad_flow_tables(pq.read_table(good))["no-address"][0], path)
+    done = subprocess.run(
+        [sys.executable, "-m", "ppsguard", "flows", "audit", str(SEED), str(path),
+         "--host", "building", "--engine", "spark", "--spark-master", "local[1]"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = [
+        line for line in done.stderr.splitlines()
+        if not line.startswith("WARNING: Using incubator modules")
+    ]  # fmt: skip
+    assert lines == ["pps: error: column id.resp_h: a flow without an address"], done.stderr
+    assert done.stdout == ""
+
+
 def test_the_audit_submitted_to_a_standalone_cluster_equals_local(tmp_path: Path) -> None:
     require_spark()
     flows = random_flows(random.Random(5), 400)
@@ -126,6 +176,7 @@ def test_the_audit_submitted_to_a_standalone_cluster_equals_local(tmp_path: Path
         cluster.stop()
     assert done.returncode == 1, done.stderr[-2000:]
     assert json.loads(done.stdout) == expected
+    assert "log4j" not in done.stderr and " WARN " not in done.stderr  # the driver is quiet
 
 
 def test_the_progress_bar_is_fed_by_the_status_tracker(

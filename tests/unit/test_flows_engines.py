@@ -8,6 +8,7 @@ import ipaddress
 import random
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ppsguard.errors import InputError
 from ppsguard.flows.audit import audit_flows, document
 from ppsguard.flows.columnar import write_parquet
 from ppsguard.flows.engines import run_audit
@@ -25,9 +27,13 @@ from ppsguard.registry.load import load_registry, parse_registry
 from ppsguard.testing.flowsets import (
     STATE_COLUMNS_DROPPED,
     flags_read_from_texts,
+    odd_tables,
     probe_flows,
     random_flows,
     state_cases,
+)
+from ppsguard.testing.flowsets import (
+    bad_tables as bad_flow_tables,
 )
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml"
@@ -149,6 +155,40 @@ def test_a_bad_address_value_names_the_column(tmp_path: Path) -> None:
             ValueError, match=r"column id\.orig_h: not an IP address: '198\.18\.0\.300'"
         ):
             run_audit(engine, REGISTRY, expand([str(bad)]), "building")
+
+
+@pytest.mark.parametrize("kind", ["empty", "null-typed"])
+def test_odd_tables_give_one_document_from_every_engine(tmp_path: Path, kind: str) -> None:
+    """Found by a sweep of odd tables: DuckDB's engine crashed on a table with no rows, the
+    local one on a column typed null (pyarrow's type for a column of nothing but None). A
+    column typed null reads as absent."""
+    good = tmp_path / "good.parquet"
+    write_parquet(random_flows(random.Random(8), 120), good)
+    path = tmp_path / f"{kind}.parquet"
+    pq.write_table(odd_tables(pq.read_table(good))[kind], path)
+    documents = [
+        document(run_audit(engine, REGISTRY, expand([str(path)]), "building"))
+        for engine in ("local", "duckdb")
+    ]
+    assert documents[0] == documents[1]
+    assert documents[0]["flows"] == (0 if kind == "empty" else 120)
+
+
+@pytest.mark.parametrize("kind", ["no-address", "not-finite"])
+def test_flows_without_an_address_or_a_finite_time_are_one_error(tmp_path: Path, kind: str) -> None:
+    """Found by the same sweep: a responder column typed null crashed the local engine, and
+    infinite times printed NumPy's RuntimeWarning and made scans "from -inf to inf"."""
+    good = tmp_path / "good.parquet"
+    write_parquet(random_flows(random.Random(9), 40), good)
+    table, message = bad_flow_tables(pq.read_table(good))[kind]
+    path = tmp_path / f"{kind}.parquet"
+    pq.write_table(table, path)
+    for engine in ("local", "duckdb"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(InputError) as caught:
+                run_audit(engine, REGISTRY, expand([str(path)]), "building")
+        assert str(caught.value) == message, engine
 
 
 def test_a_csv_of_flows_reads_like_its_flows(tmp_path: Path) -> None:

@@ -220,9 +220,9 @@ class BatchAuditor:
     @staticmethod
     def _success(cols: FlowColumns) -> npt.NDArray[np.bool_]:
         """What the attempt tracker will decide: answered in time (see scans.ANSWER_TIMEOUT)."""
-        from ppsguard.flows.scans import ANSWER_TIMEOUT
+        from ppsguard.flows.scans import in_time
 
-        return cols.ok & (((cols.ts + cols.duration) - cols.ts) < ANSWER_TIMEOUT)
+        return in_time(cols.ok, cols.ts, cols.duration)
 
     def _inbound(self, cols: FlowColumns, rows: I64, part: Partial) -> None:
         src = tuple(a[rows] for a in cols.orig)

@@ -190,6 +190,8 @@ def _column(batch: pa.RecordBatch, name: str, *, decode: bool = True) -> pa.Arra
     if index < 0:
         return None
     column = batch.column(index)
+    if pa.types.is_null(column.type):  # all null, typed as such (pyarrow writes it so)
+        return None
     if decode and pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
     return column
@@ -235,6 +237,14 @@ class FlowColumns:
     initiated: B  # a real opening, not backscatter picked up mid-stream (history "^...")
     orig_key: I64 | None = None  # coded batches: the source's address number (`flows.coded`)
     orig_code: npt.NDArray[np.intp] | None = None  # coded batches: the source's text number
+
+    def __post_init__(self) -> None:
+        """Times and durations are finite: an infinite or NaN one is bad input, as a bad
+        address is (it had made scans "from -inf to inf", and engines order NaN apart). The
+        message names no value: which one an engine meets first depends on its order."""
+        for name, values in (("ts", self.ts), ("duration", self.duration)):
+            if not np.isfinite(values).all():
+                raise InputError(f"column {name}: a value that is NaN or infinite")
 
     @classmethod
     def of(

@@ -56,12 +56,20 @@ def _address(family: int, high: int, low: int) -> IPAddress:
 _SOURCE = ["src_family", "src_high", "src_low"]
 
 
+def in_time(ok: B, ts: npt.NDArray[np.float64], duration: npt.NDArray[np.float64]) -> B:
+    """The tracker's decision for each attempt: answered and not aborted (`ok`), within
+    ANSWER_TIMEOUT, computed as the tracker does. Times past 1e308 overflow to inf, which is
+    not in time, without NumPy's warning."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        found: B = ok & (((ts + duration) - ts) < ANSWER_TIMEOUT)
+    return found
+
+
 def succeeded(attempts: pa.Table | pa.RecordBatch) -> B:
     """Per attempt, the tracker's decision: answered, not aborted, within ANSWER_TIMEOUT."""
     ts, duration = attempts.column("ts").to_numpy(), attempts.column("duration").to_numpy()
     ok = np.asarray(attempts.column("ok").to_numpy(zero_copy_only=False), dtype=bool)
-    succeeded: B = ok & ((ts + duration) - ts < ANSWER_TIMEOUT)
-    return succeeded
+    return in_time(ok, ts, duration)
 
 
 def candidates(attempts: pa.Table) -> pa.Table:

@@ -1,7 +1,8 @@
 """Small random flow sets for the engines' differential tests: seed-building traffic (allowed,
 refused, unanswered, unauthorized, undocumented, outbound, backscatter, IPv6, scans), and
 probes (few sources trying few ports again and again, for the scan pass), every uid distinct;
-and every combination of the columns an engine's SQL turns into flag bits (`state_cases`).
+and every combination of the columns an engine's SQL turns into flag bits (`state_cases`); odd but
+valid tables (`odd_tables`) and bad ones (`bad_tables`).
 Lab addresses only (198.18.0.0/15, 2001:db8::/32). Pure."""
 
 from __future__ import annotations
@@ -131,3 +132,34 @@ def flags_read_from_texts(table: pa.Table) -> dict[str, int]:
     cols = FlowColumns.of(table.combine_chunks().to_batches()[0], AddressCache())
     bits = ANSWERED * cols.answered + OK * cols.ok + INITIATED * cols.initiated
     return dict(zip(table.column("uid").to_pylist(), bits.tolist(), strict=True))
+
+
+UNTYPED = ("ts", "duration", "conn_state", "history", "orig_pkts", "resp_pkts")
+
+
+def odd_tables(table: pa.Table) -> dict[str, pa.Table]:
+    """Valid tables of flows that are odd, made from `table` (a flows table with every
+    column): no rows ("empty"), and the time and the optional columns typed null, as pyarrow
+    types a column of nothing but None ("null-typed"). Each engine must give the same
+    document for each."""
+    untyped = table
+    for name in UNTYPED:
+        index = untyped.schema.get_field_index(name)
+        untyped = untyped.set_column(index, name, pa.nulls(table.num_rows))
+    return {"empty": table.slice(0, 0), "null-typed": untyped}
+
+
+def bad_tables(table: pa.Table) -> dict[str, tuple[pa.Table, str]]:
+    """Tables of flows each engine must refuse with the same one-line error (the error's
+    text beside each): a responder column typed null (flows without an address), and times
+    that are not finite (NaN, infinities)."""
+    index = table.schema.get_field_index("id.resp_h")
+    no_address = table.set_column(index, "id.resp_h", pa.nulls(table.num_rows))
+    odd = [float("nan"), float("inf"), float("-inf")]
+    times = [odd[i % 3] if i % 4 == 3 else t for i, t in enumerate(table.column("ts").to_pylist())]
+    index = table.schema.get_field_index("ts")
+    not_finite = table.set_column(index, "ts", pa.array(times, pa.float64()))
+    return {
+        "no-address": (no_address, "column id.resp_h: a flow without an address"),
+        "not-finite": (not_finite, "column ts: a value that is NaN or infinite"),
+    }

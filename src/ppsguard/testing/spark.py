@@ -67,8 +67,10 @@ class SparkCluster:
         return f"spark://127.0.0.1:{self.port}"
 
     def _env(self) -> dict[str, str]:
+        """Spark's default log for the daemons: `_wait` reads their INFO lines."""
+        inherited = {k: v for k, v in os.environ.items() if k != "LOG4J_CONFIGURATION_FILE"}
         return {
-            **os.environ,
+            **inherited,
             "SPARK_HOME": str(spark_home()),
             "SPARK_LOCAL_IP": "127.0.0.1",
             "SPARK_LOG_DIR": str(self.folder / "logs"),

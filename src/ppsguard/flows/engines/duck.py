@@ -48,7 +48,10 @@ from ppsguard.model.registry import Registry
 
 
 def _book(con: object, sources: Sources) -> AddressBook:
-    found = pa.Table.from_batches(list(batches(con, addresses_sql(sources), 1 << 20, sources)))
+    rows = list(batches(con, addresses_sql(sources), 1 << 20, sources))
+    if not rows:  # no flows
+        return AddressBook.of(pa.array([], pa.string()), pa.array([], pa.string()))
+    found = pa.Table.from_batches(rows)
     origins = np.asarray(found.column("g").to_numpy(zero_copy_only=False)) == 0
     return AddressBook.of(
         found.column("o").filter(pa.array(origins)).combine_chunks(),

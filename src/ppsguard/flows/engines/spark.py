@@ -49,6 +49,7 @@ from ppsguard.model.registry import Registry
 SIGNED = "src_family int, src_high long, src_low long, ts double, duration double, \
 dst_family int, dst_high long, dst_low long, port long, protocol string, ok boolean"
 FOUND = "source string, message string, count long"
+LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")  # the driver's log: quiet
 _UNSIGNED = ("src_high", "src_low", "dst_high", "dst_low")
 _KINDS = {"string": "text", "bigint": "integer", "int": "integer", "smallint": "integer",
           "tinyint": "integer", "double": "number", "float": "number", "void": "null"}  # fmt: skip
@@ -189,11 +190,17 @@ class SparkEngine:
             builder = builder.config("spark.driver.host", "127.0.0.1").config(
                 "spark.driver.bindAddress", "127.0.0.1"
             )
+        ours = "LOG4J_CONFIGURATION_FILE" not in os.environ  # the user's own log wins
+        if ours:  # read by the driver's JVM as it starts, and by no other
+            os.environ["LOG4J_CONFIGURATION_FILE"] = str(LOG_CONFIG)
         try:
             self.session = builder.getOrCreate()
         except Exception as exc:
             raise RuntimeFailure(f"Spark did not start: {str(exc).splitlines()[0]}") from exc
-        self.session.sparkContext.setLogLevel("ERROR")
+        finally:
+            if ours:
+                os.environ.pop("LOG4J_CONFIGURATION_FILE", None)
+        self.session.sparkContext.setLogLevel("FATAL")  # failures are ours to report
 
     def stop(self) -> None:
         if self.session is not None:
