@@ -191,6 +191,35 @@ def test_flows_without_an_address_or_a_finite_time_are_one_error(tmp_path: Path,
         assert str(caught.value) == message, engine
 
 
+def test_flows_read_names_the_column_of_a_bad_value(tmp_path: Path) -> None:
+    """`pps flows read` said `row 1: TypeError("float() argument must be a string or a real
+    number, not 'NoneType'")` for a row without a time, and wrote NaN times as null."""
+    good = tmp_path / "good.parquet"
+    write_parquet(random_flows(random.Random(9), 40), good)
+    table = pq.read_table(good)
+    cases = {
+        "no-address": (bad_flow_tables(table)["no-address"][0], "row 1: id.resp_h: no value"),
+        "not-finite": (bad_flow_tables(table)["not-finite"][0], "row 4: ts: NaN or infinite"),
+        "no-time": (odd_tables(table)["null-typed"], "row 1: ts: no value"),
+    }
+    bad_address = table.column("id.orig_h").to_pylist()
+    bad_address[1] = "198.18.0.300"
+    index = table.schema.get_field_index("id.orig_h")
+    cases["bad-address"] = (
+        table.set_column(index, "id.orig_h", pa.array(bad_address)),
+        "row 2: id.orig_h: not an IP address: '198.18.0.300'",
+    )
+    for kind, (bad, message) in cases.items():
+        path = tmp_path / f"{kind}.parquet"
+        pq.write_table(bad, path)
+        done = subprocess.run(
+            [sys.executable, "-m", "ppsguard", "flows", "read", str(path)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 2, kind
+        assert done.stderr == f"pps: error: {path}: {message}\n", kind
+
+
 def test_a_csv_of_flows_reads_like_its_flows(tmp_path: Path) -> None:
     """`pps flows read --csv` output, audited in place by the local and DuckDB engines."""
     flows = random_flows(random.Random(2), 100)

@@ -15,6 +15,8 @@ previous one intact. VPC Parquet uses the same column names as the text format (
 
 from __future__ import annotations
 
+import ipaddress
+import math
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -28,6 +30,7 @@ from ppsguard.errors import InputError
 from ppsguard.flows.records import FIELDS, flow_values
 from ppsguard.flows.stitch import OneWay, Stitcher
 from ppsguard.model.flows import Flow
+from ppsguard.model.net import IPAddress
 
 BATCH = 65_536
 _STRING, _INT, _FLOAT = pa.string(), pa.int64(), pa.float64()
@@ -95,8 +98,6 @@ def read_vpc_parquet(path: Path, name: str) -> Iterator[Flow]:
     missing = {"srcaddr", "dstaddr", "srcport", "dstport", "protocol"} - set(parquet.schema.names)
     if missing:
         raise InputError(f"VPC Parquet without column(s) {', '.join(sorted(missing))}", file=name)
-    import ipaddress
-
     stitcher = Stitcher(f"vpc:{name}")
     row_number = 0
     for batch in readable(parquet.iter_batches(batch_size=BATCH), name, "Parquet file"):
@@ -132,23 +133,46 @@ def read_flow_parquet(path: Path, name: str) -> Iterator[Flow]:
             row_number += 1
             try:
                 yield _flow_row(row, name)
-            except (ValueError, TypeError, KeyError) as exc:
-                raise InputError(f"row {row_number}: {exc!r}", file=name) from exc
+            except (ValueError, TypeError) as exc:
+                raise InputError(f"row {row_number}: {exc}", file=name) from exc
+
+
+def _needed(row: dict[str, Any], column: str) -> Any:
+    value = row.get(column)
+    if value is None:
+        raise ValueError(f"{column}: no value")
+    return value
+
+
+def _finite(value: Any, column: str) -> float:
+    """A time or duration: finite (NaN and infinities are refused as the audit refuses them)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{column}: NaN or infinite")
+    return number
+
+
+def _address(row: dict[str, Any], column: str) -> IPAddress:
+    text = str(_needed(row, column))
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"{column}: not an IP address: {text!r}") from None
 
 
 def _flow_row(row: dict[str, Any], name: str) -> Flow:
-    import ipaddress
-
+    """One row of a table of flows; a bad value is a ValueError naming its column."""
+    duration = row.get("duration")
     return Flow(
-        ts=float(row["ts"]),
-        uid=str(row["uid"]),
-        orig_h=ipaddress.ip_address(str(row["id.orig_h"])),
-        orig_p=ranged(int(row["id.orig_p"]), 0xFFFF, "id.orig_p"),
-        resp_h=ipaddress.ip_address(str(row["id.resp_h"])),
-        resp_p=ranged(int(row["id.resp_p"]), 0xFFFF, "id.resp_p"),
-        proto=str(row["proto"]),
+        ts=_finite(_needed(row, "ts"), "ts"),
+        uid=str(_needed(row, "uid")),
+        orig_h=_address(row, "id.orig_h"),
+        orig_p=ranged(int(_needed(row, "id.orig_p")), 0xFFFF, "id.orig_p"),
+        resp_h=_address(row, "id.resp_h"),
+        resp_p=ranged(int(_needed(row, "id.resp_p")), 0xFFFF, "id.resp_p"),
+        proto=str(_needed(row, "proto")),
         service=row.get("service"),
-        duration=row.get("duration"),
+        duration=None if duration is None else _finite(duration, "duration"),
         orig_bytes=row.get("orig_bytes"),
         resp_bytes=row.get("resp_bytes"),
         conn_state=row.get("conn_state"),
