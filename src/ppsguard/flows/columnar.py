@@ -16,7 +16,6 @@ previous one intact. VPC Parquet uses the same column names as the text format (
 from __future__ import annotations
 
 import ipaddress
-import math
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ppsguard.digits import ranged
+from ppsguard.digits import finite, ranged
 from ppsguard.errors import InputError
 from ppsguard.flows.records import FIELDS, flow_values
 from ppsguard.flows.stitch import OneWay, Stitcher
@@ -114,8 +113,8 @@ def read_vpc_parquet(path: Path, name: str) -> Iterator[Flow]:
                     protocol=_integer(row.get("protocol")),
                     packets=_integer(row.get("packets")),
                     size=_integer(row.get("bytes")),
-                    start=float(row.get("start") or 0),
-                    end=float(row.get("end") or 0),
+                    start=finite(row.get("start") or 0, "start"),
+                    end=finite(row.get("end") or 0, "end"),
                     action=None if row.get("action") in (None, "-") else str(row["action"]),
                 )
             except (ValueError, TypeError) as exc:
@@ -144,14 +143,6 @@ def _needed(row: dict[str, Any], column: str) -> Any:
     return value
 
 
-def _finite(value: Any, column: str) -> float:
-    """A time or duration: finite (NaN and infinities are refused as the audit refuses them)."""
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{column}: NaN or infinite")
-    return number
-
-
 def _address(row: dict[str, Any], column: str) -> IPAddress:
     text = str(_needed(row, column))
     try:
@@ -164,7 +155,7 @@ def _flow_row(row: dict[str, Any], name: str) -> Flow:
     """One row of a table of flows; a bad value is a ValueError naming its column."""
     duration = row.get("duration")
     return Flow(
-        ts=_finite(_needed(row, "ts"), "ts"),
+        ts=finite(_needed(row, "ts"), "ts"),
         uid=str(_needed(row, "uid")),
         orig_h=_address(row, "id.orig_h"),
         orig_p=ranged(int(_needed(row, "id.orig_p")), 0xFFFF, "id.orig_p"),
@@ -172,7 +163,7 @@ def _flow_row(row: dict[str, Any], name: str) -> Flow:
         resp_p=ranged(int(_needed(row, "id.resp_p")), 0xFFFF, "id.resp_p"),
         proto=str(_needed(row, "proto")),
         service=row.get("service"),
-        duration=None if duration is None else _finite(duration, "duration"),
+        duration=None if duration is None else finite(duration, "duration"),
         orig_bytes=row.get("orig_bytes"),
         resp_bytes=row.get("resp_bytes"),
         conn_state=row.get("conn_state"),

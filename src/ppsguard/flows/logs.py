@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from ppsguard.digits import ranged
+from ppsguard.digits import finite, ranged
 from ppsguard.errors import InputError
 from ppsguard.flows.stitch import OneWay, Stitcher
 from ppsguard.flows.table import make_uid
@@ -111,7 +111,7 @@ def _zeek_flow(record: dict[str, object], name: str) -> Flow:
         parents = [str(p) for p in raw_parents] if isinstance(raw_parents, list) else []
     duration = _value(record, "duration")
     return Flow(
-        ts=float(str(record["ts"])),
+        ts=finite(record["ts"], "ts"),
         uid=str(record.get("uid") or ""),
         orig_h=ipaddress.ip_address(str(record["id.orig_h"])),
         orig_p=ranged(int(str(record["id.orig_p"])), 0xFFFF, "id.orig_p"),
@@ -119,7 +119,7 @@ def _zeek_flow(record: dict[str, object], name: str) -> Flow:
         resp_p=ranged(int(str(record["id.resp_p"])), 0xFFFF, "id.resp_p"),
         proto=str(record["proto"]),
         service=text("service"),
-        duration=None if duration is None else float(str(duration)),
+        duration=None if duration is None else finite(duration, "duration"),
         orig_bytes=number("orig_bytes"),
         resp_bytes=number("resp_bytes"),
         conn_state=text("conn_state"),
@@ -180,8 +180,8 @@ def _vpc_record(fields: dict[str, str]) -> OneWay | None:
         protocol=ranged(number("protocol") or 0, 0xFF, "protocol"),
         packets=number("packets"),
         size=number("bytes"),
-        start=float(fields.get("start", "0")),
-        end=float(fields.get("end", "0")),
+        start=finite(fields.get("start", "0"), "start"),
+        end=finite(fields.get("end", "0"), "end"),
         action=None if fields.get("action", "-") == "-" else fields["action"],
     )
 
