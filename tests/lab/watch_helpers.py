@@ -21,19 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ppsguard.lab.hosts import Host
+from ppsguard.testing.watching import watch_sources_open
 
 Record = dict[str, Any]
-
-
-def nflog_bound(host: Host, group: int = 5) -> bool:
-    """Whether a reader has bound NFLOG `group` in `host` and asked for each record at once
-    (its flush timeout is 1, not the kernel's default of 100)."""
-    text = host.run(["cat", "/proc/net/netfilter/nfnetlink_log"], check=False).stdout
-    for line in text.splitlines():  # group, peer port id, queue length, mode, range, timeout
-        fields = line.split()
-        if len(fields) >= 6 and fields[0] == str(group) and fields[5] == "1":
-            return True
-    return False
 
 
 class Watcher:
@@ -72,12 +62,11 @@ class Watcher:
             self._stderr_parts.append(line)
 
     def _ready(self, host: Host) -> None:
-        """Wait until the watch has loaded its tracking table and opened its sources: it opens
-        the conntrack socket, then binds NFLOG group 5 and sets its flush timeout to 1 (the
-        last step, shown in the namespace's /proc/net/netfilter/nfnetlink_log)."""
+        """Wait until the watch has loaded its tracking table and opened its sources
+        (`watch_sources_open`)."""
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            if "ppsguard_watch" in host.run(["nft", "list", "tables"]).stdout and nflog_bound(host):
+            if watch_sources_open(host):
                 return
             if self.process.poll() is not None:
                 break

@@ -29,10 +29,8 @@ from ppsguard.testing.flowsets import (
     odd_tables,
     probe_flows,
     random_flows,
+    refused_tables,
     state_cases,
-)
-from ppsguard.testing.flowsets import (
-    bad_tables as bad_flow_tables,
 )
 from ppsguard.testing.spark import SparkCluster, require_spark
 
@@ -115,7 +113,7 @@ def test_odd_tables_give_the_local_document_and_bad_ones_the_same_error(
     spark_engine: SparkEngine, tmp_path: Path
 ) -> None:
     """No rows and columns typed null (`odd_tables`): the local document; flows without an
-    address or with times that are not finite (`bad_tables`): the local engine's error."""
+    address or with times that are not finite (`refused_tables`): the local engine's error."""
     good = tmp_path / "good.parquet"
     write_parquet(random_flows(random.Random(8), 120), good)
     table = pq.read_table(good)
@@ -125,7 +123,7 @@ def test_odd_tables_give_the_local_document_and_bad_ones_the_same_error(
         sources = expand([str(path)])
         local = document(run_audit("local", REGISTRY, sources, "building"))
         assert document(spark_engine.audit(REGISTRY, sources, "building")) == local, kind
-    for kind, (bad, message) in bad_flow_tables(table).items():
+    for kind, (bad, message) in refused_tables(table).items():
         path = tmp_path / f"{kind}.parquet"
         pq.write_table(bad, path)
         with pytest.raises(InputError) as caught:
@@ -142,7 +140,7 @@ def test_a_bad_value_is_one_line_on_stderr_from_the_spark_command(tmp_path: Path
     good = tmp_path / "good.parquet"
     write_parquet(random_flows(random.Random(9), 20), good)
     path = tmp_path / "no-address.parquet"
-    pq.write_table(bad_flow_tables(pq.read_table(good))["no-address"][0], path)
+    pq.write_table(refused_tables(pq.read_table(good))["no-address"][0], path)
     done = subprocess.run(
         [sys.executable, "-m", "ppsguard", "flows", "audit", str(SEED), str(path),
          "--host", "building", "--engine", "spark", "--spark-master", "local[1]"],

@@ -17,6 +17,7 @@ from ppsguard.store.engine import open_store
 from ppsguard.store.read import run_document
 from ppsguard.store.schema import findings, runs
 from ppsguard.testing.packets import ACK, RST, SYN, ethernet, ipv4, tcp, write_pcap
+from ppsguard.testing.watching import watch_sources_open
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-building.yaml"
 
@@ -57,16 +58,6 @@ def test_flows_audit_records_its_document(store_url: str, run_pps: Any, tmp_path
     assert again.returncode == 1 and "recorded flows-audit run 2" in again.stderr
 
 
-def _sources_open(host: Any) -> bool:
-    """Whether `pps watch` in `host` has loaded its table, opened its conntrack socket and, last,
-    bound NFLOG group 5 with a flush timeout of 1 (in the namespace's nfnetlink_log)."""
-    if "ppsguard_watch" not in host.run(["nft", "list", "tables"]).stdout:
-        return False
-    text = host.run(["cat", "/proc/net/netfilter/nfnetlink_log"], check=False).stdout
-    rows = [line.split() for line in text.splitlines()]  # group, port, qlen, mode, range, timeout
-    return any(row[:1] == ["5"] and row[5:6] == ["1"] for row in rows)
-
-
 @pytest.mark.lab
 def test_watch_records_its_alerts_when_it_stops(lab_factory: Any, tmp_path: Path) -> None:
     (host,) = lab_factory(["fw"]).hosts.values()
@@ -86,7 +77,7 @@ def test_watch_records_its_alerts_when_it_stops(lab_factory: Any, tmp_path: Path
         text=True,
     )
     deadline = time.monotonic() + 15
-    while not _sources_open(host):
+    while not watch_sources_open(host):
         assert time.monotonic() < deadline and watch.poll() is None
         time.sleep(0.2)
     time.sleep(1.0)  # the listeners' baseline is taken right after, with no outward sign

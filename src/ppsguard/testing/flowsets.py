@@ -2,7 +2,8 @@
 refused, unanswered, unauthorized, undocumented, outbound, backscatter, IPv6, scans), and
 probes (few sources trying few ports again and again, for the scan pass), every uid distinct;
 and every combination of the columns an engine's SQL turns into flag bits (`state_cases`); odd but
-valid tables (`odd_tables`) and bad ones (`bad_tables`).
+valid tables (`odd_tables`) and ones every engine must refuse alike
+(`refused_tables`).
 Lab addresses only (198.18.0.0/15, 2001:db8::/32). Pure."""
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def odd_tables(table: pa.Table) -> dict[str, pa.Table]:
     return {"empty": table.slice(0, 0), "null-typed": untyped}
 
 
-def bad_tables(table: pa.Table) -> dict[str, tuple[pa.Table, str]]:
+def refused_tables(table: pa.Table) -> dict[str, tuple[pa.Table, str]]:
     """Tables of flows each engine must refuse with the same one-line error (the error's
     text beside each): a responder column typed null (flows without an address), and times
     that are not finite (NaN, infinities)."""

@@ -200,7 +200,8 @@ class SparkEngine:
         finally:
             if ours:
                 os.environ.pop("LOG4J_CONFIGURATION_FILE", None)
-        self.session.sparkContext.setLogLevel("FATAL")  # failures are ours to report
+        if ours:  # failures are ours to report; a user's own log keeps its levels
+            self.session.sparkContext.setLogLevel("FATAL")
 
     def stop(self) -> None:
         if self.session is not None:
